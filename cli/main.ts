@@ -1,0 +1,52 @@
+/** The `hourglass` command. */
+import { readFileSync } from 'node:fs';
+import { HourglassError } from '../core/errors.js';
+import { DEV_USAGE, runDev } from './dev.js';
+import { runSend } from './send.js';
+import { type CliIo, UsageError } from './usage.js';
+
+const USAGE = `Usage: hourglass <command> [options]
+
+Commands:
+  dev     run the whole pipeline on the embedded default (ingress, bus, state)
+  send    generate realistic event traffic against an ingress
+  help    show this help (hourglass <command> --help for a command's options)
+
+${DEV_USAGE}`;
+
+export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'dev':
+        return await runDev(rest, io);
+      case 'send':
+        return await runSend(rest, io);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.stdout.write(`${USAGE}\n`);
+        return command === undefined ? 2 : 0;
+      case '--version':
+      case 'version': {
+        const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+        io.stdout.write(`${pkg.version}\n`);
+        return 0;
+      }
+      default:
+        io.stderr.write(`hourglass: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.stderr.write(`hourglass ${command}: ${(err as Error).message}\n`);
+      return 2;
+    }
+    if (err instanceof HourglassError) {
+      io.stderr.write(`hourglass ${command}: ${err.message} [${err.code}]\n`);
+      return 1;
+    }
+    throw err;
+  }
+}

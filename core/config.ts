@@ -1,0 +1,172 @@
+/**
+ * Configuration: parsed once at process start from defaults ← config file ← environment ← flags,
+ * validated, frozen and passed down. Nothing reads `process.env` at module load.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ConfigInvalid } from './errors.js';
+import { DEFAULTS } from './defaults.js';
+
+export interface IngressConfig {
+  readonly host: string;
+  readonly port: number;
+  /** Stable id of this ingress instance; default: a new one per process start. */
+  readonly instanceId: string | null;
+  readonly bodyLimitBytes: number;
+  readonly maxEventsPerBatch: number;
+  readonly maxIdLength: number;
+  readonly maxInFlightBytes: number;
+  readonly requestTimeoutRealMs: number;
+  readonly headersTimeoutRealMs: number;
+  readonly ledgerGraceMs: number;
+  readonly heartbeatRealMs: number;
+  readonly deadLetterMaxPerType: number;
+  readonly deadLetterEventBytes: number;
+}
+
+export interface HourglassConfig {
+  readonly dataDir: string;
+  readonly schemasDir: string;
+  readonly timeScale: number;
+  readonly logLevel: string;
+  readonly ingress: IngressConfig;
+  readonly bus: { readonly backend: 'embedded'; readonly segmentBytes: number; readonly ackDeadlineRealMs: number };
+  readonly state: { readonly backend: 'sqlite' };
+}
+
+/** Environment variables and the setting each one sets. */
+export const ENV_SETTINGS: Readonly<Record<string, string>> = {
+  HOURGLASS_DATA_DIR: 'dataDir',
+  HOURGLASS_SCHEMAS_DIR: 'schemasDir',
+  HOURGLASS_TIME_SCALE: 'timeScale',
+  HOURGLASS_LOG_LEVEL: 'logLevel',
+  HOURGLASS_HOST: 'ingress.host',
+  HOURGLASS_PORT: 'ingress.port',
+  HOURGLASS_INSTANCE_ID: 'ingress.instanceId',
+  HOURGLASS_BODY_LIMIT_BYTES: 'ingress.bodyLimitBytes',
+  HOURGLASS_MAX_EVENTS_PER_BATCH: 'ingress.maxEventsPerBatch',
+  HOURGLASS_MAX_IN_FLIGHT_BYTES: 'ingress.maxInFlightBytes',
+  HOURGLASS_REQUEST_TIMEOUT_MS: 'ingress.requestTimeoutRealMs',
+  HOURGLASS_LEDGER_GRACE_MS: 'ingress.ledgerGraceMs',
+  HOURGLASS_BUS: 'bus.backend',
+  HOURGLASS_SEGMENT_BYTES: 'bus.segmentBytes',
+};
+
+type Settings = Record<string, unknown>;
+
+export interface ConfigSources {
+  /** Path of a JSON config file (same shape as HourglassConfig, any subset). */
+  readonly file?: string;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Settings by dotted path, e.g. `{ 'ingress.port': 9000 }` (command-line flags). */
+  readonly overrides?: Readonly<Record<string, unknown>>;
+}
+
+export function loadConfig(sources: ConfigSources = {}): HourglassConfig {
+  const merged: Settings = structuredClone(DEFAULTS) as unknown as Settings;
+  if (sources.file) {
+    let fromFile: unknown;
+    try {
+      fromFile = JSON.parse(readFileSync(sources.file, 'utf8'));
+    } catch (err) {
+      throw new ConfigInvalid({ key: sources.file, rule: `cannot read config file: ${(err as Error).message}` });
+    }
+    deepMerge(merged, fromFile as Settings, '');
+  }
+  for (const [name, path] of Object.entries(ENV_SETTINGS)) {
+    const value = sources.env?.[name];
+    if (value !== undefined && value !== '') setPath(merged, path, value);
+  }
+  for (const [path, value] of Object.entries(sources.overrides ?? {})) {
+    if (value !== undefined) setPath(merged, path, value);
+  }
+  return deepFreeze(validate(merged));
+}
+
+function deepMerge(target: Settings, source: Settings, prefix: string): void {
+  if (typeof source !== 'object' || source === null) throw new ConfigInvalid({ key: prefix || '(root)', rule: 'must be an object' });
+  for (const [k, v] of Object.entries(source)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (!(k in target)) throw new ConfigInvalid({ key, rule: 'unknown setting' });
+    const t = target[k];
+    if (typeof t === 'object' && t !== null) deepMerge(t as Settings, v as Settings, key);
+    else target[k] = v;
+  }
+}
+
+function setPath(target: Settings, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = target;
+  for (const p of parts.slice(0, -1)) node = node[p] as Settings;
+  node[parts[parts.length - 1] as string] = value;
+}
+
+function num(s: Settings, key: string, path: string, min: number, max = Number.MAX_SAFE_INTEGER, integer = true): number {
+  const raw = s[key];
+  const n = typeof raw === 'string' ? Number(raw) : raw;
+  if (typeof n !== 'number' || Number.isNaN(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    throw new ConfigInvalid({ key: path, rule: `must be ${integer ? 'an integer' : 'a number'} between ${min} and ${max}, got ${JSON.stringify(raw)}` });
+  }
+  return n;
+}
+
+function str(s: Settings, key: string, path: string): string {
+  const v = s[key];
+  if (typeof v !== 'string' || v === '') throw new ConfigInvalid({ key: path, rule: 'must be a non-empty string' });
+  return v;
+}
+
+function validate(s: Settings): HourglassConfig {
+  const i = s.ingress as Settings;
+  const b = s.bus as Settings;
+  const st = s.state as Settings;
+  const logLevel = str(s, 'logLevel', 'logLevel');
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new ConfigInvalid({ key: 'logLevel', rule: 'must be fatal, error, warn, info, debug, trace or silent' });
+  }
+  if (b.backend !== 'embedded') {
+    throw new ConfigInvalid({ key: 'bus.backend', rule: `only "embedded" is available in this version, got ${JSON.stringify(b.backend)}` });
+  }
+  if (st.backend !== 'sqlite') {
+    throw new ConfigInvalid({ key: 'state.backend', rule: `only "sqlite" is available in this version, got ${JSON.stringify(st.backend)}` });
+  }
+  const instanceId = i.instanceId === undefined || i.instanceId === null ? null : str(i, 'instanceId', 'ingress.instanceId');
+  if (instanceId !== null && !/^[A-Za-z0-9._-]{1,100}$/.test(instanceId)) {
+    throw new ConfigInvalid({ key: 'ingress.instanceId', rule: 'letters, digits, ".", "_" or "-", at most 100' });
+  }
+  return {
+    dataDir: resolve(str(s, 'dataDir', 'dataDir')),
+    schemasDir: resolve(str(s, 'schemasDir', 'schemasDir')),
+    timeScale: num(s, 'timeScale', 'timeScale', 1, 100_000, false),
+    logLevel,
+    ingress: {
+      host: str(i, 'host', 'ingress.host'),
+      port: num(i, 'port', 'ingress.port', 0, 65535),
+      instanceId,
+      bodyLimitBytes: num(i, 'bodyLimitBytes', 'ingress.bodyLimitBytes', 1024, 1024 * 1024 * 1024),
+      maxEventsPerBatch: num(i, 'maxEventsPerBatch', 'ingress.maxEventsPerBatch', 1, 100_000),
+      maxIdLength: num(i, 'maxIdLength', 'ingress.maxIdLength', 8, 1024),
+      maxInFlightBytes: num(i, 'maxInFlightBytes', 'ingress.maxInFlightBytes', 1024, 16 * 1024 * 1024 * 1024),
+      requestTimeoutRealMs: num(i, 'requestTimeoutRealMs', 'ingress.requestTimeoutRealMs', 100),
+      headersTimeoutRealMs: num(i, 'headersTimeoutRealMs', 'ingress.headersTimeoutRealMs', 100),
+      ledgerGraceMs: num(i, 'ledgerGraceMs', 'ingress.ledgerGraceMs', 0),
+      heartbeatRealMs: num(i, 'heartbeatRealMs', 'ingress.heartbeatRealMs', 10),
+      deadLetterMaxPerType: num(i, 'deadLetterMaxPerType', 'ingress.deadLetterMaxPerType', 0),
+      deadLetterEventBytes: num(i, 'deadLetterEventBytes', 'ingress.deadLetterEventBytes', 64),
+    },
+    bus: {
+      backend: 'embedded',
+      segmentBytes: num(b, 'segmentBytes', 'bus.segmentBytes', 64 * 1024),
+      ackDeadlineRealMs: num(b, 'ackDeadlineRealMs', 'bus.ackDeadlineRealMs', 10),
+    },
+    state: { backend: 'sqlite' },
+  };
+}
+
+function deepFreeze<T>(o: T): T {
+  if (typeof o === 'object' && o !== null) {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

@@ -1,0 +1,47 @@
+/**
+ * Every default setting, in one place. Times are in milliseconds of the shared clock unless the
+ * name says "real".
+ */
+export const DEFAULTS = {
+  /** Where the embedded backends keep their data. */
+  dataDir: '.hourglass',
+  /** Event type declarations. */
+  schemasDir: 'schemas',
+  /** 1 in production; N makes an hour pass in 3600/N seconds (dev and tests only). */
+  timeScale: 1,
+  logLevel: 'info',
+  ingress: {
+    host: '127.0.0.1',
+    port: 8080,
+    /** Largest request body; larger bodies get 413 body_too_large. */
+    bodyLimitBytes: 5 * 1024 * 1024,
+    /** Most events in one request; more get 413 batch_too_large. */
+    maxEventsPerBatch: 1000,
+    /** Longest event id. */
+    maxIdLength: 128,
+    /** Request bytes being processed at once; beyond it requests get 429 overloaded. */
+    maxInFlightBytes: 64 * 1024 * 1024,
+    /** A request must arrive completely within this (real ms), or it gets 408 (slow clients). */
+    requestTimeoutRealMs: 30_000,
+    /** Headers must arrive within this (real ms). */
+    headersTimeoutRealMs: 10_000,
+    /** An instance seals its ledger for an hour this long after the hour ended. */
+    ledgerGraceMs: 60_000,
+    /** How often the instance records that it is alive (real ms). */
+    heartbeatRealMs: 5_000,
+    /** Rejected events kept per type in the dead-letter area (older ones are dropped, totals kept). */
+    deadLetterMaxPerType: 1000,
+    /** Bytes of a rejected event kept in the dead-letter area. */
+    deadLetterEventBytes: 4096,
+  },
+  bus: {
+    backend: 'embedded' as const,
+    /** Embedded bus: a writer starts a new segment file past this size. */
+    segmentBytes: 64 * 1024 * 1024,
+    /** Time a delivered message may stay unacked before redelivery (real ms). */
+    ackDeadlineRealMs: 60_000,
+  },
+  state: {
+    backend: 'sqlite' as const,
+  },
+} as const;

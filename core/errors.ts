@@ -1,0 +1,200 @@
+/**
+ * One error base for the whole product. Every error has a stable `code` (documented in the
+ * README's error table), the HTTP status a service answers with, and a `retriable` flag that
+ * retry helpers read (and nothing else). Adapter errors are wrapped at one seam, keeping the
+ * cause: `throw new PublishFailed({ topic }, { cause })`.
+ */
+export type ErrorContext = Readonly<Record<string, string | number | boolean | undefined>>;
+
+export abstract class HourglassError extends Error {
+  abstract readonly code: string;
+  abstract readonly httpStatus: number;
+  abstract readonly retriable: boolean;
+  readonly context: ErrorContext;
+
+  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.context = context;
+  }
+
+  toJSON(): { code: string; message: string; retriable: boolean } {
+    return { code: this.code, message: this.message, retriable: this.retriable };
+  }
+}
+
+function describe(context: ErrorContext): string {
+  const parts = Object.entries(context)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${String(v)}`);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
+
+/** The bus does not know the topic. Not retriable: the topic must be provisioned first. */
+export class TopicNotFound extends HourglassError {
+  readonly code = 'topic_not_found';
+  readonly httpStatus = 503;
+  readonly retriable = false;
+  constructor(context: { topic: string }, options?: { cause?: unknown }) {
+    super(`topic ${context.topic} does not exist`, context, options);
+  }
+}
+
+/** The bus does not know the subscription. */
+export class SubscriptionNotFound extends HourglassError {
+  readonly code = 'subscription_not_found';
+  readonly httpStatus = 503;
+  readonly retriable = false;
+  constructor(context: { subscription: string }, options?: { cause?: unknown }) {
+    super(`subscription ${context.subscription} does not exist`, context, options);
+  }
+}
+
+/** Another consumer already holds the subscription (embedded bus: one consumer process per subscription). */
+export class SubscriptionBusy extends HourglassError {
+  readonly code = 'subscription_busy';
+  readonly httpStatus = 409;
+  readonly retriable = true;
+  constructor(context: { subscription: string; holder: string }, options?: { cause?: unknown }) {
+    super(`subscription ${context.subscription} is held by ${context.holder}`, context, options);
+  }
+}
+
+/** The bus could not make a batch durable. Nothing of the batch may be reported as accepted. */
+export class PublishFailed extends HourglassError {
+  readonly code = 'bus_unavailable';
+  readonly httpStatus = 503;
+  readonly retriable = true;
+  constructor(context: { topic: string; messages?: number }, options?: { cause?: unknown }) {
+    super(`publish to ${context.topic} failed${causeText(options?.cause)}`, context, options);
+  }
+}
+
+/** The bus is closed or closing. */
+export class BusClosed extends HourglassError {
+  readonly code = 'bus_closed';
+  readonly httpStatus = 503;
+  readonly retriable = true;
+  constructor(context: ErrorContext = {}) {
+    super('the bus is closed', context);
+  }
+}
+
+/** A name (topic, subscription, event type) breaks the naming rules. */
+export class InvalidName extends HourglassError {
+  readonly code = 'invalid_name';
+  readonly httpStatus = 400;
+  readonly retriable = false;
+  constructor(context: { kind: string; name: string; rule: string }) {
+    super(`invalid ${context.kind} name ${JSON.stringify(context.name)}: ${context.rule}`, context);
+  }
+}
+
+/** The state store failed (disk, lock, corruption). */
+export class StateStoreFailed extends HourglassError {
+  readonly code = 'state_store_unavailable';
+  readonly httpStatus = 503;
+  readonly retriable = true;
+  constructor(context: { operation: string }, options?: { cause?: unknown }) {
+    super(`state store ${context.operation} failed${causeText(options?.cause)}`, context, options);
+  }
+}
+
+/** Configuration is invalid; the process refuses to start. */
+export class ConfigInvalid extends HourglassError {
+  readonly code = 'config_invalid';
+  readonly httpStatus = 500;
+  readonly retriable = false;
+  constructor(context: { key: string; rule: string }) {
+    super(`configuration ${context.key}: ${context.rule}`, context);
+  }
+}
+
+/** An event type definition or schema file under schemas/ is invalid. */
+export class EventTypeInvalid extends HourglassError {
+  readonly code = 'event_type_invalid';
+  readonly httpStatus = 400;
+  readonly retriable = false;
+  constructor(context: { type: string; file?: string; rule: string }, options?: { cause?: unknown }) {
+    super(`event type ${context.type}${context.file ? ` (${context.file})` : ''}: ${context.rule}`, context, options);
+  }
+}
+
+/** The data dir is in use by another process where exclusive use is required. */
+export class DataDirLocked extends HourglassError {
+  readonly code = 'data_dir_locked';
+  readonly httpStatus = 500;
+  readonly retriable = false;
+  constructor(context: { path: string; holder: string }) {
+    super(`${context.path} is locked by ${context.holder}`, context);
+  }
+}
+
+/**
+ * A request-level answer of the ingress (the whole request is refused). Per-event rejections are
+ * not errors: they are {@link import('./rejection-codes.js').RejectionCode}s in the 200 answer.
+ */
+export class RequestRejected extends HourglassError {
+  readonly code: RequestErrorCode;
+  readonly httpStatus: number;
+  readonly retriable: boolean;
+  constructor(code: RequestErrorCode, message: string, context: ErrorContext = {}) {
+    super(message, context);
+    this.code = code;
+    this.httpStatus = REQUEST_ERRORS[code].status;
+    this.retriable = REQUEST_ERRORS[code].retriable;
+  }
+}
+
+/** Request-level error codes of the ingress, with their HTTP status. */
+export const REQUEST_ERRORS = {
+  malformed_json: { status: 400, retriable: false },
+  invalid_encoding: { status: 400, retriable: false },
+  invalid_body: { status: 400, retriable: false },
+  empty_batch: { status: 400, retriable: false },
+  batch_too_large: { status: 413, retriable: false },
+  body_too_large: { status: 413, retriable: false },
+  unsupported_media_type: { status: 415, retriable: false },
+  request_timeout: { status: 408, retriable: true },
+  overloaded: { status: 429, retriable: true },
+  not_found: { status: 404, retriable: false },
+  not_ready: { status: 503, retriable: true },
+  internal_error: { status: 500, retriable: true },
+} as const satisfies Record<string, { status: number; retriable: boolean }>;
+
+export type RequestErrorCode = keyof typeof REQUEST_ERRORS;
+
+function causeText(cause: unknown): string {
+  if (cause instanceof Error) return `: ${cause.message}`;
+  return '';
+}
+
+/** All error codes that can reach a user, for the docs check. */
+export function allErrorCodes(): string[] {
+  const classCodes = [
+    new TopicNotFound({ topic: 't' }).code,
+    new SubscriptionNotFound({ subscription: 's' }).code,
+    new SubscriptionBusy({ subscription: 's', holder: 'h' }).code,
+    new PublishFailed({ topic: 't' }).code,
+    new BusClosed().code,
+    new InvalidName({ kind: 'k', name: 'n', rule: 'r' }).code,
+    new StateStoreFailed({ operation: 'o' }).code,
+    new ConfigInvalid({ key: 'k', rule: 'r' }).code,
+    new EventTypeInvalid({ type: 't', rule: 'r' }).code,
+    new DataDirLocked({ path: 'p', holder: 'h' }).code,
+    new LedgerSealed({ instanceId: 'i', type: 't', hour: 0 }).code,
+  ];
+  return [...new Set([...classCodes, ...Object.keys(REQUEST_ERRORS)])];
+}
+
+export { describe as describeContext };
+
+/** A sealed ledger entry was about to be modified: a bug or a second instance using the same id. */
+export class LedgerSealed extends HourglassError {
+  readonly code = 'ledger_sealed';
+  readonly httpStatus = 500;
+  readonly retriable = false;
+  constructor(context: { instanceId: string; type: string; hour: number }) {
+    super(`ledger of ${context.instanceId} for ${context.type} hour ${new Date(context.hour).toISOString()} is sealed`, context);
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * Event types: the domain model, and loading the declared types from `schemas/`.
+ *
+ * A type is a folder `schemas/<Name>/` with `type.json` (definition) and `v1.avsc`, `v2.avsc`, …
+ * (its Avro schema versions, numbered from 1 without gaps). Every version must be able to read
+ * data written with every earlier version (checked with Avro schema resolution).
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import avro from 'avsc';
+import { EventTypeInvalid } from './errors.js';
+
+export const TIERS = ['high', 'normal', 'low'] as const;
+export const PARTITIONINGS = ['hourly', 'daily'] as const;
+export const STORAGES = ['files', 'warehouse'] as const;
+export const STATUSES = ['active', 'retiring', 'retired'] as const;
+export type Tier = (typeof TIERS)[number];
+export type Partitioning = (typeof PARTITIONINGS)[number];
+export type Storage = (typeof STORAGES)[number];
+export type TypeStatus = (typeof STATUSES)[number];
+
+/** Event type names: PascalCase-friendly identifiers, 2–64 characters. */
+export const TYPE_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_]{1,63}$/;
+
+export interface SchemaVersion {
+  readonly version: number;
+  /** The Avro schema as declared (JSON). */
+  readonly schema: unknown;
+  /** The parsed Avro type. */
+  readonly type: avro.Type;
+  /** SHA-256 of the schema's Parsing Canonical Form, hex. */
+  readonly fingerprint: string;
+}
+
+export interface EventTypeDefinition {
+  readonly name: string;
+  readonly owner: string;
+  readonly description: string;
+  readonly tier: Tier;
+  readonly partitioning: Partitioning;
+  /** Where final partitions land: `files` (Hive-style files) or `warehouse` (files plus a warehouse table). */
+  readonly storage: Storage;
+  readonly retentionDays: number;
+  readonly status: TypeStatus;
+}
+
+export interface EventType extends EventTypeDefinition {
+  /** Schema versions, ascending; never empty. */
+  readonly versions: readonly SchemaVersion[];
+}
+
+export function latestVersion(type: EventType): SchemaVersion {
+  return type.versions[type.versions.length - 1] as SchemaVersion;
+}
+
+/** The bus topic of a type. */
+export function topicFor(typeName: string): string {
+  return `hourglass.${typeName}`;
+}
+
+/** The ETL consumer's subscription of a type. */
+export function subscriptionFor(typeName: string): string {
+  return `hourglass.${typeName}.etl`;
+}
+
+export function parseSchema(typeName: string, version: number, schema: unknown, file?: string): SchemaVersion {
+  let type: avro.Type;
+  try {
+    type = avro.Type.forSchema(schema as avro.Schema, { wrapUnions: 'auto' });
+  } catch (err) {
+    throw new EventTypeInvalid(
+      { type: typeName, file, rule: `not a valid Avro schema: ${(err as Error).message}` },
+      { cause: err },
+    );
+  }
+  if (type.typeName !== 'record') {
+    throw new EventTypeInvalid({ type: typeName, file, rule: 'the schema must be an Avro record' });
+  }
+  return { version, schema, type, fingerprint: type.fingerprint('sha256').toString('hex') };
+}
+
+/** Checks that `reader` can read data written with `writer` (Avro resolution rules). */
+export function canRead(reader: SchemaVersion, writer: SchemaVersion): string | null {
+  try {
+    reader.type.createResolver(writer.type);
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+export function validateDefinition(raw: unknown, file: string): EventTypeDefinition {
+  const fail = (rule: string): never => {
+    throw new EventTypeInvalid({ type: String((raw as { name?: unknown })?.name ?? '?'), file, rule });
+  };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('the definition must be a JSON object');
+  const r = raw as Record<string, unknown>;
+  const allowed = ['name', 'owner', 'description', 'tier', 'partitioning', 'storage', 'retentionDays', 'status'];
+  for (const key of Object.keys(r)) if (!allowed.includes(key)) fail(`unknown field "${key}"`);
+  if (typeof r.name !== 'string' || !TYPE_NAME_PATTERN.test(r.name)) {
+    fail('name must be 2–64 letters, digits or "_", starting with a letter');
+  }
+  if (typeof r.owner !== 'string' || r.owner.trim() === '') fail('owner must be a non-empty string');
+  if (r.description !== undefined && typeof r.description !== 'string') fail('description must be a string');
+  const oneOf = <T extends string>(key: string, values: readonly T[], dflt?: T): T => {
+    const v = r[key] ?? dflt;
+    if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) fail(`${key} must be one of ${values.join(', ')}`);
+    return v as T;
+  };
+  const tier = oneOf('tier', TIERS);
+  const partitioning = oneOf('partitioning', PARTITIONINGS, 'hourly');
+  const storage = oneOf('storage', STORAGES, 'files');
+  const status = oneOf('status', STATUSES, 'active');
+  const retentionDays = r.retentionDays ?? 30;
+  if (typeof retentionDays !== 'number' || !Number.isInteger(retentionDays) || retentionDays < 1) {
+    fail('retentionDays must be a positive integer');
+  }
+  return {
+    name: r.name as string,
+    owner: r.owner as string,
+    description: (r.description as string | undefined) ?? '',
+    tier,
+    partitioning,
+    storage,
+    retentionDays: retentionDays as number,
+    status,
+  };
+}
+
+/** Loads one type folder. Throws EventTypeInvalid naming the file and the rule. */
+export async function loadEventTypeDir(dir: string): Promise<EventType> {
+  const defFile = join(dir, 'type.json');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(defFile, 'utf8'));
+  } catch (err) {
+    throw new EventTypeInvalid({ type: dir, file: defFile, rule: `unreadable: ${(err as Error).message}` }, { cause: err });
+  }
+  const def = validateDefinition(raw, defFile);
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.avsc'));
+  const numbered = files.map((f) => {
+    const m = /^v(\d+)\.avsc$/.exec(f);
+    if (!m) throw new EventTypeInvalid({ type: def.name, file: join(dir, f), rule: 'schema files are named v<N>.avsc' });
+    return { file: f, version: Number(m[1]) };
+  });
+  numbered.sort((a, b) => a.version - b.version);
+  if (numbered.length === 0) throw new EventTypeInvalid({ type: def.name, file: dir, rule: 'no schema version (v1.avsc)' });
+  const versions: SchemaVersion[] = [];
+  for (const [i, n] of numbered.entries()) {
+    const file = join(dir, n.file);
+    if (n.version !== i + 1) throw new EventTypeInvalid({ type: def.name, file, rule: `expected v${i + 1}.avsc next` });
+    let schema: unknown;
+    try {
+      schema = JSON.parse(await readFile(file, 'utf8'));
+    } catch (err) {
+      throw new EventTypeInvalid({ type: def.name, file, rule: `not JSON: ${(err as Error).message}` }, { cause: err });
+    }
+    const parsed = parseSchema(def.name, n.version, schema, file);
+    for (const earlier of versions) {
+      const problem = canRead(parsed, earlier);
+      if (problem !== null) {
+        throw new EventTypeInvalid({ type: def.name, file, rule: `v${n.version} cannot read v${earlier.version} data: ${problem}` });
+      }
+    }
+    versions.push(parsed);
+  }
+  return { ...def, versions };
+}
+
+/** Loads every type folder under `root` (folders without type.json are ignored). */
+export async function loadEventTypes(root: string): Promise<EventType[]> {
+  const entries = await readdir(root, { withFileTypes: true });
+  const types: EventType[] = [];
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    const dir = join(root, e.name);
+    const files = await readdir(dir);
+    if (!files.includes('type.json')) continue;
+    const t = await loadEventTypeDir(dir);
+    if (t.name !== e.name) {
+      throw new EventTypeInvalid({ type: t.name, file: join(dir, 'type.json'), rule: `folder name ${e.name} differs from the type name` });
+    }
+    types.push(t);
+  }
+  return types.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * The in-memory catalogue the ingress validates against: no database round trip per event.
+ * `replace` swaps the whole set atomically (new types and versions without restart).
+ */
+export class EventCatalog {
+  private byName = new Map<string, EventType>();
+  constructor(types: readonly EventType[] = []) {
+    this.replace(types);
+  }
+  replace(types: readonly EventType[]): void {
+    this.byName = new Map(types.map((t) => [t.name, t]));
+  }
+  get(name: string): EventType | undefined {
+    return this.byName.get(name);
+  }
+  list(): EventType[] {
+    return [...this.byName.values()];
+  }
+}

@@ -1,0 +1,378 @@
+/**
+ * The embedded bus: a durable on-disk log in the data dir, for one machine.
+ *
+ * Layout under `<dataDir>/bus/`:
+ * - `topics/<topic>/topic.json`, `topics/<topic>/segments/<writerId>-<n>.log` (frames, see frame.ts)
+ * - `subscriptions/<sub>/subscription.json` (topic, ack deadline), `state.json` (acked positions),
+ *   `consumer.lock` (the process consuming it)
+ *
+ * Durability: `publish` resolves after the frame was written and `fdatasync`ed (and, for a new
+ * segment file, after its directory entry was fsynced). A process crash or power loss after that
+ * cannot lose the messages.
+ *
+ * Several processes: each publishing process appends only to its own segment files, so any number
+ * of processes may publish to the same data dir. A subscription is consumed by one process at a
+ * time (`consumer.lock`; a second consumer gets SubscriptionBusy); different subscriptions may be
+ * consumed by different processes.
+ *
+ * Retention: a segment is deleted once it is finished and every subscription of its topic has
+ * acked all of it (at once when the topic has no subscription). Unacked data is kept.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import type { Clock } from '../../../core/clock.js';
+import {
+  BusClosed,
+  HourglassError,
+  InvalidName,
+  PublishFailed,
+  SubscriptionBusy,
+  SubscriptionNotFound,
+  TopicNotFound,
+} from '../../../core/errors.js';
+import {
+  BUS_NAME_PATTERN,
+  type Backlog,
+  type Bus,
+  type BusCapabilities,
+  type MessageHandler,
+  type OutgoingMessage,
+  type SubscribeOptions,
+  type Subscriber,
+  type SubscriptionOptions,
+} from '../../../core/ports/bus.js';
+import { encodeFrame } from './frame.js';
+import { fsyncDir, writeFileAtomic } from './fs-util.js';
+import { type LocalWriters, listSegmentNames, segmentIsFinished } from './segment-lifecycle.js';
+import { scanHeaders } from './segment-scan.js';
+import { EmbeddedSubscriber } from './subscriber.js';
+import { loadMeta, loadState, type SubscriptionMeta, type SubscriptionState } from './subscription-state.js';
+import { TopicWriter } from './topic-writer.js';
+import { newWriterId, parseSegmentName, processAlive } from './writer-id.js';
+
+export interface EmbeddedBusOptions {
+  /** The process's data dir; the bus lives in `<dataDir>/bus`. */
+  readonly dataDir: string;
+  readonly clock: Clock;
+  readonly logger?: Logger;
+  /** A writer starts a new segment file past this size. Default 64 MiB. */
+  readonly segmentBytes?: number;
+  /** Ack deadline of new subscriptions, real ms. Default 60 s. */
+  readonly defaultAckDeadlineMs?: number;
+  /** How often consumers look for data written by other processes, real ms. Default 100. */
+  readonly pollIntervalMs?: number;
+  /** How often consumers save acked positions, real ms. Default 200. */
+  readonly stateSaveIntervalMs?: number;
+  /** How often finished, fully acked segments are deleted, real ms. Default 5 s; 0 disables. */
+  readonly retentionSweepMs?: number;
+}
+
+export class EmbeddedBus implements Bus {
+  readonly backend = 'embedded';
+  readonly capabilities: BusCapabilities = { exactBacklog: true, countsDeliveryAttempts: false };
+  private readonly root: string;
+  private readonly topicsDir: string;
+  private readonly subsDir: string;
+  private readonly writerId = newWriterId();
+  private readonly writers = new Map<string, TopicWriter>();
+  private readonly subscribers = new Map<string, { topic: string; subscriber: EmbeddedSubscriber }>();
+  private readonly knownTopics = new Set<string>();
+  private readonly logger: Logger;
+  private readonly segmentBytes: number;
+  private readonly defaultAckDeadlineMs: number;
+  private readonly pollIntervalMs: number;
+  private readonly stateSaveIntervalMs: number;
+  private readonly sweepTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private readonly localWriters: LocalWriters;
+
+  constructor(private readonly options: EmbeddedBusOptions) {
+    this.root = join(options.dataDir, 'bus');
+    this.topicsDir = join(this.root, 'topics');
+    this.subsDir = join(this.root, 'subscriptions');
+    mkdirSync(this.topicsDir, { recursive: true });
+    mkdirSync(this.subsDir, { recursive: true });
+    this.logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'embedded-bus' });
+    this.segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
+    this.defaultAckDeadlineMs = options.defaultAckDeadlineMs ?? 60_000;
+    this.pollIntervalMs = options.pollIntervalMs ?? 100;
+    this.stateSaveIntervalMs = options.stateSaveIntervalMs ?? 200;
+    const writers = this.writers;
+    const ownId = this.writerId;
+    this.localWriters = {
+      isFinishedLocally(segment: string): boolean | undefined {
+        const parsed = parseSegmentName(segment);
+        if (parsed === null || parsed.writerId !== ownId) return undefined;
+        for (const w of writers.values()) {
+          if (w.current === segment) return false;
+          if (w.finished.has(segment)) return true;
+        }
+        return undefined;
+      },
+    };
+    const sweepMs = options.retentionSweepMs ?? 5000;
+    if (sweepMs > 0) {
+      this.sweepTimer = setInterval(() => {
+        this.sweep().catch((err: unknown) => this.logger.error({ err }, 'retention sweep failed'));
+      }, sweepMs);
+      this.sweepTimer.unref();
+    }
+  }
+
+  private topicDir(topic: string): string {
+    return join(this.topicsDir, topic);
+  }
+  private segmentsDir(topic: string): string {
+    return join(this.topicsDir, topic, 'segments');
+  }
+  private subDir(sub: string): string {
+    return join(this.subsDir, sub);
+  }
+
+  async createTopic(topic: string): Promise<void> {
+    this.assertOpen();
+    checkName('topic', topic);
+    const dir = this.topicDir(topic);
+    await mkdir(join(dir, 'segments'), { recursive: true });
+    if (!existsSync(join(dir, 'topic.json'))) {
+      await writeFileAtomic(join(dir, 'topic.json'), JSON.stringify({ name: topic, createdAt: this.options.clock.now() }));
+    }
+    this.knownTopics.add(topic);
+  }
+
+  async deleteTopic(topic: string): Promise<void> {
+    this.assertOpen();
+    checkName('topic', topic);
+    for (const meta of this.subscriptionMetas()) {
+      if (meta.topic === topic) await this.deleteSubscription(meta.name);
+    }
+    const writer = this.writers.get(topic);
+    if (writer) {
+      this.writers.delete(topic);
+      await writer.close();
+    }
+    this.knownTopics.delete(topic);
+    await rm(this.topicDir(topic), { recursive: true, force: true });
+  }
+
+  async listTopics(): Promise<string[]> {
+    const names = await readdir(this.topicsDir).catch(() => []);
+    return names.filter((n) => existsSync(join(this.topicDir(n), 'topic.json'))).sort();
+  }
+
+  private topicExists(topic: string): boolean {
+    if (this.knownTopics.has(topic)) return true;
+    if (BUS_NAME_PATTERN.test(topic) && existsSync(join(this.topicDir(topic), 'topic.json'))) {
+      this.knownTopics.add(topic);
+      return true;
+    }
+    return false;
+  }
+
+  async createSubscription(subscription: string, topic: string, options: SubscriptionOptions = {}): Promise<void> {
+    this.assertOpen();
+    checkName('subscription', subscription);
+    if (!this.topicExists(topic)) throw new TopicNotFound({ topic });
+    const dir = this.subDir(subscription);
+    const existing = loadMeta(dir);
+    if (existing !== null) {
+      if (existing.topic === topic) return;
+      throw new InvalidName({ kind: 'subscription', name: subscription, rule: `already exists on topic ${existing.topic}` });
+    }
+    await mkdir(dir, { recursive: true });
+    // Start after everything already in the topic: record each segment's current end.
+    const state: SubscriptionState = { segments: {} };
+    const segDir = this.segmentsDir(topic);
+    for (const name of listSegmentNames(await readdir(segDir).catch(() => []))) {
+      state.segments[name] = { offset: scanHeaders(join(segDir, name), 0).end, acked: {}, done: false };
+    }
+    await writeFileAtomic(join(dir, 'state.json'), JSON.stringify(state));
+    const meta: SubscriptionMeta = {
+      name: subscription,
+      topic,
+      createdAt: this.options.clock.now(),
+      ackDeadlineMs: options.ackDeadlineMs ?? this.defaultAckDeadlineMs,
+    };
+    await writeFileAtomic(join(dir, 'subscription.json'), JSON.stringify(meta));
+  }
+
+  async deleteSubscription(subscription: string): Promise<void> {
+    this.assertOpen();
+    checkName('subscription', subscription);
+    const live = this.subscribers.get(subscription);
+    if (live) await live.subscriber.close();
+    await rm(this.subDir(subscription), { recursive: true, force: true });
+  }
+
+  async publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
+    if (this.closed) throw new BusClosed({ topic });
+    if (messages.length === 0) return;
+    if (!this.topicExists(topic)) throw new TopicNotFound({ topic });
+    let writer = this.writers.get(topic);
+    if (writer === undefined) {
+      writer = new TopicWriter(this.segmentsDir(topic), this.writerId, this.segmentBytes, () => this.notifySubscribers(topic));
+      this.writers.set(topic, writer);
+    }
+    try {
+      await writer.append(encodeFrame(messages, this.options.clock.now()));
+    } catch (err) {
+      if (err instanceof HourglassError) throw err;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(join(this.topicDir(topic), 'topic.json'))) {
+        this.knownTopics.delete(topic);
+        this.writers.delete(topic);
+        throw new TopicNotFound({ topic }, { cause: err });
+      }
+      throw new PublishFailed({ topic, messages: messages.length }, { cause: err });
+    }
+  }
+
+  private notifySubscribers(topic: string): void {
+    for (const s of this.subscribers.values()) if (s.topic === topic) s.subscriber.notify();
+  }
+
+  async subscribe(subscription: string, handler: MessageHandler, options: SubscribeOptions = {}): Promise<Subscriber> {
+    this.assertOpen();
+    const dir = this.subDir(subscription);
+    const meta = loadMeta(dir);
+    if (meta === null) throw new SubscriptionNotFound({ subscription });
+    if (this.subscribers.has(subscription)) {
+      throw new SubscriptionBusy({ subscription, holder: `this process (${process.pid})` });
+    }
+    await acquireLock(join(dir, 'consumer.lock'), subscription, this.writerId);
+    const subscriber = new EmbeddedSubscriber({
+      name: subscription,
+      subDir: dir,
+      segmentsDir: this.segmentsDir(meta.topic),
+      handler,
+      maxOutstandingMessages: options.maxOutstandingMessages ?? 10_000,
+      maxBatchMessages: options.maxBatchMessages ?? 1000,
+      ackDeadlineMs: meta.ackDeadlineMs,
+      pollIntervalMs: this.pollIntervalMs,
+      stateSaveIntervalMs: this.stateSaveIntervalMs,
+      localWriters: this.localWriters,
+      logger: this.logger,
+      onClose: async () => {
+        this.subscribers.delete(subscription);
+        await unlink(join(dir, 'consumer.lock')).catch(() => undefined);
+      },
+    });
+    this.subscribers.set(subscription, { topic: meta.topic, subscriber });
+    subscriber.start();
+    return subscriber;
+  }
+
+  async backlog(subscription: string): Promise<Backlog> {
+    const dir = this.subDir(subscription);
+    const meta = loadMeta(dir);
+    if (meta === null) throw new SubscriptionNotFound({ subscription });
+    const live = this.subscribers.get(subscription);
+    if (live) await live.subscriber.saveNow();
+    const state = loadState(dir);
+    const segDir = this.segmentsDir(meta.topic);
+    let messages = 0;
+    let oldest: number | null = null;
+    for (const name of listSegmentNames(await readdir(segDir).catch(() => []))) {
+      const cursor = state.segments[name];
+      if (cursor?.done) continue;
+      const { headers } = scanHeaders(join(segDir, name), cursor?.offset ?? 0);
+      for (const h of headers) {
+        const unacked = h.count - (cursor?.acked[String(h.offset)]?.length ?? 0);
+        if (unacked <= 0) continue;
+        messages += unacked;
+        if (oldest === null || h.publishTime < oldest) oldest = h.publishTime;
+      }
+    }
+    return { messages, oldestUnackedPublishTime: oldest };
+  }
+
+  private subscriptionMetas(): SubscriptionMeta[] {
+    const out: SubscriptionMeta[] = [];
+    for (const name of safeReaddir(this.subsDir)) {
+      const meta = loadMeta(this.subDir(name));
+      if (meta) out.push(meta);
+    }
+    return out;
+  }
+
+  /** Deletes finished segments that every subscription of their topic has fully acked. */
+  async sweep(): Promise<number> {
+    if (this.closed) return 0;
+    let deleted = 0;
+    const metas = this.subscriptionMetas();
+    for (const topic of await this.listTopics()) {
+      const segDir = this.segmentsDir(topic);
+      const names = listSegmentNames(safeReaddir(segDir));
+      const states = metas
+        .filter((m) => m.topic === topic)
+        .map((m) => {
+          const live = this.subscribers.get(m.name)?.subscriber;
+          return live ? { cursorOf: (s: string) => live.cursorOf(s) } : cursorsFrom(loadState(this.subDir(m.name)));
+        });
+      for (const name of names) {
+        if (!segmentIsFinished(name, names, this.localWriters)) continue;
+        if (!states.every((s) => s.cursorOf(name)?.done === true)) continue;
+        await unlink(join(segDir, name)).catch(() => undefined);
+        deleted++;
+      }
+    }
+    if (deleted > 0) this.logger.debug({ deleted }, 'retention: deleted fully acked segments');
+    return deleted;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    for (const s of [...this.subscribers.values()]) await s.subscriber.close();
+    this.closed = true;
+    for (const w of this.writers.values()) await w.close();
+    this.writers.clear();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new BusClosed();
+  }
+}
+
+function cursorsFrom(state: SubscriptionState): { cursorOf(s: string): { done: boolean } | undefined } {
+  return { cursorOf: (s: string) => state.segments[s] };
+}
+
+function checkName(kind: string, name: string): void {
+  if (!BUS_NAME_PATTERN.test(name)) {
+    throw new InvalidName({ kind, name, rule: 'letters, digits, ".", "_" or "-", 3 to 200 characters, starting with a letter' });
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+async function acquireLock(path: string, subscription: string, writerId: string): Promise<void> {
+  const body = JSON.stringify({ pid: process.pid, writerId, at: new Date().toISOString() });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(path, body, { flag: 'wx' });
+      await fsyncDir(path.slice(0, path.lastIndexOf('/')));
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let holder: { pid?: number } = {};
+      try {
+        holder = JSON.parse(readFileSync(path, 'utf8')) as { pid?: number };
+      } catch {
+        // unreadable lock: treat as stale
+      }
+      if (typeof holder.pid === 'number' && holder.pid !== process.pid && processAlive(holder.pid)) {
+        throw new SubscriptionBusy({ subscription, holder: `pid ${holder.pid}` });
+      }
+      await unlink(path).catch(() => undefined);
+    }
+  }
+  throw new SubscriptionBusy({ subscription, holder: 'a concurrent consumer' });
+}

@@ -1,0 +1,143 @@
+/**
+ * Appends frames to this process's current segment of one topic, with group commit: all publish
+ * calls that arrive while a flush is running are written together with one `writev` and made
+ * durable with one `fdatasync`. A call resolves only after the fdatasync that covers its frame.
+ *
+ * After any write error the segment is abandoned (truncated back to its last durable size when
+ * possible) and the next flush starts a new segment, so a torn frame is always the last thing in
+ * its segment.
+ */
+import { type FileHandle, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { segmentName } from './writer-id.js';
+import { fsyncDir } from './fs-util.js';
+
+interface Pending {
+  readonly frame: Buffer;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+export class TopicWriter {
+  private queue: Pending[] = [];
+  private flushing = false;
+  private handle: FileHandle | null = null;
+  private size = 0;
+  private index = 0;
+  private closed = false;
+  /** Segments this writer has finished (no more appends), for in-process readers. */
+  readonly finished = new Set<string>();
+  current: string | null = null;
+
+  constructor(
+    private readonly segmentsDir: string,
+    private readonly writerId: string,
+    private readonly segmentBytes: number,
+    private readonly onAppend: () => void,
+  ) {}
+
+  append(frame: Buffer): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('writer closed'));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ frame, resolve, reject });
+      if (!this.flushing) void this.flushLoop();
+    });
+  }
+
+  private async flushLoop(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue;
+        this.queue = [];
+        try {
+          await this.writeDurably(batch.map((p) => p.frame));
+          for (const p of batch) p.resolve();
+          this.onAppend();
+        } catch (err) {
+          await this.abandonSegment();
+          for (const p of batch) p.reject(err);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async writeDurably(frames: Buffer[]): Promise<void> {
+    if (this.handle === null || this.size >= this.segmentBytes) await this.roll();
+    const handle = this.handle as FileHandle;
+    let bytes = 0;
+    for (const f of frames) bytes += f.length;
+    let written = 0;
+    while (written < bytes) {
+      const { bytesWritten } = await handle.writev(written === 0 ? frames : remainder(frames, written), this.size + written);
+      if (bytesWritten <= 0) throw new Error('short write');
+      written += bytesWritten;
+    }
+    await handle.datasync();
+    this.size += bytes;
+  }
+
+  private async roll(): Promise<void> {
+    if (this.handle !== null) {
+      await this.handle.close();
+      this.handle = null;
+      if (this.current) this.finished.add(this.current);
+    }
+    this.index += 1;
+    const name = segmentName(this.writerId, this.index);
+    const handle = await open(join(this.segmentsDir, name), 'wx');
+    try {
+      await fsyncDir(this.segmentsDir);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    this.handle = handle;
+    this.current = name;
+    this.size = 0;
+  }
+
+  private async abandonSegment(): Promise<void> {
+    const handle = this.handle;
+    this.handle = null;
+    if (this.current) this.finished.add(this.current);
+    if (handle === null) return;
+    try {
+      await handle.truncate(this.size);
+    } catch {
+      // the device refuses writes (read-only, gone): readers treat the torn tail as the end
+    }
+    try {
+      await handle.close();
+    } catch {
+      // closing a handle on a failed device can fail too; nothing is left to release
+    }
+  }
+
+  /** Waits for queued appends, then closes the segment. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.flushing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 2));
+    if (this.handle !== null) {
+      await this.handle.close();
+      this.handle = null;
+    }
+    if (this.current) this.finished.add(this.current);
+  }
+}
+
+function remainder(frames: Buffer[], skip: number): Buffer[] {
+  const out: Buffer[] = [];
+  let left = skip;
+  for (const f of frames) {
+    if (left >= f.length) {
+      left -= f.length;
+      continue;
+    }
+    out.push(left > 0 ? f.subarray(left) : f);
+    left = 0;
+  }
+  return out;
+}

@@ -1,0 +1,46 @@
+/**
+ * Versioned schema migrations of the SQLite state store. Append only: never edit a shipped step.
+ * They run on open, each in its own transaction, recorded in `schema_migrations`.
+ */
+export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'ledgers, instances, dead letters',
+    sql: `
+      CREATE TABLE ledgers (
+        instance_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        ranges TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        sealed INTEGER NOT NULL DEFAULT 0,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (type, hour, instance_id)
+      );
+      CREATE TABLE ingress_instances (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,
+        stopped_at INTEGER
+      );
+      CREATE TABLE dead_letters (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        type TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        instance_id TEXT NOT NULL,
+        event_id TEXT,
+        code TEXT NOT NULL,
+        path TEXT NOT NULL,
+        message TEXT NOT NULL,
+        event TEXT NOT NULL
+      );
+      CREATE INDEX dead_letters_by_type ON dead_letters (type, seq);
+      CREATE TABLE dead_letter_totals (
+        type TEXT PRIMARY KEY,
+        total INTEGER NOT NULL
+      );
+    `,
+  },
+];

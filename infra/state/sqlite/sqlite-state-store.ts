@@ -1,0 +1,250 @@
+/**
+ * SQLite state store (better-sqlite3), the embedded default. One file in the data dir, WAL mode,
+ * so several processes on one machine can share it (writers take turns; `busy_timeout` waits).
+ * `synchronous=NORMAL`: a commit survives a process crash; after a power loss the last commits
+ * before the WAL checkpoint may be lost (ledger entries are rebuilt from the bus by then: see
+ * the completeness rules).
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { LedgerSealed, StateStoreFailed } from '../../../core/errors.js';
+import type {
+  DeadLetter,
+  IngressInstance,
+  LedgerEntry,
+  LedgerFilter,
+  LedgerKey,
+  NewDeadLetter,
+  StateStore,
+} from '../../../core/ports/state-store.js';
+import { SQLITE_MIGRATIONS } from './migrations.js';
+
+interface LedgerRow {
+  instance_id: string;
+  type: string;
+  hour: number;
+  ranges: string;
+  count: number;
+  sealed: number;
+  updated_at: number;
+}
+
+interface InstanceRow {
+  id: string;
+  host: string;
+  pid: number;
+  started_at: number;
+  last_seen_at: number;
+  stopped_at: number | null;
+}
+
+interface DeadLetterRow {
+  seq: number;
+  type: string;
+  received_at: number;
+  instance_id: string;
+  event_id: string | null;
+  code: string;
+  path: string;
+  message: string;
+  event: string;
+}
+
+export class SqliteStateStore implements StateStore {
+  readonly backend = 'sqlite';
+  private readonly db: Database.Database;
+
+  /** Opens (creating if needed) the database file and runs pending migrations. */
+  constructor(path: string) {
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      this.db = new Database(path);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('busy_timeout = 5000');
+      this.db.pragma('foreign_keys = ON');
+      this.migrate();
+    } catch (err) {
+      throw new StateStoreFailed({ operation: `open ${path}` }, { cause: err });
+    }
+  }
+
+  private migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    const applied = new Set(
+      (this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
+    );
+    for (const m of SQLITE_MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      this.db.transaction(() => {
+        this.db.exec(m.sql);
+        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+      }).immediate();
+    }
+  }
+
+  /** Migration versions applied, for tests and `hourglass` diagnostics. */
+  appliedMigrations(): number[] {
+    return (this.db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as { version: number }[]).map((r) => r.version);
+  }
+
+  private run<T>(operation: string, fn: () => T): Promise<T> {
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      if (err instanceof LedgerSealed) return Promise.reject(err);
+      return Promise.reject(new StateStoreFailed({ operation }, { cause: err }));
+    }
+  }
+
+  saveLedgers(entries: readonly LedgerEntry[]): Promise<void> {
+    return this.run('saveLedgers', () => {
+      const sealed = this.db.prepare('SELECT sealed FROM ledgers WHERE type = ? AND hour = ? AND instance_id = ?');
+      const upsert = this.db.prepare(
+        `INSERT INTO ledgers (instance_id, type, hour, ranges, count, sealed, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (type, hour, instance_id) DO UPDATE SET ranges = excluded.ranges, count = excluded.count,
+           sealed = excluded.sealed, updated_at = excluded.updated_at`,
+      );
+      this.db.transaction(() => {
+        for (const e of entries) {
+          const row = sealed.get(e.type, e.hour, e.instanceId) as { sealed: number } | undefined;
+          if (row?.sealed === 1) throw new LedgerSealed({ instanceId: e.instanceId, type: e.type, hour: e.hour });
+          upsert.run(e.instanceId, e.type, e.hour, JSON.stringify(e.ranges), e.count, e.sealed ? 1 : 0, e.updatedAt);
+        }
+      }).immediate();
+    });
+  }
+
+  sealLedgers(keys: readonly LedgerKey[], at: number): Promise<void> {
+    return this.run('sealLedgers', () => {
+      const insert = this.db.prepare(
+        `INSERT INTO ledgers (instance_id, type, hour, ranges, count, sealed, updated_at) VALUES (?, ?, ?, '[]', 0, 1, ?)
+         ON CONFLICT (type, hour, instance_id) DO UPDATE SET sealed = 1, updated_at = excluded.updated_at WHERE sealed = 0`,
+      );
+      this.db.transaction(() => {
+        for (const k of keys) insert.run(k.instanceId, k.type, k.hour, at);
+      }).immediate();
+    });
+  }
+
+  listLedgers(filter: LedgerFilter = {}): Promise<LedgerEntry[]> {
+    return this.run('listLedgers', () => {
+      const where: string[] = [];
+      const args: (string | number)[] = [];
+      if (filter.type !== undefined) {
+        where.push('type = ?');
+        args.push(filter.type);
+      }
+      if (filter.hour !== undefined) {
+        where.push('hour = ?');
+        args.push(filter.hour);
+      }
+      if (filter.instanceId !== undefined) {
+        where.push('instance_id = ?');
+        args.push(filter.instanceId);
+      }
+      const sql = `SELECT * FROM ledgers ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY type, hour, instance_id`;
+      return (this.db.prepare(sql).all(...args) as LedgerRow[]).map((r) => ({
+        instanceId: r.instance_id,
+        type: r.type,
+        hour: r.hour,
+        ranges: JSON.parse(r.ranges) as [number, number][],
+        count: r.count,
+        sealed: r.sealed === 1,
+        updatedAt: r.updated_at,
+      }));
+    });
+  }
+
+  upsertInstance(i: IngressInstance): Promise<void> {
+    return this.run('upsertInstance', () => {
+      this.db
+        .prepare(
+          `INSERT INTO ingress_instances (id, host, pid, started_at, last_seen_at, stopped_at) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at, stopped_at = excluded.stopped_at`,
+        )
+        .run(i.id, i.host, i.pid, i.startedAt, i.lastSeenAt, i.stoppedAt);
+    });
+  }
+
+  listInstances(): Promise<IngressInstance[]> {
+    return this.run('listInstances', () =>
+      (this.db.prepare('SELECT * FROM ingress_instances ORDER BY started_at, id').all() as InstanceRow[]).map((r) => ({
+        id: r.id,
+        host: r.host,
+        pid: r.pid,
+        startedAt: r.started_at,
+        lastSeenAt: r.last_seen_at,
+        stoppedAt: r.stopped_at,
+      })),
+    );
+  }
+
+  addDeadLetters(items: readonly NewDeadLetter[], maxPerType: number): Promise<void> {
+    return this.run('addDeadLetters', () => {
+      const insert = this.db.prepare(
+        'INSERT INTO dead_letters (type, received_at, instance_id, event_id, code, path, message, event) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      );
+      const total = this.db.prepare(
+        'INSERT INTO dead_letter_totals (type, total) VALUES (?, ?) ON CONFLICT (type) DO UPDATE SET total = total + excluded.total',
+      );
+      const trim = this.db.prepare(
+        'DELETE FROM dead_letters WHERE type = ? AND seq <= (SELECT seq FROM dead_letters WHERE type = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)',
+      );
+      this.db.transaction(() => {
+        const perType = new Map<string, number>();
+        for (const d of items) {
+          insert.run(d.type, d.receivedAt, d.instanceId, d.eventId, d.code, d.path, d.message, d.event);
+          perType.set(d.type, (perType.get(d.type) ?? 0) + 1);
+        }
+        for (const [type, n] of perType) {
+          total.run(type, n);
+          trim.run(type, type, maxPerType);
+        }
+      }).immediate();
+    });
+  }
+
+  listDeadLetters(type: string, limit: number): Promise<DeadLetter[]> {
+    return this.run('listDeadLetters', () =>
+      (this.db.prepare('SELECT * FROM dead_letters WHERE type = ? ORDER BY seq DESC LIMIT ?').all(type, limit) as DeadLetterRow[]).map(
+        (r) => ({
+          seq: r.seq,
+          type: r.type,
+          receivedAt: r.received_at,
+          instanceId: r.instance_id,
+          eventId: r.event_id,
+          code: r.code,
+          path: r.path,
+          message: r.message,
+          event: r.event,
+        }),
+      ),
+    );
+  }
+
+  deadLetterTotals(): Promise<Record<string, number>> {
+    return this.run('deadLetterTotals', () => {
+      const out: Record<string, number> = {};
+      for (const r of this.db.prepare('SELECT type, total FROM dead_letter_totals ORDER BY type').all() as { type: string; total: number }[]) {
+        out[r.type] = r.total;
+      }
+      return out;
+    });
+  }
+
+  ping(): Promise<boolean> {
+    try {
+      this.db.prepare('SELECT 1').get();
+      return Promise.resolve(true);
+    } catch {
+      return Promise.resolve(false);
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.db.open) this.db.close();
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The ingress HTTP app (fastify), apart from the process: tests build it with in-memory or
+ * temporary backends and call `app.inject()`; `server.ts` wires the real adapters and listens.
+ */
+import { createServer } from 'node:http';
+import { isUtf8 } from 'node:buffer';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from 'pino';
+import type { Clock } from '../../core/clock.js';
+import type { IngressConfig } from '../../core/config.js';
+import { HourglassError, RequestRejected } from '../../core/errors.js';
+import type { EventCatalog } from '../../core/event-types.js';
+import type { Bus } from '../../core/ports/bus.js';
+import type { StateStore } from '../../core/ports/state-store.js';
+import type { DeadLetterSink } from './dead-letters.js';
+import { ingest } from './ingest.js';
+import type { IngressLedger } from './ledger.js';
+import type { IngressMetrics } from './metrics.js';
+
+export interface IngressAppDeps {
+  readonly bus: Bus;
+  readonly catalog: EventCatalog;
+  readonly store: StateStore;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly config: IngressConfig;
+  readonly instanceId: string;
+  readonly ledger: IngressLedger;
+  readonly deadLetters: DeadLetterSink;
+  readonly metrics: IngressMetrics;
+  /** Set while the service shuts down: readiness fails, new batches get 503. */
+  readonly isStopping?: () => boolean;
+}
+
+const FASTIFY_CODES: Record<string, RequestRejected['code']> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_body',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_body',
+  FST_ERR_CTP_EMPTY_TYPE: 'unsupported_media_type',
+};
+
+export function buildApp(deps: IngressAppDeps): FastifyInstance {
+  const { config, metrics } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'ingress' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimitBytes,
+    return503OnClosing: true,
+    serverFactory: (handler) =>
+      createServer(
+        {
+          requestTimeout: config.requestTimeoutRealMs,
+          headersTimeout: Math.min(config.headersTimeoutRealMs, config.requestTimeoutRealMs),
+          connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.requestTimeoutRealMs / 4))),
+          keepAliveTimeout: 10_000,
+        },
+        handler,
+      ),
+  });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: config.bodyLimitBytes }, (_req, body, done) => {
+    const buf = body as Buffer;
+    if (!isUtf8(buf)) {
+      done(new RequestRejected('invalid_encoding', 'the body is not valid UTF-8'), undefined);
+      return;
+    }
+    try {
+      done(null, JSON.parse(buf.toString('utf8')));
+    } catch (err) {
+      done(new RequestRejected('malformed_json', `the body is not valid JSON: ${(err as Error).message}`), undefined);
+    }
+  });
+
+  app.setErrorHandler((err: FastifyError | HourglassError, request, reply) => {
+    if (err instanceof HourglassError) {
+      if (err.httpStatus >= 500) request.log.warn({ err, code: err.code }, 'request failed');
+      if (err.code === 'overloaded') reply.header('retry-after', '1');
+      return reply.code(err.httpStatus).send({ error: err.toJSON() });
+    }
+    const mapped = FASTIFY_CODES[err.code];
+    if (mapped !== undefined) {
+      const r = new RequestRejected(mapped, err.message);
+      return reply.code(r.httpStatus).send({ error: r.toJSON() });
+    }
+    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      const r = new RequestRejected('invalid_body', err.message);
+      return reply.code(err.statusCode).send({ error: { code: r.code, message: err.message, retriable: false } });
+    }
+    request.log.error({ err }, 'unexpected error');
+    const r = new RequestRejected('internal_error', 'internal error');
+    return reply.code(500).send({ error: r.toJSON() });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const r = new RequestRejected('not_found', `no route ${request.method} ${request.url.split('?')[0]}`);
+    return reply.code(404).send({ error: r.toJSON() });
+  });
+
+  let inFlightBytes = 0;
+  const ingestDeps = {
+    bus: deps.bus,
+    catalog: deps.catalog,
+    clock: deps.clock,
+    ledger: deps.ledger,
+    deadLetters: deps.deadLetters,
+    metrics,
+    logger: deps.logger,
+    instanceId: deps.instanceId,
+    maxIdLength: config.maxIdLength,
+    deadLetterEventBytes: config.deadLetterEventBytes,
+  };
+
+  app.post(
+    '/v1/events',
+    {
+      onRequest: async (request) => {
+        const declared = Number(request.headers['content-length'] ?? config.bodyLimitBytes);
+        const size = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, config.bodyLimitBytes) : config.bodyLimitBytes;
+        if (inFlightBytes + size > config.maxInFlightBytes && inFlightBytes > 0) {
+          throw new RequestRejected('overloaded', 'too many bytes in flight; retry after a short wait');
+        }
+        inFlightBytes += size;
+        metrics.inFlightBytes.set(inFlightBytes);
+        (request as unknown as { hgBytes: number }).hgBytes = size;
+      },
+      onResponse: async (request, reply) => {
+        const size = (request as unknown as { hgBytes?: number }).hgBytes;
+        if (size !== undefined) {
+          inFlightBytes -= size;
+          metrics.inFlightBytes.set(inFlightBytes);
+        }
+        metrics.requests.inc({ status: String(reply.statusCode) });
+        metrics.requestSeconds.observe(reply.elapsedTime / 1000);
+      },
+    },
+    async (request) => {
+      if (deps.isStopping?.()) throw new RequestRejected('not_ready', 'the ingress is shutting down');
+      const arrival = deps.clock.now();
+      const events = batchOf(request.body, config.maxEventsPerBatch);
+      return ingest(events, arrival, ingestDeps);
+    },
+  );
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    const checks = {
+      accepting: !(deps.isStopping?.() ?? false),
+      stateStore: await deps.store.ping(),
+      eventTypes: deps.catalog.list().length > 0,
+    };
+    const ready = Object.values(checks).every(Boolean);
+    return reply.code(ready ? 200 : 503).send({ ready, checks });
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    metrics.deadLettersDropped.set(deps.deadLetters.dropped);
+    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  app.get<{ Params: { type: string }; Querystring: { limit?: string } }>('/v1/dead-letters/:type', async (request) => {
+    const limit = Math.max(1, Math.min(1000, Number(request.query.limit ?? 100) || 100));
+    await deps.deadLetters.flush();
+    const [items, totals] = await Promise.all([
+      deps.store.listDeadLetters(request.params.type, limit),
+      deps.store.deadLetterTotals(),
+    ]);
+    return { type: request.params.type, total: totals[request.params.type] ?? 0, items };
+  });
+
+  return app;
+}
+
+/** The `events` array of a request body, or the request-level rejection. */
+export function batchOf(body: unknown, maxEvents: number): unknown[] {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new RequestRejected('invalid_body', 'the body must be a JSON object {"events": [...]}');
+  }
+  const events = (body as { events?: unknown }).events;
+  if (events === undefined) throw new RequestRejected('invalid_body', 'the body has no "events" field');
+  if (!Array.isArray(events)) throw new RequestRejected('invalid_body', '"events" must be an array');
+  if (events.length === 0) throw new RequestRejected('empty_batch', '"events" is empty');
+  if (events.length > maxEvents) {
+    throw new RequestRejected('batch_too_large', `${events.length} events in one request; at most ${maxEvents} are allowed`);
+  }
+  return events;
+}

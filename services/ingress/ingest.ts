@@ -1,0 +1,146 @@
+/**
+ * Handling of one accepted request body: validate every event, publish the valid ones to their
+ * types' topics, record the ledger, keep the rejected ones in the dead-letter area.
+ *
+ * The answer reports events as accepted only when the bus confirmed every publish of the request.
+ * If any publish fails, the whole request fails (503) and nothing is reported accepted; events of
+ * other types that did reach the bus are then duplicates-to-be when the producer retries, which
+ * the dedup step removes.
+ */
+import type { Logger } from 'pino';
+import type { Clock } from '../../core/clock.js';
+import { type EventCatalog, topicFor } from '../../core/event-types.js';
+import { hourStart } from '../../core/hours.js';
+import type { Bus, OutgoingMessage } from '../../core/ports/bus.js';
+import type { RejectionCode } from '../../core/rejection-codes.js';
+import { boundedJson, type DeadLetterSink } from './dead-letters.js';
+import type { IngressLedger, Reservation } from './ledger.js';
+import type { IngressMetrics } from './metrics.js';
+import { isRejection, type Rejection, type ValidEvent, validateEvent } from './validate-event.js';
+
+export interface IngestAnswer {
+  readonly accepted: number;
+  readonly rejected: { index: number; id: string | null; code: RejectionCode; path: string; message: string }[];
+}
+
+export interface IngestDeps {
+  readonly bus: Bus;
+  readonly catalog: EventCatalog;
+  readonly clock: Clock;
+  readonly ledger: IngressLedger;
+  readonly deadLetters: DeadLetterSink;
+  readonly metrics: IngressMetrics;
+  readonly logger: Logger;
+  readonly instanceId: string;
+  readonly maxIdLength: number;
+  readonly deadLetterEventBytes: number;
+}
+
+/** Attribute names of a bus message (the event envelope). */
+export const ATTR = {
+  type: 'type',
+  id: 'id',
+  version: 'version',
+  arrivalTime: 'arrivalTime',
+  instance: 'ingressInstance',
+  sequence: 'sequence',
+  clientTime: 'clientTime',
+} as const;
+
+export async function ingest(events: readonly unknown[], arrival: number, d: IngestDeps): Promise<IngestAnswer> {
+  const hour = hourStart(arrival);
+  const groups = new Map<string, ValidEvent[]>();
+  const rejected: Rejection[] = [];
+  const limits = { maxIdLength: d.maxIdLength };
+  for (let i = 0; i < events.length; i++) {
+    const r = validateEvent(events[i], i, d.catalog, limits);
+    if (isRejection(r)) {
+      rejected.push(r);
+      continue;
+    }
+    const g = groups.get(r.type.name);
+    if (g) g.push(r);
+    else groups.set(r.type.name, [r]);
+  }
+
+  if (rejected.length > 0) recordRejections(events, rejected, arrival, d);
+
+  const arrivalText = String(arrival);
+  const publishes: { type: string; reservation: Reservation; count: number; done: Promise<void> }[] = [];
+  for (const [type, valid] of groups) {
+    const reservation = d.ledger.reserve(type, hour, valid.length);
+    const messages: OutgoingMessage[] = new Array(valid.length);
+    for (let k = 0; k < valid.length; k++) {
+      const e = valid[k] as ValidEvent;
+      const attributes: Record<string, string> = {
+        [ATTR.type]: type,
+        [ATTR.id]: e.id,
+        [ATTR.version]: String(e.version.version),
+        [ATTR.arrivalTime]: arrivalText,
+        [ATTR.instance]: d.instanceId,
+        [ATTR.sequence]: String(reservation.from + k),
+      };
+      if (e.clientTime !== null) attributes[ATTR.clientTime] = e.clientTime;
+      messages[k] = { data: e.data, attributes };
+    }
+    const started = performance.now();
+    const done = d.bus.publish(topicFor(type), messages).then(() => {
+      d.metrics.publishSeconds.observe({ type }, (performance.now() - started) / 1000);
+    });
+    publishes.push({ type, reservation, count: valid.length, done });
+  }
+
+  const settled = await Promise.allSettled(publishes.map((p) => p.done));
+  let failure: unknown = null;
+  for (const [i, s] of settled.entries()) {
+    const p = publishes[i] as (typeof publishes)[number];
+    if (s.status === 'fulfilled') d.ledger.confirm(p.reservation);
+    else {
+      d.ledger.abandon(p.reservation);
+      failure ??= s.reason;
+    }
+  }
+  if (publishes.length > 0) {
+    try {
+      await d.ledger.flush();
+    } catch (err) {
+      // The events are durable on the bus; the ledger entry stays dirty and is saved next time.
+      d.logger.error({ err }, 'saving the ledger failed; will retry');
+    }
+  }
+  if (failure !== null) throw failure;
+
+  let accepted = 0;
+  for (const p of publishes) {
+    accepted += p.count;
+    d.metrics.accepted.inc({ type: p.type }, p.count);
+  }
+  return {
+    accepted,
+    rejected: rejected.map((r) => ({ index: r.index, id: r.id, code: r.code, path: r.path, message: r.message })),
+  };
+}
+
+function recordRejections(events: readonly unknown[], rejected: Rejection[], arrival: number, d: IngestDeps): void {
+  const counts = new Map<string, number>();
+  d.deadLetters.add(
+    rejected.map((r) => {
+      const key = `${r.deadLetterType}\u0000${r.code}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+      return {
+        type: r.deadLetterType,
+        receivedAt: arrival,
+        instanceId: d.instanceId,
+        eventId: r.id,
+        code: r.code,
+        path: r.path,
+        message: r.message,
+        event: boundedJson(events[r.index], d.deadLetterEventBytes),
+      };
+    }),
+  );
+  for (const [key, n] of counts) {
+    const [type, code] = key.split('\u0000') as [string, string];
+    d.metrics.rejected.inc({ type, code }, n);
+  }
+}

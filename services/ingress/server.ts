@@ -1,0 +1,124 @@
+/**
+ * The ingress as a long-running service: wires the app to its backends, listens, keeps the
+ * instance's heartbeat and ledger seals going, and shuts down in order on `close()`:
+ * stop intake → finish in-flight requests → save and seal the ledger → store dead letters →
+ * record the clean stop.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Clock } from '../../core/clock.js';
+import type { IngressConfig } from '../../core/config.js';
+import type { EventCatalog } from '../../core/event-types.js';
+import type { Bus } from '../../core/ports/bus.js';
+import type { IngressInstance, StateStore } from '../../core/ports/state-store.js';
+import { buildApp } from './app.js';
+import { DeadLetterSink } from './dead-letters.js';
+import { IngressLedger } from './ledger.js';
+import { createIngressMetrics, type IngressMetrics } from './metrics.js';
+
+export interface IngressServiceDeps {
+  readonly bus: Bus;
+  readonly catalog: EventCatalog;
+  readonly store: StateStore;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly config: IngressConfig;
+  readonly metrics?: IngressMetrics;
+}
+
+export function newInstanceId(): string {
+  const host = hostname().replace(/[^A-Za-z0-9-]/g, '').slice(0, 40) || 'host';
+  return `ingress-${host}-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
+}
+
+export class IngressService {
+  readonly instanceId: string;
+  readonly app: FastifyInstance;
+  readonly ledger: IngressLedger;
+  readonly deadLetters: DeadLetterSink;
+  private readonly logger: Logger;
+  private stopping = false;
+  private timers: NodeJS.Timeout[] = [];
+  private instance: IngressInstance;
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly deps: IngressServiceDeps) {
+    const { config, clock, store } = deps;
+    this.instanceId = config.instanceId ?? newInstanceId();
+    this.logger = deps.logger.child({ component: 'ingress', instance: this.instanceId });
+    const activeTypes = () => deps.catalog.list().filter((t) => t.status === 'active').map((t) => t.name);
+    this.ledger = new IngressLedger(store, clock, this.instanceId, config.ledgerGraceMs, this.logger, activeTypes);
+    this.deadLetters = new DeadLetterSink(store, config.deadLetterMaxPerType, this.logger);
+    const now = clock.now();
+    this.instance = { id: this.instanceId, host: hostname(), pid: process.pid, startedAt: now, lastSeenAt: now, stoppedAt: null };
+    this.app = buildApp({
+      bus: deps.bus,
+      catalog: deps.catalog,
+      store,
+      clock,
+      logger: deps.logger,
+      config,
+      instanceId: this.instanceId,
+      ledger: this.ledger,
+      deadLetters: this.deadLetters,
+      metrics: deps.metrics ?? createIngressMetrics(),
+      isStopping: () => this.stopping,
+    });
+  }
+
+  /** Registers the instance, starts listening, starts heartbeat and sealing. Returns the URL. */
+  async start(): Promise<string> {
+    await this.deps.store.upsertInstance(this.instance);
+    const url = await this.app.listen({ host: this.deps.config.host, port: this.deps.config.port });
+    const heartbeat = setInterval(() => void this.heartbeat(), this.deps.config.heartbeatRealMs);
+    const seal = setInterval(() => void this.sealDue(), Math.max(50, Math.min(1000, this.deps.clock.toRealMs(10_000))));
+    this.timers.push(heartbeat, seal);
+    for (const t of this.timers) t.unref();
+    this.logger.info({ url }, 'ingress listening');
+    return url;
+  }
+
+  /** The port actually bound (useful with port 0). */
+  port(): number {
+    const addr = this.app.server.address();
+    return typeof addr === 'object' && addr !== null ? addr.port : this.deps.config.port;
+  }
+
+  private async heartbeat(): Promise<void> {
+    this.instance = { ...this.instance, lastSeenAt: this.deps.clock.now() };
+    try {
+      await this.deps.store.upsertInstance(this.instance);
+    } catch (err) {
+      this.logger.error({ err }, 'heartbeat failed');
+    }
+  }
+
+  private async sealDue(): Promise<void> {
+    try {
+      await this.ledger.sealDue();
+    } catch (err) {
+      this.logger.error({ err }, 'sealing the ledger failed; will retry');
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.stopping = true;
+      for (const t of this.timers) clearInterval(t);
+      await this.app.close();
+      try {
+        await this.ledger.flush();
+        await this.ledger.sealAll();
+      } catch (err) {
+        this.logger.error({ err }, 'sealing the ledger on stop failed; the instance will be treated as vanished');
+      }
+      await this.deadLetters.flush();
+      this.instance = { ...this.instance, lastSeenAt: this.deps.clock.now(), stoppedAt: this.deps.clock.now() };
+      await this.deps.store.upsertInstance(this.instance).catch((err: unknown) => this.logger.error({ err }, 'recording the stop failed'));
+      this.logger.info('ingress stopped');
+    })();
+    return this.closing;
+  }
+}
