@@ -2,7 +2,6 @@
 import { readFileSync } from 'node:fs';
 import { HourglassError } from '../core/errors.js';
 import { DEV_USAGE, runDev } from './dev.js';
-import { runSend } from './send.js';
 import { type CliIo, UsageError } from './usage.js';
 
 const USAGE = `Usage: hourglass <command> [options]
@@ -14,14 +13,19 @@ Commands:
 
 ${DEV_USAGE}`;
 
-export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function main(
+  argv: string[],
+  io: CliIo = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case 'dev':
         return await runDev(rest, io);
-      case 'send':
+      case 'send': {
+        const { runSend } = await import('./send.js');
         return await runSend(rest, io);
+      }
       case undefined:
       case 'help':
       case '--help':
@@ -30,7 +34,9 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
         return command === undefined ? 2 : 0;
       case '--version':
       case 'version': {
-        const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+        const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+          version: string;
+        };
         io.stdout.write(`${pkg.version}\n`);
         return 0;
       }

@@ -38,7 +38,8 @@ export class ScaledClock implements Clock {
   private readonly clockOrigin: number;
 
   constructor(scale: number, start: number = Date.now()) {
-    if (!(scale > 0) || !Number.isFinite(scale)) throw new RangeError(`time scale must be a positive number, got ${scale}`);
+    if (!(scale > 0) || !Number.isFinite(scale))
+      throw new RangeError(`time scale must be a positive number, got ${scale}`);
     this.scale = scale;
     this.realOrigin = performance.now();
     this.clockOrigin = start;

@@ -4,8 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigInvalid } from './errors.js';
 import { DEFAULTS } from './defaults.js';
+import { ConfigInvalid } from './errors.js';
 
 export interface IngressConfig {
   readonly host: string;
@@ -84,7 +84,8 @@ export function loadConfig(sources: ConfigSources = {}): HourglassConfig {
 }
 
 function deepMerge(target: Settings, source: Settings, prefix: string): void {
-  if (typeof source !== 'object' || source === null) throw new ConfigInvalid({ key: prefix || '(root)', rule: 'must be an object' });
+  if (typeof source !== 'object' || source === null)
+    throw new ConfigInvalid({ key: prefix || '(root)', rule: 'must be an object' });
   for (const [k, v] of Object.entries(source)) {
     const key = prefix ? `${prefix}.${k}` : k;
     if (!(k in target)) throw new ConfigInvalid({ key, rule: 'unknown setting' });
@@ -101,11 +102,21 @@ function setPath(target: Settings, path: string, value: unknown): void {
   node[parts[parts.length - 1] as string] = value;
 }
 
-function num(s: Settings, key: string, path: string, min: number, max = Number.MAX_SAFE_INTEGER, integer = true): number {
+function num(
+  s: Settings,
+  key: string,
+  path: string,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+  integer = true,
+): number {
   const raw = s[key];
   const n = typeof raw === 'string' ? Number(raw) : raw;
   if (typeof n !== 'number' || Number.isNaN(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
-    throw new ConfigInvalid({ key: path, rule: `must be ${integer ? 'an integer' : 'a number'} between ${min} and ${max}, got ${JSON.stringify(raw)}` });
+    throw new ConfigInvalid({
+      key: path,
+      rule: `must be ${integer ? 'an integer' : 'a number'} between ${min} and ${max}, got ${JSON.stringify(raw)}`,
+    });
   }
   return n;
 }
@@ -125,12 +136,19 @@ function validate(s: Settings): HourglassConfig {
     throw new ConfigInvalid({ key: 'logLevel', rule: 'must be fatal, error, warn, info, debug, trace or silent' });
   }
   if (b.backend !== 'embedded') {
-    throw new ConfigInvalid({ key: 'bus.backend', rule: `only "embedded" is available in this version, got ${JSON.stringify(b.backend)}` });
+    throw new ConfigInvalid({
+      key: 'bus.backend',
+      rule: `only "embedded" is available in this version, got ${JSON.stringify(b.backend)}`,
+    });
   }
   if (st.backend !== 'sqlite') {
-    throw new ConfigInvalid({ key: 'state.backend', rule: `only "sqlite" is available in this version, got ${JSON.stringify(st.backend)}` });
+    throw new ConfigInvalid({
+      key: 'state.backend',
+      rule: `only "sqlite" is available in this version, got ${JSON.stringify(st.backend)}`,
+    });
   }
-  const instanceId = i.instanceId === undefined || i.instanceId === null ? null : str(i, 'instanceId', 'ingress.instanceId');
+  const instanceId =
+    i.instanceId === undefined || i.instanceId === null ? null : str(i, 'instanceId', 'ingress.instanceId');
   if (instanceId !== null && !/^[A-Za-z0-9._-]{1,100}$/.test(instanceId)) {
     throw new ConfigInvalid({ key: 'ingress.instanceId', rule: 'letters, digits, ".", "_" or "-", at most 100' });
   }

@@ -195,6 +195,9 @@ export class LedgerSealed extends HourglassError {
   readonly httpStatus = 500;
   readonly retriable = false;
   constructor(context: { instanceId: string; type: string; hour: number }) {
-    super(`ledger of ${context.instanceId} for ${context.type} hour ${new Date(context.hour).toISOString()} is sealed`, context);
+    super(
+      `ledger of ${context.instanceId} for ${context.type} hour ${new Date(context.hour).toISOString()} is sealed`,
+      context,
+    );
   }
 }

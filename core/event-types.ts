@@ -93,7 +93,8 @@ export function validateDefinition(raw: unknown, file: string): EventTypeDefinit
   const fail = (rule: string): never => {
     throw new EventTypeInvalid({ type: String((raw as { name?: unknown })?.name ?? '?'), file, rule });
   };
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('the definition must be a JSON object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return fail('the definition must be a JSON object');
   const r = raw as Record<string, unknown>;
   const allowed = ['name', 'owner', 'description', 'tier', 'partitioning', 'storage', 'retentionDays', 'status'];
   for (const key of Object.keys(r)) if (!allowed.includes(key)) fail(`unknown field "${key}"`);
@@ -104,7 +105,8 @@ export function validateDefinition(raw: unknown, file: string): EventTypeDefinit
   if (r.description !== undefined && typeof r.description !== 'string') fail('description must be a string');
   const oneOf = <T extends string>(key: string, values: readonly T[], dflt?: T): T => {
     const v = r[key] ?? dflt;
-    if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) fail(`${key} must be one of ${values.join(', ')}`);
+    if (typeof v !== 'string' || !(values as readonly string[]).includes(v))
+      fail(`${key} must be one of ${values.join(', ')}`);
     return v as T;
   };
   const tier = oneOf('tier', TIERS);
@@ -134,17 +136,22 @@ export async function loadEventTypeDir(dir: string): Promise<EventType> {
   try {
     raw = JSON.parse(await readFile(defFile, 'utf8'));
   } catch (err) {
-    throw new EventTypeInvalid({ type: dir, file: defFile, rule: `unreadable: ${(err as Error).message}` }, { cause: err });
+    throw new EventTypeInvalid(
+      { type: dir, file: defFile, rule: `unreadable: ${(err as Error).message}` },
+      { cause: err },
+    );
   }
   const def = validateDefinition(raw, defFile);
   const files = (await readdir(dir)).filter((f) => f.endsWith('.avsc'));
   const numbered = files.map((f) => {
     const m = /^v(\d+)\.avsc$/.exec(f);
-    if (!m) throw new EventTypeInvalid({ type: def.name, file: join(dir, f), rule: 'schema files are named v<N>.avsc' });
+    if (!m)
+      throw new EventTypeInvalid({ type: def.name, file: join(dir, f), rule: 'schema files are named v<N>.avsc' });
     return { file: f, version: Number(m[1]) };
   });
   numbered.sort((a, b) => a.version - b.version);
-  if (numbered.length === 0) throw new EventTypeInvalid({ type: def.name, file: dir, rule: 'no schema version (v1.avsc)' });
+  if (numbered.length === 0)
+    throw new EventTypeInvalid({ type: def.name, file: dir, rule: 'no schema version (v1.avsc)' });
   const versions: SchemaVersion[] = [];
   for (const [i, n] of numbered.entries()) {
     const file = join(dir, n.file);
@@ -159,7 +166,11 @@ export async function loadEventTypeDir(dir: string): Promise<EventType> {
     for (const earlier of versions) {
       const problem = canRead(parsed, earlier);
       if (problem !== null) {
-        throw new EventTypeInvalid({ type: def.name, file, rule: `v${n.version} cannot read v${earlier.version} data: ${problem}` });
+        throw new EventTypeInvalid({
+          type: def.name,
+          file,
+          rule: `v${n.version} cannot read v${earlier.version} data: ${problem}`,
+        });
       }
     }
     versions.push(parsed);
@@ -178,7 +189,11 @@ export async function loadEventTypes(root: string): Promise<EventType[]> {
     if (!files.includes('type.json')) continue;
     const t = await loadEventTypeDir(dir);
     if (t.name !== e.name) {
-      throw new EventTypeInvalid({ type: t.name, file: join(dir, 'type.json'), rule: `folder name ${e.name} differs from the type name` });
+      throw new EventTypeInvalid({
+        type: t.name,
+        file: join(dir, 'type.json'),
+        rule: `folder name ${e.name} differs from the type name`,
+      });
     }
     types.push(t);
   }

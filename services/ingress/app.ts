@@ -2,8 +2,9 @@
  * The ingress HTTP app (fastify), apart from the process: tests build it with in-memory or
  * temporary backends and call `app.inject()`; `server.ts` wires the real adapters and listens.
  */
-import { createServer } from 'node:http';
+
 import { isUtf8 } from 'node:buffer';
+import { createServer } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.js';
@@ -61,18 +62,22 @@ export function buildApp(deps: IngressAppDeps): FastifyInstance {
   });
 
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: config.bodyLimitBytes }, (_req, body, done) => {
-    const buf = body as Buffer;
-    if (!isUtf8(buf)) {
-      done(new RequestRejected('invalid_encoding', 'the body is not valid UTF-8'), undefined);
-      return;
-    }
-    try {
-      done(null, JSON.parse(buf.toString('utf8')));
-    } catch (err) {
-      done(new RequestRejected('malformed_json', `the body is not valid JSON: ${(err as Error).message}`), undefined);
-    }
-  });
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'buffer', bodyLimit: config.bodyLimitBytes },
+    (_req, body, done) => {
+      const buf = body as Buffer;
+      if (!isUtf8(buf)) {
+        done(new RequestRejected('invalid_encoding', 'the body is not valid UTF-8'), undefined);
+        return;
+      }
+      try {
+        done(null, JSON.parse(buf.toString('utf8')));
+      } catch (err) {
+        done(new RequestRejected('malformed_json', `the body is not valid JSON: ${(err as Error).message}`), undefined);
+      }
+    },
+  );
 
   app.setErrorHandler((err: FastifyError | HourglassError, request, reply) => {
     if (err instanceof HourglassError) {
@@ -118,7 +123,10 @@ export function buildApp(deps: IngressAppDeps): FastifyInstance {
     {
       onRequest: async (request) => {
         const declared = Number(request.headers['content-length'] ?? config.bodyLimitBytes);
-        const size = Number.isFinite(declared) && declared >= 0 ? Math.min(declared, config.bodyLimitBytes) : config.bodyLimitBytes;
+        const size =
+          Number.isFinite(declared) && declared >= 0
+            ? Math.min(declared, config.bodyLimitBytes)
+            : config.bodyLimitBytes;
         if (inFlightBytes + size > config.maxInFlightBytes && inFlightBytes > 0) {
           throw new RequestRejected('overloaded', 'too many bytes in flight; retry after a short wait');
         }
@@ -184,7 +192,10 @@ export function batchOf(body: unknown, maxEvents: number): unknown[] {
   if (!Array.isArray(events)) throw new RequestRejected('invalid_body', '"events" must be an array');
   if (events.length === 0) throw new RequestRejected('empty_batch', '"events" is empty');
   if (events.length > maxEvents) {
-    throw new RequestRejected('batch_too_large', `${events.length} events in one request; at most ${maxEvents} are allowed`);
+    throw new RequestRejected(
+      'batch_too_large',
+      `${events.length} events in one request; at most ${maxEvents} are allowed`,
+    );
   }
   return events;
 }

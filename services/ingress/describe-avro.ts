@@ -71,7 +71,12 @@ function shortName(name: string | undefined): string {
 export function describeValue(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
-  if (typeof v === 'number') return Number.isInteger(v) ? (Number.isSafeInteger(v) ? 'integer' : 'integer beyond ±2^53') : 'number with a fraction';
+  if (typeof v === 'number')
+    return Number.isInteger(v)
+      ? Number.isSafeInteger(v)
+        ? 'integer'
+        : 'integer beyond ±2^53'
+      : 'number with a fraction';
   if (typeof v === 'string') {
     return v.length > 40 ? `string "${v.slice(0, 40)}…"` : `string ${JSON.stringify(v)}`;
   }

@@ -164,7 +164,13 @@ export class IngressLedger {
       await this.store.saveLedgers(entries.map(([, e]) => this.toEntry(e, true)));
       for (const [key] of entries) this.open.delete(key);
       this.logger.info(
-        { sealed: entries.map(([, e]) => ({ type: e.type, hour: new Date(e.hour).toISOString(), count: e.published.count })) },
+        {
+          sealed: entries.map(([, e]) => ({
+            type: e.type,
+            hour: new Date(e.hour).toISOString(),
+            count: e.published.count,
+          })),
+        },
         'ledger sealed',
       );
       return entries.length;
@@ -175,6 +181,11 @@ export class IngressLedger {
 
   /** Open (unsealed) entries, for diagnostics. */
   openEntries(): { type: string; hour: number; count: number; inFlight: number }[] {
-    return [...this.open.values()].map((e) => ({ type: e.type, hour: e.hour, count: e.published.count, inFlight: e.inFlight }));
+    return [...this.open.values()].map((e) => ({
+      type: e.type,
+      hour: e.hour,
+      count: e.published.count,
+      inFlight: e.inFlight,
+    }));
   }
 }

@@ -1,5 +1,5 @@
 /** Prometheus metrics of the ingress, on a registry of its own (one per app instance). */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface IngressMetrics {
   readonly registry: Registry;

@@ -29,7 +29,10 @@ export interface IngressServiceDeps {
 }
 
 export function newInstanceId(): string {
-  const host = hostname().replace(/[^A-Za-z0-9-]/g, '').slice(0, 40) || 'host';
+  const host =
+    hostname()
+      .replace(/[^A-Za-z0-9-]/g, '')
+      .slice(0, 40) || 'host';
   return `ingress-${host}-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
 }
 
@@ -48,11 +51,22 @@ export class IngressService {
     const { config, clock, store } = deps;
     this.instanceId = config.instanceId ?? newInstanceId();
     this.logger = deps.logger.child({ component: 'ingress', instance: this.instanceId });
-    const activeTypes = () => deps.catalog.list().filter((t) => t.status === 'active').map((t) => t.name);
+    const activeTypes = () =>
+      deps.catalog
+        .list()
+        .filter((t) => t.status === 'active')
+        .map((t) => t.name);
     this.ledger = new IngressLedger(store, clock, this.instanceId, config.ledgerGraceMs, this.logger, activeTypes);
     this.deadLetters = new DeadLetterSink(store, config.deadLetterMaxPerType, this.logger);
     const now = clock.now();
-    this.instance = { id: this.instanceId, host: hostname(), pid: process.pid, startedAt: now, lastSeenAt: now, stoppedAt: null };
+    this.instance = {
+      id: this.instanceId,
+      host: hostname(),
+      pid: process.pid,
+      startedAt: now,
+      lastSeenAt: now,
+      stoppedAt: null,
+    };
     this.app = buildApp({
       bus: deps.bus,
       catalog: deps.catalog,
@@ -116,7 +130,9 @@ export class IngressService {
       }
       await this.deadLetters.flush();
       this.instance = { ...this.instance, lastSeenAt: this.deps.clock.now(), stoppedAt: this.deps.clock.now() };
-      await this.deps.store.upsertInstance(this.instance).catch((err: unknown) => this.logger.error({ err }, 'recording the stop failed'));
+      await this.deps.store
+        .upsertInstance(this.instance)
+        .catch((err: unknown) => this.logger.error({ err }, 'recording the stop failed'));
       this.logger.info('ingress stopped');
     })();
     return this.closing;

@@ -35,7 +35,12 @@ export interface ValidationLimits {
   readonly maxIdLength: number;
 }
 
-export function validateEvent(raw: unknown, index: number, catalog: EventCatalog, limits: ValidationLimits): ValidEvent | Rejection {
+export function validateEvent(
+  raw: unknown,
+  index: number,
+  catalog: EventCatalog,
+  limits: ValidationLimits,
+): ValidEvent | Rejection {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return reject(index, null, 'invalid_event', '', 'the event must be a JSON object', UNKNOWN_TYPE_BUCKET);
   }
@@ -48,11 +53,25 @@ export function validateEvent(raw: unknown, index: number, catalog: EventCatalog
 
   for (const key in e) {
     if (!ENVELOPE_FIELDS.has(key)) {
-      return reject(index, idForAnswer, 'unknown_field', key, `not an envelope field (allowed: type, id, version, time, payload)`, bucket);
+      return reject(
+        index,
+        idForAnswer,
+        'unknown_field',
+        key,
+        `not an envelope field (allowed: type, id, version, time, payload)`,
+        bucket,
+      );
     }
   }
   if (typeof typeName !== 'string' || typeName === '') {
-    return reject(index, idForAnswer, 'missing_type', 'type', 'required: the event type name as a string', UNKNOWN_TYPE_BUCKET);
+    return reject(
+      index,
+      idForAnswer,
+      'missing_type',
+      'type',
+      'required: the event type name as a string',
+      UNKNOWN_TYPE_BUCKET,
+    );
   }
   if (idValue === undefined || idValue === null) {
     return reject(index, null, 'missing_id', 'id', 'required: a producer-assigned unique id', bucket);
@@ -68,11 +87,25 @@ export function validateEvent(raw: unknown, index: number, catalog: EventCatalog
   }
   const id = idValue;
   if (typeKnown === undefined) {
-    return reject(index, id, 'unknown_type', 'type', `no event type named ${JSON.stringify(typeName.slice(0, 64))} is registered`, UNKNOWN_TYPE_BUCKET);
+    return reject(
+      index,
+      id,
+      'unknown_type',
+      'type',
+      `no event type named ${JSON.stringify(typeName.slice(0, 64))} is registered`,
+      UNKNOWN_TYPE_BUCKET,
+    );
   }
   const type = typeKnown;
   if (type.status === 'retired' || type.status === 'retiring') {
-    return reject(index, id, 'retired_type', 'type', `event type ${type.name} is ${type.status} and accepts no events`, bucket);
+    return reject(
+      index,
+      id,
+      'retired_type',
+      'type',
+      `event type ${type.name} is ${type.status} and accepts no events`,
+      bucket,
+    );
   }
 
   let version: SchemaVersion;
@@ -83,7 +116,14 @@ export function validateEvent(raw: unknown, index: number, catalog: EventCatalog
   } else {
     const found = type.versions[e.version - 1];
     if (found === undefined) {
-      return reject(index, id, 'unknown_version', 'version', `${type.name} has versions 1 to ${type.versions.length}`, bucket);
+      return reject(
+        index,
+        id,
+        'unknown_version',
+        'version',
+        `${type.name} has versions 1 to ${type.versions.length}`,
+        bucket,
+      );
     }
     version = found;
   }
@@ -92,7 +132,14 @@ export function validateEvent(raw: unknown, index: number, catalog: EventCatalog
   if (e.time !== undefined && e.time !== null) {
     clientTime = parseClientTime(e.time);
     if (clientTime === null) {
-      return reject(index, id, 'invalid_time', 'time', 'must be an ISO-8601 date-time string or epoch milliseconds', bucket);
+      return reject(
+        index,
+        id,
+        'invalid_time',
+        'time',
+        'must be an ISO-8601 date-time string or epoch milliseconds',
+        bucket,
+      );
     }
   }
 

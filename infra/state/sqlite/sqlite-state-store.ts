@@ -71,22 +71,30 @@ export class SqliteStateStore implements StateStore {
   }
 
   private migrate(): void {
-    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+    );
     const applied = new Set(
       (this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
     );
     for (const m of SQLITE_MIGRATIONS) {
       if (applied.has(m.version)) continue;
-      this.db.transaction(() => {
-        this.db.exec(m.sql);
-        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
-      }).immediate();
+      this.db
+        .transaction(() => {
+          this.db.exec(m.sql);
+          this.db
+            .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+            .run(m.version, m.name, Date.now());
+        })
+        .immediate();
     }
   }
 
   /** Migration versions applied, for tests and `hourglass` diagnostics. */
   appliedMigrations(): number[] {
-    return (this.db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as { version: number }[]).map((r) => r.version);
+    return (
+      this.db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as { version: number }[]
+    ).map((r) => r.version);
   }
 
   private run<T>(operation: string, fn: () => T): Promise<T> {
@@ -106,13 +114,15 @@ export class SqliteStateStore implements StateStore {
          ON CONFLICT (type, hour, instance_id) DO UPDATE SET ranges = excluded.ranges, count = excluded.count,
            sealed = excluded.sealed, updated_at = excluded.updated_at`,
       );
-      this.db.transaction(() => {
-        for (const e of entries) {
-          const row = sealed.get(e.type, e.hour, e.instanceId) as { sealed: number } | undefined;
-          if (row?.sealed === 1) throw new LedgerSealed({ instanceId: e.instanceId, type: e.type, hour: e.hour });
-          upsert.run(e.instanceId, e.type, e.hour, JSON.stringify(e.ranges), e.count, e.sealed ? 1 : 0, e.updatedAt);
-        }
-      }).immediate();
+      this.db
+        .transaction(() => {
+          for (const e of entries) {
+            const row = sealed.get(e.type, e.hour, e.instanceId) as { sealed: number } | undefined;
+            if (row?.sealed === 1) throw new LedgerSealed({ instanceId: e.instanceId, type: e.type, hour: e.hour });
+            upsert.run(e.instanceId, e.type, e.hour, JSON.stringify(e.ranges), e.count, e.sealed ? 1 : 0, e.updatedAt);
+          }
+        })
+        .immediate();
     });
   }
 
@@ -122,9 +132,11 @@ export class SqliteStateStore implements StateStore {
         `INSERT INTO ledgers (instance_id, type, hour, ranges, count, sealed, updated_at) VALUES (?, ?, ?, '[]', 0, 1, ?)
          ON CONFLICT (type, hour, instance_id) DO UPDATE SET sealed = 1, updated_at = excluded.updated_at WHERE sealed = 0`,
       );
-      this.db.transaction(() => {
-        for (const k of keys) insert.run(k.instanceId, k.type, k.hour, at);
-      }).immediate();
+      this.db
+        .transaction(() => {
+          for (const k of keys) insert.run(k.instanceId, k.type, k.hour, at);
+        })
+        .immediate();
     });
   }
 
@@ -192,42 +204,49 @@ export class SqliteStateStore implements StateStore {
       const trim = this.db.prepare(
         'DELETE FROM dead_letters WHERE type = ? AND seq <= (SELECT seq FROM dead_letters WHERE type = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)',
       );
-      this.db.transaction(() => {
-        const perType = new Map<string, number>();
-        for (const d of items) {
-          insert.run(d.type, d.receivedAt, d.instanceId, d.eventId, d.code, d.path, d.message, d.event);
-          perType.set(d.type, (perType.get(d.type) ?? 0) + 1);
-        }
-        for (const [type, n] of perType) {
-          total.run(type, n);
-          trim.run(type, type, maxPerType);
-        }
-      }).immediate();
+      this.db
+        .transaction(() => {
+          const perType = new Map<string, number>();
+          for (const d of items) {
+            insert.run(d.type, d.receivedAt, d.instanceId, d.eventId, d.code, d.path, d.message, d.event);
+            perType.set(d.type, (perType.get(d.type) ?? 0) + 1);
+          }
+          for (const [type, n] of perType) {
+            total.run(type, n);
+            trim.run(type, type, maxPerType);
+          }
+        })
+        .immediate();
     });
   }
 
   listDeadLetters(type: string, limit: number): Promise<DeadLetter[]> {
     return this.run('listDeadLetters', () =>
-      (this.db.prepare('SELECT * FROM dead_letters WHERE type = ? ORDER BY seq DESC LIMIT ?').all(type, limit) as DeadLetterRow[]).map(
-        (r) => ({
-          seq: r.seq,
-          type: r.type,
-          receivedAt: r.received_at,
-          instanceId: r.instance_id,
-          eventId: r.event_id,
-          code: r.code,
-          path: r.path,
-          message: r.message,
-          event: r.event,
-        }),
-      ),
+      (
+        this.db
+          .prepare('SELECT * FROM dead_letters WHERE type = ? ORDER BY seq DESC LIMIT ?')
+          .all(type, limit) as DeadLetterRow[]
+      ).map((r) => ({
+        seq: r.seq,
+        type: r.type,
+        receivedAt: r.received_at,
+        instanceId: r.instance_id,
+        eventId: r.event_id,
+        code: r.code,
+        path: r.path,
+        message: r.message,
+        event: r.event,
+      })),
     );
   }
 
   deadLetterTotals(): Promise<Record<string, number>> {
     return this.run('deadLetterTotals', () => {
       const out: Record<string, number> = {};
-      for (const r of this.db.prepare('SELECT type, total FROM dead_letter_totals ORDER BY type').all() as { type: string; total: number }[]) {
+      for (const r of this.db.prepare('SELECT type, total FROM dead_letter_totals ORDER BY type').all() as {
+        type: string;
+        total: number;
+      }[]) {
         out[r.type] = r.total;
       }
       return out;

@@ -1,0 +1,86 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EventTypeInvalid } from './errors.js';
+import { loadEventTypes } from './event-types.js';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+const record = (fields: unknown[]) => ({ type: 'record', name: 'Thing', fields });
+const def = { name: 'Thing', owner: 'team', tier: 'low', partitioning: 'hourly', storage: 'files', retentionDays: 7 };
+
+async function typeDir(definition: unknown, schemas: Record<string, unknown>, folder = 'Thing'): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'hourglass-types-'));
+  dirs.push(root);
+  await mkdir(join(root, folder));
+  await writeFile(join(root, folder, 'type.json'), JSON.stringify(definition));
+  for (const [file, schema] of Object.entries(schemas)) {
+    await writeFile(join(root, folder, file), typeof schema === 'string' ? schema : JSON.stringify(schema));
+  }
+  return root;
+}
+
+describe('loadEventTypes', () => {
+  it('loads a valid type with defaults for optional fields', async () => {
+    const root = await typeDir(
+      { name: 'Thing', owner: 'team', tier: 'low' },
+      { 'v1.avsc': record([{ name: 'a', type: 'string' }]) },
+    );
+    const [t] = await loadEventTypes(root);
+    expect(t).toMatchObject({
+      name: 'Thing',
+      partitioning: 'hourly',
+      storage: 'files',
+      status: 'active',
+      retentionDays: 30,
+    });
+    expect(t?.versions[0]?.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it.each([
+    ['bad tier', { ...def, tier: 'urgent' }, { 'v1.avsc': record([]) }, /tier must be one of/],
+    ['unknown definition field', { ...def, color: 'red' }, { 'v1.avsc': record([]) }, /unknown field "color"/],
+    ['no schema', def, {}, /no schema version/],
+    ['gap in versions', def, { 'v1.avsc': record([]), 'v3.avsc': record([]) }, /expected v2.avsc/],
+    [
+      'not Avro',
+      def,
+      { 'v1.avsc': { type: 'record', name: 'Thing', fields: [{ name: 'a', type: 'strnig' }] } },
+      /not a valid Avro schema/,
+    ],
+    ['not JSON', def, { 'v1.avsc': '{oops' }, /not JSON/],
+    ['not a record', def, { 'v1.avsc': 'string' }, /not JSON|must be an Avro record/],
+    [
+      'new field without default',
+      def,
+      {
+        'v1.avsc': record([{ name: 'a', type: 'string' }]),
+        'v2.avsc': record([
+          { name: 'a', type: 'string' },
+          { name: 'b', type: 'int' },
+        ]),
+      },
+      /v2 cannot read v1 data/,
+    ],
+    [
+      'type change',
+      def,
+      { 'v1.avsc': record([{ name: 'a', type: 'string' }]), 'v2.avsc': record([{ name: 'a', type: 'int' }]) },
+      /v2 cannot read v1 data/,
+    ],
+  ])('refuses: %s', async (_name, definition, schemas, message) => {
+    const root = await typeDir(definition, schemas);
+    const err = await loadEventTypes(root).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EventTypeInvalid);
+    expect((err as Error).message).toMatch(message);
+  });
+
+  it('refuses a folder named differently from its type', async () => {
+    const root = await typeDir(def, { 'v1.avsc': record([]) }, 'Other');
+    await expect(loadEventTypes(root)).rejects.toThrow(/folder name Other differs/);
+  });
+});

@@ -1,0 +1,54 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { SQLITE_MIGRATIONS } from '../../infra/state/sqlite/migrations.js';
+import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js';
+import { stateStoreContract } from '../contracts/state-store.contract.js';
+
+stateStoreContract('sqlite', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'hourglass-sqlite-'));
+  return {
+    store: new SqliteStateStore(join(dir, 'state.sqlite')),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+});
+
+describe('sqlite state store', () => {
+  it('runs migrations once and keeps data across reopen', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hourglass-sqlite-'));
+    try {
+      const path = join(dir, 'state.sqlite');
+      const a = new SqliteStateStore(path);
+      await a.upsertInstance({ id: 'i1', host: 'h', pid: 1, startedAt: 1, lastSeenAt: 1, stoppedAt: null });
+      await a.close();
+      const b = new SqliteStateStore(path);
+      expect(b.appliedMigrations()).toEqual(SQLITE_MIGRATIONS.map((m) => m.version));
+      expect(await b.listInstances()).toHaveLength(1);
+      await b.close();
+      // a second process (connection) sees the same data while the first is open (WAL)
+      const c = new SqliteStateStore(path);
+      const raw = new Database(path, { readonly: true });
+      expect((raw.prepare('SELECT count(*) AS n FROM ingress_instances').get() as { n: number }).n).toBe(1);
+      raw.close();
+      await c.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('wraps driver failures as state_store_unavailable', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hourglass-sqlite-'));
+    try {
+      const store = new SqliteStateStore(join(dir, 'state.sqlite'));
+      await store.close();
+      await expect(store.listInstances()).rejects.toMatchObject({ code: 'state_store_unavailable', retriable: true });
+      expect(() => new SqliteStateStore(join(dir, 'state.sqlite', 'not-a-dir', 'x.sqlite'))).toThrow(
+        /state store open/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
