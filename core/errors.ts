@@ -120,16 +120,6 @@ export class EventTypeInvalid extends HourglassError {
   }
 }
 
-/** The data dir is in use by another process where exclusive use is required. */
-export class DataDirLocked extends HourglassError {
-  readonly code = 'data_dir_locked';
-  readonly httpStatus = 500;
-  readonly retriable = false;
-  constructor(context: { path: string; holder: string }) {
-    super(`${context.path} is locked by ${context.holder}`, context);
-  }
-}
-
 /**
  * A request-level answer of the ingress (the whole request is refused). Per-event rejections are
  * not errors: they are {@link import('./rejection-codes.js').RejectionCode}s in the 200 answer.
@@ -181,7 +171,6 @@ export function allErrorCodes(): string[] {
     new StateStoreFailed({ operation: 'o' }).code,
     new ConfigInvalid({ key: 'k', rule: 'r' }).code,
     new EventTypeInvalid({ type: 't', rule: 'r' }).code,
-    new DataDirLocked({ path: 'p', holder: 'h' }).code,
     new LedgerSealed({ instanceId: 'i', type: 't', hour: 0 }).code,
   ];
   return [...new Set([...classCodes, ...Object.keys(REQUEST_ERRORS)])];
