@@ -10,9 +10,9 @@ function documentedCodes(): { errors: Map<string, number>; rejections: Set<strin
   const section = readme.slice(readme.indexOf('### Error codes'), readme.indexOf('### Other endpoints'));
   const [errorTable, rejectionTable] = section.split('Per-event rejection codes') as [string, string];
   const errors = new Map<string, number>();
-  for (const m of errorTable.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)) errors.set(m[1] as string, Number(m[2]));
+  for (const m of errorTable.matchAll(/^\| `([a-z_]+)`\s*\| (\d{3})\s*\|/gm)) errors.set(m[1] as string, Number(m[2]));
   const rejections = new Set<string>();
-  for (const m of rejectionTable.matchAll(/^\| `([a-z_]+)` \|/gm)) rejections.add(m[1] as string);
+  for (const m of rejectionTable.matchAll(/^\| `([a-z_]+)`\s*\|/gm)) rejections.add(m[1] as string);
   return { errors, rejections };
 }
 
