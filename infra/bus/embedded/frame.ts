@@ -5,10 +5,14 @@
  * header (24 bytes, little endian)
  *   u32 magic 0x31474c48 ("HGL1")   u32 bodyLength   u32 crc32(body)   u32 messageCount
  *   f64 publishTime (epoch ms)
- * body: messageCount × message
- *   u16 attributeCount, then per attribute: u16 keyLength, key (UTF-8), u16 valueLength, value (UTF-8)
- *   u32 dataLength, data
+ * body
+ *   shared attributes: u16 count, then per attribute: u16 keyLength, key, u16 valueLength, value
+ *   messageCount × message:
+ *     own attributes (same encoding as shared), u32 dataLength, data
  * ```
+ * Attributes with the same value in every message of the frame (for events: type, version,
+ * arrival time, instance) are stored once as shared attributes; a message's attributes are the
+ * shared ones plus its own. Strings are UTF-8, at most 65,535 bytes each.
  * A frame is valid only when its body is complete and its CRC matches; readers never deliver a
  * torn frame.
  */
@@ -17,56 +21,77 @@ import type { OutgoingMessage } from '../../../core/ports/bus.js';
 
 export const FRAME_MAGIC = 0x31474c48;
 export const FRAME_HEADER_BYTES = 24;
-const MAX_ATTRIBUTE_BYTES = 0xffff;
+const MAX_STRING_BYTES = 0xffff;
+
+/** Keys whose value is the same in every message. */
+function sharedKeys(messages: readonly OutgoingMessage[]): string[] {
+  const first = messages[0]?.attributes;
+  if (first === undefined || messages.length < 2) return [];
+  const keys: string[] = [];
+  for (const key in first) {
+    const value = first[key];
+    let same = true;
+    for (let i = 1; i < messages.length; i++) {
+      if ((messages[i] as OutgoingMessage).attributes[key] !== value) {
+        same = false;
+        break;
+      }
+    }
+    if (same) keys.push(key);
+  }
+  return keys;
+}
+
+function writeString(buf: Buffer, pos: number, s: string): number {
+  const n = buf.write(s, pos + 2, 'utf8');
+  if (n > MAX_STRING_BYTES) throw new RangeError(`attribute string longer than ${MAX_STRING_BYTES} bytes`);
+  buf.writeUInt16LE(n, pos);
+  return pos + 2 + n;
+}
 
 export function encodeFrame(messages: readonly OutgoingMessage[], publishTime: number): Buffer {
-  let size = 0;
-  const encoded: { keys: Buffer[]; values: Buffer[] }[] = [];
+  const shared = sharedKeys(messages);
+  const sharedSet = new Set(shared);
+  // Upper bound of the body size: UTF-8 takes at most 3 bytes per UTF-16 code unit.
+  let bound = 2;
+  const first = messages[0]?.attributes ?? {};
+  for (const k of shared) bound += 4 + 3 * (k.length + (first[k] as string).length);
   for (const m of messages) {
-    const keys: Buffer[] = [];
-    const values: Buffer[] = [];
-    size += 2 + 4 + m.data.length;
-    for (const key in m.attributes) {
-      const value = m.attributes[key] ?? '';
-      const k = Buffer.from(key, 'utf8');
-      const v = Buffer.from(value, 'utf8');
-      if (k.length > MAX_ATTRIBUTE_BYTES || v.length > MAX_ATTRIBUTE_BYTES) {
-        throw new RangeError(`attribute ${key} is longer than ${MAX_ATTRIBUTE_BYTES} bytes`);
-      }
-      keys.push(k);
-      values.push(v);
-      size += 4 + k.length + v.length;
+    bound += 6 + m.data.length;
+    for (const k in m.attributes) {
+      if (!sharedSet.has(k)) bound += 4 + 3 * (k.length + (m.attributes[k] as string).length);
     }
-    encoded.push({ keys, values });
   }
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + size);
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + bound);
   let pos = FRAME_HEADER_BYTES;
-  for (let i = 0; i < messages.length; i++) {
-    const m = messages[i] as OutgoingMessage;
-    const { keys, values } = encoded[i] as { keys: Buffer[]; values: Buffer[] };
-    frame.writeUInt16LE(keys.length, pos);
+  frame.writeUInt16LE(shared.length, pos);
+  pos += 2;
+  for (const k of shared) {
+    pos = writeString(frame, pos, k);
+    pos = writeString(frame, pos, first[k] as string);
+  }
+  for (const m of messages) {
+    const countAt = pos;
     pos += 2;
-    for (let a = 0; a < keys.length; a++) {
-      const k = keys[a] as Buffer;
-      const v = values[a] as Buffer;
-      frame.writeUInt16LE(k.length, pos);
-      k.copy(frame, pos + 2);
-      pos += 2 + k.length;
-      frame.writeUInt16LE(v.length, pos);
-      v.copy(frame, pos + 2);
-      pos += 2 + v.length;
+    let own = 0;
+    for (const k in m.attributes) {
+      if (sharedSet.has(k)) continue;
+      pos = writeString(frame, pos, k);
+      pos = writeString(frame, pos, m.attributes[k] as string);
+      own++;
     }
+    frame.writeUInt16LE(own, countAt);
     frame.writeUInt32LE(m.data.length, pos);
     m.data.copy(frame, pos + 4);
     pos += 4 + m.data.length;
   }
-  const body = frame.subarray(FRAME_HEADER_BYTES);
+  const size = pos - FRAME_HEADER_BYTES;
   frame.writeUInt32LE(FRAME_MAGIC, 0);
   frame.writeUInt32LE(size, 4);
-  frame.writeUInt32LE(crc32(body), 8);
+  frame.writeUInt32LE(crc32(frame.subarray(FRAME_HEADER_BYTES, pos)), 8);
   frame.writeUInt32LE(messages.length, 12);
   frame.writeDoubleLE(publishTime, 16);
-  return frame;
+  return frame.subarray(0, pos);
 }
 
 export interface FrameHeader {
@@ -96,25 +121,32 @@ export interface DecodedMessage {
   readonly attributes: Record<string, string>;
 }
 
-/** Decodes the messages of an intact frame body. The data buffers are copies. */
+/** Decodes the messages of an intact frame body. The data buffers are views of `body`. */
 export function decodeBody(body: Buffer, count: number): DecodedMessage[] {
   const out: DecodedMessage[] = new Array(count);
-  let pos = 0;
+  const shared: Record<string, string> = {};
+  let pos = readAttributes(body, 0, shared);
   for (let i = 0; i < count; i++) {
-    const n = body.readUInt16LE(pos);
-    pos += 2;
-    const attributes: Record<string, string> = {};
-    for (let a = 0; a < n; a++) {
-      const kl = body.readUInt16LE(pos);
-      const key = body.toString('utf8', pos + 2, pos + 2 + kl);
-      pos += 2 + kl;
-      const vl = body.readUInt16LE(pos);
-      attributes[key] = body.toString('utf8', pos + 2, pos + 2 + vl);
-      pos += 2 + vl;
-    }
+    const attributes: Record<string, string> = { ...shared };
+    pos = readAttributes(body, pos, attributes);
     const dl = body.readUInt32LE(pos);
-    out[i] = { data: Buffer.from(body.subarray(pos + 4, pos + 4 + dl)), attributes };
+    out[i] = { data: body.subarray(pos + 4, pos + 4 + dl), attributes };
     pos += 4 + dl;
   }
   return out;
+}
+
+function readAttributes(body: Buffer, start: number, into: Record<string, string>): number {
+  let pos = start;
+  const n = body.readUInt16LE(pos);
+  pos += 2;
+  for (let a = 0; a < n; a++) {
+    const kl = body.readUInt16LE(pos);
+    const key = body.toString('utf8', pos + 2, pos + 2 + kl);
+    pos += 2 + kl;
+    const vl = body.readUInt16LE(pos);
+    into[key] = body.toString('utf8', pos + 2, pos + 2 + vl);
+    pos += 2 + vl;
+  }
+  return pos;
 }

@@ -54,6 +54,7 @@ interface DeadLetterRow {
 export class SqliteStateStore implements StateStore {
   readonly backend = 'sqlite';
   private readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
 
   /** Opens (creating if needed) the database file and runs pending migrations. */
   constructor(path: string) {
@@ -92,9 +93,19 @@ export class SqliteStateStore implements StateStore {
 
   /** Migration versions applied, for tests and `hourglass` diagnostics. */
   appliedMigrations(): number[] {
-    return (
-      this.db.prepare('SELECT version FROM schema_migrations ORDER BY version').all() as { version: number }[]
-    ).map((r) => r.version);
+    return (this.stmt('SELECT version FROM schema_migrations ORDER BY version').all() as { version: number }[]).map(
+      (r) => r.version,
+    );
+  }
+
+  /** Prepared once, reused (preparing costs more than running on the hot paths). */
+  private stmt(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (s === undefined) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
   }
 
   private run<T>(operation: string, fn: () => T): Promise<T> {
@@ -108,8 +119,8 @@ export class SqliteStateStore implements StateStore {
 
   saveLedgers(entries: readonly LedgerEntry[]): Promise<void> {
     return this.run('saveLedgers', () => {
-      const sealed = this.db.prepare('SELECT sealed FROM ledgers WHERE type = ? AND hour = ? AND instance_id = ?');
-      const upsert = this.db.prepare(
+      const sealed = this.stmt('SELECT sealed FROM ledgers WHERE type = ? AND hour = ? AND instance_id = ?');
+      const upsert = this.stmt(
         `INSERT INTO ledgers (instance_id, type, hour, ranges, count, sealed, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (type, hour, instance_id) DO UPDATE SET ranges = excluded.ranges, count = excluded.count,
            sealed = excluded.sealed, updated_at = excluded.updated_at`,
@@ -128,7 +139,7 @@ export class SqliteStateStore implements StateStore {
 
   sealLedgers(keys: readonly LedgerKey[], at: number): Promise<void> {
     return this.run('sealLedgers', () => {
-      const insert = this.db.prepare(
+      const insert = this.stmt(
         `INSERT INTO ledgers (instance_id, type, hour, ranges, count, sealed, updated_at) VALUES (?, ?, ?, '[]', 0, 1, ?)
          ON CONFLICT (type, hour, instance_id) DO UPDATE SET sealed = 1, updated_at = excluded.updated_at WHERE sealed = 0`,
       );
@@ -157,7 +168,7 @@ export class SqliteStateStore implements StateStore {
         args.push(filter.instanceId);
       }
       const sql = `SELECT * FROM ledgers ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY type, hour, instance_id`;
-      return (this.db.prepare(sql).all(...args) as LedgerRow[]).map((r) => ({
+      return (this.stmt(sql).all(...args) as LedgerRow[]).map((r) => ({
         instanceId: r.instance_id,
         type: r.type,
         hour: r.hour,
@@ -171,18 +182,16 @@ export class SqliteStateStore implements StateStore {
 
   upsertInstance(i: IngressInstance): Promise<void> {
     return this.run('upsertInstance', () => {
-      this.db
-        .prepare(
-          `INSERT INTO ingress_instances (id, host, pid, started_at, last_seen_at, stopped_at) VALUES (?, ?, ?, ?, ?, ?)
+      this.stmt(
+        `INSERT INTO ingress_instances (id, host, pid, started_at, last_seen_at, stopped_at) VALUES (?, ?, ?, ?, ?, ?)
            ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at, stopped_at = excluded.stopped_at`,
-        )
-        .run(i.id, i.host, i.pid, i.startedAt, i.lastSeenAt, i.stoppedAt);
+      ).run(i.id, i.host, i.pid, i.startedAt, i.lastSeenAt, i.stoppedAt);
     });
   }
 
   listInstances(): Promise<IngressInstance[]> {
     return this.run('listInstances', () =>
-      (this.db.prepare('SELECT * FROM ingress_instances ORDER BY started_at, id').all() as InstanceRow[]).map((r) => ({
+      (this.stmt('SELECT * FROM ingress_instances ORDER BY started_at, id').all() as InstanceRow[]).map((r) => ({
         id: r.id,
         host: r.host,
         pid: r.pid,
@@ -195,13 +204,13 @@ export class SqliteStateStore implements StateStore {
 
   addDeadLetters(items: readonly NewDeadLetter[], maxPerType: number): Promise<void> {
     return this.run('addDeadLetters', () => {
-      const insert = this.db.prepare(
+      const insert = this.stmt(
         'INSERT INTO dead_letters (type, received_at, instance_id, event_id, code, path, message, event) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       );
-      const total = this.db.prepare(
+      const total = this.stmt(
         'INSERT INTO dead_letter_totals (type, total) VALUES (?, ?) ON CONFLICT (type) DO UPDATE SET total = total + excluded.total',
       );
-      const trim = this.db.prepare(
+      const trim = this.stmt(
         'DELETE FROM dead_letters WHERE type = ? AND seq <= (SELECT seq FROM dead_letters WHERE type = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)',
       );
       this.db
@@ -223,9 +232,10 @@ export class SqliteStateStore implements StateStore {
   listDeadLetters(type: string, limit: number): Promise<DeadLetter[]> {
     return this.run('listDeadLetters', () =>
       (
-        this.db
-          .prepare('SELECT * FROM dead_letters WHERE type = ? ORDER BY seq DESC LIMIT ?')
-          .all(type, limit) as DeadLetterRow[]
+        this.stmt('SELECT * FROM dead_letters WHERE type = ? ORDER BY seq DESC LIMIT ?').all(
+          type,
+          limit,
+        ) as DeadLetterRow[]
       ).map((r) => ({
         seq: r.seq,
         type: r.type,
@@ -243,7 +253,7 @@ export class SqliteStateStore implements StateStore {
   deadLetterTotals(): Promise<Record<string, number>> {
     return this.run('deadLetterTotals', () => {
       const out: Record<string, number> = {};
-      for (const r of this.db.prepare('SELECT type, total FROM dead_letter_totals ORDER BY type').all() as {
+      for (const r of this.stmt('SELECT type, total FROM dead_letter_totals ORDER BY type').all() as {
         type: string;
         total: number;
       }[]) {
@@ -255,7 +265,7 @@ export class SqliteStateStore implements StateStore {
 
   ping(): Promise<boolean> {
     try {
-      this.db.prepare('SELECT 1').get();
+      this.stmt('SELECT 1').get();
       return Promise.resolve(true);
     } catch {
       return Promise.resolve(false);
