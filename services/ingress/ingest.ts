@@ -7,12 +7,14 @@
  * other types that did reach the bus are then duplicates-to-be when the producer retries, which
  * the dedup step removes.
  */
+import type avro from 'avsc';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.js';
 import { type EventCatalog, topicFor } from '../../core/event-types.js';
 import { hourStart } from '../../core/hours.js';
 import type { Bus, OutgoingMessage } from '../../core/ports/bus.js';
 import type { RejectionCode } from '../../core/rejection-codes.js';
+import { BatchEncoder } from './batch-encoder.js';
 import { boundedJson, type DeadLetterSink } from './dead-letters.js';
 import type { IngressLedger, Reservation } from './ledger.js';
 import type { IngressMetrics } from './metrics.js';
@@ -52,8 +54,10 @@ export async function ingest(events: readonly unknown[], arrival: number, d: Ing
   const groups = new Map<string, ValidEvent[]>();
   const rejected: Rejection[] = [];
   const limits = { maxIdLength: d.maxIdLength };
+  const encoder = new BatchEncoder(events.length * 256);
+  const encode = (type: avro.Type, payload: unknown): Buffer => encoder.encode(type, payload);
   for (let i = 0; i < events.length; i++) {
-    const r = validateEvent(events[i], i, d.catalog, limits);
+    const r = validateEvent(events[i], i, d.catalog, limits, encode);
     if (isRejection(r)) {
       rejected.push(r);
       continue;

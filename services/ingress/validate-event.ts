@@ -2,6 +2,7 @@
  * Validation of one event of a batch: envelope first, then the payload against its type's schema
  * version. Produces either the encoded event or a rejection naming the field path and the rule.
  */
+import type avro from 'avsc';
 import { type EventCatalog, type EventType, latestVersion, type SchemaVersion } from '../../core/event-types.js';
 import type { RejectionCode } from '../../core/rejection-codes.js';
 import { findSchemaProblem } from './describe-avro.js';
@@ -35,11 +36,16 @@ export interface ValidationLimits {
   readonly maxIdLength: number;
 }
 
+/** Encodes a valid payload; default: one buffer per event. */
+export type PayloadEncoder = (type: avro.Type, payload: unknown) => Buffer;
+const encodeAlone: PayloadEncoder = (type, payload) => type.toBuffer(payload);
+
 export function validateEvent(
   raw: unknown,
   index: number,
   catalog: EventCatalog,
   limits: ValidationLimits,
+  encode: PayloadEncoder = encodeAlone,
 ): ValidEvent | Rejection {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return reject(index, null, 'invalid_event', '', 'the event must be a JSON object', UNKNOWN_TYPE_BUCKET);
@@ -151,7 +157,7 @@ export function validateEvent(
     const problem = findSchemaProblem(version.type, payload) ?? { path: 'payload', rule: 'does not match the schema' };
     return reject(index, id, 'schema_violation', problem.path, problem.rule, bucket);
   }
-  return { index, id, type, version, clientTime, data: version.type.toBuffer(payload) };
+  return { index, id, type, version, clientTime, data: encode(version.type, payload) };
 }
 
 function reject(
