@@ -33,8 +33,8 @@ import {
   TopicNotFound,
 } from '../../../core/errors.js';
 import {
-  BUS_NAME_PATTERN,
   type Backlog,
+  BUS_NAME_PATTERN,
   type Bus,
   type BusCapabilities,
   type MessageHandler,
@@ -137,7 +137,10 @@ export class EmbeddedBus implements Bus {
     const dir = this.topicDir(topic);
     await mkdir(join(dir, 'segments'), { recursive: true });
     if (!existsSync(join(dir, 'topic.json'))) {
-      await writeFileAtomic(join(dir, 'topic.json'), JSON.stringify({ name: topic, createdAt: this.options.clock.now() }));
+      await writeFileAtomic(
+        join(dir, 'topic.json'),
+        JSON.stringify({ name: topic, createdAt: this.options.clock.now() }),
+      );
     }
     this.knownTopics.add(topic);
   }
@@ -179,7 +182,11 @@ export class EmbeddedBus implements Bus {
     const existing = loadMeta(dir);
     if (existing !== null) {
       if (existing.topic === topic) return;
-      throw new InvalidName({ kind: 'subscription', name: subscription, rule: `already exists on topic ${existing.topic}` });
+      throw new InvalidName({
+        kind: 'subscription',
+        name: subscription,
+        rule: `already exists on topic ${existing.topic}`,
+      });
     }
     await mkdir(dir, { recursive: true });
     // Start after everything already in the topic: record each segment's current end.
@@ -212,7 +219,9 @@ export class EmbeddedBus implements Bus {
     if (!this.topicExists(topic)) throw new TopicNotFound({ topic });
     let writer = this.writers.get(topic);
     if (writer === undefined) {
-      writer = new TopicWriter(this.segmentsDir(topic), this.writerId, this.segmentBytes, () => this.notifySubscribers(topic));
+      writer = new TopicWriter(this.segmentsDir(topic), this.writerId, this.segmentBytes, () =>
+        this.notifySubscribers(topic),
+      );
       this.writers.set(topic, writer);
     }
     try {
@@ -341,7 +350,11 @@ function cursorsFrom(state: SubscriptionState): { cursorOf(s: string): { done: b
 
 function checkName(kind: string, name: string): void {
   if (!BUS_NAME_PATTERN.test(name)) {
-    throw new InvalidName({ kind, name, rule: 'letters, digits, ".", "_" or "-", 3 to 200 characters, starting with a letter' });
+    throw new InvalidName({
+      kind,
+      name,
+      rule: 'letters, digits, ".", "_" or "-", 3 to 200 characters, starting with a letter',
+    });
   }
 }
 

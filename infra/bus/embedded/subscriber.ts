@@ -3,14 +3,13 @@
  * delivers messages in batches with flow control, tracks leases (ack deadlines), redelivers on
  * nack, deadline or restart, and persists the acked positions.
  */
-import { readdir } from 'node:fs/promises';
-import { type FileHandle, open } from 'node:fs/promises';
+import { type FileHandle, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { DeliveredMessage, MessageHandler, Subscriber } from '../../../core/ports/bus.js';
 import { decodeBody } from './frame.js';
-import { readFrames } from './segment-scan.js';
 import { type LocalWriters, listSegmentNames, segmentIsFinished } from './segment-lifecycle.js';
+import { readFrames } from './segment-scan.js';
 import { loadState, type SegmentCursor, type SubscriptionState, saveState } from './subscription-state.js';
 
 interface FrameRt {
@@ -176,7 +175,14 @@ export class EmbeddedSubscriber implements Subscriber {
     return seg;
   }
 
-  private admitFrame(seg: SegmentRt, offset: number, end: number, count: number, publishTime: number, body: Buffer): void {
+  private admitFrame(
+    seg: SegmentRt,
+    offset: number,
+    end: number,
+    count: number,
+    publishTime: number,
+    body: Buffer,
+  ): void {
     const frame: FrameRt = { offset, end, count, acked: new Uint8Array(count), ackedCount: 0 };
     const previouslyAcked = seg.cursor.acked[String(offset)];
     if (previouslyAcked) {
@@ -225,7 +231,10 @@ export class EmbeddedSubscriber implements Subscriber {
   }
 
   private handlerFailed(batch: EmbeddedMessage[], err: unknown): void {
-    this.o.logger.warn({ err, subscription: this.o.name, messages: batch.length }, 'handler failed; messages will be redelivered');
+    this.o.logger.warn(
+      { err, subscription: this.o.name, messages: batch.length },
+      'handler failed; messages will be redelivered',
+    );
     for (const m of batch) this.nack(m);
   }
 
@@ -335,7 +344,10 @@ export class EmbeddedSubscriber implements Subscriber {
       try {
         await this.saveNow();
       } catch (err) {
-        this.o.logger.error({ err, subscription: this.o.name }, 'embedded bus: saving subscription state on close failed');
+        this.o.logger.error(
+          { err, subscription: this.o.name },
+          'embedded bus: saving subscription state on close failed',
+        );
       }
       for (const seg of this.segments.values()) {
         if (seg.handle) await seg.handle.close().catch(() => undefined);

@@ -9,8 +9,8 @@
  */
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { segmentName } from './writer-id.js';
 import { fsyncDir } from './fs-util.js';
+import { segmentName } from './writer-id.js';
 
 interface Pending {
   readonly frame: Buffer;
@@ -71,7 +71,10 @@ export class TopicWriter {
     for (const f of frames) bytes += f.length;
     let written = 0;
     while (written < bytes) {
-      const { bytesWritten } = await handle.writev(written === 0 ? frames : remainder(frames, written), this.size + written);
+      const { bytesWritten } = await handle.writev(
+        written === 0 ? frames : remainder(frames, written),
+        this.size + written,
+      );
       if (bytesWritten <= 0) throw new Error('short write');
       written += bytesWritten;
     }
