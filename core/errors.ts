@@ -23,13 +23,6 @@ export abstract class HourglassError extends Error {
   }
 }
 
-function describe(context: ErrorContext): string {
-  const parts = Object.entries(context)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}=${String(v)}`);
-  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
-}
-
 /** The bus does not know the topic. Not retriable: the topic must be provisioned first. */
 export class TopicNotFound extends HourglassError {
   readonly code = 'topic_not_found';
@@ -175,8 +168,6 @@ export function allErrorCodes(): string[] {
   ];
   return [...new Set([...classCodes, ...Object.keys(REQUEST_ERRORS)])];
 }
-
-export { describe as describeContext };
 
 /** A sealed ledger entry was about to be modified: a bug or a second instance using the same id. */
 export class LedgerSealed extends HourglassError {

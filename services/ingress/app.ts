@@ -104,7 +104,10 @@ export function buildApp(deps: IngressAppDeps): FastifyInstance {
     return reply.code(404).send({ error: r.toJSON() });
   });
 
+  // Bytes of request bodies being handled. A request that alone exceeds the limit still runs when
+  // nothing else is in flight, so a large (but allowed) body can never starve.
   let inFlightBytes = 0;
+  const requestBytes = new WeakMap<object, number>();
   const ingestDeps = {
     bus: deps.bus,
     catalog: deps.catalog,
@@ -132,10 +135,10 @@ export function buildApp(deps: IngressAppDeps): FastifyInstance {
         }
         inFlightBytes += size;
         metrics.inFlightBytes.set(inFlightBytes);
-        (request as unknown as { hgBytes: number }).hgBytes = size;
+        requestBytes.set(request, size);
       },
       onResponse: async (request, reply) => {
-        const size = (request as unknown as { hgBytes?: number }).hgBytes;
+        const size = requestBytes.get(request);
         if (size !== undefined) {
           inFlightBytes -= size;
           metrics.inFlightBytes.set(inFlightBytes);

@@ -1,4 +1,4 @@
-import { open, rename, writeFile } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
 
 /** fsync a directory so that file creations and renames inside it are durable. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -23,5 +23,3 @@ export async function writeFileAtomic(path: string, data: string | Buffer): Prom
   await rename(tmp, path);
   await fsyncDir(path.slice(0, path.lastIndexOf('/')) || '.');
 }
-
-export { writeFile };
