@@ -18,13 +18,17 @@ import { ingest } from './ingest.js';
 import type { IngressLedger } from './ledger.js';
 import type { IngressMetrics } from './metrics.js';
 
-export interface IngressAppDeps {
+/** The backends and settings the ingress runs on. */
+export interface IngressBackends {
   readonly bus: Bus;
   readonly catalog: EventCatalog;
   readonly store: StateStore;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly config: IngressConfig;
+}
+
+export interface IngressAppDeps extends IngressBackends {
   readonly instanceId: string;
   readonly ledger: IngressLedger;
   readonly deadLetters: DeadLetterSink;

@@ -8,23 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { Clock } from '../../core/clock.js';
-import type { IngressConfig } from '../../core/config.js';
-import type { EventCatalog } from '../../core/event-types.js';
-import type { Bus } from '../../core/ports/bus.js';
-import type { IngressInstance, StateStore } from '../../core/ports/state-store.js';
-import { buildApp } from './app.js';
+import type { IngressInstance } from '../../core/ports/state-store.js';
+import { buildApp, type IngressBackends } from './app.js';
 import { DeadLetterSink } from './dead-letters.js';
 import { IngressLedger } from './ledger.js';
 import { createIngressMetrics, type IngressMetrics } from './metrics.js';
 
-export interface IngressServiceDeps {
-  readonly bus: Bus;
-  readonly catalog: EventCatalog;
-  readonly store: StateStore;
-  readonly clock: Clock;
-  readonly logger: Logger;
-  readonly config: IngressConfig;
+export interface IngressServiceDeps extends IngressBackends {
   readonly metrics?: IngressMetrics;
 }
 
