@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { type Clock, ScaledClock, SystemClock } from '../core/clock.js';
 import type { HourglassConfig } from '../core/config.js';
+import { ConfigInvalid } from '../core/errors.js';
 import { EventCatalog, loadEventTypes } from '../core/event-types.js';
 import type { Bus } from '../core/ports/bus.js';
 import type { StateStore } from '../core/ports/state-store.js';
@@ -29,7 +30,18 @@ export function clockFor(config: HourglassConfig): Clock {
 
 export async function startPipeline(config: HourglassConfig, logger: Logger): Promise<Pipeline> {
   const clock = clockFor(config);
-  const types = await loadEventTypes(config.schemasDir);
+  const types = await loadEventTypes(config.schemasDir).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ConfigInvalid({ key: 'schemasDir', rule: `${config.schemasDir} does not exist` });
+    }
+    throw err;
+  });
+  if (types.length === 0) {
+    throw new ConfigInvalid({
+      key: 'schemasDir',
+      rule: `no event types (folders with type.json) in ${config.schemasDir}`,
+    });
+  }
   const catalog = new EventCatalog(types);
   const store = new SqliteStateStore(join(config.dataDir, 'state.sqlite'));
   const bus = new EmbeddedBus({
