@@ -3,7 +3,7 @@
  * string piece `{"type":…,"id":…,"version":…,"payload":…}`. Ids are `<run>-<n>`; a duplicate
  * reuses an earlier piece exactly (same id and payload, as a producer retry would).
  */
-import { type EventType, latestVersion } from '../../core/event-types.js';
+import type { EventType } from '../../core/event-types.js';
 import { breakPayload, type Generator, generatorFor, type Rng } from './generators.js';
 
 const POOL_SIZE = 1024;

@@ -208,19 +208,23 @@ export class EmbeddedSubscriber implements Subscriber {
     }
   }
 
+  /** Hands queued messages to the handler, never more than maxOutstandingMessages unacked. */
   private deliver(): void {
     while (this.queue.length > 0 && !this.closed) {
+      const room = Math.min(this.o.maxBatchMessages, this.o.maxOutstandingMessages - this.out.size);
+      if (room <= 0) return;
+      const taken = this.queue.splice(0, room);
       const batch: EmbeddedMessage[] = [];
-      while (batch.length < this.o.maxBatchMessages && this.queue.length > 0) {
-        const m = this.queue.shift() as EmbeddedMessage;
+      const deadline = performance.now() + this.o.ackDeadlineMs;
+      for (const m of taken) {
         if (m.state !== 'queued') continue;
         m.state = 'out';
         m.deliveryAttempt++;
-        m.deadline = performance.now() + this.o.ackDeadlineMs;
+        m.deadline = deadline;
         this.out.add(m);
         batch.push(m);
       }
-      if (batch.length === 0) return;
+      if (batch.length === 0) continue;
       try {
         const r = this.o.handler(batch);
         if (r instanceof Promise) r.catch((err: unknown) => this.handlerFailed(batch, err));
@@ -256,7 +260,20 @@ export class EmbeddedSubscriber implements Subscriber {
       if (list) list.push(m.index);
       else seg.cursor.acked[key] = [m.index];
     }
-    if (this.room() > 0 && this.out.size + this.queue.length < this.o.maxOutstandingMessages / 2) this.notify();
+    // more to hand out, or room to read more: wake the pump once for all acks of this tick
+    if (this.queue.length > 0 || this.out.size + this.queue.length < this.o.maxOutstandingMessages / 2) {
+      this.scheduleNotify();
+    }
+  }
+
+  private notifyScheduled = false;
+  private scheduleNotify(): void {
+    if (this.notifyScheduled) return;
+    this.notifyScheduled = true;
+    setImmediate(() => {
+      this.notifyScheduled = false;
+      this.notify();
+    });
   }
 
   nack(m: EmbeddedMessage): void {

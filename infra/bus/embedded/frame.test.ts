@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { bodyIsIntact, decodeBody, encodeFrame, FRAME_HEADER_BYTES, readFrameHeader } from './frame.js';
+
+describe('frames', () => {
+  it('round-trip messages, with attributes shared by all stored once', () => {
+    const messages = Array.from({ length: 3 }, (_, i) => ({
+      data: Buffer.from([i, 0, 255]),
+      attributes: { type: 'EndSong', id: `e-${i}`, note: i === 2 ? 'ü' : '' },
+    }));
+    const frame = encodeFrame(messages, 1234.5);
+    const h = readFrameHeader(frame, 0);
+    expect(h).toMatchObject({ count: 3, publishTime: 1234.5, bodyLength: frame.length - FRAME_HEADER_BYTES });
+    const body = frame.subarray(FRAME_HEADER_BYTES);
+    expect(bodyIsIntact(h!, body)).toBe(true);
+    expect(decodeBody(body, 3)).toEqual(messages);
+    // "type" is shared: stored once
+    expect(frame.toString('latin1').split('EndSong').length - 1).toBe(1);
+  });
+
+  it('detects a flipped byte', () => {
+    const frame = encodeFrame([{ data: Buffer.from('hello'), attributes: { id: 'x' } }], 1);
+    frame.writeUInt8(frame.readUInt8(frame.length - 1) ^ 1, frame.length - 1);
+    const h = readFrameHeader(frame, 0);
+    expect(bodyIsIntact(h!, frame.subarray(FRAME_HEADER_BYTES))).toBe(false);
+  });
+
+  it('rejects bytes that are not a frame', () => {
+    expect(readFrameHeader(Buffer.alloc(24), 0)).toBeNull();
+  });
+
+  it('refuses attribute strings over 65535 bytes', () => {
+    expect(() => encodeFrame([{ data: Buffer.alloc(0), attributes: { id: 'x'.repeat(70_000) } }], 1)).toThrow(
+      RangeError,
+    );
+  });
+});
