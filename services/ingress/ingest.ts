@@ -76,15 +76,16 @@ export async function ingest(events: readonly unknown[], arrival: number, d: Ing
     const messages: OutgoingMessage[] = new Array(valid.length);
     for (let k = 0; k < valid.length; k++) {
       const e = valid[k] as ValidEvent;
+      // literal keys (the names in ATTR) keep object creation on V8's fast path
       const attributes: Record<string, string> = {
-        [ATTR.type]: type,
-        [ATTR.id]: e.id,
-        [ATTR.version]: String(e.version.version),
-        [ATTR.arrivalTime]: arrivalText,
-        [ATTR.instance]: d.instanceId,
-        [ATTR.sequence]: String(reservation.from + k),
+        type,
+        id: e.id,
+        version: e.version.version === 1 ? '1' : String(e.version.version),
+        arrivalTime: arrivalText,
+        ingressInstance: d.instanceId,
+        sequence: String(reservation.from + k),
       };
-      if (e.clientTime !== null) attributes[ATTR.clientTime] = e.clientTime;
+      if (e.clientTime !== null) attributes.clientTime = e.clientTime;
       messages[k] = { data: e.data, attributes };
     }
     const started = performance.now();
@@ -102,14 +103,6 @@ export async function ingest(events: readonly unknown[], arrival: number, d: Ing
     else {
       d.ledger.abandon(p.reservation);
       failure ??= s.reason;
-    }
-  }
-  if (publishes.length > 0) {
-    try {
-      await d.ledger.flush();
-    } catch (err) {
-      // The events are durable on the bus; the ledger entry stays dirty and is saved next time.
-      d.logger.error({ err }, 'saving the ledger failed; will retry');
     }
   }
   if (failure !== null) throw failure;

@@ -3,9 +3,11 @@
  * published. Sequence numbers are per (instance, type), from 1, assigned before publishing; only
  * ranges the bus confirmed are recorded, so a failed publish leaves a gap, never a false entry.
  *
- * Entries are saved to the state store before the producer gets its answer. An hour's entry is
- * sealed once the hour plus the grace period is over and no publish into it is still in flight;
- * on a clean stop every open entry is sealed at once.
+ * Entries are saved to the state store every few hundred milliseconds (`flush`), and always when
+ * sealed. An hour's entry is sealed once the hour plus the grace period is over and no publish
+ * into it is still in flight; on a clean stop every open entry is sealed at once. A crash can lose
+ * the last unsaved ranges, but never makes the ledger claim an event the bus does not have; and
+ * an instance that crashed never seals, so the closer's vanished-instance rule decides its hours.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.js';

@@ -18,6 +18,9 @@ export interface IngressServiceDeps extends IngressBackends {
   readonly metrics?: IngressMetrics;
 }
 
+/** How often confirmed ledger ranges are saved to the state store (real ms). */
+export const LEDGER_FLUSH_REAL_MS = 200;
+
 export function newInstanceId(): string {
   const host =
     hostname()
@@ -78,7 +81,8 @@ export class IngressService {
     const url = await this.app.listen({ host: this.deps.config.host, port: this.deps.config.port });
     const heartbeat = setInterval(() => void this.heartbeat(), this.deps.config.heartbeatRealMs);
     const seal = setInterval(() => void this.sealDue(), Math.max(50, Math.min(1000, this.deps.clock.toRealMs(10_000))));
-    this.timers.push(heartbeat, seal);
+    const flush = setInterval(() => void this.flushLedger(), LEDGER_FLUSH_REAL_MS);
+    this.timers.push(heartbeat, seal, flush);
     for (const t of this.timers) t.unref();
     this.logger.info({ url }, 'ingress listening');
     return url;
@@ -96,6 +100,14 @@ export class IngressService {
       await this.deps.store.upsertInstance(this.instance);
     } catch (err) {
       this.logger.error({ err }, 'heartbeat failed');
+    }
+  }
+
+  private async flushLedger(): Promise<void> {
+    try {
+      await this.ledger.flush();
+    } catch (err) {
+      this.logger.error({ err }, 'saving the ledger failed; will retry');
     }
   }
 

@@ -350,6 +350,7 @@ describe('accepted events', () => {
     expect(r.body).toEqual({ accepted: 3, rejected: [] });
     const after = await h.bus.backlog('hourglass.EndSong.etl');
     expect(after.messages - before.messages).toBe(2);
+    await h.ingress.ledger.flush();
     const ledgers = await h.store.listLedgers({ instanceId: h.ingress.instanceId });
     expect(ledgers.find((l) => l.type === 'PageView')?.count).toBeGreaterThanOrEqual(1);
   });

@@ -119,6 +119,7 @@ describe('one type publish failing in a mixed batch', () => {
     expect(res.json()).toEqual({
       error: { code: 'bus_unavailable', message: expect.stringContaining('hourglass.PageView'), retriable: true },
     });
+    await h.ingress.ledger.flush();
     const ledgers = await h.store.listLedgers({ instanceId: h.ingress.instanceId });
     expect(ledgers.find((l) => l.type === 'EndSong')?.count).toBe(1);
     expect(ledgers.find((l) => l.type === 'PageView')).toBeUndefined();

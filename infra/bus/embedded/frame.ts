@@ -42,56 +42,75 @@ function sharedKeys(messages: readonly OutgoingMessage[]): string[] {
   return keys;
 }
 
-function writeString(buf: Buffer, pos: number, s: string): number {
-  const n = buf.write(s, pos + 2, 'utf8');
-  if (n > MAX_STRING_BYTES) throw new RangeError(`attribute string longer than ${MAX_STRING_BYTES} bytes`);
-  buf.writeUInt16LE(n, pos);
-  return pos + 2 + n;
+/** A growable output buffer; strings are written as u16 length + UTF-8 bytes. */
+class FrameWriter {
+  buf: Buffer;
+  pos: number;
+  constructor(size: number, start: number) {
+    this.buf = Buffer.allocUnsafe(size);
+    this.pos = start;
+  }
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+  u16(v: number): void {
+    this.ensure(2);
+    this.buf.writeUInt16LE(v, this.pos);
+    this.pos += 2;
+  }
+  string(s: string): void {
+    this.ensure(2 + 3 * s.length); // UTF-8 needs at most 3 bytes per UTF-16 code unit
+    const n = this.buf.write(s, this.pos + 2, 'utf8');
+    if (n > MAX_STRING_BYTES) throw new RangeError(`attribute string longer than ${MAX_STRING_BYTES} bytes`);
+    this.buf.writeUInt16LE(n, this.pos);
+    this.pos += 2 + n;
+  }
+  bytes(data: Buffer): void {
+    this.ensure(4 + data.length);
+    this.buf.writeUInt32LE(data.length, this.pos);
+    data.copy(this.buf, this.pos + 4);
+    this.pos += 4 + data.length;
+  }
 }
 
 export function encodeFrame(messages: readonly OutgoingMessage[], publishTime: number): Buffer {
   const shared = sharedKeys(messages);
-  const sharedSet = new Set(shared);
-  // Upper bound of the body size: UTF-8 takes at most 3 bytes per UTF-16 code unit.
-  let bound = 2;
+  const isShared: Record<string, true> = {};
+  for (const k of shared) isShared[k] = true;
+  let dataBytes = 0;
+  for (const m of messages) dataBytes += m.data.length;
+  const w = new FrameWriter(FRAME_HEADER_BYTES + dataBytes + messages.length * 96 + 256, FRAME_HEADER_BYTES);
   const first = messages[0]?.attributes ?? {};
-  for (const k of shared) bound += 4 + 3 * (k.length + (first[k] as string).length);
-  for (const m of messages) {
-    bound += 6 + m.data.length;
-    for (const k in m.attributes) {
-      if (!sharedSet.has(k)) bound += 4 + 3 * (k.length + (m.attributes[k] as string).length);
-    }
-  }
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + bound);
-  let pos = FRAME_HEADER_BYTES;
-  frame.writeUInt16LE(shared.length, pos);
-  pos += 2;
+  w.u16(shared.length);
   for (const k of shared) {
-    pos = writeString(frame, pos, k);
-    pos = writeString(frame, pos, first[k] as string);
+    w.string(k);
+    w.string(first[k] as string);
   }
   for (const m of messages) {
-    const countAt = pos;
-    pos += 2;
+    const countAt = w.pos;
+    w.u16(0);
     let own = 0;
-    for (const k in m.attributes) {
-      if (sharedSet.has(k)) continue;
-      pos = writeString(frame, pos, k);
-      pos = writeString(frame, pos, m.attributes[k] as string);
+    const attributes = m.attributes;
+    for (const k in attributes) {
+      if (isShared[k] === true) continue;
+      w.string(k);
+      w.string(attributes[k] as string);
       own++;
     }
-    frame.writeUInt16LE(own, countAt);
-    frame.writeUInt32LE(m.data.length, pos);
-    m.data.copy(frame, pos + 4);
-    pos += 4 + m.data.length;
+    if (own > 0) w.buf.writeUInt16LE(own, countAt);
+    w.bytes(m.data);
   }
-  const size = pos - FRAME_HEADER_BYTES;
+  const frame = w.buf;
+  const end = w.pos;
   frame.writeUInt32LE(FRAME_MAGIC, 0);
-  frame.writeUInt32LE(size, 4);
-  frame.writeUInt32LE(crc32(frame.subarray(FRAME_HEADER_BYTES, pos)), 8);
+  frame.writeUInt32LE(end - FRAME_HEADER_BYTES, 4);
+  frame.writeUInt32LE(crc32(frame.subarray(FRAME_HEADER_BYTES, end)), 8);
   frame.writeUInt32LE(messages.length, 12);
   frame.writeDoubleLE(publishTime, 16);
-  return frame.subarray(0, pos);
+  return frame.subarray(0, end);
 }
 
 export interface FrameHeader {

@@ -1,0 +1,125 @@
+/**
+ * `npm run bench`: measures in one run
+ *  (a) the bare ceiling: JSON.parse + avsc validation + encoding, in-process, one core;
+ *  (b) the ingress end to end over loopback HTTP into the embedded bus (fsynced), batches of 100
+ *      events, with the load generator (`hourglass send`) as a separate process: the maximum rate,
+ *      then latency at half of it; peak RSS of the ingress process.
+ * `npm run bench -- --json` prints one JSON object (fields in bench/README.md) as the last line;
+ * it is also written to bench/results/latest.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { loadEventTypes } from '../core/event-types.js';
+import { measureCeiling } from './ceiling.js';
+import { ROOT, runSend, startDev } from './processes.js';
+
+const json = process.argv.includes('--json');
+const TYPES = ['EndSong', 'PageView', 'UserCreate'];
+const SEND_SECONDS = 10;
+const CONCURRENCY = 16;
+
+const TARGETS = {
+  ingressEventsPerSec: 100_000,
+  halfLoadP99Ms: 50,
+  peakRssMb: 300,
+  ratio: 0.5,
+};
+
+function log(line: string): void {
+  if (!json) process.stdout.write(`${line}\n`);
+  else process.stderr.write(`${line}\n`);
+}
+
+const types = (await loadEventTypes(join(ROOT, 'schemas'))).filter((t) => TYPES.includes(t.name));
+log('(a) ceiling: JSON.parse + validate + encode, in-process, one core …');
+const ceiling = measureCeiling(types, 5);
+log(`    ${ceiling.eventsPerSec} events/s (events of ~${ceiling.avgEventBytes} bytes)`);
+
+const dataDir = await mkdtemp(join(tmpdir(), 'hourglass-bench-'));
+let result: Record<string, unknown>;
+try {
+  const dev = await startDev(dataDir);
+  try {
+    const common = [
+      '--url',
+      dev.url,
+      '--type',
+      TYPES.join(','),
+      '--batch',
+      '100',
+      '--concurrency',
+      String(CONCURRENCY),
+    ];
+    log('(b) ingress end to end, as fast as possible …');
+    await runSend([...common, '--rate', 'max', '--duration', '2']); // warm-up
+    const max = await runSend([...common, '--rate', 'max', '--duration', String(SEND_SECONDS)]);
+    log(`    ${max.eventsPerSec} events/s, p50 ${max.p50Ms} ms, p99 ${max.p99Ms} ms`);
+    const halfRate = Math.round(Math.min(max.eventsPerSec, TARGETS.ingressEventsPerSec) / 2);
+    log(`    at half load (${halfRate} events/s) …`);
+    const half = await runSend([...common, '--rate', String(halfRate), '--duration', String(SEND_SECONDS)]);
+    log(`    ${half.eventsPerSec} events/s, p50 ${half.p50Ms} ms, p99 ${half.p99Ms} ms`);
+    const peakRssMb = dev.peakRssMb();
+    const errors = { ...max.httpErrors, ...half.httpErrors };
+    result = {
+      machine: {
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model ?? 'unknown',
+        memGiB: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+      },
+      ceiling: { eventsPerSec: ceiling.eventsPerSec, avgEventBytes: ceiling.avgEventBytes },
+      ingress: {
+        maxEventsPerSec: max.eventsPerSec,
+        p50Ms: max.p50Ms,
+        p99Ms: max.p99Ms,
+        halfLoad: { rate: halfRate, eventsPerSec: half.eventsPerSec, p50Ms: half.p50Ms, p99Ms: half.p99Ms },
+        peakRssMb,
+        httpErrors: errors,
+        concurrency: CONCURRENCY,
+        batch: 100,
+      },
+      ratio: Math.round((max.eventsPerSec / ceiling.eventsPerSec) * 100) / 100,
+      targets: {
+        ingressEventsPerSec: {
+          target: TARGETS.ingressEventsPerSec,
+          pass: max.eventsPerSec >= TARGETS.ingressEventsPerSec,
+        },
+        halfLoadP99Ms: { target: TARGETS.halfLoadP99Ms, pass: half.p99Ms <= TARGETS.halfLoadP99Ms },
+        peakRssMb: { target: TARGETS.peakRssMb, pass: peakRssMb <= TARGETS.peakRssMb },
+        ratio: { target: TARGETS.ratio, pass: max.eventsPerSec / ceiling.eventsPerSec >= TARGETS.ratio },
+      },
+      at: new Date().toISOString(),
+    };
+  } finally {
+    await dev.stop();
+  }
+} finally {
+  await rm(dataDir, { recursive: true, force: true });
+}
+
+const r = result as {
+  machine: { cpus: number; cpuModel: string; memGiB: number; node: string };
+  ingress: { maxEventsPerSec: number; p99Ms: number; halfLoad: { rate: number; p99Ms: number }; peakRssMb: number };
+  ratio: number;
+  targets: Record<string, { target: number; pass: boolean }>;
+};
+log('');
+log(`machine: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memGiB} GiB, Node ${r.machine.node}`);
+log('| measure | value | target | |');
+log('| --- | --- | --- | --- |');
+log(`| (a) ceiling, events/s | ${ceiling.eventsPerSec} | | |`);
+log(
+  `| (b) ingress max, events/s | ${r.ingress.maxEventsPerSec} | ≥ ${TARGETS.ingressEventsPerSec} | ${r.targets.ingressEventsPerSec?.pass ? 'PASS' : 'FAIL'} |`,
+);
+log(
+  `| p99 at ${r.ingress.halfLoad.rate} events/s, ms | ${r.ingress.halfLoad.p99Ms} | ≤ ${TARGETS.halfLoadP99Ms} | ${r.targets.halfLoadP99Ms?.pass ? 'PASS' : 'FAIL'} |`,
+);
+log(
+  `| peak RSS, MB | ${r.ingress.peakRssMb} | ≤ ${TARGETS.peakRssMb} | ${r.targets.peakRssMb?.pass ? 'PASS' : 'FAIL'} |`,
+);
+log(`| ratio (b)/(a) | ${r.ratio} | ≥ ${TARGETS.ratio} | ${r.targets.ratio?.pass ? 'PASS' : 'FAIL'} |`);
+mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+writeFileSync(join(ROOT, 'bench/results/latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
