@@ -194,7 +194,14 @@ export async function runSend(
 
 async function sendTraffic(o: SendOptions, types: EventType[], io: CliIo): Promise<SendSummary> {
   const factory = new BatchFactory(types, `send-${randomBytes(4).toString('hex')}`, o, rng(o.seed));
-  const pool = new Pool(o.url, { connections: o.concurrency, pipelining: 1, keepAliveTimeout: 30_000 });
+  const pool = new Pool(o.url, {
+    connections: o.concurrency,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    connectTimeout: 5_000,
+    headersTimeout: 30_000,
+    bodyTimeout: 30_000,
+  });
   const latencies = new Latencies();
   const ids = new IdBits();
   const httpErrors: Record<string, number> = {};
@@ -259,6 +266,7 @@ async function sendTraffic(o: SendOptions, types: EventType[], io: CliIo): Promi
       if (msPerBatch > 0) {
         const at = nextAt;
         nextAt += msPerBatch;
+        if (at >= endAt) return; // this batch's slot is after the end of the run
         if (at > now) await new Promise((r) => setTimeout(r, at - now));
         if (performance.now() >= endAt || stopped) return;
       }

@@ -1,4 +1,5 @@
 /** `hourglass send` against a real ingress: its JSON summary matches what the ingress and bus saw. */
+import { type AddressInfo, createServer } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSend, type SendSummary } from '../../cli/send.js';
@@ -65,7 +66,19 @@ describe('hourglass send', () => {
   });
 
   it('counts a server that is not there as network errors and exits 1', async () => {
-    const { code, out } = await send(['--url', 'http://127.0.0.1:9', '--rate', '100', '--duration', '0.3', '--json']);
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', () => r()));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const { code, out } = await send([
+      '--url',
+      `http://127.0.0.1:${port}`,
+      '--rate',
+      '100',
+      '--duration',
+      '0.3',
+      '--json',
+    ]);
     expect(code).toBe(1);
     const summary = JSON.parse(out.trim().split('\n').pop() as string) as {
       accepted: number;
