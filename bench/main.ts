@@ -21,7 +21,7 @@ const SEND_SECONDS = 8;
 /** Requests in flight for the saturation runs (durable writes are latency-bound: more in flight, bigger group commits). */
 const MAX_CONCURRENCY = 64;
 /** Requests in flight at half load (enough to hold the rate). */
-const HALF_CONCURRENCY = 16;
+const HALF_CONCURRENCY = 8;
 /** Saturation runs; the best is reported (all are listed). */
 const MAX_RUNS = 2;
 
