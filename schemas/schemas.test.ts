@@ -123,3 +123,17 @@ describe('evolution of the shipped types', () => {
     });
   });
 });
+
+describe('defaults', () => {
+  it('a payload may omit fields that have a default; the default is stored', () => {
+    const v1 = (types.get('PageView') as EventType).versions[0];
+    const sparse = { sessionId: 's', url: '/', loadTimeMs: 1, viewport: { width: 1, height: 1 } };
+    expect(v1?.type.isValid(sparse, { noUndeclaredFields: true })).toBe(true);
+    expect(v1?.type.fromBuffer(v1.type.toBuffer(sparse))).toEqual({
+      ...sparse,
+      userId: null,
+      referrer: null,
+      experiments: [],
+    });
+  });
+});
