@@ -14,7 +14,7 @@ import type { EventCatalog } from '../../core/event-types.js';
 import type { Bus } from '../../core/ports/bus.js';
 import type { StateStore } from '../../core/ports/state-store.js';
 import type { DeadLetterSink } from './dead-letters.js';
-import { ingest } from './ingest.js';
+import { BusHealth, ingest } from './ingest.js';
 import type { IngressLedger } from './ledger.js';
 import type { IngressMetrics } from './metrics.js';
 
@@ -113,6 +113,7 @@ export function buildApp(deps: IngressAppDeps): FastifyInstance {
   // Bytes of request bodies being handled. A request that alone exceeds the limit still runs when
   // nothing else is in flight, so a large (but allowed) body can never starve.
   let inFlightBytes = 0;
+  const busHealth = new BusHealth();
   const requestBytes = new WeakMap<object, number>();
   const ingestDeps = {
     bus: deps.bus,
@@ -125,6 +126,7 @@ export function buildApp(deps: IngressAppDeps): FastifyInstance {
     instanceId: deps.instanceId,
     maxIdLength: config.maxIdLength,
     deadLetterEventBytes: config.deadLetterEventBytes,
+    busHealth,
   };
 
   app.post(
@@ -170,6 +172,7 @@ export function buildApp(deps: IngressAppDeps): FastifyInstance {
   app.get('/readyz', async (_request, reply) => {
     const checks = {
       accepting: !(deps.isStopping?.() ?? false),
+      bus: busHealth.healthy(),
       stateStore: await deps.store.ping(),
       eventTypes: deps.catalog.list().length > 0,
     };

@@ -36,6 +36,27 @@ export interface IngestDeps {
   readonly instanceId: string;
   readonly maxIdLength: number;
   readonly deadLetterEventBytes: number;
+  /** Told the outcome of every publish, for readiness. */
+  readonly busHealth: BusHealth;
+}
+
+/**
+ * Whether the bus is taking publishes: unhealthy from a failed publish until a later one succeeds
+ * or `quietMs` pass without a failure.
+ */
+export class BusHealth {
+  private lastFailure = Number.NEGATIVE_INFINITY;
+  private lastSuccess = Number.NEGATIVE_INFINITY;
+  constructor(private readonly quietMs = 5000) {}
+  succeeded(): void {
+    this.lastSuccess = performance.now();
+  }
+  failed(): void {
+    this.lastFailure = performance.now();
+  }
+  healthy(): boolean {
+    return this.lastSuccess > this.lastFailure || performance.now() - this.lastFailure > this.quietMs;
+  }
 }
 
 /** Attribute names of a bus message (the event envelope). */
@@ -105,7 +126,11 @@ export async function ingest(events: readonly unknown[], arrival: number, d: Ing
       failure ??= s.reason;
     }
   }
-  if (failure !== null) throw failure;
+  if (failure !== null) {
+    d.busHealth.failed();
+    throw failure;
+  }
+  if (publishes.length > 0) d.busHealth.succeeded();
 
   let accepted = 0;
   for (const p of publishes) {

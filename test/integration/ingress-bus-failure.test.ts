@@ -70,13 +70,19 @@ describe('bus write failure', () => {
     h = await startHarness({ dataDir: fs.path });
     const outcome: Outcome = { accepted: new Set(), statuses: new Map(), errorCodes: new Set() };
     const filler = join(fs.path, 'filler');
-    await sendBatches(h.url, 'full', 24, outcome, (round) => {
+    const url = h.url;
+    await sendBatches(h.url, 'full', 24, outcome, async (round) => {
       if (round === 8) {
         try {
           writeFileSync(filler, Buffer.alloc(16 * 1024 * 1024));
         } catch (err) {
           expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
         }
+      }
+      if (round === 12) {
+        const ready = await fetch(`${url}/readyz`);
+        expect(ready.status).toBe(503);
+        expect(((await ready.json()) as { checks: { bus: boolean } }).checks.bus).toBe(false);
       }
       if (round === 16) unlinkSync(filler);
     });
@@ -85,6 +91,7 @@ describe('bus write failure', () => {
     expect(outcome.statuses.get(200)).toBeGreaterThan(0);
     const seen = await drain(h.bus, 'hourglass.EndSong.etl', outcome.accepted.size);
     for (const id of outcome.accepted) expect(seen.has(id), `accepted ${id} is on the bus`).toBe(true);
+    expect((await fetch(`${url}/readyz`)).status).toBe(200); // ready again once publishes succeed
   });
 });
 
