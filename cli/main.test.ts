@@ -1,4 +1,5 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -63,6 +64,21 @@ describe('hourglass CLI', () => {
       expect(await main(['dev', '--schemas', dir, '--port', '0', '--data-dir', join(dir, 'data')], c.io)).toBe(1);
       expect(c.err()).toMatch(/Broken.*type\.json.*tier must be one of high, normal, low \[event_type_invalid\]/);
     } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says plainly when the port is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as AddressInfo).port;
+    const dir = await mkdtemp(join(tmpdir(), 'hourglass-cli-'));
+    try {
+      const a = io();
+      expect(await main(['dev', '--port', String(port), '--data-dir', dir], a.io)).toBe(1);
+      expect(a.err()).toMatch(/EADDRINUSE/);
+    } finally {
+      blocker.close();
       await rm(dir, { recursive: true, force: true });
     }
   });

@@ -53,6 +53,12 @@ export async function main(
       io.stderr.write(`hourglass ${command}: ${err.message} [${err.code}]\n`);
       return 1;
     }
+    const sys = err as NodeJS.ErrnoException;
+    if (typeof sys.syscall === 'string' && typeof sys.code === 'string') {
+      // an operating-system refusal (port in use, permission, missing folder): say it plainly
+      io.stderr.write(`hourglass ${command}: ${sys.message}\n`);
+      return 1;
+    }
     throw err;
   }
 }

@@ -78,7 +78,17 @@ export class IngressService {
   /** Registers the instance, starts listening, starts heartbeat and sealing. Returns the URL. */
   async start(): Promise<string> {
     await this.deps.store.upsertInstance(this.instance);
-    const url = await this.app.listen({ host: this.deps.config.host, port: this.deps.config.port });
+    let url: string;
+    try {
+      url = await this.app.listen({ host: this.deps.config.host, port: this.deps.config.port });
+    } catch (err) {
+      // never served: record a clean stop so the instance is not taken for a vanished one
+      const now = this.deps.clock.now();
+      await this.deps.store
+        .upsertInstance({ ...this.instance, lastSeenAt: now, stoppedAt: now })
+        .catch(() => undefined);
+      throw err;
+    }
     const heartbeat = setInterval(() => void this.heartbeat(), this.deps.config.heartbeatRealMs);
     const seal = setInterval(() => void this.sealDue(), Math.max(50, Math.min(1000, this.deps.clock.toRealMs(10_000))));
     const flush = setInterval(() => void this.flushLedger(), LEDGER_FLUSH_REAL_MS);
