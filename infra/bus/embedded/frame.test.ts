@@ -17,6 +17,16 @@ describe('frames', () => {
     expect(frame.toString('latin1').split('EndSong').length - 1).toBe(1);
   });
 
+  it('decodes keys of equal length but different bytes, and non-ASCII keys, exactly', () => {
+    const messages = [
+      { data: Buffer.from([1]), attributes: { ab: '1', ac: '2', ké: '3' } },
+      { data: Buffer.from([2]), attributes: { ac: '4', ab: '5', kè: '6' } },
+    ];
+    const frame = encodeFrame(messages, 1);
+    const h = readFrameHeader(frame, 0);
+    expect(decodeBody(frame.subarray(FRAME_HEADER_BYTES), h?.count ?? 0)).toEqual(messages);
+  });
+
   it('detects a flipped byte', () => {
     const frame = encodeFrame([{ data: Buffer.from('hello'), attributes: { id: 'x' } }], 1);
     frame.writeUInt8(frame.readUInt8(frame.length - 1) ^ 1, frame.length - 1);

@@ -143,11 +143,13 @@ export interface DecodedMessage {
 /** Decodes the messages of an intact frame body. The data buffers are views of `body`. */
 export function decodeBody(body: Buffer, count: number): DecodedMessage[] {
   const out: DecodedMessage[] = new Array(count);
+  const keys = new KeyCache();
   const shared: Record<string, string> = {};
-  let pos = readAttributes(body, 0, shared);
+  let pos = readAttributes(body, 0, shared, keys);
   for (let i = 0; i < count; i++) {
-    const attributes: Record<string, string> = { ...shared };
-    pos = readAttributes(body, pos, attributes);
+    // Object.assign keeps V8 on its fast path here (a spread followed by more keys does not)
+    const attributes: Record<string, string> = Object.assign({}, shared);
+    pos = readAttributes(body, pos, attributes, keys);
     const dl = body.readUInt32LE(pos);
     out[i] = { data: body.subarray(pos + 4, pos + 4 + dl), attributes };
     pos += 4 + dl;
@@ -155,13 +157,45 @@ export function decodeBody(body: Buffer, count: number): DecodedMessage[] {
   return out;
 }
 
-function readAttributes(body: Buffer, start: number, into: Record<string, string>): number {
+/**
+ * Attribute keys repeat in every message of a frame: decode each distinct key once per frame
+ * (compared byte for byte, so any UTF-8 key is handled exactly).
+ */
+class KeyCache {
+  private readonly starts: number[] = [];
+  private readonly lengths: number[] = [];
+  private readonly strings: string[] = [];
+
+  get(body: Buffer, start: number, length: number): string {
+    for (let k = 0; k < this.strings.length; k++) {
+      if (this.lengths[k] !== length) continue;
+      const other = this.starts[k] as number;
+      let same = true;
+      for (let b = 0; b < length; b++) {
+        if (body[start + b] !== body[other + b]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.strings[k] as string;
+    }
+    const s = body.toString('utf8', start, start + length);
+    if (this.strings.length < 32) {
+      this.starts.push(start);
+      this.lengths.push(length);
+      this.strings.push(s);
+    }
+    return s;
+  }
+}
+
+function readAttributes(body: Buffer, start: number, into: Record<string, string>, keys: KeyCache): number {
   let pos = start;
   const n = body.readUInt16LE(pos);
   pos += 2;
   for (let a = 0; a < n; a++) {
     const kl = body.readUInt16LE(pos);
-    const key = body.toString('utf8', pos + 2, pos + 2 + kl);
+    const key = keys.get(body, pos + 2, kl);
     pos += 2 + kl;
     const vl = body.readUInt16LE(pos);
     into[key] = body.toString('utf8', pos + 2, pos + 2 + vl);
