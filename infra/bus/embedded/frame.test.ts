@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { OutgoingMessage } from '../../../core/ports/bus.js';
 import { bodyIsIntact, decodeBody, encodeFrame, FRAME_HEADER_BYTES, readFrameHeader } from './frame.js';
 
 describe('frames', () => {
