@@ -19,7 +19,7 @@ describe('frames', () => {
   });
 
   it('decodes keys of equal length but different bytes, and non-ASCII keys, exactly', () => {
-    const messages = [
+    const messages: OutgoingMessage[] = [
       { data: Buffer.from([1]), attributes: { ab: '1', ac: '2', ké: '3' } },
       { data: Buffer.from([2]), attributes: { ac: '4', ab: '5', kè: '6' } },
     ];
