@@ -1,4 +1,6 @@
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
 import { DEFAULTS } from './defaults.js';
@@ -20,6 +22,23 @@ describe('loadConfig', () => {
     });
     expect(c.ingress.port).toBe(9100);
     expect(c.timeScale).toBe(360);
+  });
+
+  it('reads a JSON config file below the environment, and refuses unknown settings in it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hourglass-config-'));
+    try {
+      const file = join(dir, 'hourglass.json');
+      writeFileSync(file, JSON.stringify({ ingress: { port: 9200, maxEventsPerBatch: 50 }, timeScale: 60 }));
+      const c = loadConfig({ file, env: { HOURGLASS_PORT: '9300' } });
+      expect(c.ingress.port).toBe(9300);
+      expect(c.ingress.maxEventsPerBatch).toBe(50);
+      expect(c.timeScale).toBe(60);
+      writeFileSync(file, JSON.stringify({ ingress: { prot: 1 } }));
+      expect(() => loadConfig({ file })).toThrow(/ingress\.prot: unknown setting/);
+      expect(() => loadConfig({ file: join(dir, 'missing.json') })).toThrow(/cannot read config file/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it.each([
