@@ -101,7 +101,7 @@ export async function ingest(events: readonly unknown[], arrival: number, d: Ing
       const attributes: Record<string, string> = {
         type,
         id: e.id,
-        version: e.version.version === 1 ? '1' : String(e.version.version),
+        version: String(e.version.version),
         arrivalTime: arrivalText,
         ingressInstance: d.instanceId,
         sequence: String(reservation.from + k),
