@@ -60,7 +60,11 @@ export async function runDev(argv: string[], io: CliIo): Promise<number> {
     `hourglass dev: ingress on ${pipeline.url} — ${pipeline.catalog.list().length} event types (${pipeline.catalog
       .list()
       .map((t) => t.name)
-      .join(', ')}), data dir ${config.dataDir}${config.timeScale !== 1 ? `, time ×${config.timeScale}` : ''}\n`,
+      .join(', ')}), data dir ${config.dataDir}${config.timeScale !== 1 ? `, time ×${config.timeScale}` : ''}\n` +
+      `send traffic: npx hourglass send --url ${pipeline.url} --type ${pipeline.catalog
+        .list()
+        .map((t) => t.name)
+        .join(',')} --rate 1000 --duration 10\n`,
   );
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
