@@ -28,6 +28,26 @@ describe('frames', () => {
     expect(decodeBody(frame.subarray(FRAME_HEADER_BYTES), h?.count ?? 0)).toEqual(messages);
   });
 
+  it('round-trips messages whose own keys differ (some carry an extra attribute)', () => {
+    const messages: OutgoingMessage[] = [
+      { data: Buffer.from([1]), attributes: { type: 'T', id: 'a', clientTime: '2026-01-01T00:00:00.000Z' } },
+      { data: Buffer.from([2]), attributes: { type: 'T', id: 'b' } },
+      { data: Buffer.alloc(0), attributes: { id: 'c', type: 'T' } },
+    ];
+    const frame = encodeFrame(messages, 1);
+    expect(decodeBody(frame.subarray(FRAME_HEADER_BYTES), 3)).toEqual(messages);
+  });
+
+  it('stores keys once when every message has the same ones; long and non-ASCII values survive', () => {
+    const messages: OutgoingMessage[] = Array.from({ length: 50 }, (_, i) => ({
+      data: Buffer.from([i]),
+      attributes: { id: `ïd-${i}-${'x'.repeat(i * 3)}`, sequence: String(i) },
+    }));
+    const frame = encodeFrame(messages, 1);
+    expect(frame.toString('latin1').split('sequence').length - 1).toBe(1);
+    expect(decodeBody(frame.subarray(FRAME_HEADER_BYTES), 50)).toEqual(messages);
+  });
+
   it('detects a flipped byte', () => {
     const frame = encodeFrame([{ data: Buffer.from('hello'), attributes: { id: 'x' } }], 1);
     frame.writeUInt8(frame.readUInt8(frame.length - 1) ^ 1, frame.length - 1);

@@ -7,12 +7,16 @@
  *   f64 publishTime (epoch ms)
  * body
  *   shared attributes: u16 count, then per attribute: u16 keyLength, key, u16 valueLength, value
+ *   own keys: u16 count, then per key: u16 keyLength, key       (0xFFFF: keys per message)
  *   messageCount × message:
- *     own attributes (same encoding as shared), u32 dataLength, data
+ *     with own keys: per own key u16 valueLength, value; then u32 dataLength, data
+ *     keys per message: u16 count, pairs as above; then u32 dataLength, data
  * ```
  * Attributes with the same value in every message of the frame (for events: type, version,
- * arrival time, instance) are stored once as shared attributes; a message's attributes are the
- * shared ones plus its own. Strings are UTF-8, at most 65,535 bytes each.
+ * arrival time, instance) are stored once as shared attributes. When every message has the same
+ * other keys (for events: id, sequence), those keys are stored once and each message carries
+ * only their values. A message's attributes are the shared ones plus its own. Strings are UTF-8,
+ * at most 65,535 bytes each.
  * A frame is valid only when its body is complete and its CRC matches; readers never deliver a
  * torn frame.
  */
@@ -20,6 +24,7 @@ import { crc32 } from 'node:zlib';
 import type { OutgoingMessage } from '../../../core/ports/bus.js';
 
 export const FRAME_MAGIC = 0x31474c48;
+const KEYS_PER_MESSAGE = 0xffff;
 export const FRAME_HEADER_BYTES = 24;
 const MAX_STRING_BYTES = 0xffff;
 
@@ -63,10 +68,26 @@ class FrameWriter {
   }
   string(s: string): void {
     this.ensure(2 + 3 * s.length); // UTF-8 needs at most 3 bytes per UTF-16 code unit
-    const n = this.buf.write(s, this.pos + 2, 'utf8');
+    const buf = this.buf;
+    const at = this.pos + 2;
+    if (s.length <= 64) {
+      // short ASCII strings (ids, numbers, names) are copied directly: cheaper than a call to write
+      let i = 0;
+      for (; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[at + i] = c;
+      }
+      if (i === s.length) {
+        buf.writeUInt16LE(i, this.pos);
+        this.pos = at + i;
+        return;
+      }
+    }
+    const n = buf.write(s, at, 'utf8');
     if (n > MAX_STRING_BYTES) throw new RangeError(`attribute string longer than ${MAX_STRING_BYTES} bytes`);
-    this.buf.writeUInt16LE(n, this.pos);
-    this.pos += 2 + n;
+    buf.writeUInt16LE(n, this.pos);
+    this.pos = at + n;
   }
   bytes(data: Buffer): void {
     this.ensure(4 + data.length);
@@ -76,10 +97,31 @@ class FrameWriter {
   }
 }
 
+/** The keys besides the shared ones, when every message has exactly these; otherwise null. */
+function uniformOwnKeys(
+  messages: readonly OutgoingMessage[],
+  isShared: Record<string, true>,
+  sharedCount: number,
+): string[] | null {
+  const first = messages[0]?.attributes;
+  if (first === undefined) return [];
+  const own: string[] = [];
+  for (const k in first) if (isShared[k] !== true) own.push(k);
+  const total = sharedCount + own.length;
+  for (const m of messages) {
+    let n = 0;
+    for (const _k in m.attributes) n++;
+    if (n !== total) return null;
+    for (const k of own) if (m.attributes[k] === undefined) return null;
+  }
+  return own;
+}
+
 export function encodeFrame(messages: readonly OutgoingMessage[], publishTime: number): Buffer {
   const shared = sharedKeys(messages);
   const isShared: Record<string, true> = {};
   for (const k of shared) isShared[k] = true;
+  const own = uniformOwnKeys(messages, isShared, shared.length);
   let dataBytes = 0;
   for (const m of messages) dataBytes += m.data.length;
   const w = new FrameWriter(FRAME_HEADER_BYTES + dataBytes + messages.length * 96 + 256, FRAME_HEADER_BYTES);
@@ -89,19 +131,30 @@ export function encodeFrame(messages: readonly OutgoingMessage[], publishTime: n
     w.string(k);
     w.string(first[k] as string);
   }
-  for (const m of messages) {
-    const countAt = w.pos;
-    w.u16(0);
-    let own = 0;
-    const attributes = m.attributes;
-    for (const k in attributes) {
-      if (isShared[k] === true) continue;
-      w.string(k);
-      w.string(attributes[k] as string);
-      own++;
+  if (own !== null) {
+    w.u16(own.length);
+    for (const k of own) w.string(k);
+    for (const m of messages) {
+      const attributes = m.attributes;
+      for (const k of own) w.string(attributes[k] as string);
+      w.bytes(m.data);
     }
-    if (own > 0) w.buf.writeUInt16LE(own, countAt);
-    w.bytes(m.data);
+  } else {
+    w.u16(KEYS_PER_MESSAGE);
+    for (const m of messages) {
+      const countAt = w.pos;
+      w.u16(0);
+      let n = 0;
+      const attributes = m.attributes;
+      for (const k in attributes) {
+        if (isShared[k] === true) continue;
+        w.string(k);
+        w.string(attributes[k] as string);
+        n++;
+      }
+      if (n > 0) w.buf.writeUInt16LE(n, countAt);
+      w.bytes(m.data);
+    }
   }
   const frame = w.buf;
   const end = w.pos;
@@ -146,10 +199,29 @@ export function decodeBody(body: Buffer, count: number): DecodedMessage[] {
   const keys = new KeyCache();
   const shared: Record<string, string> = {};
   let pos = readAttributes(body, 0, shared, keys);
+  const ownCount = body.readUInt16LE(pos);
+  pos += 2;
+  let own: string[] | null = null;
+  if (ownCount !== KEYS_PER_MESSAGE) {
+    own = new Array(ownCount);
+    for (let k = 0; k < ownCount; k++) {
+      const kl = body.readUInt16LE(pos);
+      own[k] = body.toString('utf8', pos + 2, pos + 2 + kl);
+      pos += 2 + kl;
+    }
+  }
   for (let i = 0; i < count; i++) {
     // Object.assign keeps V8 on its fast path here (a spread followed by more keys does not)
     const attributes: Record<string, string> = Object.assign({}, shared);
-    pos = readAttributes(body, pos, attributes, keys);
+    if (own !== null) {
+      for (let k = 0; k < own.length; k++) {
+        const vl = body.readUInt16LE(pos);
+        attributes[own[k] as string] = body.toString('utf8', pos + 2, pos + 2 + vl);
+        pos += 2 + vl;
+      }
+    } else {
+      pos = readAttributes(body, pos, attributes, keys);
+    }
     const dl = body.readUInt32LE(pos);
     out[i] = { data: body.subarray(pos + 4, pos + 4 + dl), attributes };
     pos += 4 + dl;
