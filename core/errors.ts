@@ -165,6 +165,9 @@ export function allErrorCodes(): string[] {
     new ConfigInvalid({ key: 'k', rule: 'r' }).code,
     new EventTypeInvalid({ type: 't', rule: 'r' }).code,
     new LedgerSealed({ instanceId: 'i', type: 't', hour: 0 }).code,
+    new ObjectExists({ name: 'n' }).code,
+    new ObjectNotFound({ name: 'n' }).code,
+    new ObjectStoreFailed({ operation: 'o', name: 'n' }).code,
   ];
   return [...new Set([...classCodes, ...Object.keys(REQUEST_ERRORS)])];
 }
@@ -179,5 +182,35 @@ export class LedgerSealed extends HourglassError {
       `ledger of ${context.instanceId} for ${context.type} hour ${new Date(context.hour).toISOString()} is sealed`,
       context,
     );
+  }
+}
+
+/** Objects are write-once: the name already exists. */
+export class ObjectExists extends HourglassError {
+  readonly code = 'object_exists';
+  readonly httpStatus = 409;
+  readonly retriable = false;
+  constructor(context: { name: string }, options?: { cause?: unknown }) {
+    super(`object ${context.name} already exists (objects are write-once)`, context, options);
+  }
+}
+
+export class ObjectNotFound extends HourglassError {
+  readonly code = 'object_not_found';
+  readonly httpStatus = 404;
+  readonly retriable = false;
+  constructor(context: { name: string }, options?: { cause?: unknown }) {
+    super(`object ${context.name} does not exist`, context, options);
+  }
+}
+
+/** The object store failed (disk full, permission, network); the cause says why. */
+export class ObjectStoreFailed extends HourglassError {
+  readonly code = 'object_store_unavailable';
+  readonly httpStatus = 503;
+  readonly retriable = true;
+  constructor(context: { operation: string; name: string }, options?: { cause?: unknown }) {
+    const why = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
+    super(`object store ${context.operation} of ${context.name} failed${why}`, context, options);
   }
 }
