@@ -1,6 +1,6 @@
 /**
- * The state store port: the ingress ledgers, ingress instances and the dead-letter area (and,
- * later, the registry and hour states). Backends: SQLite (embedded default), PostgreSQL.
+ * The state store port: the ingress ledgers, ingress instances, the dead-letter area, the raw
+ * files the ETL committed and the hour states (and, later, the registry). Backends: SQLite (embedded default), PostgreSQL.
  * Every method may throw StateStoreFailed (retriable), keeping the driver's error as the cause.
  */
 
@@ -59,6 +59,72 @@ export interface DeadLetter extends NewDeadLetter {
   readonly seq: number;
 }
 
+/** Sequence ranges per ingress instance: `{ instanceId: [[from, to], …] }`. */
+export type InstanceRanges = Readonly<Record<string, readonly (readonly [number, number])[]>>;
+
+/**
+ * A committed file of an hour. `raw` files make up the hour's raw bucket; `late` files hold events
+ * that arrived after the hour was closed. Only registered files count: a file in the object store
+ * that was never registered (a crash between commit and registration) is ignored, and its
+ * messages, never acked, are written again.
+ */
+export interface RawFile {
+  readonly type: string;
+  readonly hour: number;
+  readonly kind: 'raw' | 'late';
+  readonly name: string;
+  readonly events: number;
+  readonly bytes: number;
+  /** The (ingress instance, sequence) ranges of the events in the file. */
+  readonly ranges: InstanceRanges;
+  /** The ETL consumer that wrote it. */
+  readonly consumer: string;
+  readonly committedAt: number;
+}
+
+/**
+ * States an hour goes through once it ended: `closed` (raw bucket complete and frozen), `deduped`
+ * (final data written, manifest not yet), `published` (manifest written: readers see it), or
+ * `failed` (the dedup check found ledgered events missing: not published, alerting pages).
+ * Before a record exists the hour is `open` (not ended) or `closing` (ended, not yet complete).
+ */
+export type HourState = 'closed' | 'deduped' | 'published' | 'failed';
+
+export interface HourRecord {
+  readonly type: string;
+  readonly hour: number;
+  readonly state: HourState;
+  readonly closedAt: number;
+  /** `sealed`: every instance sealed; `vanished`: closed by the vanished-instance rule. */
+  readonly closedBy: 'sealed' | 'vanished';
+  readonly vanishedInstances: readonly string[];
+  /** Events the ledgers recorded for the hour when it closed. */
+  readonly ledgerTotal: number;
+  /** Events that arrived after the hour closed (kept under `late/`). */
+  readonly lateEvents: number;
+  readonly eventsIn: number | null;
+  readonly duplicates: number | null;
+  readonly eventsOut: number | null;
+  /** Object name of the final partition's manifest, once published. */
+  readonly manifest: string | null;
+  readonly publishedAt: number | null;
+  readonly error: string | null;
+  readonly updatedAt: number;
+}
+
+export type HourPatch = Partial<
+  Pick<HourRecord, 'state' | 'eventsIn' | 'duplicates' | 'eventsOut' | 'manifest' | 'publishedAt' | 'error'>
+>;
+
+export interface HourFilter {
+  readonly type?: string;
+  /** Hours starting at or after this. */
+  readonly from?: number;
+  /** Hours starting before this. */
+  readonly to?: number;
+  readonly states?: readonly HourState[];
+}
+
 export interface StateStore {
   readonly backend: string;
 
@@ -84,6 +150,31 @@ export interface StateStore {
   listDeadLetters(type: string, limit: number): Promise<DeadLetter[]>;
   /** Rejections ever stored, per type. */
   deadLetterTotals(): Promise<Record<string, number>>;
+
+  /**
+   * Registers a committed file. A `raw` file is refused (`hour_closed`) once its hour is closed,
+   * atomically with closing: the closed hour's raw bucket never changes. A `late` file is always
+   * registered and adds its events to the hour's late count. Registering a name twice is a no-op.
+   */
+  registerFile(file: RawFile): Promise<'registered' | 'hour_closed'>;
+  listFiles(type: string, hour: number, kind: RawFile['kind']): Promise<RawFile[]>;
+  /** Creates the hour's record in state `closed`; false if the hour already has one. */
+  closeHour(
+    record: Omit<
+      HourRecord,
+      | 'state'
+      | 'lateEvents'
+      | 'eventsIn'
+      | 'duplicates'
+      | 'eventsOut'
+      | 'manifest'
+      | 'publishedAt'
+      | 'error'
+      | 'updatedAt'
+    >,
+  ): Promise<boolean>;
+  updateHour(type: string, hour: number, patch: HourPatch, at: number): Promise<void>;
+  listHours(filter?: HourFilter): Promise<HourRecord[]>;
 
   /** Whether the store answers (for readiness). */
   ping(): Promise<boolean>;

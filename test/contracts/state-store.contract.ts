@@ -97,6 +97,61 @@ export function stateStoreContract(
       expect(await store.listDeadLetters('EndSong', 2)).toHaveLength(2);
     });
 
+    it('registers raw files until the hour closes, then refuses them atomically', async () => {
+      const file = {
+        type: 'EndSong',
+        hour: H,
+        kind: 'raw' as const,
+        name: 'raw/EndSong/date=2026-11-22/hour=10/c1-a.avro',
+        events: 3,
+        bytes: 100,
+        ranges: { i1: [[1, 3]] as [number, number][] },
+        consumer: 'c1',
+        committedAt: 5,
+      };
+      expect(await store.registerFile(file)).toBe('registered');
+      expect(await store.registerFile(file)).toBe('registered');
+      expect(await store.listFiles('EndSong', H, 'raw')).toEqual([file]);
+      const closing = {
+        type: 'EndSong',
+        hour: H,
+        closedAt: 9,
+        closedBy: 'vanished' as const,
+        vanishedInstances: ['i9'],
+        ledgerTotal: 3,
+      };
+      expect(await store.closeHour(closing)).toBe(true);
+      expect(await store.closeHour(closing)).toBe(false);
+      expect(await store.registerFile({ ...file, name: 'raw/x/second.avro' })).toBe('hour_closed');
+      expect(await store.listFiles('EndSong', H, 'raw')).toHaveLength(1);
+      // late files are kept and counted
+      const late = { ...file, kind: 'late' as const, name: 'late/EndSong/date=2026-11-22/hour=10/c1-b.avro' };
+      expect(await store.registerFile(late)).toBe('registered');
+      expect(await store.registerFile(late)).toBe('registered');
+      expect(await store.listFiles('EndSong', H, 'late')).toEqual([late]);
+      const [hour] = await store.listHours({ type: 'EndSong' });
+      expect(hour).toMatchObject({ state: 'closed', closedBy: 'vanished', vanishedInstances: ['i9'], lateEvents: 3 });
+    });
+
+    it('moves hours through their states and filters them', async () => {
+      const base = { closedAt: 1, closedBy: 'sealed' as const, vanishedInstances: [], ledgerTotal: 0 };
+      await store.closeHour({ ...base, type: 'EndSong', hour: H });
+      await store.closeHour({ ...base, type: 'EndSong', hour: H + 3_600_000 });
+      await store.closeHour({ ...base, type: 'PageView', hour: H });
+      await store.updateHour('EndSong', H, { state: 'deduped', eventsIn: 10, duplicates: 2, eventsOut: 8 }, 2);
+      await store.updateHour('EndSong', H, { state: 'published', manifest: 'm', publishedAt: 3 }, 3);
+      await store.updateHour('PageView', H, { state: 'failed', error: 'missing' }, 4);
+      expect(await store.listHours({ type: 'EndSong', states: ['published'] })).toMatchObject([
+        { hour: H, eventsIn: 10, duplicates: 2, eventsOut: 8, manifest: 'm', publishedAt: 3, updatedAt: 3 },
+      ]);
+      expect((await store.listHours({ states: ['closed', 'failed'] })).map((h) => [h.type, h.state])).toEqual([
+        ['EndSong', 'closed'],
+        ['PageView', 'failed'],
+      ]);
+      expect(await store.listHours({ from: H + 1, to: H + 7_200_000 })).toHaveLength(1);
+      expect(await store.listHours({ states: [] })).toEqual([]);
+    });
+
     it('answers ping', async () => {
       expect(await store.ping()).toBe(true);
     });

@@ -43,4 +43,41 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
       );
     `,
   },
+  {
+    version: 2,
+    name: 'raw files and hour states',
+    sql: `
+      CREATE TABLE files (
+        type TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL PRIMARY KEY,
+        events INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        ranges TEXT NOT NULL,
+        consumer TEXT NOT NULL,
+        committed_at INTEGER NOT NULL
+      );
+      CREATE INDEX files_by_hour ON files (type, hour, kind);
+      CREATE TABLE hours (
+        type TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        closed_at INTEGER NOT NULL,
+        closed_by TEXT NOT NULL,
+        vanished_instances TEXT NOT NULL,
+        ledger_total INTEGER NOT NULL,
+        late_events INTEGER NOT NULL DEFAULT 0,
+        events_in INTEGER,
+        duplicates INTEGER,
+        events_out INTEGER,
+        manifest TEXT,
+        published_at INTEGER,
+        error TEXT,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (type, hour)
+      );
+      CREATE INDEX hours_by_state ON hours (state, type, hour);
+    `,
+  },
 ];

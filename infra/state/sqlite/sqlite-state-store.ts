@@ -11,11 +11,15 @@ import Database from 'better-sqlite3';
 import { LedgerSealed, StateStoreFailed } from '../../../core/errors.js';
 import type {
   DeadLetter,
+  HourFilter,
+  HourPatch,
+  HourRecord,
   IngressInstance,
   LedgerEntry,
   LedgerFilter,
   LedgerKey,
   NewDeadLetter,
+  RawFile,
   StateStore,
 } from '../../../core/ports/state-store.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
@@ -50,6 +54,46 @@ interface DeadLetterRow {
   message: string;
   event: string;
 }
+
+interface FileRow {
+  type: string;
+  hour: number;
+  kind: string;
+  name: string;
+  events: number;
+  bytes: number;
+  ranges: string;
+  consumer: string;
+  committed_at: number;
+}
+
+interface HourRow {
+  type: string;
+  hour: number;
+  state: string;
+  closed_at: number;
+  closed_by: string;
+  vanished_instances: string;
+  ledger_total: number;
+  late_events: number;
+  events_in: number | null;
+  duplicates: number | null;
+  events_out: number | null;
+  manifest: string | null;
+  published_at: number | null;
+  error: string | null;
+  updated_at: number;
+}
+
+const HOUR_PATCH_COLUMNS: Record<keyof HourPatch, string> = {
+  state: 'state',
+  eventsIn: 'events_in',
+  duplicates: 'duplicates',
+  eventsOut: 'events_out',
+  manifest: 'manifest',
+  publishedAt: 'published_at',
+  error: 'error',
+};
 
 export class SqliteStateStore implements StateStore {
   readonly backend = 'sqlite';
@@ -260,6 +304,122 @@ export class SqliteStateStore implements StateStore {
         out[r.type] = r.total;
       }
       return out;
+    });
+  }
+
+  registerFile(f: RawFile): Promise<'registered' | 'hour_closed'> {
+    return this.run('registerFile', () =>
+      this.db
+        .transaction((): 'registered' | 'hour_closed' => {
+          if (f.kind === 'raw' && this.stmt('SELECT 1 FROM hours WHERE type = ? AND hour = ?').get(f.type, f.hour)) {
+            return 'hour_closed';
+          }
+          const inserted = this.stmt(
+            `INSERT INTO files (type, hour, kind, name, events, bytes, ranges, consumer, committed_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+          ).run(f.type, f.hour, f.kind, f.name, f.events, f.bytes, JSON.stringify(f.ranges), f.consumer, f.committedAt);
+          if (f.kind === 'late' && inserted.changes === 1) {
+            this.stmt('UPDATE hours SET late_events = late_events + ?, updated_at = ? WHERE type = ? AND hour = ?').run(
+              f.events,
+              f.committedAt,
+              f.type,
+              f.hour,
+            );
+          }
+          return 'registered';
+        })
+        .immediate(),
+    );
+  }
+
+  listFiles(type: string, hour: number, kind: RawFile['kind']): Promise<RawFile[]> {
+    return this.run('listFiles', () =>
+      (
+        this.stmt('SELECT * FROM files WHERE type = ? AND hour = ? AND kind = ? ORDER BY name').all(
+          type,
+          hour,
+          kind,
+        ) as FileRow[]
+      ).map((r) => ({
+        type: r.type,
+        hour: r.hour,
+        kind: r.kind as RawFile['kind'],
+        name: r.name,
+        events: r.events,
+        bytes: r.bytes,
+        ranges: JSON.parse(r.ranges) as RawFile['ranges'],
+        consumer: r.consumer,
+        committedAt: r.committed_at,
+      })),
+    );
+  }
+
+  closeHour(h: Parameters<StateStore['closeHour']>[0]): Promise<boolean> {
+    return this.run('closeHour', () => {
+      const r = this.stmt(
+        `INSERT INTO hours (type, hour, state, closed_at, closed_by, vanished_instances, ledger_total, updated_at)
+         VALUES (?, ?, 'closed', ?, ?, ?, ?, ?) ON CONFLICT (type, hour) DO NOTHING`,
+      ).run(h.type, h.hour, h.closedAt, h.closedBy, JSON.stringify(h.vanishedInstances), h.ledgerTotal, h.closedAt);
+      return r.changes === 1;
+    });
+  }
+
+  updateHour(type: string, hour: number, patch: HourPatch, at: number): Promise<void> {
+    return this.run('updateHour', () => {
+      const sets: string[] = [];
+      const args: (string | number | null)[] = [];
+      for (const [k, v] of Object.entries(patch) as [keyof HourPatch, string | number | null][]) {
+        if (v === undefined) continue;
+        sets.push(`${HOUR_PATCH_COLUMNS[k]} = ?`);
+        args.push(v);
+      }
+      this.stmt(`UPDATE hours SET ${[...sets, 'updated_at = ?'].join(', ')} WHERE type = ? AND hour = ?`).run(
+        ...args,
+        at,
+        type,
+        hour,
+      );
+    });
+  }
+
+  listHours(filter: HourFilter = {}): Promise<HourRecord[]> {
+    return this.run('listHours', () => {
+      const where: string[] = [];
+      const args: (string | number)[] = [];
+      if (filter.type !== undefined) {
+        where.push('type = ?');
+        args.push(filter.type);
+      }
+      if (filter.from !== undefined) {
+        where.push('hour >= ?');
+        args.push(filter.from);
+      }
+      if (filter.to !== undefined) {
+        where.push('hour < ?');
+        args.push(filter.to);
+      }
+      if (filter.states !== undefined) {
+        where.push(`state IN (${filter.states.map(() => '?').join(', ') || "''"})`);
+        args.push(...filter.states);
+      }
+      const sql = `SELECT * FROM hours ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY type, hour`;
+      return (this.stmt(sql).all(...args) as HourRow[]).map((r) => ({
+        type: r.type,
+        hour: r.hour,
+        state: r.state as HourRecord['state'],
+        closedAt: r.closed_at,
+        closedBy: r.closed_by as HourRecord['closedBy'],
+        vanishedInstances: JSON.parse(r.vanished_instances) as string[],
+        ledgerTotal: r.ledger_total,
+        lateEvents: r.late_events,
+        eventsIn: r.events_in,
+        duplicates: r.duplicates,
+        eventsOut: r.events_out,
+        manifest: r.manifest,
+        publishedAt: r.published_at,
+        error: r.error,
+        updatedAt: r.updated_at,
+      }));
     });
   }
 
