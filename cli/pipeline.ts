@@ -3,15 +3,20 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { type Clock, ScaledClock, SystemClock } from '../core/clock.js';
+import type { Clock } from '../core/clock.js';
+import { sharedClock } from '../core/clock-origin.js';
 import type { HourglassConfig } from '../core/config.js';
 import { ConfigInvalid } from '../core/errors.js';
 import { EventCatalog, loadEventTypes } from '../core/event-types.js';
 import type { Bus } from '../core/ports/bus.js';
+import type { ObjectStore } from '../core/ports/object-store.js';
 import type { StateStore } from '../core/ports/state-store.js';
+import { type EtlConfig, EtlService, etlWorkDir } from '../etl/service.js';
 import { EmbeddedBus } from '../infra/bus/embedded/embedded-bus.js';
 import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
+import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
 import { provisionBus } from '../orchestrator/provision.js';
+import { createIngressMetrics } from '../services/ingress/metrics.js';
 import { IngressService } from '../services/ingress/server.js';
 
 export interface Pipeline {
@@ -19,17 +24,48 @@ export interface Pipeline {
   readonly clock: Clock;
   readonly bus: Bus;
   readonly store: StateStore;
+  readonly objects: ObjectStore;
   readonly catalog: EventCatalog;
   readonly ingress: IngressService;
+  readonly etl: EtlService;
   close(): Promise<void>;
 }
 
+/** The clock of every process on `config.dataDir` (scaled time continues across restarts). */
 export function clockFor(config: HourglassConfig): Clock {
-  return config.timeScale === 1 ? new SystemClock() : new ScaledClock(config.timeScale);
+  return sharedClock(config.dataDir, config.timeScale);
 }
 
-export async function startPipeline(config: HourglassConfig, logger: Logger): Promise<Pipeline> {
-  const clock = clockFor(config);
+export function objectStoreFor(config: HourglassConfig): ObjectStore {
+  return new FsObjectStore(join(config.dataDir, 'objects'));
+}
+
+export function etlConfigOf(config: HourglassConfig): EtlConfig {
+  const e = config.etl;
+  return {
+    consumer: {
+      codec: e.codec,
+      deflateLevel: e.deflateLevel,
+      maxFileBytes: e.maxFileBytes,
+      maxFileAgeRealMs: e.maxFileAgeRealMs,
+      maxBufferedBytes: e.maxBufferedBytes,
+      maxOutstandingMessages: e.maxOutstandingMessages,
+      retryMaxRealMs: e.retryMaxRealMs,
+      deadLetterMaxPerType: config.ingress.deadLetterMaxPerType,
+    },
+    closer: { vanishAfterRealMs: e.vanishAfterRealMs },
+    dedup: {
+      maxIdsInMemory: e.dedupMaxIdsInMemory,
+      duckdbMemoryBytes: e.duckdbMemoryBytes,
+      duckdbThreads: e.duckdbThreads,
+      chunkBytes: e.dedupChunkBytes,
+    },
+    passIntervalRealMs: e.passIntervalRealMs,
+  };
+}
+
+/** The event types under `config.schemasDir`; refuses a missing or empty folder. */
+export async function loadCatalog(config: HourglassConfig): Promise<EventCatalog> {
   const types = await loadEventTypes(config.schemasDir).catch((err: unknown) => {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new ConfigInvalid({ key: 'schemasDir', rule: `${config.schemasDir} does not exist` });
@@ -42,8 +78,16 @@ export async function startPipeline(config: HourglassConfig, logger: Logger): Pr
       rule: `no event types (folders with type.json) in ${config.schemasDir}`,
     });
   }
-  const catalog = new EventCatalog(types);
+  return new EventCatalog(types);
+}
+
+export async function startPipeline(config: HourglassConfig, logger: Logger): Promise<Pipeline> {
+  const catalog = await loadCatalog(config);
+  const types = catalog.list();
+  const clock = clockFor(config);
   const store = new SqliteStateStore(join(config.dataDir, 'state.sqlite'));
+  const objects = objectStoreFor(config);
+  const metrics = createIngressMetrics();
   const bus = new EmbeddedBus({
     dataDir: config.dataDir,
     clock,
@@ -55,27 +99,46 @@ export async function startPipeline(config: HourglassConfig, logger: Logger): Pr
     await bus.close();
     await store.close();
   };
-  let ingress: IngressService;
+  let ingress: IngressService | null = null;
+  let etl: EtlService | null = null;
   let url: string;
   try {
     await provisionBus(bus, types, logger);
-    ingress = new IngressService({ bus, catalog, store, clock, logger, config: config.ingress });
+    etl = new EtlService({
+      bus,
+      objects,
+      state: store,
+      catalog,
+      clock,
+      logger,
+      registry: metrics.registry,
+      config: etlConfigOf(config),
+      workDir: etlWorkDir(config.dataDir),
+    });
+    await etl.start();
+    ingress = new IngressService({ bus, catalog, store, clock, logger, config: config.ingress, metrics });
     url = await ingress.start();
   } catch (err) {
+    await ingress?.close();
+    await etl?.close();
     await closeBackends();
     throw err;
   }
+  const started = { ingress, etl };
   let closing: Promise<void> | null = null;
   return {
     url,
     clock,
     bus,
     store,
+    objects,
     catalog,
     ingress,
+    etl,
     close() {
       closing ??= (async () => {
-        await ingress.close();
+        await started.ingress.close();
+        await started.etl.close();
         await closeBackends();
       })();
       return closing;

@@ -32,6 +32,24 @@ export interface HourglassConfig {
   readonly ingress: IngressConfig;
   readonly bus: { readonly backend: 'embedded'; readonly segmentBytes: number; readonly ackDeadlineRealMs: number };
   readonly state: { readonly backend: 'sqlite' };
+  readonly store: { readonly backend: 'fs' };
+  readonly etl: EtlSettings;
+}
+
+export interface EtlSettings {
+  readonly codec: 'deflate' | 'null';
+  readonly deflateLevel: number;
+  readonly maxFileBytes: number;
+  readonly maxFileAgeRealMs: number;
+  readonly maxBufferedBytes: number;
+  readonly maxOutstandingMessages: number;
+  readonly retryMaxRealMs: number;
+  readonly vanishAfterRealMs: number;
+  readonly passIntervalRealMs: number;
+  readonly dedupMaxIdsInMemory: number;
+  readonly duckdbMemoryBytes: number;
+  readonly duckdbThreads: number;
+  readonly dedupChunkBytes: number;
 }
 
 /** Environment variables and the setting each one sets. */
@@ -50,6 +68,10 @@ export const ENV_SETTINGS: Readonly<Record<string, string>> = {
   HOURGLASS_LEDGER_GRACE_MS: 'ingress.ledgerGraceMs',
   HOURGLASS_BUS: 'bus.backend',
   HOURGLASS_SEGMENT_BYTES: 'bus.segmentBytes',
+  HOURGLASS_RAW_FILE_BYTES: 'etl.maxFileBytes',
+  HOURGLASS_RAW_FILE_AGE_MS: 'etl.maxFileAgeRealMs',
+  HOURGLASS_VANISH_AFTER_MS: 'etl.vanishAfterRealMs',
+  HOURGLASS_DEDUP_MAX_IDS: 'etl.dedupMaxIdsInMemory',
 };
 
 type Settings = Record<string, unknown>;
@@ -131,6 +153,17 @@ function validate(s: Settings): HourglassConfig {
   const i = s.ingress as Settings;
   const b = s.bus as Settings;
   const st = s.state as Settings;
+  const e = s.etl as Settings;
+  const so = s.store as Settings;
+  if (so.backend !== 'fs') {
+    throw new ConfigInvalid({
+      key: 'store.backend',
+      rule: `only "fs" is available in this version, got ${JSON.stringify(so.backend)}`,
+    });
+  }
+  if (e.codec !== 'deflate' && e.codec !== 'null') {
+    throw new ConfigInvalid({ key: 'etl.codec', rule: `must be "deflate" or "null", got ${JSON.stringify(e.codec)}` });
+  }
   const logLevel = str(s, 'logLevel', 'logLevel');
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigInvalid({ key: 'logLevel', rule: 'must be fatal, error, warn, info, debug, trace or silent' });
@@ -178,6 +211,22 @@ function validate(s: Settings): HourglassConfig {
       ackDeadlineRealMs: num(b, 'ackDeadlineRealMs', 'bus.ackDeadlineRealMs', 10),
     },
     state: { backend: 'sqlite' },
+    store: { backend: 'fs' },
+    etl: {
+      codec: e.codec,
+      deflateLevel: num(e, 'deflateLevel', 'etl.deflateLevel', 1, 9),
+      maxFileBytes: num(e, 'maxFileBytes', 'etl.maxFileBytes', 1024),
+      maxFileAgeRealMs: num(e, 'maxFileAgeRealMs', 'etl.maxFileAgeRealMs', 10),
+      maxBufferedBytes: num(e, 'maxBufferedBytes', 'etl.maxBufferedBytes', 1024),
+      maxOutstandingMessages: num(e, 'maxOutstandingMessages', 'etl.maxOutstandingMessages', 1),
+      retryMaxRealMs: num(e, 'retryMaxRealMs', 'etl.retryMaxRealMs', 10),
+      vanishAfterRealMs: num(e, 'vanishAfterRealMs', 'etl.vanishAfterRealMs', 100),
+      passIntervalRealMs: num(e, 'passIntervalRealMs', 'etl.passIntervalRealMs', 10),
+      dedupMaxIdsInMemory: num(e, 'dedupMaxIdsInMemory', 'etl.dedupMaxIdsInMemory', 1),
+      duckdbMemoryBytes: num(e, 'duckdbMemoryBytes', 'etl.duckdbMemoryBytes', 64 * 1024 * 1024),
+      duckdbThreads: num(e, 'duckdbThreads', 'etl.duckdbThreads', 1, 64),
+      dedupChunkBytes: num(e, 'dedupChunkBytes', 'etl.dedupChunkBytes', 1024),
+    },
   };
 }
 

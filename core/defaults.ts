@@ -44,4 +44,35 @@ export const DEFAULTS = {
   state: {
     backend: 'sqlite' as const,
   },
+  store: {
+    /** Embedded: files under `<dataDir>/objects`. */
+    backend: 'fs' as const,
+  },
+  etl: {
+    /** Avro container codec of raw files: `deflate` or `null`. */
+    codec: 'deflate' as const,
+    /** zlib level of the deflate codec (1 fastest … 9 smallest). */
+    deflateLevel: 1,
+    /** A raw file is committed once its records reach this many bytes (uncompressed)… */
+    maxFileBytes: 64 * 1024 * 1024,
+    /** …or once its first record is this old (real ms). */
+    maxFileAgeRealMs: 5_000,
+    /** Bytes one type may hold in open files before the biggest is committed early. */
+    maxBufferedBytes: 256 * 1024 * 1024,
+    /** Delivered-but-unacked messages one type may hold (flow control). */
+    maxOutstandingMessages: 200_000,
+    /** Longest wait between retries of a failed file commit (real ms). */
+    retryMaxRealMs: 30_000,
+    /** An ingress instance silent for this long (real ms) is vanished (see the closer's rule). */
+    vanishAfterRealMs: 30_000,
+    /** How often the closer and dedup pass runs (real ms). */
+    passIntervalRealMs: 1_000,
+    /** Most event ids the dedup step holds in memory; bigger partitions spill to disk. */
+    dedupMaxIdsInMemory: 3_000_000,
+    /** DuckDB's memory limit in the dedup step and queries. */
+    duckdbMemoryBytes: 256 * 1024 * 1024,
+    duckdbThreads: 2,
+    /** CSV bytes per Parquet file of a final partition. */
+    dedupChunkBytes: 128 * 1024 * 1024,
+  },
 } as const;

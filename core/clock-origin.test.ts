@@ -1,0 +1,34 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sharedClock } from './clock-origin.js';
+
+describe('sharedClock', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('continues scaled time across processes and restarts on one data dir', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hourglass-clock-'));
+    dirs.push(dir);
+    const first = sharedClock(dir, 3600);
+    await new Promise((r) => setTimeout(r, 50));
+    const second = sharedClock(dir, 3600);
+    // 50 real ms at ×3600 is three minutes of clock time; the second clock continues, not restarts
+    expect(second.now() - Date.now()).toBeGreaterThan(100_000);
+    expect(Math.abs(second.now() - first.now())).toBeLessThan(20_000);
+  });
+
+  it('never goes back when the scale changes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hourglass-clock-'));
+    dirs.push(dir);
+    const fast = sharedClock(dir, 10_000);
+    await new Promise((r) => setTimeout(r, 30));
+    const reached = fast.now();
+    const slow = sharedClock(dir, 2);
+    expect(slow.now()).toBeGreaterThanOrEqual(reached);
+    expect(sharedClock(dir, 1).scale).toBe(1);
+  });
+});

@@ -1,0 +1,38 @@
+/**
+ * A scaled clock shared by every process on one data dir, across restarts: the first process
+ * records where its scaled time started (`<dataDir>/clock.json`); later ones continue from there,
+ * so a restarted `hourglass dev` or a separate `hourglass etl` sees the same hours, and time never
+ * goes back. At scale 1 the system clock is used and nothing is recorded.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Clock, ScaledClock, SystemClock } from './clock.js';
+import { writeFileSyncAtomic } from './fs-atomic.js';
+
+interface Origin {
+  readonly scale: number;
+  /** Real epoch ms at which the scaled clock read `clockOrigin`. */
+  readonly realOrigin: number;
+  readonly clockOrigin: number;
+}
+
+export function sharedClock(dataDir: string, scale: number): Clock {
+  if (scale === 1) return new SystemClock();
+  const path = join(dataDir, 'clock.json');
+  let origin: Origin | null = null;
+  try {
+    origin = JSON.parse(readFileSync(path, 'utf8')) as Origin;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const realNow = Date.now();
+  if (origin !== null && origin.scale === scale) {
+    return new ScaledClock(scale, origin.clockOrigin + (realNow - origin.realOrigin) * scale);
+  }
+  // a new origin; never behind the time an earlier scale had reached
+  const start =
+    origin === null ? realNow : Math.max(realNow, origin.clockOrigin + (realNow - origin.realOrigin) * origin.scale);
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSyncAtomic(path, `${JSON.stringify({ scale, realOrigin: realNow, clockOrigin: start })}\n`);
+  return new ScaledClock(scale, start);
+}

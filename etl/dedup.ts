@@ -1,0 +1,474 @@
+/**
+ * The dedup step (DESIGN.md point 8): turns a closed hour (or, for daily types, a day of closed
+ * hours) into its final partition.
+ *
+ * 1. Reads every registered raw file of the partition, transcoding records to CSV (no objects
+ *    built) and checking each (ingress instance, sequence) against the ledgers: a ledgered event
+ *    missing from the raw hour is a completeness violation; the partition is then not published
+ *    and its hours are marked `failed` (alerting pages on that state).
+ * 2. Removes duplicates by event id, keeping the first copy read (files in name order, which is
+ *    commit order per consumer). Memory is bounded: at most `maxIdsInMemory` ids are held; a
+ *    bigger partition is split by a hash of the id into spill files on disk, deduplicated one
+ *    split at a time.
+ * 3. DuckDB converts the CSV chunks into Parquet files (zstd), overlapping with step 1.
+ * 4. Publishes atomically, data first and manifest last: Parquet files under unique names, then
+ *    `_manifest.json` (write-once: a crash after it was written is recognised on the retry).
+ *    Readers only see files a manifest lists; files of an attempt that crashed are deleted.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import avro from 'avsc';
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import { ObjectExists } from '../core/errors.js';
+import { type EventType, latestVersion } from '../core/event-types.js';
+import { HOUR_MS } from '../core/hours.js';
+import { listAll, type ObjectStore } from '../core/ports/object-store.js';
+import type { HourRecord, RawFile, StateStore } from '../core/ports/state-store.js';
+import { mergeRanges, missingRanges, type Range, rangeCount } from '../core/ranges.js';
+import { readContainer } from './avro-container.js';
+import { type ColumnPlan, RawCsvTranscoder, Reader, TextSink } from './csv-transcoder.js';
+import { finalPrefix, MANIFEST, uniquePart } from './names.js';
+import { rawSchemaFor, rawTypeFor } from './raw-record.js';
+
+export interface DedupConfig {
+  /** Most distinct event ids held in memory; bigger partitions are split and spilled to disk. */
+  readonly maxIdsInMemory: number;
+  /** DuckDB's memory limit (it spills beyond it). */
+  readonly duckdbMemoryBytes: number;
+  readonly duckdbThreads: number;
+  /** Bytes of CSV per Parquet file written. */
+  readonly chunkBytes: number;
+  /** Local scratch space (spill files, CSV chunks, DuckDB temp files). */
+  readonly workDir: string;
+}
+
+export interface PartitionJob {
+  readonly type: EventType;
+  /** Start of the hour, or of the day for daily types. */
+  readonly start: number;
+  readonly daily: boolean;
+  /** The closed hours the partition is made of. */
+  readonly hours: readonly HourRecord[];
+}
+
+export interface Manifest {
+  readonly type: string;
+  readonly partitioning: 'hourly' | 'daily';
+  readonly start: string;
+  readonly end: string;
+  readonly schema: { readonly version: number; readonly fingerprint: string };
+  readonly rawFiles: number;
+  readonly rawEventsIn: number;
+  readonly duplicatesRemoved: number;
+  readonly eventsOut: number;
+  readonly ledgerTotal: number;
+  readonly lateEventsAtPublish: number;
+  readonly closedBy: readonly string[];
+  readonly vanishedInstances: readonly string[];
+  readonly files: readonly { name: string; bytes: number; rows: number; sha256: string }[];
+  readonly closedAt: string;
+  readonly publishedAt: string;
+  readonly dedupSeconds: number;
+  readonly format: 'parquet';
+}
+
+export type DedupResult =
+  | { readonly status: 'published'; readonly manifest: Manifest; readonly manifestName: string }
+  | { readonly status: 'failed'; readonly error: string };
+
+export interface DedupDeps {
+  readonly objects: ObjectStore;
+  readonly state: StateStore;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly config: DedupConfig;
+}
+
+/** FNV-1a over the id's bytes: which split an id goes to. */
+function hashBytes(buf: Buffer, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    h ^= buf[i] as number;
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** Sequence numbers seen per ingress instance, as bitsets over the ledgered ranges. */
+class SequenceCheck {
+  private readonly seen = new Map<string, { min: number; bits: Uint8Array; required: Range[] }>();
+  private lastInstance = '';
+  private last: { min: number; bits: Uint8Array } | undefined;
+
+  constructor(required: Map<string, Range[]>) {
+    for (const [instance, ranges] of required) {
+      const merged = mergeRanges(ranges);
+      if (merged.length === 0) continue;
+      const min = (merged[0] as Range)[0];
+      const max = (merged[merged.length - 1] as Range)[1];
+      this.seen.set(instance, { min, bits: new Uint8Array(((max - min) >> 3) + 1), required: merged });
+    }
+  }
+
+  mark(instance: string, seq: number): void {
+    if (instance !== this.lastInstance) {
+      this.lastInstance = instance;
+      this.last = this.seen.get(instance);
+    }
+    const s = this.last;
+    if (s === undefined) return;
+    const i = seq - s.min;
+    if (i >= 0 && i < s.bits.length * 8) s.bits[i >> 3] = (s.bits[i >> 3] as number) | (1 << (i & 7));
+  }
+
+  /** Ledgered sequence ranges not seen, per instance. */
+  missing(): Map<string, [number, number][]> {
+    const out = new Map<string, [number, number][]>();
+    for (const [instance, s] of this.seen) {
+      const have: [number, number][] = [];
+      for (let i = 0; i < s.bits.length * 8; i++) {
+        if ((s.bits[i >> 3] as number) & (1 << (i & 7))) {
+          const last = have[have.length - 1];
+          if (last !== undefined && last[1] === s.min + i - 1) last[1] = s.min + i;
+          else have.push([s.min + i, s.min + i]);
+        }
+      }
+      const m = missingRanges(s.required, have);
+      if (m.length > 0) out.set(instance, m);
+    }
+    return out;
+  }
+}
+
+/** Streams CSV chunks into Parquet files with DuckDB, one at a time, while the caller makes more. */
+class ParquetWriter {
+  private chain: Promise<void> = Promise.resolve();
+  private pending = 0;
+  readonly outputs: { path: string; rows: number }[] = [];
+  private failed: unknown = null;
+  private n = 0;
+
+  constructor(
+    private readonly connect: Promise<import('@duckdb/node-api').DuckDBConnection>,
+    private readonly columns: ColumnPlan[],
+    private readonly dir: string,
+    private readonly attempt: string,
+  ) {}
+
+  /** Queues a CSV file for conversion; waits while two are already queued (bounded scratch space). */
+  async add(csvPath: string): Promise<void> {
+    const out = join(this.dir, `part-${this.attempt}-${String(this.n++).padStart(4, '0')}.parquet`);
+    this.pending++;
+    this.chain = this.chain.then(async () => {
+      try {
+        if (this.failed) return;
+        const c = await this.connect;
+        const cols = this.columns.map((col) => `${sqlString(col.name)}: ${sqlString(col.csvType)}`).join(', ');
+        const result = await c.runAndReadAll(
+          `COPY (SELECT ${this.columns.map((col) => col.select).join(', ')} FROM read_csv(${sqlString(csvPath)},
+             header = false, delim = ',', quote = '"', escape = '"', new_line = '\\n', allow_quoted_nulls = false,
+             auto_detect = false, columns = {${cols}}))
+           TO ${sqlString(out)} (FORMAT parquet, COMPRESSION zstd)`,
+        );
+        this.outputs.push({ path: out, rows: Number(result.getRows()[0]?.[0] ?? 0) });
+      } catch (err) {
+        this.failed ??= err;
+      } finally {
+        this.pending--;
+        await rm(csvPath, { force: true });
+      }
+    });
+    while (this.pending > 2) await this.chain;
+  }
+
+  async finish(): Promise<{ path: string; rows: number }[]> {
+    await this.chain;
+    if (this.failed) throw this.failed;
+    return this.outputs;
+  }
+}
+
+function sqlString(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`;
+}
+
+export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupResult> {
+  const started = performance.now();
+  const type = job.type;
+  const attempt = uniquePart();
+  const work = join(d.config.workDir, `dedup-${type.name}-${job.start}-${attempt}`);
+  await mkdir(work, { recursive: true });
+  const log = d.logger.child({ type: type.name, partition: new Date(job.start).toISOString() });
+  const duck = DuckDBInstance.create(':memory:', {
+    memory_limit: `${Math.floor(d.config.duckdbMemoryBytes / (1024 * 1024))}MB`,
+    threads: String(d.config.duckdbThreads),
+    temp_directory: join(work, 'duckdb'),
+    preserve_insertion_order: 'false',
+  });
+  const connection = duck.then((i) => i.connect());
+  try {
+    const files: RawFile[] = [];
+    const required = new Map<string, Range[]>();
+    let ledgerTotal = 0;
+    for (const h of job.hours) {
+      files.push(...(await d.state.listFiles(type.name, h.hour, 'raw')));
+      for (const e of await d.state.listLedgers({ type: type.name, hour: h.hour })) {
+        ledgerTotal += e.count;
+        const list = required.get(e.instanceId) ?? [];
+        list.push(...e.ranges);
+        required.set(e.instanceId, list);
+      }
+    }
+    files.sort((a, b) => (a.name < b.name ? -1 : 1));
+    const totalEvents = files.reduce((n, f) => n + f.events, 0);
+    const splits = Math.max(1, Math.ceil(totalEvents / d.config.maxIdsInMemory));
+    const transcoder = new RawCsvTranscoder(latestVersion(type).type);
+    const check = new SequenceCheck(required);
+    const parquet = new ParquetWriter(connection, transcoder.columns, work, attempt);
+    const stats = { in: 0, duplicates: 0 };
+
+    let chunkNo = 0;
+    const flushSink = async (sink: TextSink): Promise<void> => {
+      if (sink.pos === 0) return;
+      const path = join(work, `chunk-${chunkNo++}.csv`);
+      const fh = await open(path, 'w');
+      try {
+        await fh.write(sink.buf, 0, sink.pos);
+      } finally {
+        await fh.close();
+      }
+      sink.pos = 0;
+      await parquet.add(path);
+    };
+
+    const reader = new Reader();
+    if (splits === 1) {
+      const seen = new Set<string>();
+      const sink = new TextSink(4 << 20);
+      for await (const block of recordBlocks(files, type, d)) {
+        reader.buf = block.data;
+        reader.pos = 0;
+        for (let i = 0; i < block.count; i++) {
+          const lineStart = sink.pos;
+          transcoder.line(reader, sink);
+          const k = transcoder.keys;
+          stats.in++;
+          check.mark(reader.buf.toString('latin1', k.instanceStart, k.instanceEnd), k.sequence);
+          const id = reader.buf.toString('utf8', k.idStart, k.idEnd);
+          if (seen.has(id)) {
+            sink.pos = lineStart;
+            stats.duplicates++;
+          } else seen.add(id);
+        }
+        if (sink.pos >= d.config.chunkBytes) await flushSink(sink);
+      }
+      await flushSink(sink);
+    } else {
+      // spill: raw record bytes go to one file per split (by id hash), then each split is deduped alone
+      log.info({ events: totalEvents, splits }, 'partition larger than the in-memory id budget: spilling');
+      const scratch = new TextSink(1 << 16);
+      const spills = Array.from({ length: splits }, (_, i) => ({
+        path: join(work, `split-${i}.bin`),
+        sink: new TextSink(1 << 20),
+      }));
+      const handles = await Promise.all(spills.map((s) => open(s.path, 'w')));
+      try {
+        for await (const block of recordBlocks(files, type, d)) {
+          reader.buf = block.data;
+          reader.pos = 0;
+          for (let i = 0; i < block.count; i++) {
+            const start = reader.pos;
+            scratch.pos = 0;
+            transcoder.line(reader, scratch);
+            const k = transcoder.keys;
+            stats.in++;
+            check.mark(reader.buf.toString('latin1', k.instanceStart, k.instanceEnd), k.sequence);
+            const s = spills[hashBytes(reader.buf, k.idStart, k.idEnd) % splits] as (typeof spills)[number];
+            s.sink.ensure(reader.pos - start + 8);
+            s.sink.buf.writeUInt32LE(reader.pos - start, s.sink.pos);
+            s.sink.pos += 4;
+            reader.buf.copy(s.sink.buf, s.sink.pos, start, reader.pos);
+            s.sink.pos += reader.pos - start;
+          }
+          for (const [i, s] of spills.entries()) {
+            if (s.sink.pos >= 4 << 20) {
+              await (handles[i] as import('node:fs/promises').FileHandle).write(s.sink.buf, 0, s.sink.pos);
+              s.sink.pos = 0;
+            }
+          }
+        }
+        for (const [i, s] of spills.entries()) {
+          await (handles[i] as import('node:fs/promises').FileHandle).write(s.sink.buf, 0, s.sink.pos);
+          s.sink.pos = 0;
+        }
+      } finally {
+        await Promise.all(handles.map((h) => h.close()));
+      }
+      const sink = new TextSink(4 << 20);
+      for (const s of spills) {
+        const seen = new Set<string>();
+        for await (const rec of spillRecords(s.path)) {
+          reader.buf = rec;
+          reader.pos = 0;
+          const lineStart = sink.pos;
+          transcoder.line(reader, sink);
+          const k = transcoder.keys;
+          const id = rec.toString('utf8', k.idStart, k.idEnd);
+          if (seen.has(id)) {
+            sink.pos = lineStart;
+            stats.duplicates++;
+          } else seen.add(id);
+          if (sink.pos >= d.config.chunkBytes) await flushSink(sink);
+        }
+        await rm(s.path, { force: true });
+      }
+      await flushSink(sink);
+    }
+    const outputs = await parquet.finish();
+
+    const missing = check.missing();
+    if (missing.size > 0) {
+      const total = [...missing.values()].reduce((n, r) => n + rangeCount(r), 0);
+      const detail = [...missing.entries()]
+        .slice(0, 5)
+        .map(
+          ([i, r]) =>
+            `${i}: ${r
+              .slice(0, 5)
+              .map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`))
+              .join(', ')}`,
+        )
+        .join('; ');
+      return {
+        status: 'failed',
+        error: `ledger_mismatch: ${total} ledgered events are not in the raw files (${detail})`,
+      };
+    }
+
+    // publish: data first, manifest last
+    const prefix = finalPrefix(type.name, job.start, job.daily);
+    const published: { name: string; bytes: number; rows: number; sha256: string }[] = [];
+    for (const o of outputs) {
+      if (o.rows === 0) continue;
+      const name = `${prefix}${o.path.slice(o.path.lastIndexOf('/') + 1)}`;
+      const sha256 = await fileSha256(o.path);
+      const info = await d.objects.putFile(name, o.path);
+      published.push({ name, bytes: info.size, rows: o.rows, sha256 });
+    }
+    const eventsOut = published.reduce((n, f) => n + f.rows, 0);
+    if (eventsOut !== stats.in - stats.duplicates) {
+      throw new Error(`DuckDB wrote ${eventsOut} rows, expected ${stats.in - stats.duplicates}`);
+    }
+    const now = d.clock.now();
+    for (const h of job.hours) {
+      await d.state.updateHour(
+        type.name,
+        h.hour,
+        { state: 'deduped', eventsIn: stats.in, duplicates: stats.duplicates, eventsOut },
+        now,
+      );
+    }
+    const latest = latestVersion(type);
+    const manifest: Manifest = {
+      type: type.name,
+      partitioning: job.daily ? 'daily' : 'hourly',
+      start: new Date(job.start).toISOString(),
+      end: new Date(job.start + (job.daily ? 24 : 1) * HOUR_MS).toISOString(),
+      schema: { version: latest.version, fingerprint: latest.fingerprint },
+      rawFiles: files.length,
+      rawEventsIn: stats.in,
+      duplicatesRemoved: stats.duplicates,
+      eventsOut,
+      ledgerTotal,
+      lateEventsAtPublish: job.hours.reduce((n, h) => n + h.lateEvents, 0),
+      closedBy: [...new Set(job.hours.map((h) => h.closedBy))],
+      vanishedInstances: [...new Set(job.hours.flatMap((h) => h.vanishedInstances))].sort(),
+      files: published,
+      closedAt: new Date(Math.max(...job.hours.map((h) => h.closedAt), 0)).toISOString(),
+      publishedAt: new Date(now).toISOString(),
+      dedupSeconds: Math.round(performance.now() - started) / 1000,
+      format: 'parquet',
+    };
+    const manifestName = `${prefix}${MANIFEST}`;
+    let final = manifest;
+    try {
+      await d.objects.put(manifestName, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
+    } catch (err) {
+      if (!(err instanceof ObjectExists)) throw err;
+      // an earlier attempt published and crashed before recording it: that manifest stands
+      final = JSON.parse((await d.objects.get(manifestName)).toString()) as Manifest;
+      log.warn({ manifest: manifestName }, 'partition was already published; keeping that manifest');
+    }
+    // files of attempts that never got a manifest
+    const listed = new Set(final.files.map((f) => f.name));
+    for (const o of await listAll(d.objects, prefix)) {
+      if (o.name !== manifestName && !listed.has(o.name) && !o.name.slice(prefix.length).includes('/')) {
+        await d.objects.delete(o.name);
+      }
+    }
+    return { status: 'published', manifest: final, manifestName };
+  } finally {
+    await connection.then((c) => c.closeSync()).catch(() => undefined);
+    await duck.then((i) => i.closeSync()).catch(() => undefined);
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Decompressed record blocks of the files, in the type's current raw layout. */
+async function* recordBlocks(
+  files: readonly RawFile[],
+  type: EventType,
+  d: DedupDeps,
+): AsyncGenerator<{ count: number; data: Buffer }> {
+  const current = JSON.stringify(rawSchemaFor(type));
+  const currentType = rawTypeFor(type);
+  for (const f of files) {
+    const path = d.objects.localPath(f.name);
+    const bytes = path !== null ? await readFile(path) : await d.objects.get(f.name);
+    const contents = readContainer(bytes);
+    if (JSON.stringify(contents.schema) === current) {
+      yield* contents.blocks;
+      continue;
+    }
+    // written with an earlier schema of the type: resolve each record to the current one
+    const writer = avro.Type.forSchema(contents.schema as avro.Schema);
+    const resolver = currentType.createResolver(writer);
+    for (const block of contents.blocks) {
+      const out: Buffer[] = [];
+      let pos = 0;
+      for (let i = 0; i < block.count; i++) {
+        const r = currentType.decode(block.data, pos, resolver);
+        pos = r.offset;
+        out.push(currentType.toBuffer(r.value));
+      }
+      yield { count: block.count, data: Buffer.concat(out) };
+    }
+  }
+}
+
+async function* spillRecords(path: string): AsyncGenerator<Buffer> {
+  let carry = Buffer.alloc(0);
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    let buf = carry.length > 0 ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
+    let pos = 0;
+    while (pos + 4 <= buf.length) {
+      const len = buf.readUInt32LE(pos);
+      if (pos + 4 + len > buf.length) break;
+      yield buf.subarray(pos + 4, pos + 4 + len);
+      pos += 4 + len;
+    }
+    buf = buf.subarray(pos);
+    carry = Buffer.from(buf);
+  }
+  if (carry.length > 0) throw new Error(`truncated spill file ${path}`);
+}
+
+async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

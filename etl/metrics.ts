@@ -1,0 +1,97 @@
+/** Prometheus metrics of the ETL (consumers, closer, dedup), registered on a given registry. */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export interface EtlMetrics {
+  readonly eventsCommitted: Counter<'type' | 'kind'>;
+  readonly filesCommitted: Counter<'type' | 'kind'>;
+  readonly commitSeconds: Histogram<'type'>;
+  readonly commitFailures: Counter<'type'>;
+  readonly badMessages: Counter<'type' | 'code'>;
+  readonly lateEvents: Counter<'type'>;
+  readonly hoursClosed: Counter<'type' | 'rule'>;
+  readonly hoursPublished: Counter<'type'>;
+  readonly hoursFailed: Counter<'type'>;
+  readonly duplicatesRemoved: Counter<'type'>;
+  readonly dedupSeconds: Histogram<'type'>;
+  readonly bufferedBytes: Gauge<'type'>;
+}
+
+export function createEtlMetrics(registry: Registry): EtlMetrics {
+  const registers = [registry];
+  return {
+    eventsCommitted: new Counter({
+      name: 'hourglass_etl_events_committed_total',
+      help: 'Events written into committed files, by type and kind (raw, late).',
+      labelNames: ['type', 'kind'],
+      registers,
+    }),
+    filesCommitted: new Counter({
+      name: 'hourglass_etl_files_committed_total',
+      help: 'Files committed to the object store, by type and kind (raw, late).',
+      labelNames: ['type', 'kind'],
+      registers,
+    }),
+    commitSeconds: new Histogram({
+      name: 'hourglass_etl_commit_duration_seconds',
+      help: 'Time to finish, store and register one file.',
+      labelNames: ['type'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    commitFailures: new Counter({
+      name: 'hourglass_etl_commit_failures_total',
+      help: 'File commits that failed (their messages are redelivered).',
+      labelNames: ['type'],
+      registers,
+    }),
+    badMessages: new Counter({
+      name: 'hourglass_etl_bad_messages_total',
+      help: 'Bus messages that could not be stored (dead-lettered), by type and code.',
+      labelNames: ['type', 'code'],
+      registers,
+    }),
+    lateEvents: new Counter({
+      name: 'hourglass_etl_late_events_total',
+      help: 'Events that arrived after their hour closed (kept under late/).',
+      labelNames: ['type'],
+      registers,
+    }),
+    hoursClosed: new Counter({
+      name: 'hourglass_etl_hours_closed_total',
+      help: 'Hours closed, by type and rule (sealed, vanished).',
+      labelNames: ['type', 'rule'],
+      registers,
+    }),
+    hoursPublished: new Counter({
+      name: 'hourglass_etl_partitions_published_total',
+      help: 'Final partitions published, by type.',
+      labelNames: ['type'],
+      registers,
+    }),
+    hoursFailed: new Counter({
+      name: 'hourglass_etl_completeness_violations_total',
+      help: 'Hours whose raw bucket lacks ledgered events (publication stopped).',
+      labelNames: ['type'],
+      registers,
+    }),
+    duplicatesRemoved: new Counter({
+      name: 'hourglass_etl_duplicates_removed_total',
+      help: 'Duplicate events removed by the dedup step, by type.',
+      labelNames: ['type'],
+      registers,
+    }),
+    dedupSeconds: new Histogram({
+      name: 'hourglass_etl_dedup_duration_seconds',
+      help: 'Time to dedup and publish one partition.',
+      labelNames: ['type'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    }),
+    bufferedBytes: new Gauge({
+      name: 'hourglass_etl_buffered_bytes',
+      help: 'Bytes held in open files, by type.',
+      labelNames: ['type'],
+      registers,
+    }),
+  };
+}

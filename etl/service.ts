@@ -1,0 +1,236 @@
+/**
+ * The ETL process (`hourglass etl`, and inside `hourglass dev`): one consumer per active event
+ * type, and a loop that closes complete hours and dedups and publishes closed ones.
+ *
+ * Dedup jobs run one at a time, oldest partition first across types; a job that throws (store
+ * down, disk full) is retried with backoff without holding up the other partitions. A completeness
+ * violation marks the partition's hours `failed` and is not retried.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Clock } from '../core/clock.js';
+import type { EventCatalog, EventType } from '../core/event-types.js';
+import { HOUR_MS } from '../core/hours.js';
+import type { Bus } from '../core/ports/bus.js';
+import type { ObjectStore } from '../core/ports/object-store.js';
+import type { HourRecord, StateStore } from '../core/ports/state-store.js';
+import { Closer, type CloserConfig, type HourCheck } from './closer.js';
+import { type ConsumerConfig, TypeConsumer } from './consumer.js';
+import { type DedupConfig, type PartitionJob, runDedup } from './dedup.js';
+import { createEtlMetrics, type EtlMetrics } from './metrics.js';
+
+const DAY_MS = 24 * HOUR_MS;
+
+export interface EtlConfig {
+  readonly consumer: ConsumerConfig;
+  readonly closer: CloserConfig;
+  readonly dedup: Omit<DedupConfig, 'workDir'>;
+  /** How often the closer and dedup pass runs (real ms). */
+  readonly passIntervalRealMs: number;
+}
+
+export interface EtlDeps {
+  readonly bus: Bus;
+  readonly objects: ObjectStore;
+  readonly state: StateStore;
+  readonly catalog: EventCatalog;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly config: EtlConfig;
+  /** Scratch space for the dedup step. */
+  readonly workDir: string;
+  /** Run consumers (default true); false runs only the closer and dedup. */
+  readonly consume?: boolean;
+}
+
+export class EtlService {
+  readonly id = `etl-${hostname().replace(/[^A-Za-z0-9_-]/g, '_')}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  readonly metrics: EtlMetrics;
+  private readonly consumers = new Map<string, TypeConsumer>();
+  private readonly closer: Closer;
+  private timer: NodeJS.Timeout | null = null;
+  private passing: Promise<void> | null = null;
+  private readonly retryAt = new Map<string, { at: number; failures: number }>();
+  private stopped = false;
+  private readonly log: Logger;
+
+  constructor(private readonly d: EtlDeps) {
+    this.metrics = createEtlMetrics(d.registry);
+    this.log = d.logger.child({ component: 'etl' });
+    this.closer = new Closer({
+      state: d.state,
+      clock: d.clock,
+      logger: this.log,
+      metrics: this.metrics,
+      config: d.config.closer,
+      types: () => this.activeTypes().map((t) => t.name),
+    });
+  }
+
+  private activeTypes(): EventType[] {
+    return this.d.catalog.list().filter((t) => t.status !== 'retired');
+  }
+
+  async start(): Promise<void> {
+    if (this.d.consume !== false) {
+      for (const t of this.activeTypes()) {
+        const c = new TypeConsumer(t, {
+          bus: this.d.bus,
+          objects: this.d.objects,
+          state: this.d.state,
+          clock: this.d.clock,
+          logger: this.log,
+          metrics: this.metrics,
+          config: this.d.config.consumer,
+          consumerId: this.id,
+        });
+        await c.start();
+        this.consumers.set(t.name, c);
+      }
+    }
+    this.timer = setInterval(() => void this.pass(), this.d.config.passIntervalRealMs);
+    this.log.info({ id: this.id, types: [...this.consumers.keys()] }, 'etl started');
+  }
+
+  /** One closer + dedup pass (shared if one is running). */
+  pass(): Promise<void> {
+    this.passing ??= this.runPass().finally(() => {
+      this.passing = null;
+    });
+    return this.passing;
+  }
+
+  private async runPass(): Promise<void> {
+    for (const [type, c] of this.consumers) this.metrics.bufferedBytes.set({ type }, c.bufferedBytes());
+    let checks: HourCheck[];
+    try {
+      checks = await this.closer.run();
+    } catch (err) {
+      this.log.error({ err }, 'closer pass failed');
+      return;
+    }
+    let jobs: PartitionJob[];
+    try {
+      jobs = await this.dueJobs(checks);
+    } catch (err) {
+      this.log.error({ err }, 'listing closed hours failed');
+      return;
+    }
+    for (const job of jobs) {
+      if (this.stopped) return;
+      const key = `${job.type.name}\u0000${job.start}`;
+      const retry = this.retryAt.get(key);
+      if (retry !== undefined && performance.now() < retry.at) continue;
+      await this.dedup(job, key, retry?.failures ?? 0);
+    }
+  }
+
+  /** Closed partitions ready for dedup, oldest first. */
+  private async dueJobs(checks: readonly HourCheck[]): Promise<PartitionJob[]> {
+    const now = this.d.clock.now();
+    const types = new Map(this.activeTypes().map((t) => [t.name, t]));
+    const closed = await this.d.state.listHours({ states: ['closed', 'deduped'] });
+    const jobs: PartitionJob[] = [];
+    const days = new Map<string, { type: EventType; start: number; hours: HourRecord[] }>();
+    for (const h of closed) {
+      const type = types.get(h.type);
+      if (type === undefined) continue;
+      if (type.partitioning === 'hourly') {
+        jobs.push({ type, start: h.hour, daily: false, hours: [h] });
+        continue;
+      }
+      const start = Math.floor(h.hour / DAY_MS) * DAY_MS;
+      const key = `${h.type}\u0000${start}`;
+      const day = days.get(key) ?? { type, start, hours: [] };
+      day.hours.push(h);
+      days.set(key, day);
+    }
+    for (const day of days.values()) {
+      // a day is deduped once it ended and none of its hours is still waiting to close
+      const waiting = checks.some(
+        (c) => c.type === day.type.name && c.waitingFor !== null && c.hour >= day.start && c.hour < day.start + DAY_MS,
+      );
+      if (now >= day.start + DAY_MS && !waiting) jobs.push({ ...day, daily: true });
+    }
+    return jobs.sort((a, b) => a.start - b.start);
+  }
+
+  private async dedup(job: PartitionJob, key: string, failures: number): Promise<void> {
+    const type = job.type.name;
+    const started = performance.now();
+    try {
+      const result = await runDedup(job, {
+        objects: this.d.objects,
+        state: this.d.state,
+        clock: this.d.clock,
+        logger: this.log,
+        config: { ...this.d.config.dedup, workDir: this.d.workDir },
+      });
+      const now = this.d.clock.now();
+      if (result.status === 'failed') {
+        for (const h of job.hours)
+          await this.d.state.updateHour(type, h.hour, { state: 'failed', error: result.error }, now);
+        this.metrics.hoursFailed.inc({ type });
+        this.log.error(
+          { type, partition: new Date(job.start).toISOString(), error: result.error },
+          'completeness violated: partition not published',
+        );
+        return;
+      }
+      for (const h of job.hours) {
+        await this.d.state.updateHour(
+          type,
+          h.hour,
+          { state: 'published', manifest: result.manifestName, publishedAt: now, error: null },
+          now,
+        );
+      }
+      this.retryAt.delete(key);
+      const m = result.manifest;
+      this.metrics.hoursPublished.inc({ type });
+      this.metrics.duplicatesRemoved.inc({ type }, m.duplicatesRemoved);
+      this.metrics.dedupSeconds.observe({ type }, (performance.now() - started) / 1000);
+      this.log.info(
+        {
+          type,
+          partition: m.start,
+          eventsIn: m.rawEventsIn,
+          duplicates: m.duplicatesRemoved,
+          eventsOut: m.eventsOut,
+          seconds: m.dedupSeconds,
+        },
+        'partition published',
+      );
+    } catch (err) {
+      const wait = Math.min(60_000, 1000 * 2 ** Math.min(failures, 6));
+      this.retryAt.set(key, { at: performance.now() + wait, failures: failures + 1 });
+      this.log.error(
+        { err, type, partition: new Date(job.start).toISOString(), retryInMs: wait },
+        'dedup failed; will retry',
+      );
+    }
+  }
+
+  consumerFor(type: string): TypeConsumer | undefined {
+    return this.consumers.get(type);
+  }
+
+  /** Commits buffered files, stops consumers and the loop. Idempotent. */
+  async close(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await Promise.all([...this.consumers.values()].map((c) => c.close()));
+    await this.passing;
+    this.log.info('etl stopped');
+  }
+}
+
+export function etlWorkDir(dataDir: string): string {
+  return join(dataDir, 'work');
+}
