@@ -3,19 +3,23 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
 import { startPipeline } from './pipeline.js';
+import { untilSignal } from './signals.js';
 import { type CliIo, UsageError } from './usage.js';
 
 export const DEV_USAGE = `Usage: hourglass dev [--port P] [--host H] [--data-dir D] [--schemas DIR] [--time-scale N]
-                     [--config FILE] [--log-level L]
+                     [--config FILE] [--log-level L] [--no-etl]
 
-Runs the ingress on the embedded bus and SQLite state store, with the event types under --schemas.
+Runs the whole pipeline in one process on the embedded backends (bus, SQLite state, local object
+store, DuckDB): the ingress, and the ETL that writes raw hour files, closes complete hours and
+publishes deduplicated final partitions, for the event types under --schemas.
   --port P          HTTP port (default 8080; 0 picks a free one)
   --host H          address to listen on (default 127.0.0.1)
   --data-dir D      where the bus and state live (default ./.hourglass)
   --schemas DIR     event type declarations (default ./schemas)
   --time-scale N    make time run N times faster (dev and tests only; default 1)
   --config FILE     JSON config file (see README, Configuration)
-  --log-level L     fatal|error|warn|info|debug|trace|silent (default info)`;
+  --log-level L     fatal|error|warn|info|debug|trace|silent (default info)
+  --no-etl          run the ingress only (run \`hourglass etl\` on the same data dir)`;
 
 export async function runDev(argv: string[], io: CliIo): Promise<number> {
   const { values } = parseArgs({
@@ -28,6 +32,7 @@ export async function runDev(argv: string[], io: CliIo): Promise<number> {
       'time-scale': { type: 'string' },
       config: { type: 'string' },
       'log-level': { type: 'string' },
+      'no-etl': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -55,7 +60,7 @@ export async function runDev(argv: string[], io: CliIo): Promise<number> {
     },
   });
   const logger = createLogger(config.logLevel);
-  const pipeline = await startPipeline(config, logger);
+  const pipeline = await startPipeline(config, logger, { etl: values['no-etl'] !== true });
   io.stdout.write(
     `hourglass dev: ingress on ${pipeline.url} — ${pipeline.catalog.list().length} event types (${pipeline.catalog
       .list()
@@ -64,23 +69,12 @@ export async function runDev(argv: string[], io: CliIo): Promise<number> {
       `send traffic: npx hourglass send --url ${pipeline.url} --type ${pipeline.catalog
         .list()
         .map((t) => t.name)
-        .join(',')} --rate 1000 --duration 10\n`,
+        .join(',')} --rate 1000 --duration 10\n` +
+      `see hours:    npx hourglass hours --data-dir ${config.dataDir}${config.timeScale !== 1 ? ` --time-scale ${config.timeScale}` : ''}\n` +
+      `query:        npx hourglass query --data-dir ${config.dataDir} "SELECT date, hour, count(*) FROM ${pipeline.catalog.list()[0]?.name ?? 'EndSong'} GROUP BY ALL ORDER BY ALL"\n`,
   );
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
-      logger.info({ signal }, 'stopping');
-      pipeline.close().then(resolve, (err: unknown) => {
-        logger.error({ err }, 'stopping failed');
-        resolve();
-      });
-    };
-    const onInt = (): void => stop('SIGINT');
-    const onTerm = (): void => stop('SIGTERM');
-    process.once('SIGINT', onInt);
-    process.once('SIGTERM', onTerm);
-  });
+  await untilSignal(logger);
+  await pipeline.close().catch((err: unknown) => logger.error({ err }, 'stopping failed'));
   logger.flush();
   return 0;
 }

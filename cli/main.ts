@@ -7,8 +7,11 @@ import { type CliIo, UsageError } from './usage.js';
 const USAGE = `Usage: hourglass <command> [options]
 
 Commands:
-  dev     run the whole pipeline on the embedded default (ingress, bus, state)
+  dev     run the whole pipeline on the embedded default (ingress, bus, ETL, state, files)
   send    generate realistic event traffic against an ingress
+  etl     run the ETL on its own (with \`hourglass dev --no-etl\`)
+  hours   list hours of every event type and their states
+  query   run SQL (DuckDB) over the published partitions
   help    show this help (hourglass <command> --help for a command's options)
 
 ${DEV_USAGE}`;
@@ -22,6 +25,18 @@ export async function main(
     switch (command) {
       case 'dev':
         return await runDev(rest, io);
+      case 'etl': {
+        const { runEtl } = await import('./etl.js');
+        return await runEtl(rest, io);
+      }
+      case 'hours': {
+        const { runHours } = await import('./hours.js');
+        return await runHours(rest, io);
+      }
+      case 'query': {
+        const { runQueryCommand } = await import('./query.js');
+        return await runQueryCommand(rest, io);
+      }
       case 'send': {
         const { runSend } = await import('./send.js');
         return await runSend(rest, io);

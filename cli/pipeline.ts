@@ -27,7 +27,8 @@ export interface Pipeline {
   readonly objects: ObjectStore;
   readonly catalog: EventCatalog;
   readonly ingress: IngressService;
-  readonly etl: EtlService;
+  /** Null when started with `etl: false`. */
+  readonly etl: EtlService | null;
   close(): Promise<void>;
 }
 
@@ -81,7 +82,11 @@ export async function loadCatalog(config: HourglassConfig): Promise<EventCatalog
   return new EventCatalog(types);
 }
 
-export async function startPipeline(config: HourglassConfig, logger: Logger): Promise<Pipeline> {
+export async function startPipeline(
+  config: HourglassConfig,
+  logger: Logger,
+  options: { etl?: boolean } = {},
+): Promise<Pipeline> {
   const catalog = await loadCatalog(config);
   const types = catalog.list();
   const clock = clockFor(config);
@@ -104,18 +109,20 @@ export async function startPipeline(config: HourglassConfig, logger: Logger): Pr
   let url: string;
   try {
     await provisionBus(bus, types, logger);
-    etl = new EtlService({
-      bus,
-      objects,
-      state: store,
-      catalog,
-      clock,
-      logger,
-      registry: metrics.registry,
-      config: etlConfigOf(config),
-      workDir: etlWorkDir(config.dataDir),
-    });
-    await etl.start();
+    if (options.etl !== false) {
+      etl = new EtlService({
+        bus,
+        objects,
+        state: store,
+        catalog,
+        clock,
+        logger,
+        registry: metrics.registry,
+        config: etlConfigOf(config),
+        workDir: etlWorkDir(config.dataDir),
+      });
+      await etl.start();
+    }
     ingress = new IngressService({ bus, catalog, store, clock, logger, config: config.ingress, metrics });
     url = await ingress.start();
   } catch (err) {
@@ -138,7 +145,7 @@ export async function startPipeline(config: HourglassConfig, logger: Logger): Pr
     close() {
       closing ??= (async () => {
         await started.ingress.close();
-        await started.etl.close();
+        await started.etl?.close();
         await closeBackends();
       })();
       return closing;

@@ -22,6 +22,8 @@ export interface ColumnPlan {
   readonly csvType: string;
   /** Expression producing the final column from the CSV column. */
   readonly select: string;
+  /** Type of the final column. */
+  readonly finalType: string;
 }
 
 const QUOTE = 0x22;
@@ -424,19 +426,31 @@ export class RawCsvTranscoder {
     const fields = t.fields ?? [];
     const taken = new Set<string>(ENVELOPE_COLUMNS);
     this.columns = [
-      { name: 'event_id', csvType: 'VARCHAR', select: 'event_id' },
-      { name: 'event_arrival_time', csvType: 'BIGINT', select: 'epoch_ms(event_arrival_time) AS event_arrival_time' },
-      { name: 'event_ingress_instance', csvType: 'VARCHAR', select: 'event_ingress_instance' },
-      { name: 'event_sequence', csvType: 'BIGINT', select: 'event_sequence' },
-      { name: 'event_client_time', csvType: 'BIGINT', select: 'epoch_ms(event_client_time) AS event_client_time' },
-      { name: 'event_writer_version', csvType: 'INTEGER', select: 'event_writer_version' },
+      { name: 'event_id', csvType: 'VARCHAR', select: 'event_id', finalType: 'VARCHAR' },
+      {
+        name: 'event_arrival_time',
+        csvType: 'BIGINT',
+        select: 'epoch_ms(event_arrival_time) AS event_arrival_time',
+        finalType: 'TIMESTAMP',
+      },
+      { name: 'event_ingress_instance', csvType: 'VARCHAR', select: 'event_ingress_instance', finalType: 'VARCHAR' },
+      { name: 'event_sequence', csvType: 'BIGINT', select: 'event_sequence', finalType: 'BIGINT' },
+      {
+        name: 'event_client_time',
+        csvType: 'BIGINT',
+        select: 'epoch_ms(event_client_time) AS event_client_time',
+        finalType: 'TIMESTAMP',
+      },
+      { name: 'event_writer_version', csvType: 'INTEGER', select: 'event_writer_version', finalType: 'INTEGER' },
       ...fields.map((f) => {
         const name = taken.has(f.name) ? `payload_${f.name}` : f.name;
         const q = quoteIdent(name);
         const type = duckType(f.type);
-        if (isNested(f.type)) return { name, csvType: 'VARCHAR', select: `CAST(json(${q}) AS ${type}) AS ${q}` };
-        if (type === 'BLOB') return { name, csvType: 'VARCHAR', select: `from_base64(${q}) AS ${q}` };
-        return { name, csvType: type, select: q };
+        if (isNested(f.type)) {
+          return { name, csvType: 'VARCHAR', select: `CAST(json(${q}) AS ${type}) AS ${q}`, finalType: type };
+        }
+        if (type === 'BLOB') return { name, csvType: 'VARCHAR', select: `from_base64(${q}) AS ${q}`, finalType: type };
+        return { name, csvType: type, select: q, finalType: type };
       }),
     ];
     this.payload = fields.map((f) => csvEmitter(f.type, this.scratch));

@@ -1,0 +1,47 @@
+/** `hourglass query`: SQL over the published final partitions (DuckDB). */
+import { parseArgs } from 'node:util';
+import { runQuery } from '../etl/query.js';
+import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, formatFlag, formatRows } from './common.js';
+import { loadCatalog, objectStoreFor } from './pipeline.js';
+import { type CliIo, UsageError } from './usage.js';
+
+export const QUERY_USAGE = `Usage: hourglass query [--data-dir D] [--format table|csv|json] "<SQL>"
+
+Runs SQL with DuckDB over the published partitions: one view per event type (named after it),
+with the columns event_id, event_arrival_time, …, the payload fields, and date/hour (Hive
+partition columns: filter on them to read only those partitions). Unpublished hours are invisible.
+  --format F        table (default), csv, or json (a JSON array of rows)
+${DATA_DIR_USAGE}`;
+
+export async function runQueryCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { ...DATA_DIR_OPTIONS, format: { type: 'string', short: 'f' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) {
+    io.stdout.write(`${QUERY_USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError('give the SQL as one argument (quote it)');
+  const format = formatFlag(values.format);
+  const config = configFromFlags(values);
+  const catalog = await loadCatalog(config).catch(() => null);
+  try {
+    const result = await runQuery(positionals[0] as string, objectStoreFor(config), catalog, {
+      memoryBytes: config.etl.duckdbMemoryBytes,
+      threads: config.etl.duckdbThreads,
+    });
+    io.stdout.write(formatRows(result.columns, result.rows, format));
+    return 0;
+  } catch (err) {
+    const msg = (err as Error).message;
+    if (/Error:/.test(msg) && !(err as NodeJS.ErrnoException).syscall) {
+      // DuckDB's own message says what is wrong with the SQL
+      io.stderr.write(`hourglass query: ${msg}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}

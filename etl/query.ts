@@ -1,0 +1,108 @@
+/**
+ * SQL over published final partitions with DuckDB (the embedded warehouse). Each event type is a
+ * view named after the type over the Parquet files its manifests list — partitions without a
+ * manifest are invisible — with the Hive columns `date` (DATE) and `hour` (BIGINT; hourly types),
+ * so filters on them prune files. Types known to the catalogue with no data yet are empty views of
+ * the right columns.
+ */
+import { DuckDBInstance } from '@duckdb/node-api';
+import type { EventCatalog } from '../core/event-types.js';
+import { latestVersion } from '../core/event-types.js';
+import { listAll, type ObjectStore } from '../core/ports/object-store.js';
+import { quoteIdent, RawCsvTranscoder } from './csv-transcoder.js';
+import type { Manifest } from './dedup.js';
+import { MANIFEST } from './names.js';
+
+export interface QueryResult {
+  readonly columns: string[];
+  readonly rows: Record<string, unknown>[];
+}
+
+export interface QueryOptions {
+  readonly memoryBytes: number;
+  readonly threads: number;
+}
+
+/** Manifests of the published partitions, per type. */
+export async function publishedManifests(objects: ObjectStore): Promise<Map<string, Manifest[]>> {
+  const out = new Map<string, Manifest[]>();
+  for (const o of await listAll(objects, 'final/')) {
+    if (!o.name.endsWith(`/${MANIFEST}`)) continue;
+    const m = JSON.parse((await objects.get(o.name)).toString()) as Manifest;
+    const list = out.get(m.type) ?? [];
+    list.push(m);
+    out.set(m.type, list);
+  }
+  return out;
+}
+
+export async function runQuery(
+  sql: string,
+  objects: ObjectStore,
+  catalog: EventCatalog | null,
+  options: QueryOptions,
+): Promise<QueryResult> {
+  const instance = await DuckDBInstance.create(':memory:', {
+    memory_limit: `${Math.floor(options.memoryBytes / (1024 * 1024))}MB`,
+    threads: String(options.threads),
+  });
+  const c = await instance.connect();
+  try {
+    const manifests = await publishedManifests(objects);
+    const names = new Set([...manifests.keys(), ...(catalog?.list().map((t) => t.name) ?? [])]);
+    for (const name of names) {
+      const files: string[] = [];
+      for (const m of manifests.get(name) ?? []) {
+        for (const f of m.files) {
+          const path = objects.localPath(f.name);
+          if (path === null) throw new Error(`the ${objects.backend} object store has no local files for DuckDB`);
+          files.push(path);
+        }
+      }
+      const type = catalog?.get(name);
+      let body: string;
+      if (files.length > 0) {
+        body = `SELECT * FROM read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`;
+      } else if (type !== undefined) {
+        const cols = new RawCsvTranscoder(latestVersion(type).type).columns.map(
+          (col) => `NULL::${col.finalType} AS ${quoteIdent(col.name)}`,
+        );
+        const hour = type.partitioning === 'hourly' ? ', NULL::BIGINT AS hour' : '';
+        body = `SELECT ${cols.join(', ')}, NULL::DATE AS date${hour} WHERE false`;
+      } else continue;
+      await c.run(`CREATE VIEW ${quoteIdent(name)} AS ${body}`);
+    }
+    const reader = await c.runAndReadAll(sql);
+    const columns = reader.columnNames();
+    const types = reader.columnTypes().map((t) => t.toString());
+    const maps = columns.filter((_, i) => types[i]?.startsWith('MAP('));
+    const numeric = reader
+      .columnTypes()
+      .map((t, i) => (/^(BIGINT|HUGEINT|UBIGINT|UHUGEINT|DECIMAL\(.*\))$/.test(t.toString()) ? columns[i] : null))
+      .filter((n): n is string => n !== null);
+    const rows = reader.getRowObjectsJson() as Record<string, unknown>[];
+    // 64-bit integers and decimals come as strings (exact); numbers where that loses nothing
+    for (const row of rows) {
+      for (const m of maps) {
+        const v = row[m];
+        if (Array.isArray(v))
+          row[m] = Object.fromEntries(v.map((e: { key: unknown; value: unknown }) => [e.key, e.value]));
+      }
+      for (const n of numeric) {
+        const v = row[n];
+        if (typeof v === 'string') {
+          const num = Number(v);
+          if (Number.isFinite(num) && (Number.isSafeInteger(num) || !/^-?\d+$/.test(v))) row[n] = num;
+        }
+      }
+    }
+    return { columns, rows };
+  } finally {
+    c.closeSync();
+    instance.closeSync();
+  }
+}
+
+function sqlString(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`;
+}
