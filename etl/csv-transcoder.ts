@@ -6,8 +6,8 @@
  *
  * Column mapping (Avro → DuckDB): boolean BOOLEAN, int INTEGER, long BIGINT, float FLOAT, double
  * DOUBLE, string and enum VARCHAR, bytes and fixed BLOB (base64 strings when nested), record
- * STRUCT, array LIST, map MAP(VARCHAR, …), `[null, T]` nullable T, any other union JSON (avsc's
- * wrapped form `{"branch": value}`). Logical types keep their underlying type, except the
+ * STRUCT, array LIST, map MAP(VARCHAR, …), `[null, T]` nullable T, any other union JSON (the
+ * value itself where its branch is unambiguous, as avsc reads it, else `{"branch": value}`). Logical types keep their underlying type, except the
  * envelope's `arrivalTime`/`clientTime`, which become TIMESTAMP columns.
  * Envelope columns are `event_id`, `event_arrival_time`, `event_ingress_instance`,
  * `event_sequence`, `event_client_time`, `event_writer_version`; payload fields follow with their
@@ -319,7 +319,7 @@ function jsonEmitter(t: AvroTypeLike): Emit {
       const types = t.types ?? [];
       const nb = nullBranch(t);
       const branches = types.map((b) => jsonEmitter(b));
-      if (nb >= 0) {
+      if (nb >= 0 || t.typeName === 'union:unwrapped') {
         return (r, out) => (branches[r.long()] as Emit)(r, out);
       }
       const keys = types.map((b) => `{${JSON.stringify(b.branchName ?? b.typeName)}:`);
