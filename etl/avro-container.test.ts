@@ -46,7 +46,10 @@ function readWithAvsc(file: Buffer): Promise<unknown[]> {
 }
 
 describe('Avro container files', () => {
-  const rows = Array.from({ length: 500 }, (_, i) => ({ id: `ü-${i}-${'x'.repeat(i % 7)}`, n: i * 1_000_003 - 250_000_000 }));
+  const rows = Array.from({ length: 500 }, (_, i) => ({
+    id: `ü-${i}-${'x'.repeat(i % 7)}`,
+    n: i * 1_000_003 - 250_000_000,
+  }));
 
   for (const codec of ['null', 'deflate'] as const) {
     it(`writes files avsc reads back (${codec}, many blocks)`, async () => {
@@ -78,7 +81,22 @@ describe('Avro container files', () => {
   it('encodes longs exactly like avsc across the safe-integer range', () => {
     const longs = avro.Type.forSchema('long');
     const b = new AvroBuffer(4);
-    for (const n of [0, 1, -1, 63, 64, -64, -65, 2 ** 30, -(2 ** 30), 2 ** 31, 2 ** 40 + 7, -(2 ** 45), 2 ** 52 + 3, -(2 ** 52)]) {
+    for (const n of [
+      0,
+      1,
+      -1,
+      63,
+      64,
+      -64,
+      -65,
+      2 ** 30,
+      -(2 ** 30),
+      2 ** 31,
+      2 ** 40 + 7,
+      -(2 ** 45),
+      2 ** 52 + 3,
+      -(2 ** 52),
+    ]) {
       b.reset();
       b.writeLong(n);
       expect(b.view().equals(longs.toBuffer(n))).toBe(true);

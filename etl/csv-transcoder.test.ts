@@ -32,7 +32,10 @@ const payloadSchema = {
         fields: [
           { name: 'a', type: 'string' },
           { name: 'b', type: ['null', 'int'] },
-          { name: 'c', type: { type: 'array', items: { type: 'record', name: 'X', fields: [{ name: 'x', type: 'double' }] } } },
+          {
+            name: 'c',
+            type: { type: 'array', items: { type: 'record', name: 'X', fields: [{ name: 'x', type: 'double' }] } },
+          },
         ],
       },
     },
@@ -43,12 +46,24 @@ const payloadSchema = {
 };
 const payloadType = avro.Type.forSchema(payloadSchema as avro.Schema, { wrapUnions: 'auto' });
 
-const TRICKY = ['', 'plain', 'comma, inside', 'quote " inside', '"', 'new\nline', 'cr\rlf\r\n', 'ünïcödé 𝄞', '\\back\\slash', 'tab\tand\u0001control', 'NULL'];
+const TRICKY = [
+  '',
+  'plain',
+  'comma, inside',
+  'quote " inside',
+  '"',
+  'new\nline',
+  'cr\rlf\r\n',
+  'ünïcödé 𝄞',
+  '\\back\\slash',
+  'tab\tand\u0001control',
+  'NULL',
+];
 
 function rows(): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
   for (let i = 0; i < 300; i++) {
-    const v = payloadType.random() as Record<string, unknown>;
+    const v = payloadType.random() as unknown as Record<string, unknown>;
     const t = TRICKY[i % TRICKY.length] as string;
     v.s = t;
     v.event_id = `p-${i}`;
@@ -79,7 +94,10 @@ function norm(v: unknown): unknown {
 
 function normDuck(v: unknown): unknown {
   if (Array.isArray(v)) {
-    if (v.length > 0 && v.every((e) => e !== null && typeof e === 'object' && 'key' in e && 'value' in e && Object.keys(e).length === 2)) {
+    if (
+      v.length > 0 &&
+      v.every((e) => e !== null && typeof e === 'object' && 'key' in e && 'value' in e && Object.keys(e).length === 2)
+    ) {
       return Object.fromEntries(v.map((e: { key: string; value: unknown }) => [e.key, normDuck(e.value)]));
     }
     return v.map(normDuck);
