@@ -1,0 +1,285 @@
+/**
+ * Completeness (DESIGN.md point 7): the closer's rules, the vanished-instance rule, the dedup
+ * step's ledger re-check, and per-type isolation when one type's writes fail.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../core/clock.js';
+import { ObjectStoreFailed } from '../../core/errors.js';
+import { HOUR_MS, hourPath } from '../../core/hours.js';
+import { silentLogger } from '../../core/logger.js';
+import { listAll, type ObjectStore } from '../../core/ports/object-store.js';
+import type { RawFile } from '../../core/ports/state-store.js';
+import { ContainerWriter } from '../../etl/avro-container.js';
+import { Closer } from '../../etl/closer.js';
+import { type Manifest, runDedup } from '../../etl/dedup.js';
+import { createEtlMetrics } from '../../etl/metrics.js';
+import { rawSchemaFor } from '../../etl/raw-record.js';
+import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js';
+import { FsObjectStore } from '../../infra/store/fs/fs-object-store.js';
+import { type EtlHarness, startEtlHarness } from '../support/etl-harness.js';
+import { endSong, pageView } from '../support/ingress-harness.js';
+
+const H = Date.UTC(2026, 10, 22, 10);
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function stateOnly(clock: ManualClock) {
+  const dir = await mkdtemp(join(tmpdir(), 'hourglass-closer-'));
+  const state = new SqliteStateStore(join(dir, 'state.sqlite'));
+  cleanups.push(async () => {
+    await state.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const closer = new Closer({
+    state,
+    clock,
+    logger: silentLogger(),
+    metrics: createEtlMetrics(new Registry()),
+    config: { vanishAfterRealMs: 30_000 },
+    types: () => ['EndSong'],
+  });
+  return { dir, state, closer };
+}
+
+const instance = (id: string, startedAt: number, lastSeenAt: number, stoppedAt: number | null = null) => ({
+  id,
+  host: 'h',
+  pid: 1,
+  startedAt,
+  lastSeenAt,
+  stoppedAt,
+});
+
+function file(name: string, ranges: Record<string, [number, number][]>): RawFile {
+  return { type: 'EndSong', hour: H, kind: 'raw', name, events: 0, bytes: 0, ranges, consumer: 'c', committedAt: 0 };
+}
+
+describe('closer', () => {
+  it('waits for live instances to seal and for every ledgered event to be persisted', async () => {
+    const clock = new ManualClock(H + HOUR_MS + 1000);
+    const { state, closer } = await stateOnly(clock);
+    await state.upsertInstance(instance('live', H - HOUR_MS, clock.now()));
+    await state.upsertInstance(instance('later', H + HOUR_MS + 1, clock.now())); // started after the hour: not waited for
+    await state.upsertInstance(instance('stopped', H - 2 * HOUR_MS, H - HOUR_MS, H - HOUR_MS));
+    await state.saveLedgers([
+      { instanceId: 'live', type: 'EndSong', hour: H, ranges: [[1, 10]], count: 10, sealed: false, updatedAt: 0 },
+    ]);
+    expect((await closer.run())[0]?.waitingFor).toMatch(/ingress instance live to seal/);
+    await state.sealLedgers([{ instanceId: 'live', type: 'EndSong', hour: H }], clock.now());
+    await state.registerFile(file('a', { live: [[1, 4]] }));
+    await state.registerFile(
+      file('b', {
+        live: [
+          [6, 10],
+          [3, 5],
+        ],
+      }),
+    );
+    await state.registerFile(file('c', { other: [[1, 10]] }));
+    expect((await closer.run())[0]?.waitingFor).toBeNull();
+    expect(await state.listHours()).toMatchObject([
+      { type: 'EndSong', hour: H, state: 'closed', closedBy: 'sealed', ledgerTotal: 10 },
+    ]);
+    // a closed hour is not looked at again, and its raw bucket is frozen
+    expect(await closer.run()).toEqual([]);
+    expect(await state.registerFile(file('d', { live: [[11, 11]] }))).toBe('hour_closed');
+  });
+
+  it('does not close while a ledgered event is not persisted', async () => {
+    const clock = new ManualClock(H + HOUR_MS + 1000);
+    const { state, closer } = await stateOnly(clock);
+    await state.upsertInstance(instance('i', H, clock.now()));
+    await state.saveLedgers([
+      {
+        instanceId: 'i',
+        type: 'EndSong',
+        hour: H,
+        ranges: [
+          [1, 5],
+          [8, 9],
+        ],
+        count: 7,
+        sealed: true,
+        updatedAt: 0,
+      },
+    ]);
+    await state.registerFile(file('a', { i: [[1, 5]] }));
+    expect((await closer.run())[0]?.waitingFor).toBe('2 ledgered events to be persisted');
+    expect(await state.listHours()).toEqual([]);
+  });
+
+  it('closes by the vanished-instance rule: a silent instance counts with its last saved ledger', async () => {
+    const clock = new ManualClock(H + HOUR_MS + 1000);
+    const { state, closer } = await stateOnly(clock);
+    await state.upsertInstance(instance('alive', H - HOUR_MS, clock.now()));
+    await state.sealLedgers([{ instanceId: 'alive', type: 'EndSong', hour: H }], clock.now());
+    // crashed mid-hour: last heartbeat 20 minutes ago (> 30 s), ledger saved but never sealed
+    await state.upsertInstance(instance('gone', H - HOUR_MS, H + 40 * 60_000));
+    await state.saveLedgers([
+      { instanceId: 'gone', type: 'EndSong', hour: H, ranges: [[1, 3]], count: 3, sealed: false, updatedAt: 0 },
+    ]);
+    expect((await closer.run())[0]?.waitingFor).toBe('3 ledgered events to be persisted');
+    await state.registerFile(file('a', { gone: [[1, 3]] }));
+    expect((await closer.run())[0]?.waitingFor).toBeNull();
+    expect(await state.listHours()).toMatchObject([
+      { closedBy: 'vanished', vanishedInstances: ['gone'], ledgerTotal: 3 },
+    ]);
+  });
+
+  it('waits for an unsealed instance until its heartbeat is older than the vanish time', async () => {
+    const clock = new ManualClock(H + HOUR_MS + 1000);
+    const { state, closer } = await stateOnly(clock);
+    await state.upsertInstance(instance('slow', H - HOUR_MS, clock.now() - 10_000));
+    await state.saveLedgers([
+      { instanceId: 'slow', type: 'EndSong', hour: H, ranges: [], count: 0, sealed: false, updatedAt: 0 },
+    ]);
+    expect((await closer.run())[0]?.waitingFor).toMatch(/slow to seal/);
+    clock.advance(25_000);
+    expect((await closer.run())[0]?.waitingFor).toBeNull();
+    expect(await state.listHours()).toMatchObject([{ closedBy: 'vanished', vanishedInstances: ['slow'] }]);
+  });
+});
+
+describe('dedup ledger re-check', () => {
+  it('refuses to publish an hour whose raw files lack a ledgered event, and marks it failed', async () => {
+    const clock = new ManualClock(H + 10 * 60_000);
+    const x = await startEtlHarness({ clock });
+    cleanups.push(() => x.close());
+    // a raw file that claims sequences 1–3 of an instance but holds only 1 and 3
+    const type = x.catalog.get('EndSong');
+    if (type === undefined) throw new Error('EndSong missing');
+    const w = new ContainerWriter(rawSchemaFor(type), { codec: 'deflate', blockBytes: 1024 });
+    const payload = type.versions[1]?.type.toBuffer(endSong()) as Buffer;
+    for (const seq of [1, 3]) {
+      const before = w.target.pos;
+      w.target.writeString(`ev-${seq}`);
+      w.target.writeLong(H + 1000);
+      w.target.writeString('ingress-z');
+      w.target.writeLong(seq);
+      w.target.writeLong(0);
+      w.target.writeLong(2);
+      w.target.writeBytes(payload);
+      w.commitRecord(w.target.pos - before);
+    }
+    const name = `raw/EndSong/${hourPath(H)}/tampered.avro`;
+    await x.objects.put(name, await w.finish());
+    await x.store.upsertInstance(instance('ingress-z', H, H, H + 2000));
+    await x.store.saveLedgers([
+      { instanceId: 'ingress-z', type: 'EndSong', hour: H, ranges: [[1, 3]], count: 3, sealed: true, updatedAt: 0 },
+    ]);
+    await x.store.registerFile({ ...file(name, { 'ingress-z': [[1, 3]] }), events: 3 });
+    clock.set(H + HOUR_MS + 1);
+    await x.until(async () => (await x.store.listHours({ type: 'EndSong', states: ['failed'] })).length === 1);
+    const [failed] = await x.store.listHours({ type: 'EndSong', states: ['failed'] });
+    expect(failed?.error).toMatch(/^ledger_mismatch: 1 ledgered events are not in the raw files \(ingress-z: 2\)/);
+    expect(await listAll(x.objects, 'final/EndSong/')).toEqual([]);
+    const violations = await x.etl.metrics.hoursFailed.get();
+    expect(violations.values.find((v) => v.labels.type === 'EndSong')?.value).toBe(1);
+  });
+
+  it('recognises a partition an earlier attempt already published, and removes files no manifest lists', async () => {
+    const clock = new ManualClock(H + 10 * 60_000);
+    const x = await startEtlHarness({ clock });
+    cleanups.push(() => x.close());
+    await x.post(Array.from({ length: 20 }, (_, i) => ({ type: 'EndSong', id: `r-${i}`, payload: endSong() })));
+    clock.set(H + HOUR_MS + 1);
+    await x.until(async () =>
+      (await x.store.listHours({ type: 'EndSong', states: ['published'] })).some((r) => r.hour === H),
+    );
+    const prefix = `final/EndSong/${hourPath(H)}/`;
+    const first = JSON.parse((await x.objects.get(`${prefix}_manifest.json`)).toString()) as Manifest;
+    const type = x.catalog.get('EndSong');
+    if (type === undefined) throw new Error('EndSong missing');
+    const hours = await x.store.listHours({ type: 'EndSong', from: H, to: H + 1 });
+    const again = await runDedup(
+      { type, start: H, daily: false, hours },
+      {
+        objects: x.objects,
+        state: x.store,
+        clock,
+        logger: silentLogger(),
+        config: {
+          maxIdsInMemory: 1000,
+          duckdbMemoryBytes: 128 << 20,
+          duckdbThreads: 1,
+          chunkBytes: 1 << 20,
+          workDir: join(x.dir, 'work'),
+        },
+      },
+    );
+    expect(again.status).toBe('published');
+    expect(again.status === 'published' && again.manifest).toEqual(first);
+    const names = (await listAll(x.objects, prefix)).map((o) => o.name).sort();
+    expect(names).toEqual([...first.files.map((f) => f.name), `${prefix}_manifest.json`].sort());
+  });
+});
+
+describe('isolation', () => {
+  it("keeps other types' hours closing and publishing while one type's writes fail and another floods", async () => {
+    let failPageView = true;
+    const wrap = (inner: ObjectStore): ObjectStore =>
+      new Proxy(inner, {
+        get(target, prop, receiver) {
+          if (prop === 'put') {
+            return async (name: string, body: Uint8Array) => {
+              if (failPageView && name.startsWith('raw/PageView/')) {
+                throw new ObjectStoreFailed(
+                  { operation: 'put', name },
+                  { cause: new Error('ENOSPC: no space left on device') },
+                );
+              }
+              return target.put(name, body);
+            };
+          }
+          const v = Reflect.get(target, prop, receiver) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    const clock = new ManualClock(H + 10 * 60_000);
+    const x: EtlHarness = await startEtlHarness({ clock, wrapObjects: wrap, etl: { retryMaxRealMs: 100 } });
+    cleanups.push(() => x.close());
+    for (let b = 0; b < 20; b++) {
+      await x.post(
+        Array.from({ length: 100 }, (_, i) => ({ type: 'EndSong', id: `flood-${b}-${i}`, payload: endSong() })),
+      );
+    }
+    await x.post(Array.from({ length: 100 }, (_, i) => ({ type: 'PageView', id: `pv-${i}`, payload: pageView() })));
+    await x.post(
+      Array.from({ length: 100 }, (_, i) => ({
+        type: 'UserCreate',
+        id: `uc-${i}`,
+        payload: {
+          userId: `u${i}`,
+          country: 'NO',
+          signupMethod: 'PHONE',
+          birthYear: 1990,
+          referrer: null,
+          marketingOptIn: false,
+        },
+      })),
+    );
+    clock.set(H + HOUR_MS + 1);
+    await x.until(async () => {
+      const hours = await x.store.listHours({ from: H, to: H + 1 });
+      return (
+        hours.some((r) => r.type === 'EndSong' && r.state === 'published') && hours.some((r) => r.type === 'UserCreate')
+      );
+    });
+    expect((await x.store.listHours({ type: 'PageView' })).length).toBe(0);
+    expect(await x.query('SELECT count(*) n FROM EndSong')).toEqual([{ n: 2000 }]);
+    const failures = await x.etl.metrics.commitFailures.get();
+    expect(failures.values.find((v) => v.labels.type === 'PageView')?.value).toBeGreaterThan(0);
+    // the disk recovers: nothing was lost, PageView's hour completes
+    failPageView = false;
+    await x.until(async () =>
+      (await x.store.listHours({ type: 'PageView', states: ['published'] })).some((r) => r.hour === H),
+    );
+    expect(await x.query('SELECT count(*) n, count(DISTINCT event_id) d FROM PageView')).toEqual([{ n: 100, d: 100 }]);
+  });
+});
