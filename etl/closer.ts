@@ -13,10 +13,14 @@
  * 2. **Every ledgered event is persisted.** Every sequence number in those ledger entries is in a
  *    registered raw file of the hour.
  *
- * What the vanished-instance rule cannot see: an instance saves its ledger every ~200 ms, so one
- * that crashed may have published events its saved ledger does not list. Those events are still on
- * the bus; if they are written before the hour closes they are part of it, otherwise they are late
- * (kept and counted, never mixed into the closed hour). Nothing is lost either way.
+ * 3. **Nothing a vanished instance published can still be on its way.** An instance saves its
+ *    ledger every ~200 ms, so one that crashed may have published events its saved ledger does not
+ *    list. They are on the bus, durably. So where the rule applies, the hour also waits until the
+ *    type's subscription holds no unacked message published before the instance's death bound
+ *    (its last heartbeat plus `vanishAfterRealMs`, and at most the hour's end plus the same): by
+ *    then every such event is in a raw file. This needs a bus with exact backlog figures (the
+ *    embedded bus); on a bus without them the rule falls back to the saved ledger, and events
+ *    missing from it that arrive after the hour closed are late (kept under `late/` and counted).
  *
  * Hours in which no ingress instance recorded anything (no ledger entry of any instance) are not
  * considered: nothing is known about them. An hour waits in `closing` as long as a ledgered event
@@ -25,6 +29,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { HOUR_MS } from '../core/hours.js';
+import type { Backlog } from '../core/ports/bus.js';
 import type { IngressInstance, LedgerEntry, StateStore } from '../core/ports/state-store.js';
 import { mergeRanges, missingRanges, type Range, rangeCount } from '../core/ranges.js';
 import type { EtlMetrics } from './metrics.js';
@@ -51,6 +56,8 @@ export class Closer {
       readonly config: CloserConfig;
       /** Names of the types whose hours are closed. */
       readonly types: () => readonly string[];
+      /** Exact backlog of a type's subscription, or null where the bus cannot tell. */
+      readonly backlog?: (type: string) => Promise<Backlog | null>;
     },
   ) {}
 
@@ -93,11 +100,16 @@ export class Closer {
   ): Promise<HourCheck> {
     const byInstance = new Map(entries.map((e) => [e.instanceId, e]));
     const vanished: string[] = [];
+    let deathBound = 0;
+    const vanishMs = this.d.config.vanishAfterRealMs * this.d.clock.scale;
     for (const i of instances) {
       const e = byInstance.get(i.id);
       if (e?.sealed) continue;
       if (finished(i)) {
-        if (e !== undefined) vanished.push(i.id);
+        if (e !== undefined) {
+          vanished.push(i.id);
+          if (i.stoppedAt === null) deathBound = Math.max(deathBound, i.lastSeenAt + vanishMs);
+        }
         continue;
       }
       if (i.startedAt < hour + HOUR_MS)
@@ -107,6 +119,14 @@ export class Closer {
       // an entry of an instance the store does not list (should not happen): treat it by its age
       if (!e.sealed && !instances.some((i) => i.id === e.instanceId) && !vanished.includes(e.instanceId)) {
         vanished.push(e.instanceId);
+        deathBound = Math.max(deathBound, e.updatedAt + vanishMs);
+      }
+    }
+    if (deathBound > 0 && this.d.backlog !== undefined) {
+      const bound = Math.min(deathBound, hour + HOUR_MS + vanishMs);
+      const backlog = await this.d.backlog(type);
+      if (backlog?.oldestUnackedPublishTime != null && backlog.oldestUnackedPublishTime < bound) {
+        return { type, hour, waitingFor: 'unacked bus messages a vanished instance may have published into the hour' };
       }
     }
 

@@ -7,7 +7,8 @@
  *    missing from the raw hour is a completeness violation; the partition is then not published
  *    and its hours are marked `failed` (alerting pages on that state).
  * 2. Removes duplicates by event id, keeping the first copy read (files in name order, which is
- *    commit order per consumer). Memory is bounded: at most `maxIdsInMemory` ids are held; a
+ *    commit order per consumer), and drops events whose id is already in the previous partition
+ *    of the type (a producer retry that crossed the hour boundary). Memory is bounded: at most `maxIdsInMemory` ids are held; a
  *    bigger partition is split by a hash of the id into spill files on disk, deduplicated one
  *    split at a time.
  * 3. DuckDB converts the CSV chunks into Parquet files (zstd), overlapping with step 1.
@@ -17,7 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import avro from 'avsc';
@@ -53,6 +54,8 @@ export interface PartitionJob {
   readonly daily: boolean;
   /** The closed hours the partition is made of. */
   readonly hours: readonly HourRecord[];
+  /** Data files (object names) of the previous published partition: ids there are duplicates. */
+  readonly earlier: readonly string[];
 }
 
 export interface Manifest {
@@ -64,6 +67,8 @@ export interface Manifest {
   readonly rawFiles: number;
   readonly rawEventsIn: number;
   readonly duplicatesRemoved: number;
+  /** Of those, events whose id was already published in the previous partition. */
+  readonly duplicatesOfEarlierPartition: number;
   readonly eventsOut: number;
   readonly ledgerTotal: number;
   readonly lateEventsAtPublish: number;
@@ -157,6 +162,8 @@ class ParquetWriter {
     private readonly columns: ColumnPlan[],
     private readonly dir: string,
     private readonly attempt: string,
+    /** Leaves out ids in the `earlier_ids` table. */
+    private readonly antiJoin: boolean,
   ) {}
 
   /** Queues a CSV file for conversion; waits while two are already queued (bounded scratch space). */
@@ -171,7 +178,7 @@ class ParquetWriter {
         const result = await c.runAndReadAll(
           `COPY (SELECT ${this.columns.map((col) => col.select).join(', ')} FROM read_csv(${sqlString(csvPath)},
              header = false, delim = ',', quote = '"', escape = '"', new_line = '\\n', allow_quoted_nulls = false,
-             auto_detect = false, columns = {${cols}}))
+             auto_detect = false, columns = {${cols}}) AS chunk${this.antiJoin ? ' ANTI JOIN earlier_ids USING (event_id)' : ''})
            TO ${sqlString(out)} (FORMAT parquet, COMPRESSION zstd)`,
         );
         this.outputs.push({ path: out, rows: Number(result.getRows()[0]?.[0] ?? 0) });
@@ -228,7 +235,21 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     const splits = Math.max(1, Math.ceil(totalEvents / d.config.maxIdsInMemory));
     const transcoder = new RawCsvTranscoder(latestVersion(type).type);
     const check = new SequenceCheck(required);
-    const parquet = new ParquetWriter(connection, transcoder.columns, work, attempt);
+    if (job.earlier.length > 0) {
+      const paths: string[] = [];
+      for (const name of job.earlier) {
+        let path = d.objects.localPath(name);
+        if (path === null) {
+          path = join(work, `earlier-${paths.length}.parquet`);
+          await writeFile(path, await d.objects.get(name));
+        }
+        paths.push(path);
+      }
+      await (await connection).run(
+        `CREATE TEMP TABLE earlier_ids AS SELECT DISTINCT event_id FROM read_parquet([${paths.map(sqlString).join(', ')}])`,
+      );
+    }
+    const parquet = new ParquetWriter(connection, transcoder.columns, work, attempt, job.earlier.length > 0);
     const stats = { in: 0, duplicates: 0 };
 
     let chunkNo = 0;
@@ -360,9 +381,11 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       published.push({ name, bytes: info.size, rows: o.rows, sha256 });
     }
     const eventsOut = published.reduce((n, f) => n + f.rows, 0);
-    if (eventsOut !== stats.in - stats.duplicates) {
+    const earlierDuplicates = stats.in - stats.duplicates - eventsOut;
+    if (earlierDuplicates < 0 || (job.earlier.length === 0 && earlierDuplicates !== 0)) {
       throw new Error(`DuckDB wrote ${eventsOut} rows, expected ${stats.in - stats.duplicates}`);
     }
+    stats.duplicates += earlierDuplicates;
     const now = d.clock.now();
     for (const h of job.hours) {
       await d.state.updateHour(
@@ -382,6 +405,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       rawFiles: files.length,
       rawEventsIn: stats.in,
       duplicatesRemoved: stats.duplicates,
+      duplicatesOfEarlierPartition: earlierDuplicates,
       eventsOut,
       ledgerTotal,
       lateEventsAtPublish: job.hours.reduce((n, h) => n + h.lateEvents, 0),

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../core/clock.js';
-import type { EventCatalog, EventType } from '../core/event-types.js';
+import { type EventCatalog, type EventType, subscriptionFor } from '../core/event-types.js';
 import { HOUR_MS } from '../core/hours.js';
 import type { Bus } from '../core/ports/bus.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
@@ -69,6 +69,7 @@ export class EtlService {
       metrics: this.metrics,
       config: d.config.closer,
       types: () => this.activeTypes().map((t) => t.name),
+      backlog: async (type) => (d.bus.capabilities.exactBacklog ? d.bus.backlog(subscriptionFor(type)) : null),
     });
   }
 
@@ -114,28 +115,61 @@ export class EtlService {
       this.log.error({ err }, 'closer pass failed');
       return;
     }
-    let jobs: PartitionJob[];
+    let jobs: Omit<PartitionJob, 'earlier'>[];
     try {
       jobs = await this.dueJobs(checks);
     } catch (err) {
       this.log.error({ err }, 'listing closed hours failed');
       return;
     }
-    for (const job of jobs) {
+    for (const due of jobs) {
       if (this.stopped) return;
-      const key = `${job.type.name}\u0000${job.start}`;
+      const key = `${due.type.name}\u0000${due.start}`;
       const retry = this.retryAt.get(key);
       if (retry !== undefined && performance.now() < retry.at) continue;
-      await this.dedup(job, key, retry?.failures ?? 0);
+      let earlier: string[] | null;
+      try {
+        earlier = await this.earlierPartition(due);
+      } catch (err) {
+        this.log.error({ err, type: due.type.name }, 'reading the previous partition failed');
+        continue;
+      }
+      if (earlier === null) continue; // the previous partition is not settled yet
+      await this.dedup({ ...due, earlier }, key, retry?.failures ?? 0);
     }
   }
 
+  /**
+   * Data files of the type's previous partition (ids there are duplicates), [] when there is none
+   * or it failed, or null while it is still to be published (this one waits, so that a retry across
+   * the boundary is always caught).
+   */
+  private async earlierPartition(job: Omit<PartitionJob, 'earlier'>): Promise<string[] | null> {
+    const span = job.daily ? DAY_MS : HOUR_MS;
+    const from = job.start - span;
+    const records = await this.d.state.listHours({ type: job.type.name, from, to: job.start });
+    if (records.some((r) => r.state === 'closed' || r.state === 'deduped')) return null;
+    const known = records.length > 0 ? records : [];
+    if (known.length === 0 || (job.daily && known.length < 24)) {
+      // hours of the previous partition that are not closed yet but have ledgers: wait for them
+      for (let h = from; h < job.start; h += HOUR_MS) {
+        if (known.some((r) => r.hour === h)) continue;
+        const ledgers = await this.d.state.listLedgers({ type: job.type.name, hour: h });
+        if (ledgers.some((l) => l.count > 0)) return null;
+      }
+    }
+    const manifest = known.find((r) => r.state === 'published' && r.manifest !== null)?.manifest;
+    if (manifest === undefined || manifest === null) return [];
+    const m = JSON.parse((await this.d.objects.get(manifest)).toString()) as { files: { name: string }[] };
+    return m.files.map((f) => f.name);
+  }
+
   /** Closed partitions ready for dedup, oldest first. */
-  private async dueJobs(checks: readonly HourCheck[]): Promise<PartitionJob[]> {
+  private async dueJobs(checks: readonly HourCheck[]): Promise<Omit<PartitionJob, 'earlier'>[]> {
     const now = this.d.clock.now();
     const types = new Map(this.activeTypes().map((t) => [t.name, t]));
     const closed = await this.d.state.listHours({ states: ['closed', 'deduped'] });
-    const jobs: PartitionJob[] = [];
+    const jobs: Omit<PartitionJob, 'earlier'>[] = [];
     const days = new Map<string, { type: EventType; start: number; hours: HourRecord[] }>();
     for (const h of closed) {
       const type = types.get(h.type);

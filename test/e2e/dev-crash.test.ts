@@ -51,7 +51,7 @@ describe('hourglass dev crash', () => {
     dirs.push(dir);
     const accepted = new Set<string>();
     for (let cycle = 0; cycle < 2; cycle++) {
-      const dev = await startDev(['--data-dir', dir]);
+      const dev = await startDev(['--data-dir', dir, '--no-etl']);
       let killed = false;
       const producing = produce(dev.url, `c${cycle}`, accepted, () => killed);
       await new Promise((r) => setTimeout(r, 800 + Math.random() * 700));
@@ -61,7 +61,7 @@ describe('hourglass dev crash', () => {
     }
     expect(accepted.size).toBeGreaterThan(500);
     // a clean start on the same data dir works after the crashes
-    const dev = await startDev(['--data-dir', dir]);
+    const dev = await startDev(['--data-dir', dir, '--no-etl']);
     expect((await fetch(`${dev.url}/readyz`)).status).toBe(200);
     expect(await dev.stop()).toBe(0);
 

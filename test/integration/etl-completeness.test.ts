@@ -198,7 +198,7 @@ describe('dedup ledger re-check', () => {
     if (type === undefined) throw new Error('EndSong missing');
     const hours = await x.store.listHours({ type: 'EndSong', from: H, to: H + 1 });
     const again = await runDedup(
-      { type, start: H, daily: false, hours },
+      { type, start: H, daily: false, hours, earlier: [] },
       {
         objects: x.objects,
         state: x.store,

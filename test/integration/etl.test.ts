@@ -75,6 +75,25 @@ describe('ETL', () => {
     expect(raw.every((o) => o.name.endsWith('.avro') && o.name.includes(x.etl.id))).toBe(true);
   });
 
+  it('drops retries that crossed the hour boundary: ids already in the previous partition', async () => {
+    const clock = new ManualClock(H + 59 * 60_000);
+    const x = await start(clock);
+    const batch = Array.from({ length: 30 }, (_, i) => ({ type: 'EndSong', id: `b-${i}`, payload: endSong() }));
+    await x.post(batch);
+    clock.set(H + HOUR_MS + 1000);
+    // the producer never saw the answer and retries in the next hour, with some new events
+    await x.post([...batch, { type: 'EndSong', id: 'new-1', payload: endSong() }]);
+    clock.set(H + 2 * HOUR_MS + 1);
+    await x.until(published(x, 'EndSong', H + HOUR_MS));
+    expect(await manifest(x, 'EndSong', H + HOUR_MS)).toMatchObject({
+      rawEventsIn: 31,
+      duplicatesRemoved: 30,
+      duplicatesOfEarlierPartition: 30,
+      eventsOut: 1,
+    });
+    expect(await x.query('SELECT count(*) n, count(DISTINCT event_id) d FROM EndSong')).toEqual([{ n: 31, d: 31 }]);
+  });
+
   it('closes and publishes empty hours with a zero manifest', async () => {
     const clock = new ManualClock(H + 5 * 60_000);
     const x = await start(clock);

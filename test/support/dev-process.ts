@@ -14,10 +14,30 @@ export interface DevProcess {
   kill(): Promise<void>;
 }
 
-export async function startDev(args: string[], timeoutMs = 30_000): Promise<DevProcess> {
-  const child = spawn(process.execPath, ['bin/hourglass.js', 'dev', '--port', '0', '--log-level', 'warn', ...args], {
+export async function startDev(args: string[], timeoutMs = 30_000, env: NodeJS.ProcessEnv = {}): Promise<DevProcess> {
+  return startCommand(
+    ['dev', '--port', '0', '--log-level', 'warn', ...args],
+    /ingress on (http:\/\/[^\s]+)/,
+    timeoutMs,
+    env,
+  );
+}
+
+/** Runs `hourglass etl`; resolves once it reports that it runs. */
+export async function startEtl(args: string[], timeoutMs = 30_000, env: NodeJS.ProcessEnv = {}): Promise<DevProcess> {
+  return startCommand(['etl', '--log-level', 'warn', ...args], /hourglass etl: ()/, timeoutMs, env);
+}
+
+async function startCommand(
+  argv: string[],
+  ready: RegExp,
+  timeoutMs: number,
+  env: NodeJS.ProcessEnv,
+): Promise<DevProcess> {
+  const child = spawn(process.execPath, ['bin/hourglass.js', ...argv], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
@@ -29,11 +49,11 @@ export async function startDev(args: string[], timeoutMs = 30_000): Promise<DevP
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const url = await new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`hourglass dev did not start in ${timeoutMs} ms:\n${out}`)),
+      () => reject(new Error(`hourglass ${argv[0]} did not start in ${timeoutMs} ms:\n${out}`)),
       timeoutMs,
     );
     const check = (): void => {
-      const m = /ingress on (http:\/\/[^\s]+)/.exec(out);
+      const m = ready.exec(out);
       if (m) {
         clearTimeout(timer);
         resolveUrl(m[1] as string);
@@ -42,7 +62,7 @@ export async function startDev(args: string[], timeoutMs = 30_000): Promise<DevP
     child.stdout?.on('data', check);
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`hourglass dev exited with ${code}:\n${out}`));
+      reject(new Error(`hourglass ${argv[0]} exited with ${code}:\n${out}`));
     });
   });
   return {

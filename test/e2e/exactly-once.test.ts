@@ -1,0 +1,190 @@
+/**
+ * Exactly-once in the final partitions. Producers send events with a share of duplicate ids and
+ * retry failed requests with the same ids, while the ETL process is SIGKILLed at random moments
+ * (and, in the second test, the whole `hourglass dev` process). After the last restart every
+ * accepted id must be in the published partitions exactly once, and nothing else.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../core/config.js';
+import { EventCatalog, loadEventTypes } from '../../core/event-types.js';
+import { runQuery } from '../../etl/query.js';
+import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js';
+import { FsObjectStore } from '../../infra/store/fs/fs-object-store.js';
+import { type DevProcess, startDev, startEtl } from '../support/dev-process.js';
+import { endSong, pageView, SCHEMAS_DIR } from '../support/ingress-harness.js';
+
+const SCALE = 360; // an hour every 10 s
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) if (!process.env.KEEP) await rm(d, { recursive: true, force: true });
+});
+
+async function dataDir(): Promise<{ dir: string; config: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'hourglass-exactly-once-'));
+  dirs.push(dir);
+  const config = join(dir, 'config.json');
+  // heartbeats often enough that a killed ingress is declared vanished within seconds
+  await writeFile(
+    config,
+    JSON.stringify({
+      ingress: { heartbeatRealMs: 300 },
+      etl: { vanishAfterRealMs: 1500, maxFileAgeRealMs: 300, passIntervalRealMs: 200 },
+    }),
+  );
+  return { dir, config };
+}
+
+/** Sends batches (20% of ids repeat a recent id), retrying each batch until it is accepted. */
+class Producer {
+  readonly sent = new Set<string>();
+  private n = 0;
+  private stopped = false;
+  private url = '';
+  private running: Promise<void> | null = null;
+
+  start(url: string): void {
+    this.url = url;
+    this.stopped = false;
+    this.running = Promise.all([0, 1].map((w) => this.loop(w))).then(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.running;
+  }
+
+  private async loop(w: number): Promise<void> {
+    let pending: unknown[] | null = null;
+    while (!this.stopped || pending !== null) {
+      if (pending === null) {
+        const batch = this.n++;
+        pending = Array.from({ length: 40 }, (_, i) => {
+          // a duplicate repeats an id of one of the last few batches (the dedup window is the hour and
+          // the previous partition: README, "Dedup")
+          const reuse = batch > 0 && i % 5 === 0;
+          const earlier = Math.max(0, batch - 1 - Math.floor(Math.random() * 5));
+          const pos = reuse ? i + 1 : i;
+          const id = `id-${w}-${reuse ? earlier : batch}-${pos}`;
+          // an id always comes with the same type (dedup is per type)
+          return pos % 4 === 0
+            ? { type: 'PageView', id, payload: pageView() }
+            : { type: 'EndSong', id, payload: endSong({ durationMs: batch }) };
+        });
+      }
+      try {
+        const res = await fetch(`${this.url}/v1/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ events: pending }),
+          signal: AbortSignal.timeout(5000),
+        });
+        if (res.status === 200) {
+          for (const e of pending as { id: string }[]) this.sent.add(e.id);
+          pending = null;
+        }
+      } catch {
+        // the ingress is down: retry the same batch (same ids) once it is back
+        if (this.stopped) await new Promise((r) => setTimeout(r, 100));
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      if (this.stopped && pending !== null && this.url === '') return;
+    }
+  }
+}
+
+async function finalIds(dir: string): Promise<Map<string, number>> {
+  const catalog = new EventCatalog(await loadEventTypes(SCHEMAS_DIR));
+  const result = await runQuery(
+    'SELECT event_id, count(*) AS n FROM (SELECT event_id FROM EndSong UNION ALL SELECT event_id FROM PageView) GROUP BY event_id',
+    new FsObjectStore(join(dir, 'objects')),
+    catalog,
+    { memoryBytes: 256 << 20, threads: 1 },
+  );
+  return new Map(result.rows.map((r) => [r.event_id as string, r.n as number]));
+}
+
+/** Waits until every hour that has ledgered events is published (none closing, none failed). */
+async function waitAllPublished(dir: string, timeoutMs: number): Promise<void> {
+  const config = loadConfig({ overrides: { dataDir: dir } });
+  const store = new SqliteStateStore(join(config.dataDir, 'state.sqlite'));
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const ledgers = await store.listLedgers();
+      const hours = await store.listHours();
+      const withEvents = new Set(
+        ledgers.filter((l) => l.count > 0 && l.type !== 'UserCreate').map((l) => `${l.type}@${l.hour}`),
+      );
+      const done = new Set(hours.filter((h) => h.state === 'published').map((h) => `${h.type}@${h.hour}`));
+      expect(hours.filter((h) => h.state === 'failed')).toEqual([]);
+      if (withEvents.size > 0 && [...withEvents].every((k) => done.has(k))) return;
+      if (Date.now() > deadline)
+        throw new Error(`hours not published in time: ${[...withEvents].filter((k) => !done.has(k)).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+function check(sent: Set<string>, final: Map<string, number>): void {
+  const missing = [...sent].filter((id) => !final.has(id));
+  const twice = [...final].filter(([, n]) => n !== 1);
+  const unknown = [...final.keys()].filter((id) => !sent.has(id));
+  expect({ missing: missing.length, twice, unknown }).toEqual({ missing: 0, twice: [], unknown: [] });
+  expect(final.size).toBe(sent.size);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('exactly-once in final partitions', () => {
+  it('survives SIGKILLs of the ETL process at random moments', async () => {
+    const { dir, config } = await dataDir();
+    const common = ['--data-dir', dir, '--time-scale', String(SCALE), '--config', config];
+    const ingress = await startDev([...common, '--no-etl']);
+    const producer = new Producer();
+    producer.start(ingress.url);
+    let etl: DevProcess = await startEtl(common);
+    for (let i = 0; i < 3; i++) {
+      await sleep(1500 + Math.random() * 2500);
+      await etl.kill();
+      await sleep(Math.random() * 500);
+      etl = await startEtl(common);
+    }
+    await sleep(1000);
+    await producer.stop();
+    try {
+      await waitAllPublished(dir, 60_000);
+    } finally {
+      await etl.stop();
+      await ingress.stop();
+    }
+    expect(producer.sent.size).toBeGreaterThan(1000);
+    check(producer.sent, await finalIds(dir));
+  }, 120_000);
+
+  it('survives SIGKILLs of the whole hourglass dev process', async () => {
+    const { dir, config } = await dataDir();
+    const common = ['--data-dir', dir, '--time-scale', String(SCALE), '--config', config];
+    const producer = new Producer();
+    let dev = await startDev(common);
+    producer.start(dev.url);
+    for (let i = 0; i < 2; i++) {
+      await sleep(2000 + Math.random() * 2500);
+      await dev.kill();
+      dev = await startDev([...common, '--port', new URL(dev.url).port]);
+    }
+    await sleep(1500);
+    await producer.stop();
+    try {
+      await waitAllPublished(dir, 60_000);
+    } finally {
+      await dev.stop();
+    }
+    expect(producer.sent.size).toBeGreaterThan(500);
+    check(producer.sent, await finalIds(dir));
+  }, 120_000);
+});
