@@ -27,8 +27,9 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
-export async function startDev(dataDir: string): Promise<DevServer> {
-  const child = start(['dev', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn']);
+/** `hourglass dev` (by default the ingress only: `--no-etl`). */
+export async function startDev(dataDir: string, args: string[] = ['--no-etl']): Promise<DevServer> {
+  const child = start(['dev', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args]);
   let out = '';
   child.stderr?.on('data', (d: Buffer) => {
     out += d.toString();

@@ -37,7 +37,7 @@ export interface HourglassConfig {
 }
 
 export interface EtlSettings {
-  readonly codec: 'deflate' | 'null';
+  readonly codec: 'deflate' | 'snappy' | 'null';
   readonly deflateLevel: number;
   readonly maxFileBytes: number;
   readonly maxFileAgeRealMs: number;
@@ -161,8 +161,11 @@ function validate(s: Settings): HourglassConfig {
       rule: `only "fs" is available in this version, got ${JSON.stringify(so.backend)}`,
     });
   }
-  if (e.codec !== 'deflate' && e.codec !== 'null') {
-    throw new ConfigInvalid({ key: 'etl.codec', rule: `must be "deflate" or "null", got ${JSON.stringify(e.codec)}` });
+  if (e.codec !== 'deflate' && e.codec !== 'snappy' && e.codec !== 'null') {
+    throw new ConfigInvalid({
+      key: 'etl.codec',
+      rule: `must be "snappy", "deflate" or "null", got ${JSON.stringify(e.codec)}`,
+    });
   }
   const logLevel = str(s, 'logLevel', 'logLevel');
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {

@@ -49,8 +49,8 @@ export const DEFAULTS = {
     backend: 'fs' as const,
   },
   etl: {
-    /** Avro container codec of raw files: `deflate` or `null`. */
-    codec: 'deflate' as const,
+    /** Avro container codec of raw files: `snappy`, `deflate` or `null`. */
+    codec: 'snappy' as 'snappy' | 'deflate' | 'null',
     /** zlib level of the deflate codec (1 fastest … 9 smallest). */
     deflateLevel: 1,
     /** A raw file is committed once its records reach this many bytes (uncompressed)… */

@@ -1,17 +1,19 @@
 /**
  * Avro object container files (Avro 1.11 specification, "Object Container Files"): a header with
  * the schema and codec, then blocks of records, each followed by the file's sync marker.
- * Codecs: `null` and `deflate` (raw RFC 1951, as the specification requires). Files written here
+ * Codecs: `null`, `deflate` (raw RFC 1951, as the specification requires) and `snappy` (each block
+ * followed by the big-endian CRC-32 of its uncompressed bytes, as the specification requires). Files written here
  * are readable by any Avro implementation; the tests read them back with avsc's own decoder.
  */
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { deflateRaw, inflateRawSync } from 'node:zlib';
+import { crc32, deflateRaw, inflateRawSync } from 'node:zlib';
 import avro from 'avsc';
+import snappy from 'snappy';
 import { AvroBuffer, readLong } from './avro-binary.js';
 
-export type AvroCodec = 'null' | 'deflate';
-export const AVRO_CODECS: readonly AvroCodec[] = ['null', 'deflate'];
+export type AvroCodec = 'null' | 'deflate' | 'snappy';
+export const AVRO_CODECS: readonly AvroCodec[] = ['null', 'deflate', 'snappy'];
 
 const MAGIC = Buffer.from([0x4f, 0x62, 0x6a, 0x01]); // "Obj" 1
 const HEADER = avro.Type.forSchema({
@@ -68,10 +70,7 @@ export class ContainerWriter {
     const count = this.blockCount;
     this.block.reset();
     this.blockCount = 0;
-    const body =
-      this.options.codec === 'deflate'
-        ? deflate(data, { level: this.options.deflateLevel ?? 1 })
-        : Promise.resolve(data);
+    const body = compress(this.options, data);
     this.blocks.push(
       body.then((b) => {
         const head = new AvroBuffer(24);
@@ -97,6 +96,35 @@ export class ContainerWriter {
   }
 }
 
+function compress(options: ContainerOptions, data: Buffer): Promise<Buffer> {
+  switch (options.codec) {
+    case 'deflate':
+      return deflate(data, { level: options.deflateLevel ?? 1 });
+    case 'snappy':
+      return snappy.compress(data).then((c) => {
+        const crc = Buffer.allocUnsafe(4);
+        crc.writeUInt32BE(crc32(data) >>> 0);
+        return Buffer.concat([c, crc]);
+      });
+    default:
+      return Promise.resolve(data);
+  }
+}
+
+function uncompress(codec: string, raw: Buffer): Buffer {
+  switch (codec) {
+    case 'deflate':
+      return inflateRawSync(raw);
+    case 'snappy': {
+      const data = snappy.uncompressSync(raw.subarray(0, raw.length - 4)) as Buffer;
+      if (crc32(data) >>> 0 !== raw.readUInt32BE(raw.length - 4)) throw new Error('Avro snappy block CRC mismatch');
+      return data;
+    }
+    default:
+      return raw;
+  }
+}
+
 export interface ContainerContents {
   readonly schema: unknown;
   readonly codec: string;
@@ -112,7 +140,7 @@ export function readContainer(file: Buffer): ContainerContents {
   };
   if (offset < 0 || !value.magic.equals(MAGIC)) throw new Error('not an Avro container file');
   const codec = value.meta['avro.codec']?.toString() ?? 'null';
-  if (codec !== 'null' && codec !== 'deflate') throw new Error(`unsupported Avro codec ${codec}`);
+  if (!(AVRO_CODECS as readonly string[]).includes(codec)) throw new Error(`unsupported Avro codec ${codec}`);
   const schema = JSON.parse(value.meta['avro.schema']?.toString() ?? 'null') as unknown;
   const blocks: { count: number; data: Buffer }[] = [];
   let pos = offset;
@@ -126,7 +154,7 @@ export function readContainer(file: Buffer): ContainerContents {
     pos += size;
     if (!file.subarray(pos, pos + 16).equals(value.sync)) throw new Error('Avro container sync marker mismatch');
     pos += 16;
-    blocks.push({ count, data: codec === 'deflate' ? inflateRawSync(raw) : raw });
+    blocks.push({ count, data: uncompress(codec, raw) });
   }
   return { schema, codec, blocks };
 }

@@ -67,7 +67,8 @@ const BLOCK_BYTES = 256 * 1024;
 export class TypeConsumer {
   private readonly encoder: RawEncoder;
   private readonly schema: object;
-  private readonly files = new Map<string, OpenFile>();
+  /** Open files by kind, then hour. */
+  private readonly open = { raw: new Map<number, OpenFile>(), late: new Map<number, OpenFile>() };
   /** Hours this consumer learned are closed: their events go straight to `late/`. */
   private readonly closedHours = new Set<number>();
   private subscriber: Subscriber | null = null;
@@ -100,7 +101,7 @@ export class TypeConsumer {
   /** Open files' bytes (the type's memory in use). */
   bufferedBytes(): number {
     let n = 0;
-    for (const f of this.files.values()) n += f.writer.rawBytes;
+    for (const f of this.files) n += f.writer.rawBytes;
     return n;
   }
 
@@ -131,15 +132,22 @@ export class TypeConsumer {
       }
     }
     if (bad.length > 0) this.deadLetter(bad);
-    if (this.bufferedBytes() > this.d.config.maxBufferedBytes) {
-      const biggest = [...this.files.values()].sort((a, b) => b.writer.rawBytes - a.writer.rawBytes)[0];
+    // messages are acked only at commit, so held messages count against flow control: commit
+    // before they reach it (or the memory budget), or delivery would stall until the age trigger
+    let held = 0;
+    for (const f of this.files) held += f.messages.length;
+    if (this.bufferedBytes() > this.d.config.maxBufferedBytes || held >= this.d.config.maxOutstandingMessages / 4) {
+      const biggest = this.files.sort((a, b) => b.messages.length - a.messages.length)[0];
       if (biggest !== undefined) this.commit(biggest);
     }
   }
 
+  private get files(): OpenFile[] {
+    return [...this.open.raw.values(), ...this.open.late.values()];
+  }
+
   private fileFor(kind: 'raw' | 'late', hour: number): OpenFile {
-    const key = `${kind}:${hour}`;
-    let f = this.files.get(key);
+    let f = this.open[kind].get(hour);
     if (f === undefined) {
       f = {
         kind,
@@ -153,7 +161,7 @@ export class TypeConsumer {
         sequences: new Map(),
         openedAt: performance.now(),
       };
-      this.files.set(key, f);
+      this.open[kind].set(hour, f);
     }
     return f;
   }
@@ -161,14 +169,14 @@ export class TypeConsumer {
   private commitDue(): void {
     const now = performance.now();
     if (now < this.retryAt) return;
-    for (const f of [...this.files.values()]) {
+    for (const f of this.files) {
       if (now - f.openedAt >= this.d.config.maxFileAgeRealMs) this.commit(f);
     }
   }
 
   /** Detaches the file and commits it in the background; acks on success, nacks after a backoff on failure. */
   private commit(file: OpenFile): void {
-    this.files.delete(`${file.kind}:${file.hour}`);
+    this.open[file.kind].delete(file.hour);
     if (file.writer.count === 0) return;
     const p = this.commitFile(file).finally(() => this.commits.delete(p));
     this.commits.add(p);
@@ -266,7 +274,7 @@ export class TypeConsumer {
     if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    for (const f of [...this.files.values()]) this.commit(f);
+    for (const f of this.files) this.commit(f);
     while (this.commits.size > 0) await Promise.allSettled([...this.commits]);
     await this.subscriber?.close();
     this.log.info('consumer stopped');

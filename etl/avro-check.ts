@@ -1,0 +1,145 @@
+/**
+ * Checks that bytes are one well-formed Avro value of a type, without decoding it (no objects,
+ * no strings): the consumer's hot path only needs to know that a payload it stores verbatim is
+ * readable. It checks what a decoder would trip on: lengths and counts within the buffer, union
+ * branch and enum indices in range, booleans 0 or 1, and no trailing bytes.
+ */
+import type { Type } from 'avsc';
+
+interface Cursor {
+  buf: Buffer;
+  pos: number;
+}
+
+type Check = (c: Cursor) => void;
+
+function fail(what: string): never {
+  throw new Error(what);
+}
+
+function long(c: Cursor): number {
+  const buf = c.buf;
+  let b: number;
+  let n = 0;
+  let shift = 1;
+  let i = 0;
+  do {
+    if (c.pos >= buf.length) fail('truncated');
+    b = buf[c.pos++] as number;
+    n += (b & 0x7f) * shift;
+    shift *= 128;
+    if (++i > 10) fail('varint too long');
+  } while (b & 0x80);
+  return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
+}
+
+function skip(c: Cursor, n: number): void {
+  if (n < 0 || c.pos + n > c.buf.length) fail('truncated');
+  c.pos += n;
+}
+
+interface TypeLike {
+  readonly typeName: string;
+  readonly fields?: { type: TypeLike }[];
+  readonly types?: TypeLike[];
+  readonly itemsType?: TypeLike;
+  readonly valuesType?: TypeLike;
+  readonly symbols?: string[];
+  readonly size?: number;
+  readonly name?: string;
+}
+
+function checker(t: TypeLike, seen: Map<TypeLike, Check>): Check {
+  const known = seen.get(t);
+  if (known) return known;
+  let impl: Check = () => undefined;
+  const ref: Check = (c) => impl(c);
+  seen.set(t, ref);
+  switch (t.typeName) {
+    case 'null':
+      impl = () => undefined;
+      break;
+    case 'boolean':
+      impl = (c) => {
+        if (c.pos >= c.buf.length) fail('truncated');
+        if ((c.buf[c.pos++] as number) > 1) fail('invalid boolean');
+      };
+      break;
+    case 'int':
+    case 'long':
+      impl = (c) => void long(c);
+      break;
+    case 'float':
+      impl = (c) => skip(c, 4);
+      break;
+    case 'double':
+      impl = (c) => skip(c, 8);
+      break;
+    case 'string':
+    case 'bytes':
+      impl = (c) => skip(c, long(c));
+      break;
+    case 'fixed': {
+      const size = t.size ?? 0;
+      impl = (c) => skip(c, size);
+      break;
+    }
+    case 'enum': {
+      const n = t.symbols?.length ?? 0;
+      impl = (c) => {
+        const i = long(c);
+        if (i < 0 || i >= n) fail(`enum index ${i} out of range`);
+      };
+      break;
+    }
+    case 'array':
+    case 'map': {
+      const isMap = t.typeName === 'map';
+      const item = checker((isMap ? t.valuesType : t.itemsType) as TypeLike, seen);
+      impl = (c) => {
+        for (let n = long(c); n !== 0; n = long(c)) {
+          if (n < 0) {
+            n = -n;
+            long(c); // block size in bytes
+          }
+          for (let i = 0; i < n; i++) {
+            if (isMap) skip(c, long(c));
+            item(c);
+          }
+        }
+      };
+      break;
+    }
+    case 'record':
+    case 'error': {
+      const fields = (t.fields ?? []).map((f) => checker(f.type, seen));
+      impl = (c) => {
+        for (const f of fields) f(c);
+      };
+      break;
+    }
+    default: {
+      if (!t.typeName.startsWith('union')) fail(`unsupported Avro type ${t.typeName}`);
+      const branches = (t.types ?? []).map((b) => checker(b, seen));
+      impl = (c) => {
+        const i = long(c);
+        const b = branches[i];
+        if (b === undefined) fail(`union branch ${i} out of range`);
+        b(c);
+      };
+    }
+  }
+  return ref;
+}
+
+/** A function that throws (with the reason) unless `buf` is exactly one value of `type`. */
+export function avroCheck(type: Type): (buf: Buffer) => void {
+  const check = checker(type as unknown as TypeLike, new Map());
+  const c: Cursor = { buf: Buffer.alloc(0), pos: 0 };
+  return (buf) => {
+    c.buf = buf;
+    c.pos = 0;
+    check(c);
+    if (c.pos !== buf.length) fail('trailing bytes');
+  };
+}
