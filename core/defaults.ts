@@ -26,7 +26,7 @@ export const DEFAULTS = {
     /** Headers must arrive within this (real ms). */
     headersTimeoutRealMs: 10_000,
     /** An instance seals its ledger for an hour this long after the hour ended. */
-    ledgerGraceMs: 60_000,
+    ledgerGraceMs: 5_000,
     /** How often the instance records that it is alive (real ms). */
     heartbeatRealMs: 5_000,
     /** Rejected events kept per type in the dead-letter area (older ones are dropped, totals kept). */
@@ -67,12 +67,15 @@ export const DEFAULTS = {
     vanishAfterRealMs: 30_000,
     /** How often the closer and dedup pass runs (real ms). */
     passIntervalRealMs: 1_000,
-    /** Most event ids the dedup step holds in memory; bigger partitions spill to disk. */
-    dedupMaxIdsInMemory: 3_000_000,
+    /**
+     * Most event ids the dedup step holds in memory (about id bytes + 12 each, outside the JS
+     * heap); bigger partitions are split by id hash and spilled to disk.
+     */
+    dedupMaxIdsInMemory: 6_000_000,
     /** DuckDB's memory limit in the dedup step and queries. */
     duckdbMemoryBytes: 256 * 1024 * 1024,
     duckdbThreads: 2,
     /** CSV bytes per Parquet file of a final partition. */
-    dedupChunkBytes: 128 * 1024 * 1024,
+    dedupChunkBytes: 32 * 1024 * 1024,
   },
 } as const;

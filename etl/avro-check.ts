@@ -143,3 +143,15 @@ export function avroCheck(type: Type): (buf: Buffer) => void {
     if (c.pos !== buf.length) fail('trailing bytes');
   };
 }
+
+/** A function returning the position just after the value of `type` that starts at `pos`. */
+export function avroSkipper(type: Type): (buf: Buffer, pos: number) => number {
+  const check = checker(type as unknown as TypeLike, new Map());
+  const c: Cursor = { buf: Buffer.alloc(0), pos: 0 };
+  return (buf, pos) => {
+    c.buf = buf;
+    c.pos = pos;
+    check(c);
+    return c.pos;
+  };
+}

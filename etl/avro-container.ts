@@ -134,6 +134,16 @@ export interface ContainerContents {
 
 /** Parses a container file; throws on a bad magic, unknown codec or sync mismatch. */
 export function readContainer(file: Buffer): ContainerContents {
+  const { schema, codec, blocks } = openContainer(file);
+  return { schema, codec, blocks: [...blocks] };
+}
+
+/** The header of a container file, and its blocks decompressed one at a time (bounded memory). */
+export function openContainer(file: Buffer): {
+  schema: unknown;
+  codec: string;
+  blocks: Iterable<{ count: number; data: Buffer }>;
+} {
   const { value, offset } = HEADER.decode(file, 0) as {
     value: { magic: Buffer; meta: Record<string, Buffer>; sync: Buffer };
     offset: number;
@@ -142,21 +152,22 @@ export function readContainer(file: Buffer): ContainerContents {
   const codec = value.meta['avro.codec']?.toString() ?? 'null';
   if (!(AVRO_CODECS as readonly string[]).includes(codec)) throw new Error(`unsupported Avro codec ${codec}`);
   const schema = JSON.parse(value.meta['avro.schema']?.toString() ?? 'null') as unknown;
-  const blocks: { count: number; data: Buffer }[] = [];
-  let pos = offset;
-  while (pos < file.length) {
-    let count: number;
-    let size: number;
-    [count, pos] = readLong(file, pos);
-    [size, pos] = readLong(file, pos);
-    if (pos + size + 16 > file.length) throw new Error('truncated Avro container block');
-    const raw = file.subarray(pos, pos + size);
-    pos += size;
-    if (!file.subarray(pos, pos + 16).equals(value.sync)) throw new Error('Avro container sync marker mismatch');
-    pos += 16;
-    blocks.push({ count, data: uncompress(codec, raw) });
+  function* blocks(): Generator<{ count: number; data: Buffer }> {
+    let pos = offset;
+    while (pos < file.length) {
+      let count: number;
+      let size: number;
+      [count, pos] = readLong(file, pos);
+      [size, pos] = readLong(file, pos);
+      if (pos + size + 16 > file.length) throw new Error('truncated Avro container block');
+      const raw = file.subarray(pos, pos + size);
+      pos += size;
+      if (!file.subarray(pos, pos + 16).equals(value.sync)) throw new Error('Avro container sync marker mismatch');
+      pos += 16;
+      yield { count, data: uncompress(codec, raw) };
+    }
   }
-  return { schema, codec, blocks };
+  return { schema, codec, blocks: blocks() };
 }
 
 /** Every record of a container file, decoded with `type` (the file's schema or a compatible one). */

@@ -33,7 +33,7 @@ const CR = 0x0d;
 const BACKSLASH = 0x5c;
 const HEX = '0123456789abcdef';
 
-/** A growing byte buffer with the writes the transcoder needs. */
+/** A growing byte buffer with the writes the transcoder needs (byte loops: short values dominate). */
 export class TextSink {
   buf: Buffer;
   pos = 0;
@@ -41,77 +41,122 @@ export class TextSink {
     this.buf = Buffer.allocUnsafe(size);
   }
   ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
+    if (this.pos + n > this.buf.length) this.grow(n);
+  }
+  private grow(n: number): void {
     let size = this.buf.length * 2;
     while (size < this.pos + n) size *= 2;
     const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.pos);
+    next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
   }
   byte(b: number): void {
-    this.ensure(1);
+    if (this.pos + 1 > this.buf.length) this.grow(1);
     this.buf[this.pos++] = b;
   }
   ascii(s: string): void {
-    this.ensure(s.length);
-    for (let i = 0; i < s.length; i++) this.buf[this.pos++] = s.charCodeAt(i);
+    const n = s.length;
+    if (this.pos + n > this.buf.length) this.grow(n);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) buf[p++] = s.charCodeAt(i);
+    this.pos = p;
+  }
+  bytes(b: Uint8Array): void {
+    const n = b.length;
+    if (this.pos + n > this.buf.length) this.grow(n);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) buf[p++] = b[i] as number;
+    this.pos = p;
   }
   integer(n: number): void {
-    this.ensure(24);
-    if (n === 0) {
-      this.buf[this.pos++] = 0x30;
-      return;
-    }
+    if (this.pos + 24 > this.buf.length) this.grow(24);
+    const buf = this.buf;
     if (n < 0) {
-      this.buf[this.pos++] = 0x2d;
+      buf[this.pos++] = 0x2d;
       n = -n;
     }
-    let digits = 0;
-    for (let m = n; m >= 1; m = Math.floor(m / 10)) digits++;
-    let p = this.pos + digits;
-    this.pos = p;
-    while (n >= 1) {
-      this.buf[--p] = 0x30 + (n % 10);
-      n = Math.floor(n / 10);
-    }
-  }
-  /** A CSV field from UTF-8 bytes: as is, or quoted (quotes doubled) when it needs to be. */
-  csvText(src: Buffer, start: number, end: number): void {
-    let plain = end > start;
-    for (let i = start; i < end && plain; i++) {
-      const c = src[i] as number;
-      if (c === QUOTE || c === COMMA || c === NL || c === CR) plain = false;
-    }
-    if (plain) {
-      this.ensure(end - start);
-      src.copy(this.buf, this.pos, start, end);
-      this.pos += end - start;
+    if (n < 1e9) {
+      this.small(n);
       return;
     }
-    this.ensure((end - start) * 2 + 2);
-    this.buf[this.pos++] = QUOTE;
+    // split into a high part and nine low digits, each exact in 32-bit arithmetic
+    const hi = Math.floor(n / 1e9);
+    let lo = n - hi * 1e9;
+    this.small(hi);
+    let p = this.pos + 9;
+    this.pos = p;
+    for (let i = 0; i < 9; i++) {
+      const q = (lo / 10) | 0;
+      buf[--p] = 0x30 + (lo - q * 10);
+      lo = q;
+    }
+  }
+  /** 0 <= n < 1e9. */
+  private small(n: number): void {
+    const buf = this.buf;
+    let digits = 1;
+    for (let m = n; m >= 10; m = (m / 10) | 0) digits++;
+    let p = this.pos + digits;
+    this.pos = p;
+    do {
+      const q = (n / 10) | 0;
+      buf[--p] = 0x30 + (n - q * 10);
+      n = q;
+    } while (n > 0);
+  }
+  /** A CSV field from UTF-8 bytes: as is, or quoted (quotes doubled) when it needs to be. */
+  csvText(src: Uint8Array, start: number, end: number): void {
+    const len = end - start;
+    if (this.pos + 2 * len + 2 > this.buf.length) this.grow(2 * len + 2);
+    const out = this.buf;
+    let p = this.pos;
+    let plain = len > 0;
     for (let i = start; i < end; i++) {
       const c = src[i] as number;
-      if (c === QUOTE) this.buf[this.pos++] = QUOTE;
-      this.buf[this.pos++] = c;
+      if (c === QUOTE || c === COMMA || c === NL || c === CR) {
+        plain = false;
+        break;
+      }
+      out[p++] = c;
     }
-    this.buf[this.pos++] = QUOTE;
+    if (plain) {
+      this.pos = p;
+      return;
+    }
+    p = this.pos;
+    out[p++] = QUOTE;
+    for (let i = start; i < end; i++) {
+      const c = src[i] as number;
+      if (c === QUOTE) out[p++] = QUOTE;
+      out[p++] = c;
+    }
+    out[p++] = QUOTE;
+    this.pos = p;
   }
   /** A JSON string from UTF-8 bytes. */
-  jsonText(src: Buffer, start: number, end: number): void {
-    this.ensure((end - start) * 6 + 2);
+  jsonText(src: Uint8Array, start: number, end: number): void {
+    if (this.pos + (end - start) * 6 + 2 > this.buf.length) this.grow((end - start) * 6 + 2);
     const out = this.buf;
-    out[this.pos++] = QUOTE;
+    let p = this.pos;
+    out[p++] = QUOTE;
     for (let i = start; i < end; i++) {
       const c = src[i] as number;
       if (c === QUOTE || c === BACKSLASH) {
-        out[this.pos++] = BACKSLASH;
-        out[this.pos++] = c;
+        out[p++] = BACKSLASH;
+        out[p++] = c;
       } else if (c < 0x20) {
-        this.pos += out.write(`\\u00${HEX[c >> 4]}${HEX[c & 15]}`, this.pos, 'latin1');
-      } else out[this.pos++] = c;
+        out[p++] = BACKSLASH;
+        out[p++] = 0x75; // u
+        out[p++] = 0x30;
+        out[p++] = 0x30;
+        out[p++] = HEX.charCodeAt(c >> 4);
+        out[p++] = HEX.charCodeAt(c & 15);
+      } else out[p++] = c;
     }
-    out[this.pos++] = QUOTE;
+    out[p++] = QUOTE;
+    this.pos = p;
   }
   view(): Buffer {
     return this.buf.subarray(0, this.pos);
@@ -362,8 +407,8 @@ function csvEmitter(t: AvroTypeLike, scratch: TextSink): Emit {
         else out.csvText(r.buf, s, r.pos);
       };
     case 'enum': {
-      const symbols = t.symbols ?? [];
-      return (r, out) => out.ascii(symbols[r.long()] as string);
+      const symbols = (t.symbols ?? []).map((x) => Buffer.from(x));
+      return (r, out) => out.bytes(symbols[r.long()] as Buffer);
     }
     case 'bytes':
       return (r, out) => {
@@ -475,9 +520,10 @@ export class RawCsvTranscoder {
     if (r.long() === 1) out.integer(r.long());
     out.byte(COMMA);
     out.integer(r.long());
-    for (const emit of this.payload) {
+    const payload = this.payload;
+    for (let i = 0; i < payload.length; i++) {
       out.byte(COMMA);
-      emit(r, out);
+      (payload[i] as Emit)(r, out);
     }
     out.byte(NL);
   }

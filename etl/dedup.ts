@@ -30,8 +30,10 @@ import { HOUR_MS } from '../core/hours.js';
 import { listAll, type ObjectStore } from '../core/ports/object-store.js';
 import type { HourRecord, RawFile, StateStore } from '../core/ports/state-store.js';
 import { mergeRanges, missingRanges, type Range, rangeCount } from '../core/ranges.js';
-import { readContainer } from './avro-container.js';
+import { avroSkipper } from './avro-check.js';
+import { openContainer } from './avro-container.js';
 import { type ColumnPlan, RawCsvTranscoder, Reader, TextSink } from './csv-transcoder.js';
+import { IdSet } from './id-set.js';
 import { finalPrefix, MANIFEST, uniquePart } from './names.js';
 import { rawSchemaFor, rawTypeFor } from './raw-record.js';
 
@@ -106,7 +108,6 @@ function hashBytes(buf: Buffer, start: number, end: number): number {
 /** Sequence numbers seen per ingress instance, as bitsets over the ledgered ranges. */
 class SequenceCheck {
   private readonly seen = new Map<string, { min: number; bits: Uint8Array; required: Range[] }>();
-  private lastInstance = '';
   private last: { min: number; bits: Uint8Array } | undefined;
 
   constructor(required: Map<string, Range[]>) {
@@ -119,11 +120,21 @@ class SequenceCheck {
     }
   }
 
-  mark(instance: string, seq: number): void {
-    if (instance !== this.lastInstance) {
-      this.lastInstance = instance;
-      this.last = this.seen.get(instance);
+  private lastBytes = Buffer.alloc(0);
+
+  /** Marks a sequence number of the instance named by `buf[start, end)` (no string made per call). */
+  markBytes(buf: Buffer, start: number, end: number, seq: number): void {
+    const last = this.lastBytes;
+    let same = last.length === end - start;
+    for (let i = 0; same && i < last.length; i++) same = last[i] === buf[start + i];
+    if (!same) {
+      this.lastBytes = Buffer.from(buf.subarray(start, end));
+      this.last = this.seen.get(buf.toString('utf8', start, end));
     }
+    this.markLast(seq);
+  }
+
+  private markLast(seq: number): void {
     const s = this.last;
     if (s === undefined) return;
     const i = seq - s.min;
@@ -268,8 +279,8 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
 
     const reader = new Reader();
     if (splits === 1) {
-      const seen = new Set<string>();
-      const sink = new TextSink(4 << 20);
+      const seen = new IdSet(totalEvents);
+      const sink = new TextSink(d.config.chunkBytes + (1 << 20));
       for await (const block of recordBlocks(files, type, d)) {
         reader.buf = block.data;
         reader.pos = 0;
@@ -278,12 +289,11 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
           transcoder.line(reader, sink);
           const k = transcoder.keys;
           stats.in++;
-          check.mark(reader.buf.toString('latin1', k.instanceStart, k.instanceEnd), k.sequence);
-          const id = reader.buf.toString('utf8', k.idStart, k.idEnd);
-          if (seen.has(id)) {
+          check.markBytes(reader.buf, k.instanceStart, k.instanceEnd, k.sequence);
+          if (!seen.add(reader.buf, k.idStart, k.idEnd)) {
             sink.pos = lineStart;
             stats.duplicates++;
-          } else seen.add(id);
+          }
         }
         if (sink.pos >= d.config.chunkBytes) await flushSink(sink);
       }
@@ -291,7 +301,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     } else {
       // spill: raw record bytes go to one file per split (by id hash), then each split is deduped alone
       log.info({ events: totalEvents, splits }, 'partition larger than the in-memory id budget: spilling');
-      const scratch = new TextSink(1 << 16);
+      const skipPayload = avroSkipper(latestVersion(type).type);
       const spills = Array.from({ length: splits }, (_, i) => ({
         path: join(work, `split-${i}.bin`),
         sink: new TextSink(1 << 20),
@@ -303,12 +313,19 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
           reader.pos = 0;
           for (let i = 0; i < block.count; i++) {
             const start = reader.pos;
-            scratch.pos = 0;
-            transcoder.line(reader, scratch);
-            const k = transcoder.keys;
+            // the envelope, read field by field; the payload only skipped
+            const idStart = reader.span();
+            const idEnd = reader.pos;
+            reader.long();
+            const instanceStart = reader.span();
+            const instanceEnd = reader.pos;
+            const sequence = reader.long();
+            if (reader.long() === 1) reader.long();
+            reader.long();
+            reader.pos = skipPayload(reader.buf, reader.pos);
             stats.in++;
-            check.mark(reader.buf.toString('latin1', k.instanceStart, k.instanceEnd), k.sequence);
-            const s = spills[hashBytes(reader.buf, k.idStart, k.idEnd) % splits] as (typeof spills)[number];
+            check.markBytes(reader.buf, instanceStart, instanceEnd, sequence);
+            const s = spills[hashBytes(reader.buf, idStart, idEnd) % splits] as (typeof spills)[number];
             s.sink.ensure(reader.pos - start + 8);
             s.sink.buf.writeUInt32LE(reader.pos - start, s.sink.pos);
             s.sink.pos += 4;
@@ -329,20 +346,25 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       } finally {
         await Promise.all(handles.map((h) => h.close()));
       }
-      const sink = new TextSink(4 << 20);
+      const sink = new TextSink(d.config.chunkBytes + (1 << 20));
       for (const s of spills) {
-        const seen = new Set<string>();
-        for await (const rec of spillRecords(s.path)) {
-          reader.buf = rec;
-          reader.pos = 0;
-          const lineStart = sink.pos;
-          transcoder.line(reader, sink);
-          const k = transcoder.keys;
-          const id = rec.toString('utf8', k.idStart, k.idEnd);
-          if (seen.has(id)) {
-            sink.pos = lineStart;
-            stats.duplicates++;
-          } else seen.add(id);
+        const seen = new IdSet(Math.ceil(totalEvents / splits));
+        for await (const chunk of spillChunks(s.path)) {
+          // records are length-prefixed; a chunk holds whole records only
+          let pos = 0;
+          while (pos < chunk.length) {
+            const len = chunk.readUInt32LE(pos);
+            reader.buf = chunk;
+            reader.pos = pos + 4;
+            pos += 4 + len;
+            const lineStart = sink.pos;
+            transcoder.line(reader, sink);
+            const k = transcoder.keys;
+            if (!seen.add(chunk, k.idStart, k.idEnd)) {
+              sink.pos = lineStart;
+              stats.duplicates++;
+            }
+          }
           if (sink.pos >= d.config.chunkBytes) await flushSink(sink);
         }
         await rm(s.path, { force: true });
@@ -453,7 +475,7 @@ async function* recordBlocks(
   for (const f of files) {
     const path = d.objects.localPath(f.name);
     const bytes = path !== null ? await readFile(path) : await d.objects.get(f.name);
-    const contents = readContainer(bytes);
+    const contents = openContainer(bytes);
     if (JSON.stringify(contents.schema) === current) {
       yield* contents.blocks;
       continue;
@@ -474,19 +496,15 @@ async function* recordBlocks(
   }
 }
 
-async function* spillRecords(path: string): AsyncGenerator<Buffer> {
+/** A spill file in chunks of whole length-prefixed records. */
+async function* spillChunks(path: string): AsyncGenerator<Buffer> {
   let carry = Buffer.alloc(0);
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-    let buf = carry.length > 0 ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
+  for await (const data of createReadStream(path, { highWaterMark: 8 << 20 })) {
+    const buf = carry.length > 0 ? Buffer.concat([carry, data as Buffer]) : (data as Buffer);
     let pos = 0;
-    while (pos + 4 <= buf.length) {
-      const len = buf.readUInt32LE(pos);
-      if (pos + 4 + len > buf.length) break;
-      yield buf.subarray(pos + 4, pos + 4 + len);
-      pos += 4 + len;
-    }
-    buf = buf.subarray(pos);
-    carry = Buffer.from(buf);
+    while (pos + 4 <= buf.length && pos + 4 + buf.readUInt32LE(pos) <= buf.length) pos += 4 + buf.readUInt32LE(pos);
+    if (pos > 0) yield buf.subarray(0, pos);
+    carry = Buffer.from(buf.subarray(pos));
   }
   if (carry.length > 0) throw new Error(`truncated spill file ${path}`);
 }

@@ -1,0 +1,178 @@
+/**
+ * (d) The dedup step on one hour of EndSong events with 1% duplicates: raw Avro files (snappy) as
+ * the consumer writes them → checked against the ledger → deduplicated → Parquet (zstd) →
+ * published. Each size runs in a child process of its own (generation in another), so the peak
+ * RSS reported is the dedup step's alone.
+ *
+ *   tsx bench/etl-dedup.ts generate <dir> <events>   writes raw files, ledger and a closed hour
+ *   tsx bench/etl-dedup.ts run <dir> [maxIdsInMemory] dedups it; prints one JSON line
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SystemClock } from '../core/clock.js';
+import { DEFAULTS } from '../core/defaults.js';
+import { hourPath, hourStart } from '../core/hours.js';
+import { silentLogger } from '../core/logger.js';
+import { ContainerWriter } from '../etl/avro-container.js';
+import { runDedup } from '../etl/dedup.js';
+import { rawSchemaFor } from '../etl/raw-record.js';
+import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
+import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
+import { endSongType, payloads } from './etl-data.js';
+import { ROOT } from './processes.js';
+
+const HOUR = hourStart(Date.UTC(2026, 0, 1, 12));
+const PER_FILE = 500_000;
+const INSTANCE = 'ingress-bench';
+
+async function generate(dir: string, events: number): Promise<void> {
+  const type = await endSongType();
+  const bodies = payloads(type);
+  const objects = new FsObjectStore(join(dir, 'objects'));
+  const state = new SqliteStateStore(join(dir, 'state.sqlite'));
+  const schema = rawSchemaFor(type);
+  for (let start = 0, n = 0; start < events; start += PER_FILE, n++) {
+    const w = new ContainerWriter(schema, { codec: 'snappy', blockBytes: 256 * 1024 });
+    const end = Math.min(events, start + PER_FILE);
+    for (let i = start; i < end; i++) {
+      const t = w.target;
+      const before = t.pos;
+      // every 100th event repeats the id of an event 50 earlier (a producer retry)
+      t.writeString(i % 100 === 99 ? `e-${i - 50}` : `e-${i}`);
+      t.writeLong(HOUR + Math.floor((i / events) * 3_599_000));
+      t.writeString(INSTANCE);
+      t.writeLong(i + 1);
+      t.writeLong(0);
+      t.writeLong(2);
+      t.writeBytes(bodies[i % bodies.length] as Buffer);
+      w.commitRecord(t.pos - before);
+    }
+    const name = `raw/EndSong/${hourPath(HOUR)}/etl-bench-${String(n).padStart(4, '0')}.avro`;
+    const body = await w.finish();
+    await objects.put(name, body);
+    await state.registerFile({
+      type: 'EndSong',
+      hour: HOUR,
+      kind: 'raw',
+      name,
+      events: end - start,
+      bytes: body.length,
+      ranges: { [INSTANCE]: [[start + 1, end]] },
+      consumer: 'etl-bench',
+      committedAt: Date.now(),
+    });
+  }
+  const now = Date.now();
+  await state.upsertInstance({ id: INSTANCE, host: 'bench', pid: 1, startedAt: HOUR, lastSeenAt: now, stoppedAt: now });
+  await state.saveLedgers([
+    {
+      instanceId: INSTANCE,
+      type: 'EndSong',
+      hour: HOUR,
+      ranges: [[1, events]],
+      count: events,
+      sealed: true,
+      updatedAt: now,
+    },
+  ]);
+  await state.closeHour({
+    type: 'EndSong',
+    hour: HOUR,
+    closedAt: now,
+    closedBy: 'sealed',
+    vanishedInstances: [],
+    ledgerTotal: events,
+  });
+  await state.close();
+}
+
+export interface DedupResult {
+  readonly events: number;
+  readonly duplicates: number;
+  readonly eventsOut: number;
+  readonly seconds: number;
+  readonly eventsPerSec: number;
+  readonly peakRssMb: number;
+  readonly splits: number;
+  readonly parquetFiles: number;
+}
+
+async function run(dir: string, maxIds: number): Promise<DedupResult> {
+  const type = await endSongType();
+  const state = new SqliteStateStore(join(dir, 'state.sqlite'));
+  const hours = await state.listHours({ type: 'EndSong' });
+  const files = await state.listFiles('EndSong', HOUR, 'raw');
+  const events = files.reduce((n, f) => n + f.events, 0);
+  const started = performance.now();
+  const result = await runDedup(
+    { type, start: HOUR, daily: false, hours, earlier: [] },
+    {
+      objects: new FsObjectStore(join(dir, 'objects')),
+      state,
+      clock: new SystemClock(),
+      logger: silentLogger(),
+      config: {
+        maxIdsInMemory: maxIds,
+        duckdbMemoryBytes: DEFAULTS.etl.duckdbMemoryBytes,
+        duckdbThreads: DEFAULTS.etl.duckdbThreads,
+        chunkBytes: DEFAULTS.etl.dedupChunkBytes,
+        workDir: join(dir, 'work'),
+      },
+    },
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await state.close();
+  if (result.status !== 'published') throw new Error(result.error);
+  return {
+    events,
+    duplicates: result.manifest.duplicatesRemoved,
+    eventsOut: result.manifest.eventsOut,
+    seconds: Math.round(seconds * 100) / 100,
+    eventsPerSec: Math.round(events / seconds),
+    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    splits: Math.max(1, Math.ceil(events / maxIds)),
+    parquetFiles: result.manifest.files.length,
+  };
+}
+
+function child(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', 'bench/etl-dedup.ts', ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    p.once('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`etl-dedup ${args[0]} exited with ${code}`)),
+    );
+  });
+}
+
+/** Generates an hour of `events` and dedups it, each in a child process. */
+export async function measureDedup(
+  events: number,
+  maxIds: number = DEFAULTS.etl.dedupMaxIdsInMemory,
+): Promise<DedupResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'hourglass-bench-dedup-'));
+  try {
+    await child(['generate', dir, String(events)]);
+    const out = await child(['run', dir, String(maxIds)]);
+    return JSON.parse(out.trim().split('\n').pop() as string) as DedupResult;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const [cmd, dir, arg] = process.argv.slice(2);
+  if (cmd === 'generate' && dir) await generate(dir, Number(arg));
+  else if (cmd === 'run' && dir)
+    console.log(JSON.stringify(await run(dir, Number(arg ?? DEFAULTS.etl.dedupMaxIdsInMemory))));
+  else if (cmd === 'measure') console.log(await measureDedup(Number(dir ?? 1_000_000), arg ? Number(arg) : undefined));
+  else throw new Error('usage: etl-dedup.ts generate <dir> <events> | run <dir> [maxIds] | measure <events> [maxIds]');
+}

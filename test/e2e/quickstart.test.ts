@@ -1,0 +1,90 @@
+/**
+ * The README quick start, as a user runs it: `hourglass dev --time-scale 360`, `hourglass send`,
+ * then `hourglass hours` and `hourglass query` show a complete, deduplicated hour within two
+ * minutes of starting.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT, startDev } from '../support/dev-process.js';
+
+const run = promisify(execFile);
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function hourglass(...args: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, ['bin/hourglass.js', ...args], { cwd: REPO_ROOT });
+  return stdout;
+}
+
+describe('quick start', () => {
+  it('shows a complete, deduplicated, queryable hour within two minutes', async () => {
+    const started = Date.now();
+    const dir = await mkdtemp(join(tmpdir(), 'hourglass-quickstart-'));
+    dirs.push(dir);
+    const dev = await startDev(['--data-dir', dir, '--time-scale', '360']);
+    try {
+      const send = JSON.parse(
+        (
+          await hourglass(
+            'send',
+            '--url',
+            dev.url,
+            '--type',
+            'EndSong,PageView',
+            '--rate',
+            '2000',
+            '--duration',
+            '12',
+            '--duplicates',
+            '0.05',
+            '--json',
+          )
+        )
+          .trim()
+          .split('\n')
+          .pop() as string,
+      ) as { accepted: number };
+      expect(send.accepted).toBeGreaterThan(10_000);
+      let published: { type: string; hour: string; in: number; duplicates: number; out: number }[] = [];
+      while (Date.now() - started < 120_000) {
+        const hours = JSON.parse(
+          await hourglass('hours', '--data-dir', dir, '--time-scale', '360', '--format', 'json'),
+        ) as {
+          type: string;
+          hour: string;
+          state: string;
+          in: number;
+          duplicates: number;
+          out: number;
+        }[];
+        published = hours.filter((h) => h.type === 'EndSong' && h.state === 'published' && h.in > 0);
+        if (published.length > 0) break;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      expect(published.length).toBeGreaterThan(0);
+      const hour = published[0] as (typeof published)[number];
+      const [date, hh] = [hour.hour.slice(0, 10), Number(hour.hour.slice(11, 13))];
+      const rows = JSON.parse(
+        await hourglass(
+          'query',
+          '--data-dir',
+          dir,
+          '--format',
+          'json',
+          `SELECT count(*) AS events, count(DISTINCT event_id) AS ids FROM EndSong WHERE date = '${date}' AND hour = ${hh}`,
+        ),
+      ) as { events: number; ids: number }[];
+      expect(rows).toEqual([{ events: hour.out, ids: hour.out }]);
+      expect(hour.out).toBe(hour.in - hour.duplicates);
+      expect(Date.now() - started).toBeLessThan(120_000);
+    } finally {
+      await dev.stop();
+    }
+  }, 150_000);
+});
