@@ -3,7 +3,11 @@
  *  (a) the bare ceiling: JSON.parse + avsc validation + encoding, in-process, one core;
  *  (b) the ingress end to end over loopback HTTP into the embedded bus (fsynced), batches of 100
  *      events, with the load generator (`hourglass send`) as a separate process: the maximum rate,
- *      then latency at half of it; peak RSS of the ingress process.
+ *      then latency at half of it; peak RSS of the ingress process;
+ *  (c) the ETL consumer of one type: bus → committed raw files (bench/etl-consumer.ts);
+ *  (d) the dedup step on hours of 5 M and 20 M events with 1% duplicates (bench/etl-dedup.ts);
+ *  (e) end to end, hour end → published partition, for an hour of ~1 M events (bench/etl-e2e.ts).
+ * `npm run bench -- --only etl` runs (c)–(e) alone.
  * `npm run bench -- --json` prints one JSON object (fields in bench/README.md) as the last line;
  * it is also written to bench/results/latest.json.
  */
@@ -13,6 +17,9 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { loadEventTypes } from '../core/event-types.js';
 import { measureCeiling } from './ceiling.js';
+import { measureConsumer } from './etl-consumer.js';
+import { measureDedup } from './etl-dedup.js';
+import { measureEndToEnd } from './etl-e2e.js';
 import { ROOT, runSend, type SendResult, startDev } from './processes.js';
 
 const json = process.argv.includes('--json');
@@ -30,7 +37,12 @@ const TARGETS = {
   halfLoadP99Ms: 50,
   peakRssMb: 300,
   ratio: 0.5,
+  consumerEventsPerSec: 150_000,
+  dedupEventsPerSec: 500_000,
+  dedupPeakRssMb: 1024,
+  hourEndToPublishedSec: 60,
 };
+const onlyEtl = process.argv.includes('--only') && process.argv.includes('etl');
 
 function log(line: string): void {
   if (!json) process.stdout.write(`${line}\n`);
@@ -38,77 +50,128 @@ function log(line: string): void {
 }
 
 const types = (await loadEventTypes(join(ROOT, 'schemas'))).filter((t) => TYPES.includes(t.name));
-log('(a) ceiling: JSON.parse + validate + encode, in-process, one core …');
-const ceiling = measureCeiling(types, 5);
+const ceiling = onlyEtl ? { eventsPerSec: 0, avgEventBytes: 0 } : measureCeiling(types, 5);
+if (!onlyEtl) log('(a) ceiling: JSON.parse + validate + encode, in-process, one core …');
 log(`    ${ceiling.eventsPerSec} events/s (events of ~${ceiling.avgEventBytes} bytes)`);
 
 const dataDir = await mkdtemp(join(tmpdir(), 'hourglass-bench-'));
-let result: Record<string, unknown>;
-try {
-  const dev = await startDev(dataDir);
+let result: Record<string, unknown> = {
+  machine: {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  },
+  targets: {},
+};
+if (!onlyEtl)
   try {
-    const common = ['--url', dev.url, '--type', TYPES.join(','), '--batch', '100'];
-    log(`(b) ingress end to end, as fast as possible (${MAX_CONCURRENCY} requests in flight, best of ${MAX_RUNS}) …`);
-    await runSend([...common, '--concurrency', '16', '--rate', 'max', '--duration', '2']); // warm-up
-    const runs: SendResult[] = [];
-    for (let i = 0; i < MAX_RUNS; i++) {
-      const flags = ['--concurrency', String(MAX_CONCURRENCY), '--rate', 'max', '--duration', String(SEND_SECONDS)];
-      const run = await runSend([...common, ...flags]);
-      log(`    run ${i + 1}: ${run.eventsPerSec} events/s, p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms`);
-      runs.push(run);
-    }
-    const max = runs.reduce((a, b) => (b.eventsPerSec > a.eventsPerSec ? b : a));
-    const halfRate = Math.round(Math.min(max.eventsPerSec, TARGETS.ingressEventsPerSec) / 2);
-    log(`    at half load (${halfRate} events/s) …`);
-    const half = await runSend([
-      ...common,
-      '--concurrency',
-      String(HALF_CONCURRENCY),
-      '--rate',
-      String(halfRate),
-      '--duration',
-      String(SEND_SECONDS),
-    ]);
-    log(`    ${half.eventsPerSec} events/s, p50 ${half.p50Ms} ms, p99 ${half.p99Ms} ms`);
-    const peakRssMb = dev.peakRssMb();
-    const errors = Object.assign({}, ...runs.map((r) => r.httpErrors), half.httpErrors) as Record<string, number>;
-    result = {
-      machine: {
-        cpus: cpus().length,
-        cpuModel: cpus()[0]?.model ?? 'unknown',
-        memGiB: Math.round(totalmem() / 2 ** 30),
-        node: process.version,
-      },
-      ceiling: { eventsPerSec: ceiling.eventsPerSec, avgEventBytes: ceiling.avgEventBytes },
-      ingress: {
-        maxEventsPerSec: max.eventsPerSec,
-        maxRuns: runs.map((r) => r.eventsPerSec),
-        p50Ms: max.p50Ms,
-        p99Ms: max.p99Ms,
-        halfLoad: { rate: halfRate, eventsPerSec: half.eventsPerSec, p50Ms: half.p50Ms, p99Ms: half.p99Ms },
-        peakRssMb,
-        httpErrors: errors,
-        concurrency: { max: MAX_CONCURRENCY, halfLoad: HALF_CONCURRENCY },
-        batch: 100,
-      },
-      ratio: Math.round((max.eventsPerSec / ceiling.eventsPerSec) * 100) / 100,
-      targets: {
-        ingressEventsPerSec: {
-          target: TARGETS.ingressEventsPerSec,
-          pass: max.eventsPerSec >= TARGETS.ingressEventsPerSec,
+    const dev = await startDev(dataDir);
+    try {
+      const common = ['--url', dev.url, '--type', TYPES.join(','), '--batch', '100'];
+      log(`(b) ingress end to end, as fast as possible (${MAX_CONCURRENCY} requests in flight, best of ${MAX_RUNS}) …`);
+      await runSend([...common, '--concurrency', '16', '--rate', 'max', '--duration', '2']); // warm-up
+      const runs: SendResult[] = [];
+      for (let i = 0; i < MAX_RUNS; i++) {
+        const flags = ['--concurrency', String(MAX_CONCURRENCY), '--rate', 'max', '--duration', String(SEND_SECONDS)];
+        const run = await runSend([...common, ...flags]);
+        log(`    run ${i + 1}: ${run.eventsPerSec} events/s, p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms`);
+        runs.push(run);
+      }
+      const max = runs.reduce((a, b) => (b.eventsPerSec > a.eventsPerSec ? b : a));
+      const halfRate = Math.round(Math.min(max.eventsPerSec, TARGETS.ingressEventsPerSec) / 2);
+      log(`    at half load (${halfRate} events/s) …`);
+      const half = await runSend([
+        ...common,
+        '--concurrency',
+        String(HALF_CONCURRENCY),
+        '--rate',
+        String(halfRate),
+        '--duration',
+        String(SEND_SECONDS),
+      ]);
+      log(`    ${half.eventsPerSec} events/s, p50 ${half.p50Ms} ms, p99 ${half.p99Ms} ms`);
+      const peakRssMb = dev.peakRssMb();
+      const errors = Object.assign({}, ...runs.map((r) => r.httpErrors), half.httpErrors) as Record<string, number>;
+      result = {
+        machine: {
+          cpus: cpus().length,
+          cpuModel: cpus()[0]?.model ?? 'unknown',
+          memGiB: Math.round(totalmem() / 2 ** 30),
+          node: process.version,
         },
-        halfLoadP99Ms: { target: TARGETS.halfLoadP99Ms, pass: half.p99Ms <= TARGETS.halfLoadP99Ms },
-        peakRssMb: { target: TARGETS.peakRssMb, pass: peakRssMb <= TARGETS.peakRssMb },
-        ratio: { target: TARGETS.ratio, pass: max.eventsPerSec / ceiling.eventsPerSec >= TARGETS.ratio },
-      },
-      at: new Date().toISOString(),
-    };
+        ceiling: { eventsPerSec: ceiling.eventsPerSec, avgEventBytes: ceiling.avgEventBytes },
+        ingress: {
+          maxEventsPerSec: max.eventsPerSec,
+          maxRuns: runs.map((r) => r.eventsPerSec),
+          p50Ms: max.p50Ms,
+          p99Ms: max.p99Ms,
+          halfLoad: { rate: halfRate, eventsPerSec: half.eventsPerSec, p50Ms: half.p50Ms, p99Ms: half.p99Ms },
+          peakRssMb,
+          httpErrors: errors,
+          concurrency: { max: MAX_CONCURRENCY, halfLoad: HALF_CONCURRENCY },
+          batch: 100,
+        },
+        ratio: Math.round((max.eventsPerSec / ceiling.eventsPerSec) * 100) / 100,
+        targets: {
+          ingressEventsPerSec: {
+            target: TARGETS.ingressEventsPerSec,
+            pass: max.eventsPerSec >= TARGETS.ingressEventsPerSec,
+          },
+          halfLoadP99Ms: { target: TARGETS.halfLoadP99Ms, pass: half.p99Ms <= TARGETS.halfLoadP99Ms },
+          peakRssMb: { target: TARGETS.peakRssMb, pass: peakRssMb <= TARGETS.peakRssMb },
+          ratio: { target: TARGETS.ratio, pass: max.eventsPerSec / ceiling.eventsPerSec >= TARGETS.ratio },
+        },
+        at: new Date().toISOString(),
+      };
+    } finally {
+      await dev.stop();
+    }
   } finally {
-    await dev.stop();
+    await rm(dataDir, { recursive: true, force: true });
   }
-} finally {
-  await rm(dataDir, { recursive: true, force: true });
+
+// (c)–(e): the ETL
+log('(c) ETL consumer, one type, 1,000,000 events from the embedded bus into committed raw files …');
+const consumerRuns = [];
+for (let i = 0; i < 2; i++) {
+  const c = await measureConsumer(1_000_000, 'snappy');
+  log(`    run ${i + 1}: ${c.eventsPerSec} events/s (${c.files} files, snappy)`);
+  consumerRuns.push(c);
 }
+const consumer = consumerRuns.reduce((a, b) => (b.eventsPerSec > a.eventsPerSec ? b : a));
+const dedup = [];
+for (const events of [5_000_000, 20_000_000]) {
+  log(`(d) dedup of an hour of ${events.toLocaleString('en')} events with 1% duplicates …`);
+  const d = await measureDedup(events);
+  log(`    ${d.eventsPerSec} events/s, ${d.seconds} s, peak RSS ${d.peakRssMb} MB, ${d.splits} split(s)`);
+  dedup.push(d);
+}
+log('(e) end to end: hour end → published partition, ~1,000,000 events in the hour …');
+const e2e = await measureEndToEnd();
+log(
+  `    ${e2e.hourEndToPublishedSec} s at time scale ${e2e.timeScale} (${e2e.events} events); derived for scale 1: ${e2e.atScale1Sec} s`,
+);
+const d5 = dedup[0] as (typeof dedup)[number];
+const dedupPeak = Math.max(...dedup.map((d) => d.peakRssMb));
+result = {
+  ...result,
+  etl: { consumer, consumerRuns: consumerRuns.map((c) => c.eventsPerSec), dedup, endToEnd: e2e },
+  targets: {
+    ...(result.targets as object),
+    consumerEventsPerSec: {
+      target: TARGETS.consumerEventsPerSec,
+      pass: consumer.eventsPerSec >= TARGETS.consumerEventsPerSec,
+    },
+    dedupEventsPerSec: { target: TARGETS.dedupEventsPerSec, pass: d5.eventsPerSec >= TARGETS.dedupEventsPerSec },
+    dedupPeakRssMb: { target: TARGETS.dedupPeakRssMb, pass: dedupPeak <= TARGETS.dedupPeakRssMb },
+    hourEndToPublishedSec: {
+      target: TARGETS.hourEndToPublishedSec,
+      pass: e2e.atScale1Sec <= TARGETS.hourEndToPublishedSec,
+    },
+  },
+  at: new Date().toISOString(),
+};
 
 const r = result as {
   machine: { cpus: number; cpuModel: string; memGiB: number; node: string };
@@ -120,17 +183,32 @@ log('');
 log(`machine: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memGiB} GiB, Node ${r.machine.node}`);
 log('| measure | value | target | |');
 log('| --- | --- | --- | --- |');
-log(`| (a) ceiling, events/s | ${ceiling.eventsPerSec} | | |`);
+const pass = (k: string): string => (r.targets[k]?.pass ? 'PASS' : 'FAIL');
+if (!onlyEtl) {
+  log(`| (a) ceiling, events/s | ${ceiling.eventsPerSec} | | |`);
+  log(
+    `| (b) ingress max, events/s | ${r.ingress.maxEventsPerSec} | ≥ ${TARGETS.ingressEventsPerSec} | ${r.targets.ingressEventsPerSec?.pass ? 'PASS' : 'FAIL'} |`,
+  );
+  log(
+    `| p99 at ${r.ingress.halfLoad.rate} events/s, ms | ${r.ingress.halfLoad.p99Ms} | ≤ ${TARGETS.halfLoadP99Ms} | ${r.targets.halfLoadP99Ms?.pass ? 'PASS' : 'FAIL'} |`,
+  );
+  log(
+    `| peak RSS, MB | ${r.ingress.peakRssMb} | ≤ ${TARGETS.peakRssMb} | ${r.targets.peakRssMb?.pass ? 'PASS' : 'FAIL'} |`,
+  );
+  log(`| ratio (b)/(a) | ${r.ratio} | ≥ ${TARGETS.ratio} | ${r.targets.ratio?.pass ? 'PASS' : 'FAIL'} |`);
+}
 log(
-  `| (b) ingress max, events/s | ${r.ingress.maxEventsPerSec} | ≥ ${TARGETS.ingressEventsPerSec} | ${r.targets.ingressEventsPerSec?.pass ? 'PASS' : 'FAIL'} |`,
+  `| (c) ETL consumer, events/s | ${consumer.eventsPerSec} | ≥ ${TARGETS.consumerEventsPerSec} | ${pass('consumerEventsPerSec')} |`,
 );
 log(
-  `| p99 at ${r.ingress.halfLoad.rate} events/s, ms | ${r.ingress.halfLoad.p99Ms} | ≤ ${TARGETS.halfLoadP99Ms} | ${r.targets.halfLoadP99Ms?.pass ? 'PASS' : 'FAIL'} |`,
+  `| (d) dedup, 5 M events, events/s | ${d5.eventsPerSec} | ≥ ${TARGETS.dedupEventsPerSec} | ${pass('dedupEventsPerSec')} |`,
 );
 log(
-  `| peak RSS, MB | ${r.ingress.peakRssMb} | ≤ ${TARGETS.peakRssMb} | ${r.targets.peakRssMb?.pass ? 'PASS' : 'FAIL'} |`,
+  `| (d) dedup peak RSS (5 M, 20 M), MB | ${dedup.map((d) => d.peakRssMb).join(', ')} | ≤ ${TARGETS.dedupPeakRssMb} | ${pass('dedupPeakRssMb')} |`,
 );
-log(`| ratio (b)/(a) | ${r.ratio} | ≥ ${TARGETS.ratio} | ${r.targets.ratio?.pass ? 'PASS' : 'FAIL'} |`);
+log(
+  `| (e) hour end → published, s (scale 1, derived) | ${e2e.atScale1Sec} | ≤ ${TARGETS.hourEndToPublishedSec} | ${pass('hourEndToPublishedSec')} |`,
+);
 mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
 writeFileSync(join(ROOT, 'bench/results/latest.json'), `${JSON.stringify(result, null, 2)}\n`);
 if (json) process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -278,6 +278,14 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     };
 
     const reader = new Reader();
+    // the loops below are CPU-bound: let other work of the process (the ingress in `hourglass dev`,
+    // other types' consumers) run every few milliseconds
+    let lastYield = performance.now();
+    const breathe = async (): Promise<void> => {
+      if (performance.now() - lastYield < 10) return;
+      await new Promise((r) => setImmediate(r));
+      lastYield = performance.now();
+    };
     if (splits === 1) {
       const seen = new IdSet(totalEvents);
       const sink = new TextSink(d.config.chunkBytes + (1 << 20));
@@ -296,6 +304,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
           }
         }
         if (sink.pos >= d.config.chunkBytes) await flushSink(sink);
+        await breathe();
       }
       await flushSink(sink);
     } else {
@@ -332,6 +341,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
             reader.buf.copy(s.sink.buf, s.sink.pos, start, reader.pos);
             s.sink.pos += reader.pos - start;
           }
+          await breathe();
           for (const [i, s] of spills.entries()) {
             if (s.sink.pos >= 4 << 20) {
               await (handles[i] as import('node:fs/promises').FileHandle).write(s.sink.buf, 0, s.sink.pos);
@@ -366,6 +376,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
             }
           }
           if (sink.pos >= d.config.chunkBytes) await flushSink(sink);
+          await breathe();
         }
         await rm(s.path, { force: true });
       }
