@@ -43,7 +43,7 @@ export async function measureEndToEnd(): Promise<EndToEndResult> {
       '--rate',
       '100000',
       '--duration',
-      '10',
+      '11',
       '--batch',
       '500',
       '--concurrency',
