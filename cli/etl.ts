@@ -1,14 +1,11 @@
 /** `hourglass etl`: the ETL (consumers, closer, dedup) as a process of its own. */
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { createLogger } from '../core/logger.js';
 import { EtlService, etlWorkDir } from '../etl/service.js';
-import { EmbeddedBus } from '../infra/bus/embedded/embedded-bus.js';
-import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { provisionBus } from '../orchestrator/provision.js';
 import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE } from './common.js';
-import { clockFor, etlConfigOf, loadCatalog, objectStoreFor } from './pipeline.js';
+import { busFor, clockFor, etlConfigOf, loadCatalog, objectStoreFor, stateStoreFor } from './pipeline.js';
 import { untilSignal } from './signals.js';
 import type { CliIo } from './usage.js';
 
@@ -29,14 +26,8 @@ export async function runEtl(argv: string[], io: CliIo): Promise<number> {
   const logger = createLogger(config.logLevel);
   const catalog = await loadCatalog(config);
   const clock = clockFor(config);
-  const state = new SqliteStateStore(join(config.dataDir, 'state.sqlite'));
-  const bus = new EmbeddedBus({
-    dataDir: config.dataDir,
-    clock,
-    logger,
-    segmentBytes: config.bus.segmentBytes,
-    defaultAckDeadlineMs: config.bus.ackDeadlineRealMs,
-  });
+  const state = stateStoreFor(config);
+  const bus = busFor(config, clock, logger);
   const etl = new EtlService({
     bus,
     objects: objectStoreFor(config),

@@ -37,6 +37,20 @@ export function clockFor(config: HourglassConfig): Clock {
   return sharedClock(config.dataDir, config.timeScale);
 }
 
+export function stateStoreFor(config: HourglassConfig): SqliteStateStore {
+  return new SqliteStateStore(join(config.dataDir, 'state.sqlite'));
+}
+
+export function busFor(config: HourglassConfig, clock: Clock, logger: Logger): EmbeddedBus {
+  return new EmbeddedBus({
+    dataDir: config.dataDir,
+    clock,
+    logger,
+    segmentBytes: config.bus.segmentBytes,
+    defaultAckDeadlineMs: config.bus.ackDeadlineRealMs,
+  });
+}
+
 export function objectStoreFor(config: HourglassConfig): ObjectStore {
   return new FsObjectStore(join(config.dataDir, 'objects'));
 }
@@ -90,16 +104,10 @@ export async function startPipeline(
   const catalog = await loadCatalog(config);
   const types = catalog.list();
   const clock = clockFor(config);
-  const store = new SqliteStateStore(join(config.dataDir, 'state.sqlite'));
+  const store = stateStoreFor(config);
   const objects = objectStoreFor(config);
   const metrics = createIngressMetrics();
-  const bus = new EmbeddedBus({
-    dataDir: config.dataDir,
-    clock,
-    logger,
-    segmentBytes: config.bus.segmentBytes,
-    defaultAckDeadlineMs: config.bus.ackDeadlineRealMs,
-  });
+  const bus = busFor(config, clock, logger);
   const closeBackends = async (): Promise<void> => {
     await bus.close();
     await store.close();

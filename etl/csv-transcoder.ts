@@ -263,6 +263,21 @@ export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
+/** Calls `item` for each item of an Avro array or map (blocks of items, negative counts with sizes). */
+function blockItems(r: Reader, item: (first: boolean) => void): void {
+  let first = true;
+  for (let n = r.long(); n !== 0; n = r.long()) {
+    if (n < 0) {
+      n = -n;
+      r.long(); // the block's size in bytes
+    }
+    for (let i = 0; i < n; i++) {
+      item(first);
+      first = false;
+    }
+  }
+}
+
 /** Emits a value as JSON. */
 function jsonEmitter(t: AvroTypeLike): Emit {
   switch (t.typeName) {
@@ -310,18 +325,10 @@ function jsonEmitter(t: AvroTypeLike): Emit {
       const item = jsonEmitter(t.itemsType as AvroTypeLike);
       return (r, out) => {
         out.byte(0x5b);
-        let first = true;
-        for (let n = r.long(); n !== 0; n = r.long()) {
-          if (n < 0) {
-            n = -n;
-            r.long();
-          }
-          for (let i = 0; i < n; i++) {
-            if (!first) out.byte(COMMA);
-            first = false;
-            item(r, out);
-          }
-        }
+        blockItems(r, (first) => {
+          if (!first) out.byte(COMMA);
+          item(r, out);
+        });
         out.byte(0x5d);
       };
     }
@@ -329,21 +336,13 @@ function jsonEmitter(t: AvroTypeLike): Emit {
       const value = jsonEmitter(t.valuesType as AvroTypeLike);
       return (r, out) => {
         out.byte(0x7b);
-        let first = true;
-        for (let n = r.long(); n !== 0; n = r.long()) {
-          if (n < 0) {
-            n = -n;
-            r.long();
-          }
-          for (let i = 0; i < n; i++) {
-            if (!first) out.byte(COMMA);
-            first = false;
-            const s = r.span();
-            out.jsonText(r.buf, s, r.pos);
-            out.byte(0x3a);
-            value(r, out);
-          }
-        }
+        blockItems(r, (first) => {
+          if (!first) out.byte(COMMA);
+          const s = r.span();
+          out.jsonText(r.buf, s, r.pos);
+          out.byte(0x3a);
+          value(r, out);
+        });
         out.byte(0x7d);
       };
     }

@@ -19,7 +19,6 @@ import { type Manifest, runDedup } from '../../etl/dedup.js';
 import { createEtlMetrics } from '../../etl/metrics.js';
 import { rawSchemaFor } from '../../etl/raw-record.js';
 import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js';
-import { FsObjectStore } from '../../infra/store/fs/fs-object-store.js';
 import { type EtlHarness, startEtlHarness } from '../support/etl-harness.js';
 import { endSong, pageView } from '../support/ingress-harness.js';
 
