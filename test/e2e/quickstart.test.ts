@@ -82,6 +82,9 @@ describe('quick start', () => {
       ) as { events: number; ids: number }[];
       expect(rows).toEqual([{ events: hour.out, ids: hour.out }]);
       expect(hour.out).toBe(hour.in - hour.duplicates);
+      // the ETL's metrics are served with the ingress's
+      const metrics = await (await fetch(`${dev.url}/metrics`)).text();
+      expect(metrics).toMatch(/hourglass_etl_partitions_published_total\{type="EndSong"\} [1-9]/);
       expect(Date.now() - started).toBeLessThan(120_000);
     } finally {
       await dev.stop();
