@@ -68,13 +68,11 @@ export class Closer {
     const instances = await this.d.state.listInstances();
     const staleBefore = now - this.d.config.vanishAfterRealMs * this.d.clock.scale;
     const finished = (i: IngressInstance): boolean => i.stoppedAt !== null || i.lastSeenAt < staleBefore;
-    const closed = new Set((await this.d.state.listHours()).map((h) => `${h.type}\u0000${h.hour}`));
 
     const pending = new Map<string, { type: string; hour: number; entries: LedgerEntry[] }>();
-    for (const e of await this.d.state.listLedgers()) {
+    for (const e of await this.d.state.listLedgers({ unclosed: true })) {
       if (!types.has(e.type) || e.hour + HOUR_MS > now) continue;
       const key = `${e.type}\u0000${e.hour}`;
-      if (closed.has(key)) continue;
       let p = pending.get(key);
       if (p === undefined) {
         p = { type: e.type, hour: e.hour, entries: [] };

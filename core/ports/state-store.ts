@@ -29,6 +29,8 @@ export interface LedgerFilter {
   readonly type?: string;
   readonly hour?: number;
   readonly instanceId?: string;
+  /** Only entries of (type, hour)s that have no hour record yet (not closed). */
+  readonly unclosed?: boolean;
 }
 
 export interface IngressInstance {

@@ -149,6 +149,12 @@ export function stateStoreContract(
         ['PageView', 'failed'],
       ]);
       expect(await store.listHours({ from: H + 1, to: H + 7_200_000 })).toHaveLength(1);
+      await store.saveLedgers([
+        { instanceId: 'i', type: 'EndSong', hour: H, ranges: [], count: 0, sealed: true, updatedAt: 1 },
+        { instanceId: 'i', type: 'EndSong', hour: H + 7_200_000, ranges: [], count: 0, sealed: true, updatedAt: 1 },
+      ]);
+      expect((await store.listLedgers({ unclosed: true })).map((e) => e.hour)).toEqual([H + 7_200_000]);
+      expect(await store.listLedgers()).toHaveLength(2);
       expect(await store.listHours({ states: [] })).toEqual([]);
     });
 

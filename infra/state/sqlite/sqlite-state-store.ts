@@ -211,6 +211,9 @@ export class SqliteStateStore implements StateStore {
         where.push('instance_id = ?');
         args.push(filter.instanceId);
       }
+      if (filter.unclosed === true) {
+        where.push('NOT EXISTS (SELECT 1 FROM hours h WHERE h.type = ledgers.type AND h.hour = ledgers.hour)');
+      }
       const sql = `SELECT * FROM ledgers ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY type, hour, instance_id`;
       return (this.stmt(sql).all(...args) as LedgerRow[]).map((r) => ({
         instanceId: r.instance_id,
