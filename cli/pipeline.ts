@@ -73,7 +73,8 @@ export function etlConfigOf(config: HourglassConfig): EtlConfig {
       maxIdsInMemory: e.dedupMaxIdsInMemory,
       duckdbMemoryBytes: e.duckdbMemoryBytes,
       duckdbThreads: e.duckdbThreads,
-      chunkBytes: e.dedupChunkBytes,
+      rowGroupBytes: e.dedupRowGroupBytes,
+      workers: e.dedupWorkers,
     },
     passIntervalRealMs: e.passIntervalRealMs,
   };

@@ -49,7 +49,8 @@ export interface EtlSettings {
   readonly dedupMaxIdsInMemory: number;
   readonly duckdbMemoryBytes: number;
   readonly duckdbThreads: number;
-  readonly dedupChunkBytes: number;
+  readonly dedupRowGroupBytes: number;
+  readonly dedupWorkers: number;
 }
 
 /** Environment variables and the setting each one sets. */
@@ -228,7 +229,8 @@ function validate(s: Settings): HourglassConfig {
       dedupMaxIdsInMemory: num(e, 'dedupMaxIdsInMemory', 'etl.dedupMaxIdsInMemory', 1),
       duckdbMemoryBytes: num(e, 'duckdbMemoryBytes', 'etl.duckdbMemoryBytes', 64 * 1024 * 1024),
       duckdbThreads: num(e, 'duckdbThreads', 'etl.duckdbThreads', 1, 64),
-      dedupChunkBytes: num(e, 'dedupChunkBytes', 'etl.dedupChunkBytes', 1024),
+      dedupRowGroupBytes: num(e, 'dedupRowGroupBytes', 'etl.dedupRowGroupBytes', 1024),
+      dedupWorkers: num(e, 'dedupWorkers', 'etl.dedupWorkers', 1, 64),
     },
   };
 }

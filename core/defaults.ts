@@ -76,6 +76,7 @@ export const DEFAULTS = {
     duckdbMemoryBytes: 256 * 1024 * 1024,
     duckdbThreads: 2,
     /** CSV bytes per Parquet file of a final partition. */
-    dedupChunkBytes: 32 * 1024 * 1024,
+    dedupRowGroupBytes: 32 * 1024 * 1024,
+    dedupWorkers: 1,
   },
 } as const;

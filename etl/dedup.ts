@@ -2,8 +2,8 @@
  * The dedup step (DESIGN.md point 8): turns a closed hour (or, for daily types, a day of closed
  * hours) into its final partition.
  *
- * 1. Reads every registered raw file of the partition, transcoding records to CSV (no objects
- *    built) and checking each (ingress instance, sequence) against the ledgers: a ledgered event
+ * 1. Reads every registered raw file of the partition, checking each record's (ingress instance,
+ *    sequence) against the ledgers: a ledgered event
  *    missing from the raw hour is a completeness violation; the partition is then not published
  *    and its hours are marked `failed` (alerting pages on that state).
  * 2. Removes duplicates by event id, keeping the first copy read (files in name order, which is
@@ -11,7 +11,9 @@
  *    of the type (a producer retry that crossed the hour boundary). Memory is bounded: at most `maxIdsInMemory` ids are held; a
  *    bigger partition is split by a hash of the id into spill files on disk, deduplicated one
  *    split at a time.
- * 3. DuckDB converts the CSV chunks into Parquet files (zstd), overlapping with step 1.
+ * 3. Shreds the records kept straight from Avro into Parquet columns (no objects built; see
+ *    `raw-parquet.ts` for the column mapping), snappy-compressed pages, row groups of about
+ *    `rowGroupBytes`, a new file every few row groups.
  * 4. Publishes atomically, data first and manifest last: Parquet files under unique names, then
  *    `_manifest.json` (write-once: a crash after it was written is recognised on the retry).
  *    Readers only see files a manifest lists; files of an attempt that crashed are deleted.
@@ -32,20 +34,30 @@ import type { HourRecord, RawFile, StateStore } from '../core/ports/state-store.
 import { mergeRanges, missingRanges, type Range, rangeCount } from '../core/ranges.js';
 import { avroSkipper } from './avro-check.js';
 import { openContainer } from './avro-container.js';
-import { type ColumnPlan, RawCsvTranscoder, Reader, TextSink } from './csv-transcoder.js';
+import { Reader, TextSink } from './avro-text.js';
 import { IdSet } from './id-set.js';
 import { finalPrefix, MANIFEST, uniquePart } from './names.js';
+import { RawParquetTranscoder } from './raw-parquet.js';
 import { rawSchemaFor, rawTypeFor } from './raw-record.js';
+import { openShredder, type Shredder } from './shred-pool.js';
+
+/** Partitions with fewer raw events are shredded in the calling thread. */
+export const WORKERS_FROM_EVENTS = 250_000;
 
 export interface DedupConfig {
   /** Most distinct event ids held in memory; bigger partitions are split and spilled to disk. */
   readonly maxIdsInMemory: number;
-  /** DuckDB's memory limit (it spills beyond it). */
+  /** DuckDB's memory limit when it reads the previous partition's ids (it spills beyond it). */
   readonly duckdbMemoryBytes: number;
   readonly duckdbThreads: number;
-  /** Bytes of CSV per Parquet file written. */
-  readonly chunkBytes: number;
-  /** Local scratch space (spill files, CSV chunks, DuckDB temp files). */
+  /** Column data buffered per Parquet row group before it is written out (per worker). */
+  readonly rowGroupBytes: number;
+  /**
+   * Worker threads that write the Parquet files of big partitions while the calling thread reads
+   * and dedups; 0: all in the calling thread.
+   */
+  readonly workers: number;
+  /** Local scratch space (spill files, Parquet files before publication, DuckDB temp files). */
   readonly workDir: string;
 }
 
@@ -160,53 +172,74 @@ class SequenceCheck {
   }
 }
 
-/** Streams CSV chunks into Parquet files with DuckDB, one at a time, while the caller makes more. */
-class ParquetWriter {
-  private chain: Promise<void> = Promise.resolve();
-  private pending = 0;
-  readonly outputs: { path: string; rows: number }[] = [];
-  private failed: unknown = null;
-  private n = 0;
-
-  constructor(
-    private readonly connect: Promise<import('@duckdb/node-api').DuckDBConnection>,
-    private readonly columns: ColumnPlan[],
-    private readonly dir: string,
-    private readonly attempt: string,
-    /** Leaves out ids in the `earlier_ids` table. */
-    private readonly antiJoin: boolean,
+/**
+ * Event ids of the type's previous published partition, read from its Parquet files with DuckDB,
+ * one split (by id hash) at a time so they fit the same memory budget as the partition's own ids.
+ */
+class EarlierIds {
+  private constructor(
+    private readonly paths: string[],
+    readonly rows: number,
+    private readonly d: DedupDeps,
+    private readonly work: string,
   ) {}
 
-  /** Queues a CSV file for conversion; waits while two are already queued (bounded scratch space). */
-  async add(csvPath: string): Promise<void> {
-    const out = join(this.dir, `part-${this.attempt}-${String(this.n++).padStart(4, '0')}.parquet`);
-    this.pending++;
-    this.chain = this.chain.then(async () => {
-      try {
-        if (this.failed) return;
-        const c = await this.connect;
-        const cols = this.columns.map((col) => `${sqlString(col.name)}: ${sqlString(col.csvType)}`).join(', ');
-        const result = await c.runAndReadAll(
-          `COPY (SELECT ${this.columns.map((col) => col.select).join(', ')} FROM read_csv(${sqlString(csvPath)},
-             header = false, delim = ',', quote = '"', escape = '"', new_line = '\\n', allow_quoted_nulls = false,
-             auto_detect = false, columns = {${cols}}) AS chunk${this.antiJoin ? ' ANTI JOIN earlier_ids USING (event_id)' : ''})
-           TO ${sqlString(out)} (FORMAT parquet, COMPRESSION zstd)`,
-        );
-        this.outputs.push({ path: out, rows: Number(result.getRows()[0]?.[0] ?? 0) });
-      } catch (err) {
-        this.failed ??= err;
-      } finally {
-        this.pending--;
-        await rm(csvPath, { force: true });
+  static async open(names: readonly string[], work: string, d: DedupDeps): Promise<EarlierIds> {
+    if (names.length === 0) return new EarlierIds([], 0, d, work);
+    const paths: string[] = [];
+    for (const name of names) {
+      let path = d.objects.localPath(name);
+      if (path === null) {
+        path = join(work, `earlier-${paths.length}.parquet`);
+        await writeFile(path, await d.objects.get(name));
       }
-    });
-    while (this.pending > 2) await this.chain;
+      paths.push(path);
+    }
+    const ids = new EarlierIds(paths, 0, d, work);
+    const rows = await ids.withConnection(async (c, files) =>
+      Number((await c.runAndReadAll(`SELECT count(*) FROM ${files}`)).getRows()[0]?.[0] ?? 0),
+    );
+    return new EarlierIds(paths, rows, d, work);
   }
 
-  async finish(): Promise<{ path: string; rows: number }[]> {
-    await this.chain;
-    if (this.failed) throw this.failed;
-    return this.outputs;
+  private async withConnection<T>(
+    fn: (c: import('@duckdb/node-api').DuckDBConnection, files: string) => Promise<T>,
+  ): Promise<T> {
+    const instance = await DuckDBInstance.create(':memory:', {
+      memory_limit: `${Math.floor(this.d.config.duckdbMemoryBytes / (1024 * 1024))}MB`,
+      threads: String(this.d.config.duckdbThreads),
+      temp_directory: join(this.work, 'duckdb'),
+    });
+    try {
+      const c = await instance.connect();
+      try {
+        return await fn(c, `read_parquet([${this.paths.map(sqlString).join(', ')}])`);
+      } finally {
+        c.closeSync();
+      }
+    } finally {
+      instance.closeSync();
+    }
+  }
+
+  /** The ids of split `split` of `splits`, or null when there is no previous partition. */
+  async load(split: number, splits: number): Promise<IdSet | null> {
+    if (this.paths.length === 0) return null;
+    const set = new IdSet(Math.ceil(this.rows / splits));
+    await this.withConnection(async (c, files) => {
+      const result = await c.stream(`SELECT event_id FROM ${files}`);
+      for (
+        let chunk = await result.fetchChunk();
+        chunk !== null && chunk.rowCount > 0;
+        chunk = await result.fetchChunk()
+      ) {
+        for (const id of chunk.getColumnValues(0)) {
+          const bytes = Buffer.from(id as string);
+          if (splits === 1 || hashBytes(bytes, 0, bytes.length) % splits === split) set.add(bytes, 0, bytes.length);
+        }
+      }
+    });
+    return set;
   }
 }
 
@@ -221,13 +254,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
   const work = join(d.config.workDir, `dedup-${type.name}-${job.start}-${attempt}`);
   await mkdir(work, { recursive: true });
   const log = d.logger.child({ type: type.name, partition: new Date(job.start).toISOString() });
-  const duck = DuckDBInstance.create(':memory:', {
-    memory_limit: `${Math.floor(d.config.duckdbMemoryBytes / (1024 * 1024))}MB`,
-    threads: String(d.config.duckdbThreads),
-    temp_directory: join(work, 'duckdb'),
-    preserve_insertion_order: 'false',
-  });
-  const connection = duck.then((i) => i.connect());
+  let pool: Shredder | undefined;
   try {
     const files: RawFile[] = [];
     const required = new Map<string, Range[]>();
@@ -243,39 +270,21 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     }
     files.sort((a, b) => (a.name < b.name ? -1 : 1));
     const totalEvents = files.reduce((n, f) => n + f.events, 0);
-    const splits = Math.max(1, Math.ceil(totalEvents / d.config.maxIdsInMemory));
-    const transcoder = new RawCsvTranscoder(latestVersion(type).type);
+    const earlier = await EarlierIds.open(job.earlier, work, d);
+    const splits = Math.max(1, Math.ceil(Math.max(totalEvents, earlier.rows) / d.config.maxIdsInMemory));
+    const payloadType = latestVersion(type).type;
+    const transcoder = new RawParquetTranscoder(payloadType);
+    const skipPayload = avroSkipper(payloadType);
     const check = new SequenceCheck(required);
-    if (job.earlier.length > 0) {
-      const paths: string[] = [];
-      for (const name of job.earlier) {
-        let path = d.objects.localPath(name);
-        if (path === null) {
-          path = join(work, `earlier-${paths.length}.parquet`);
-          await writeFile(path, await d.objects.get(name));
-        }
-        paths.push(path);
-      }
-      await (await connection).run(
-        `CREATE TEMP TABLE earlier_ids AS SELECT DISTINCT event_id FROM read_parquet([${paths.map(sqlString).join(', ')}])`,
-      );
-    }
-    const parquet = new ParquetWriter(connection, transcoder.columns, work, attempt, job.earlier.length > 0);
-    const stats = { in: 0, duplicates: 0 };
-
-    let chunkNo = 0;
-    const flushSink = async (sink: TextSink): Promise<void> => {
-      if (sink.pos === 0) return;
-      const path = join(work, `chunk-${chunkNo++}.csv`);
-      const fh = await open(path, 'w');
-      try {
-        await fh.write(sink.buf, 0, sink.pos);
-      } finally {
-        await fh.close();
-      }
-      sink.pos = 0;
-      await parquet.add(path);
-    };
+    // worker threads pay off only for big partitions (starting them costs about half a second)
+    const shredders = openShredder(totalEvents >= WORKERS_FROM_EVENTS ? d.config.workers : 0, {
+      payloadSchema: payloadType.schema(),
+      dir: work,
+      prefix: `part-${attempt}`,
+      rowGroupBytes: d.config.rowGroupBytes,
+    });
+    pool = shredders;
+    const stats = { in: 0, duplicates: 0, earlier: 0 };
 
     const reader = new Reader();
     // the loops below are CPU-bound: let other work of the process (the ingress in `hourglass dev`,
@@ -286,31 +295,51 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       await new Promise((r) => setImmediate(r));
       lastYield = performance.now();
     };
+    /**
+     * Dedups the records of `reader.buf` from `reader.pos` (`count` of them, or one at each of
+     * `starts`) and hands those kept to the workers.
+     */
+    const dedupRecords = async (
+      seen: IdSet,
+      earlierIds: IdSet | null,
+      count: number,
+      starts: Int32Array | null,
+      markSequences: boolean,
+    ): Promise<void> => {
+      const buf = reader.buf;
+      const kept = new Int32Array(count);
+      let n = 0;
+      for (let i = 0; i < count; i++) {
+        if (starts !== null) reader.pos = starts[i] as number;
+        const start = reader.pos;
+        const k = transcoder.envelope(reader);
+        if (markSequences) {
+          stats.in++;
+          check.markBytes(buf, k.instanceStart, k.instanceEnd, k.sequence);
+        }
+        if (!seen.add(buf, k.idStart, k.idEnd)) stats.duplicates++;
+        else if (earlierIds?.has(buf, k.idStart, k.idEnd)) stats.earlier++;
+        else kept[n++] = start;
+        if (starts === null) reader.pos = skipPayload(buf, reader.pos);
+      }
+      await shredders.submit(buf, kept, n, starts === null);
+    };
+
     if (splits === 1) {
       const seen = new IdSet(totalEvents);
-      const sink = new TextSink(d.config.chunkBytes + (1 << 20));
+      const earlierIds = await earlier.load(0, 1);
       for await (const block of recordBlocks(files, type, d)) {
         reader.buf = block.data;
         reader.pos = 0;
-        for (let i = 0; i < block.count; i++) {
-          const lineStart = sink.pos;
-          transcoder.line(reader, sink);
-          const k = transcoder.keys;
-          stats.in++;
-          check.markBytes(reader.buf, k.instanceStart, k.instanceEnd, k.sequence);
-          if (!seen.add(reader.buf, k.idStart, k.idEnd)) {
-            sink.pos = lineStart;
-            stats.duplicates++;
-          }
-        }
-        if (sink.pos >= d.config.chunkBytes) await flushSink(sink);
+        await dedupRecords(seen, earlierIds, block.count, null, true);
         await breathe();
       }
-      await flushSink(sink);
     } else {
       // spill: raw record bytes go to one file per split (by id hash), then each split is deduped alone
-      log.info({ events: totalEvents, splits }, 'partition larger than the in-memory id budget: spilling');
-      const skipPayload = avroSkipper(latestVersion(type).type);
+      log.info(
+        { events: totalEvents, earlier: earlier.rows, splits },
+        'partition larger than the in-memory id budget: spilling',
+      );
       const spills = Array.from({ length: splits }, (_, i) => ({
         path: join(work, `split-${i}.bin`),
         sink: new TextSink(1 << 20),
@@ -322,19 +351,11 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
           reader.pos = 0;
           for (let i = 0; i < block.count; i++) {
             const start = reader.pos;
-            // the envelope, read field by field; the payload only skipped
-            const idStart = reader.span();
-            const idEnd = reader.pos;
-            reader.long();
-            const instanceStart = reader.span();
-            const instanceEnd = reader.pos;
-            const sequence = reader.long();
-            if (reader.long() === 1) reader.long();
-            reader.long();
+            const k = transcoder.envelope(reader);
             reader.pos = skipPayload(reader.buf, reader.pos);
             stats.in++;
-            check.markBytes(reader.buf, instanceStart, instanceEnd, sequence);
-            const s = spills[hashBytes(reader.buf, idStart, idEnd) % splits] as (typeof spills)[number];
+            check.markBytes(reader.buf, k.instanceStart, k.instanceEnd, k.sequence);
+            const s = spills[hashBytes(reader.buf, k.idStart, k.idEnd) % splits] as (typeof spills)[number];
             s.sink.ensure(reader.pos - start + 8);
             s.sink.buf.writeUInt32LE(reader.pos - start, s.sink.pos);
             s.sink.pos += 4;
@@ -356,33 +377,21 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       } finally {
         await Promise.all(handles.map((h) => h.close()));
       }
-      const sink = new TextSink(d.config.chunkBytes + (1 << 20));
-      for (const s of spills) {
+      for (const [split, s] of spills.entries()) {
         const seen = new IdSet(Math.ceil(totalEvents / splits));
+        const earlierIds = await earlier.load(split, splits);
         for await (const chunk of spillChunks(s.path)) {
           // records are length-prefixed; a chunk holds whole records only
-          let pos = 0;
-          while (pos < chunk.length) {
-            const len = chunk.readUInt32LE(pos);
-            reader.buf = chunk;
-            reader.pos = pos + 4;
-            pos += 4 + len;
-            const lineStart = sink.pos;
-            transcoder.line(reader, sink);
-            const k = transcoder.keys;
-            if (!seen.add(chunk, k.idStart, k.idEnd)) {
-              sink.pos = lineStart;
-              stats.duplicates++;
-            }
-          }
-          if (sink.pos >= d.config.chunkBytes) await flushSink(sink);
+          const starts: number[] = [];
+          for (let pos = 0; pos < chunk.length; pos += 4 + chunk.readUInt32LE(pos)) starts.push(pos + 4);
+          reader.buf = chunk;
+          await dedupRecords(seen, earlierIds, starts.length, Int32Array.from(starts), false);
           await breathe();
         }
         await rm(s.path, { force: true });
       }
-      await flushSink(sink);
     }
-    const outputs = await parquet.finish();
+    const outputs = await shredders.finish();
 
     const missing = check.missing();
     if (missing.size > 0) {
@@ -414,9 +423,9 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       published.push({ name, bytes: info.size, rows: o.rows, sha256 });
     }
     const eventsOut = published.reduce((n, f) => n + f.rows, 0);
-    const earlierDuplicates = stats.in - stats.duplicates - eventsOut;
-    if (earlierDuplicates < 0 || (job.earlier.length === 0 && earlierDuplicates !== 0)) {
-      throw new Error(`DuckDB wrote ${eventsOut} rows, expected ${stats.in - stats.duplicates}`);
+    const earlierDuplicates = stats.earlier;
+    if (eventsOut !== stats.in - stats.duplicates - earlierDuplicates) {
+      throw new Error(`wrote ${eventsOut} rows, expected ${stats.in - stats.duplicates - earlierDuplicates}`);
     }
     stats.duplicates += earlierDuplicates;
     const now = d.clock.now();
@@ -469,8 +478,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     }
     return { status: 'published', manifest: final, manifestName };
   } finally {
-    await connection.then((c) => c.closeSync()).catch(() => undefined);
-    await duck.then((i) => i.closeSync()).catch(() => undefined);
+    await pool?.close();
     await rm(work, { recursive: true, force: true });
   }
 }

@@ -1,14 +1,14 @@
 /**
  * An exact set of event ids (byte strings), kept outside the JavaScript heap: ids are copied into
  * an append-only byte arena and indexed by an open-addressing hash table of typed arrays. Memory
- * is about `id bytes + 12` per id, and the garbage collector never scans it, which a `Set` of
- * millions of strings makes expensive.
+ * is about `id bytes + 2` per id in the arena plus 8–16 bytes of hash table, and the garbage
+ * collector never scans it, which a `Set` of millions of strings makes expensive.
  */
 export class IdSet {
   private arena: Buffer;
   private used = 0;
-  /** Per slot: arena offset + 1 (0 = empty). */
-  private slots: Float64Array;
+  /** Per slot: arena offset + 1 (0 = empty); the arena stays under 4 GiB. */
+  private slots: Uint32Array;
   private hashes: Uint32Array;
   private mask: number;
   private count = 0;
@@ -16,7 +16,7 @@ export class IdSet {
   constructor(expected = 1024) {
     let cap = 1024;
     while (cap < expected * 2) cap *= 2;
-    this.slots = new Float64Array(cap);
+    this.slots = new Uint32Array(cap);
     this.hashes = new Uint32Array(cap);
     this.mask = cap - 1;
     this.arena = Buffer.allocUnsafe(Math.max(64 * 1024, expected * 24));
@@ -29,6 +29,21 @@ export class IdSet {
   /** Bytes held. */
   get bytes(): number {
     return this.arena.length + this.slots.byteLength + this.hashes.byteLength;
+  }
+
+  /** Whether the id `src[start, end)` is in the set. */
+  has(src: Uint8Array, start: number, end: number): boolean {
+    let h = 0x811c9dc5;
+    for (let i = start; i < end; i++) {
+      h ^= src[i] as number;
+      h = Math.imul(h, 0x01000193);
+    }
+    h >>>= 0;
+    for (let slot = h & this.mask; ; slot = (slot + 1) & this.mask) {
+      const at = this.slots[slot] as number;
+      if (at === 0) return false;
+      if (this.hashes[slot] === h && this.equals(at - 1, src, start, end - start)) return true;
+    }
   }
 
   /** Adds the id `src[start, end)`; returns false if it was already there. */
@@ -48,6 +63,7 @@ export class IdSet {
       slot = (slot + 1) & this.mask;
     }
     if (this.used + len + 2 > this.arena.length) {
+      if (this.used + len + 2 >= 0xffffffff) throw new RangeError('id set is full (4 GiB of ids)');
       const next = Buffer.allocUnsafe(Math.max(this.arena.length * 2, this.used + len + 2));
       this.arena.copy(next, 0, 0, this.used);
       this.arena = next;
@@ -74,7 +90,7 @@ export class IdSet {
     const oldSlots = this.slots;
     const oldHashes = this.hashes;
     const cap = oldSlots.length * 2;
-    this.slots = new Float64Array(cap);
+    this.slots = new Uint32Array(cap);
     this.hashes = new Uint32Array(cap);
     this.mask = cap - 1;
     for (let i = 0; i < oldSlots.length; i++) {

@@ -9,9 +9,9 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import type { EventCatalog } from '../core/event-types.js';
 import { latestVersion } from '../core/event-types.js';
 import { listAll, type ObjectStore } from '../core/ports/object-store.js';
-import { quoteIdent, RawCsvTranscoder } from './csv-transcoder.js';
 import type { Manifest } from './dedup.js';
 import { MANIFEST } from './names.js';
+import { quoteIdent, RawParquetTranscoder } from './raw-parquet.js';
 
 export interface QueryResult {
   readonly columns: string[];
@@ -68,8 +68,8 @@ export async function runQuery(
       if (files.length > 0) {
         body = `SELECT * FROM read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`;
       } else if (type !== undefined) {
-        const cols = new RawCsvTranscoder(latestVersion(type).type).columns.map(
-          (col) => `NULL::${col.finalType} AS ${quoteIdent(col.name)}`,
+        const cols = new RawParquetTranscoder(latestVersion(type).type).columnTypes.map(
+          (col) => `NULL::${col.duckType} AS ${quoteIdent(col.name)}`,
         );
         const hour = type.partitioning === 'hourly' ? ', NULL::BIGINT AS hour' : '';
         body = `SELECT ${cols.join(', ')}, NULL::DATE AS date${hour} WHERE false`;

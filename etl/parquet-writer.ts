@@ -1,0 +1,340 @@
+/**
+ * A Parquet file writer for the dedup step: columns are filled value by value (Dremel shredding
+ * is the caller's job: it passes repetition and definition levels), each column is cut into data
+ * pages (v1, PLAIN values, RLE levels) compressed with snappy, and row groups are written to the
+ * file as they fill, so memory stays bounded by one row group.
+ * Format: https://parquet.apache.org/docs/file-format/ (parquet.thrift for the metadata).
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import snappy from 'snappy';
+import { i64, list, T, type ThriftStruct, ThriftWriter } from './thrift-compact.js';
+
+export const Physical = { BOOLEAN: 0, INT32: 1, INT64: 2, FLOAT: 4, DOUBLE: 5, BYTE_ARRAY: 6 } as const;
+export type PhysicalType = (typeof Physical)[keyof typeof Physical];
+
+export const Repetition = { REQUIRED: 0, OPTIONAL: 1, REPEATED: 2 } as const;
+export type RepetitionType = (typeof Repetition)[keyof typeof Repetition];
+
+/** Converted types (parquet.thrift `ConvertedType`), for readers that predate logical types. */
+export const Converted = { UTF8: 0, MAP: 1, MAP_KEY_VALUE: 2, LIST: 3, TIMESTAMP_MILLIS: 9, JSON: 19 } as const;
+
+/** Logical type annotations (parquet.thrift `LogicalType` union). */
+export const Logical = {
+  STRING: { 1: {} },
+  MAP: { 2: {} },
+  LIST: { 3: {} },
+  TIMESTAMP_MILLIS_UTC: { 8: { 1: true, 2: { 1: {} } } },
+  JSON: { 12: {} },
+} satisfies Record<string, ThriftStruct>;
+
+/** A node of the Parquet schema: a group (children) or a leaf column (physical type). */
+export interface SchemaNode {
+  readonly name: string;
+  readonly repetition: RepetitionType;
+  readonly physical?: PhysicalType;
+  readonly converted?: number;
+  readonly logical?: ThriftStruct;
+  readonly children?: readonly SchemaNode[];
+}
+
+const PAGE_BYTES = 1 << 20;
+const CODEC_SNAPPY = 1;
+const ENCODING_PLAIN = 0;
+const ENCODING_RLE = 3;
+const PAGE_DATA = 0;
+const MAGIC = Buffer.from('PAR1');
+
+/** Levels of a column, one byte each, RLE-encoded when a page is cut. */
+class Levels {
+  data = new Uint8Array(4096);
+  n = 0;
+  push(level: number): void {
+    if (this.n === this.data.length) {
+      const next = new Uint8Array(this.data.length * 2);
+      next.set(this.data);
+      this.data = next;
+    }
+    this.data[this.n++] = level;
+  }
+  /** `<4-byte length><RLE runs>` (the RLE/bit-packing hybrid, runs only), as data page v1 wants. */
+  encode(maxLevel: number): Buffer {
+    if (maxLevel > 255) throw new RangeError(`nesting too deep for a Parquet column (${maxLevel} levels)`);
+    // bit width ≤ 8: every run's value takes one byte
+    const out = Buffer.allocUnsafe(4 + this.n * 6);
+    let p = 4;
+    const d = this.data;
+    for (let i = 0; i < this.n; ) {
+      const v = d[i] as number;
+      let j = i + 1;
+      while (j < this.n && d[j] === v) j++;
+      let header = (j - i) * 2;
+      while (header >= 0x80) {
+        out[p++] = (header & 0x7f) | 0x80;
+        header = Math.floor(header / 0x80);
+      }
+      out[p++] = header;
+      out[p++] = v;
+      i = j;
+    }
+    out.writeUInt32LE(p - 4, 0);
+    this.n = 0;
+    return out.subarray(0, p);
+  }
+}
+
+/**
+ * One leaf column: the values of the page being filled (PLAIN encoded; booleans one byte each
+ * until the page is cut), its levels, and the compressed pages of the current row group.
+ */
+export class ParquetColumn {
+  values: Buffer = Buffer.allocUnsafe(64 * 1024);
+  pos = 0;
+  /** Value slots in the current page, nulls included. */
+  slots = 0;
+  readonly reps = new Levels();
+  readonly defs = new Levels();
+  private pages: Buffer[] = [];
+  private chunkSlots = 0;
+  private chunkRaw = 0;
+  private chunkStored = 0;
+
+  constructor(
+    readonly path: readonly string[],
+    readonly physical: PhysicalType,
+    readonly maxDef: number,
+    readonly maxRep: number,
+  ) {}
+
+  ensure(n: number): void {
+    if (this.pos + n <= this.values.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.values.length * 2, this.pos + n));
+    this.values.copy(next, 0, 0, this.pos);
+    this.values = next;
+  }
+
+  /** Records a value slot's levels (for columns that have them). */
+  level(rep: number, def: number): void {
+    if (this.maxRep > 0) this.reps.push(rep);
+    if (this.maxDef > 0) this.defs.push(def);
+    this.slots++;
+  }
+
+  int32(v: number): void {
+    this.ensure(4);
+    this.values.writeInt32LE(v, this.pos);
+    this.pos += 4;
+  }
+
+  /** An integer up to ±2^53 as a little-endian int64. */
+  int64(v: number): void {
+    this.ensure(8);
+    const b = this.values;
+    const lo = v >>> 0;
+    const hi = Math.floor(v / 4294967296) | 0;
+    const p = this.pos;
+    b[p] = lo;
+    b[p + 1] = lo >>> 8;
+    b[p + 2] = lo >>> 16;
+    b[p + 3] = lo >>> 24;
+    b[p + 4] = hi;
+    b[p + 5] = hi >>> 8;
+    b[p + 6] = hi >>> 16;
+    b[p + 7] = hi >>> 24;
+    this.pos = p + 8;
+  }
+
+  /** Bytes copied as they are (float, double: Avro and Parquet are both little-endian IEEE). */
+  raw(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    this.ensure(n);
+    const b = this.values;
+    let p = this.pos;
+    for (let i = start; i < end; i++) b[p++] = src[i] as number;
+    this.pos = p;
+  }
+
+  /** A BYTE_ARRAY value: 4-byte length, then the bytes. */
+  byteArray(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    this.ensure(n + 4);
+    const b = this.values;
+    let p = this.pos;
+    b[p++] = n;
+    b[p++] = n >>> 8;
+    b[p++] = n >>> 16;
+    b[p++] = n >>> 24;
+    if (n > 64) {
+      b.set(src.subarray(start, end), p);
+      p += n;
+    } else for (let i = start; i < end; i++) b[p++] = src[i] as number;
+    this.pos = p;
+  }
+
+  bool(v: boolean): void {
+    this.ensure(1);
+    this.values[this.pos++] = v ? 1 : 0;
+  }
+
+  /** Bytes buffered in the open page. */
+  get pageBytes(): number {
+    return this.pos + this.slots;
+  }
+
+  /** Cuts the open page: levels and values, compressed, behind a page header. */
+  cutPage(): void {
+    if (this.slots === 0) return;
+    const parts: Buffer[] = [];
+    if (this.maxRep > 0) parts.push(this.reps.encode(this.maxRep));
+    if (this.maxDef > 0) parts.push(this.defs.encode(this.maxDef));
+    if (this.physical === Physical.BOOLEAN) {
+      const bits = Buffer.alloc(Math.ceil(this.pos / 8));
+      for (let i = 0; i < this.pos; i++) if (this.values[i]) bits[i >> 3] = (bits[i >> 3] as number) | (1 << (i & 7));
+      parts.push(bits);
+    } else parts.push(this.values.subarray(0, this.pos));
+    // most columns have neither levels nor bits: their values are the page as they are
+    const body = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+    const stored = snappy.compressSync(body);
+    const header = ThriftWriter.struct({
+      1: PAGE_DATA,
+      2: body.length,
+      3: stored.length,
+      5: { 1: this.slots, 2: ENCODING_PLAIN, 3: ENCODING_RLE, 4: ENCODING_RLE },
+    });
+    this.pages.push(header, stored);
+    this.chunkSlots += this.slots;
+    this.chunkRaw += header.length + body.length;
+    this.chunkStored += header.length + stored.length;
+    this.pos = 0;
+    this.slots = 0;
+  }
+
+  /** Uncompressed bytes of this column in the current row group (cut pages + open page). */
+  get chunkBytes(): number {
+    return this.chunkRaw + this.pageBytes;
+  }
+
+  /** Takes the row group's pages and their metadata, leaving the column empty. */
+  takeChunk(): { pages: Buffer[]; slots: number; raw: number; stored: number } {
+    this.cutPage();
+    const out = { pages: this.pages, slots: this.chunkSlots, raw: this.chunkRaw, stored: this.chunkStored };
+    this.pages = [];
+    this.chunkSlots = 0;
+    this.chunkRaw = 0;
+    this.chunkStored = 0;
+    return out;
+  }
+}
+
+function flatten(node: SchemaNode, out: ThriftStruct[]): void {
+  out.push({
+    1: node.physical,
+    3: node.repetition,
+    4: node.name,
+    5: node.children?.length,
+    6: node.converted,
+    10: node.logical,
+  });
+  for (const child of node.children ?? []) flatten(child, out);
+}
+
+/** Writes the columns' rows into one Parquet file, a row group at a time. */
+export class ParquetFile {
+  private offset = 0;
+  private rowGroupRows = 0;
+  private readonly rowGroups: ThriftStruct[] = [];
+  rows = 0;
+
+  private constructor(
+    private readonly fh: FileHandle,
+    private readonly schema: SchemaNode,
+    private readonly columns: readonly ParquetColumn[],
+    private readonly pageBytes: number,
+  ) {}
+
+  /** Creates the file (it must not exist); `columns` must be empty (a fresh or flushed set). */
+  static async create(
+    path: string,
+    schema: SchemaNode,
+    columns: readonly ParquetColumn[],
+    options: { pageBytes?: number } = {},
+  ): Promise<ParquetFile> {
+    const fh = await open(path, 'wx');
+    const f = new ParquetFile(fh, schema, columns, options.pageBytes ?? PAGE_BYTES);
+    await f.write([MAGIC]);
+    return f;
+  }
+
+  private async write(buffers: Buffer[]): Promise<void> {
+    for (const data of buffers) {
+      for (let done = 0; done < data.length; ) {
+        const { bytesWritten } = await this.fh.write(data, done, data.length - done, this.offset + done);
+        done += bytesWritten;
+      }
+      this.offset += data.length;
+    }
+  }
+
+  /** Counts a finished row; cuts pages that are full (a row never straddles two pages). */
+  endRow(): void {
+    this.rows++;
+    this.rowGroupRows++;
+    if ((this.rowGroupRows & 63) !== 0) return;
+    for (const c of this.columns) if (c.pageBytes >= this.pageBytes) c.cutPage();
+  }
+
+  /** Writes the open row group out. */
+  async flushRowGroup(): Promise<void> {
+    if (this.rowGroupRows === 0) return;
+    const chunks: ThriftStruct[] = [];
+    let total = 0;
+    for (const c of this.columns) {
+      const chunk = c.takeChunk();
+      const start = this.offset;
+      await this.write(chunk.pages);
+      total += chunk.raw;
+      chunks.push({
+        2: i64(start),
+        3: {
+          1: c.physical,
+          2: list(T.I32, [ENCODING_PLAIN, ENCODING_RLE]),
+          3: list(T.BINARY, [...c.path]),
+          4: CODEC_SNAPPY,
+          5: i64(chunk.slots),
+          6: i64(chunk.raw),
+          7: i64(chunk.stored),
+          9: i64(start),
+        },
+      });
+    }
+    this.rowGroups.push({ 1: list(T.STRUCT, chunks), 2: i64(total), 3: i64(this.rowGroupRows) });
+    this.rowGroupRows = 0;
+  }
+
+  /** Writes the footer, syncs and closes the file. */
+  async close(): Promise<void> {
+    try {
+      await this.flushRowGroup();
+      const schema: ThriftStruct[] = [];
+      flatten(this.schema, schema);
+      const footer = ThriftWriter.struct({
+        1: 1,
+        2: list(T.STRUCT, schema),
+        3: i64(this.rows),
+        4: list(T.STRUCT, this.rowGroups),
+        6: 'hourglass',
+      });
+      const length = Buffer.allocUnsafe(4);
+      length.writeUInt32LE(footer.length, 0);
+      await this.write([footer, length, MAGIC]);
+      await this.fh.sync();
+    } finally {
+      await this.fh.close();
+    }
+  }
+
+  /** Closes the file without a footer (the caller deletes it). */
+  async abandon(): Promise<void> {
+    await this.fh.close();
+  }
+}
