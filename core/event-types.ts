@@ -9,6 +9,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import avro from 'avsc';
 import { EventTypeInvalid } from './errors.js';
+import { checkEvolution } from './schema-evolution.js';
 
 export const TIERS = ['high', 'normal', 'low'] as const;
 export const PARTITIONINGS = ['hourly', 'daily'] as const;
@@ -163,15 +164,9 @@ export async function loadEventTypeDir(dir: string): Promise<EventType> {
       throw new EventTypeInvalid({ type: def.name, file, rule: `not JSON: ${(err as Error).message}` }, { cause: err });
     }
     const parsed = parseSchema(def.name, n.version, schema, file);
-    for (const earlier of versions) {
-      const problem = canRead(parsed, earlier);
-      if (problem !== null) {
-        throw new EventTypeInvalid({
-          type: def.name,
-          file,
-          rule: `v${n.version} cannot read v${earlier.version} data: ${problem}`,
-        });
-      }
+    const problems = checkEvolution(parsed, versions);
+    if (problems.length > 0) {
+      throw new EventTypeInvalid({ type: def.name, file, rule: problems.map((p) => p.message).join('; ') });
     }
     versions.push(parsed);
   }
