@@ -12,6 +12,7 @@ Commands:
   etl     run the ETL on its own (with \`hourglass dev --no-etl\`)
   hours   list hours of every event type and their states
   query   run SQL (DuckDB) over the published partitions
+  types   the registry of event types: list, show, plan, apply, retire
   help    show this help (hourglass <command> --help for a command's options)
 
 ${DEV_USAGE}`;
@@ -36,6 +37,10 @@ export async function main(
       case 'query': {
         const { runQueryCommand } = await import('./query.js');
         return await runQueryCommand(rest, io);
+      }
+      case 'types': {
+        const { runTypes } = await import('./types.js');
+        return await runTypes(rest, io);
       }
       case 'send': {
         const { runSend } = await import('./send.js');

@@ -214,3 +214,16 @@ export class ObjectStoreFailed extends HourglassError {
     super(`object store ${context.operation} of ${context.name} failed${why}`, context, options);
   }
 }
+
+/**
+ * The registry changed since it was read (another apply or API call won the race): read again and
+ * retry. Versions are append-only: writing an existing version number is the same conflict.
+ */
+export class RegistryConflict extends HourglassError {
+  readonly code = 'registry_conflict';
+  readonly httpStatus = 409;
+  readonly retriable = true;
+  constructor(context: { type: string; expectedRevision: number; reason: string }, options?: { cause?: unknown }) {
+    super(`event type ${context.type} changed concurrently (${context.reason}); read it again`, context, options);
+  }
+}

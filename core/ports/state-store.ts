@@ -1,8 +1,11 @@
 /**
  * The state store port: the ingress ledgers, ingress instances, the dead-letter area, the raw
- * files the ETL committed and the hour states (and, later, the registry). Backends: SQLite (embedded default), PostgreSQL.
+ * files the ETL committed, the hour states and the registry of event types. Backends: SQLite
+ * (embedded default), PostgreSQL.
  * Every method may throw StateStoreFailed (retriable), keeping the driver's error as the cause.
  */
+
+import type { EventTypeDefinition } from '../event-types.js';
 
 /** One ingress instance's ledger for one (type, hour): the sequence numbers it published there. */
 export interface LedgerEntry {
@@ -127,6 +130,50 @@ export interface HourFilter {
   readonly states?: readonly HourState[];
 }
 
+/** A schema version in the registry (append-only). */
+export interface RegisteredVersion {
+  readonly version: number;
+  /** The Avro schema as declared, JSON text. */
+  readonly schema: string;
+  /** SHA-256 of its Parsing Canonical Form, hex. */
+  readonly fingerprint: string;
+  readonly createdAt: number;
+  readonly createdBy: string;
+}
+
+/** An event type in the registry: its definition, its versions, and a revision for safe updates. */
+export interface RegisteredType extends EventTypeDefinition {
+  readonly versions: readonly RegisteredVersion[];
+  /** Starts at 1, +1 per saved change. */
+  readonly revision: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** One entry of a type's change history: who did what, when. */
+export interface RegistryChange {
+  readonly seq: number;
+  readonly type: string;
+  readonly at: number;
+  readonly actor: string;
+  /** `create`, `new_version`, `update`, `retire`, `retired`, … */
+  readonly action: string;
+  /** What changed, human-readable. */
+  readonly detail: string;
+}
+
+export interface TypeWrite {
+  readonly definition: EventTypeDefinition;
+  /** Versions to append (numbered after the registered ones, no gaps). */
+  readonly newVersions: readonly { readonly version: number; readonly schema: string; readonly fingerprint: string }[];
+  /** The revision the change was planned against; 0 for a new type. */
+  readonly expectedRevision: number;
+  readonly actor: string;
+  readonly action: string;
+  readonly detail: string;
+  readonly at: number;
+}
+
 export interface StateStore {
   readonly backend: string;
 
@@ -177,6 +224,18 @@ export interface StateStore {
   ): Promise<boolean>;
   updateHour(type: string, hour: number, patch: HourPatch, at: number): Promise<void>;
   listHours(filter?: HourFilter): Promise<HourRecord[]>;
+
+  /**
+   * Saves a type's definition and appends versions, with its history entry, atomically. Throws
+   * RegistryConflict when the type's revision is not `expectedRevision` (0: the type must not
+   * exist) or a version number is taken.
+   */
+  saveType(write: TypeWrite): Promise<RegisteredType>;
+  getType(name: string): Promise<RegisteredType | null>;
+  /** Every registered type, by name. */
+  listTypes(): Promise<RegisteredType[]>;
+  /** Oldest first. */
+  typeHistory(name: string): Promise<RegistryChange[]>;
 
   /** Whether the store answers (for readiness). */
   ping(): Promise<boolean>;

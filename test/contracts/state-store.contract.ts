@@ -2,6 +2,8 @@
  * The state-store contract: every backend (SQLite now, PostgreSQL later) runs this suite.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RegistryConflict } from '../../core/errors.js';
+import type { EventTypeDefinition } from '../../core/event-types.js';
 import type { NewDeadLetter, StateStore } from '../../core/ports/state-store.js';
 
 const H = Date.UTC(2026, 10, 22, 10);
@@ -156,6 +158,97 @@ export function stateStoreContract(
       expect((await store.listLedgers({ unclosed: true })).map((e) => e.hour)).toEqual([H + 7_200_000]);
       expect(await store.listLedgers()).toHaveLength(2);
       expect(await store.listHours({ states: [] })).toEqual([]);
+    });
+
+    it('registers types, appends versions, keeps history, and refuses stale or clashing writes', async () => {
+      const def: EventTypeDefinition = {
+        name: 'EndSong',
+        owner: 'team-playback',
+        description: 'd',
+        tier: 'high',
+        partitioning: 'hourly',
+        storage: 'files',
+        retentionDays: 30,
+        status: 'active',
+      };
+      const v1 = { version: 1, schema: '{"type":"record","name":"EndSong","fields":[]}', fingerprint: 'f1' };
+      const created = await store.saveType({
+        definition: def,
+        newVersions: [v1],
+        expectedRevision: 0,
+        actor: 'team-playback',
+        action: 'create',
+        detail: 'created with v1',
+        at: 10,
+      });
+      expect(created).toMatchObject({ ...def, revision: 1, createdAt: 10, updatedAt: 10 });
+      expect(created.versions).toEqual([{ ...v1, createdAt: 10, createdBy: 'team-playback' }]);
+      // a second create (revision 0 expected) loses the race
+      await expect(
+        store.saveType({
+          definition: def,
+          newVersions: [],
+          expectedRevision: 0,
+          actor: 'x',
+          action: 'create',
+          detail: '',
+          at: 11,
+        }),
+      ).rejects.toBeInstanceOf(RegistryConflict);
+      const v2 = { version: 2, schema: '{}', fingerprint: 'f2' };
+      const updated = await store.saveType({
+        definition: { ...def, tier: 'normal' },
+        newVersions: [v2],
+        expectedRevision: 1,
+        actor: 'admin',
+        action: 'new_version',
+        detail: 'v2; tier high → normal',
+        at: 20,
+      });
+      expect(updated).toMatchObject({ tier: 'normal', revision: 2, createdAt: 10, updatedAt: 20 });
+      expect(updated.versions.map((v) => v.version)).toEqual([1, 2]);
+      // stale revision, and a version number out of sequence: refused, nothing changes
+      await expect(
+        store.saveType({
+          definition: { ...def, tier: 'low' },
+          newVersions: [],
+          expectedRevision: 1,
+          actor: 'x',
+          action: 'update',
+          detail: '',
+          at: 30,
+        }),
+      ).rejects.toBeInstanceOf(RegistryConflict);
+      await expect(
+        store.saveType({
+          definition: { ...def, tier: 'low' },
+          newVersions: [{ version: 4, schema: '{}', fingerprint: 'f4' }],
+          expectedRevision: 2,
+          actor: 'x',
+          action: 'new_version',
+          detail: '',
+          at: 30,
+        }),
+      ).rejects.toBeInstanceOf(RegistryConflict);
+      expect(await store.getType('EndSong')).toMatchObject({ tier: 'normal', revision: 2 });
+      expect(await store.getType('Nope')).toBeNull();
+      await store.saveType({
+        definition: { ...def, name: 'PageView', owner: 'team-web' },
+        newVersions: [{ ...v1, fingerprint: 'p1' }],
+        expectedRevision: 0,
+        actor: 'team-web',
+        action: 'create',
+        detail: '',
+        at: 40,
+      });
+      expect((await store.listTypes()).map((t) => [t.name, t.versions.length])).toEqual([
+        ['EndSong', 2],
+        ['PageView', 1],
+      ]);
+      expect((await store.typeHistory('EndSong')).map((h) => [h.at, h.actor, h.action, h.detail])).toEqual([
+        [10, 'team-playback', 'create', 'created with v1'],
+        [20, 'admin', 'new_version', 'v2; tier high → normal'],
+      ]);
     });
 
     it('answers ping', async () => {

@@ -80,4 +80,41 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
       CREATE INDEX hours_by_state ON hours (state, type, hour);
     `,
   },
+  {
+    version: 3,
+    name: 'registry of event types',
+    sql: `
+      CREATE TABLE event_types (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        description TEXT NOT NULL,
+        tier TEXT NOT NULL,
+        partitioning TEXT NOT NULL,
+        storage TEXT NOT NULL,
+        retention_days INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE schema_versions (
+        type TEXT NOT NULL REFERENCES event_types (name),
+        version INTEGER NOT NULL,
+        schema TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        PRIMARY KEY (type, version)
+      );
+      CREATE TABLE type_history (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        type TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL
+      );
+      CREATE INDEX type_history_by_type ON type_history (type, seq);
+    `,
+  },
 ];

@@ -8,7 +8,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { LedgerSealed, StateStoreFailed } from '../../../core/errors.js';
+import { LedgerSealed, RegistryConflict, StateStoreFailed } from '../../../core/errors.js';
+import type { Partitioning, Storage, Tier, TypeStatus } from '../../../core/event-types.js';
 import type {
   DeadLetter,
   HourFilter,
@@ -20,7 +21,10 @@ import type {
   LedgerKey,
   NewDeadLetter,
   RawFile,
+  RegisteredType,
+  RegistryChange,
   StateStore,
+  TypeWrite,
 } from '../../../core/ports/state-store.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
@@ -156,7 +160,7 @@ export class SqliteStateStore implements StateStore {
     try {
       return Promise.resolve(fn());
     } catch (err) {
-      if (err instanceof LedgerSealed) return Promise.reject(err);
+      if (err instanceof LedgerSealed || err instanceof RegistryConflict) return Promise.reject(err);
       return Promise.reject(new StateStoreFailed({ operation }, { cause: err }));
     }
   }
@@ -426,6 +430,105 @@ export class SqliteStateStore implements StateStore {
     });
   }
 
+  saveType(w: TypeWrite): Promise<RegisteredType> {
+    return this.run('saveType', () => {
+      const d = w.definition;
+      const tx = this.db.transaction(() => {
+        const row = this.stmt('SELECT revision FROM event_types WHERE name = ?').get(d.name) as
+          | { revision: number }
+          | undefined;
+        const current = row?.revision ?? 0;
+        if (current !== w.expectedRevision) {
+          throw new RegistryConflict({
+            type: d.name,
+            expectedRevision: w.expectedRevision,
+            reason: `revision is ${current}, expected ${w.expectedRevision}`,
+          });
+        }
+        if (row === undefined) {
+          this.stmt(
+            `INSERT INTO event_types (name, owner, description, tier, partitioning, storage, retention_days, status,
+               revision, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
+          ).run(
+            d.name,
+            d.owner,
+            d.description,
+            d.tier,
+            d.partitioning,
+            d.storage,
+            d.retentionDays,
+            d.status,
+            w.at,
+            w.at,
+          );
+        } else {
+          this.stmt(
+            `UPDATE event_types SET owner = ?, description = ?, tier = ?, partitioning = ?, storage = ?,
+               retention_days = ?, status = ?, revision = revision + 1, updated_at = ? WHERE name = ?`,
+          ).run(d.owner, d.description, d.tier, d.partitioning, d.storage, d.retentionDays, d.status, w.at, d.name);
+        }
+        const last = (
+          this.stmt('SELECT COALESCE(MAX(version), 0) AS v FROM schema_versions WHERE type = ?').get(d.name) as {
+            v: number;
+          }
+        ).v;
+        for (const [i, v] of w.newVersions.entries()) {
+          if (v.version !== last + i + 1) {
+            throw new RegistryConflict({
+              type: d.name,
+              expectedRevision: w.expectedRevision,
+              reason: `version ${v.version} is not next (last is ${last + i})`,
+            });
+          }
+          this.stmt(
+            'INSERT INTO schema_versions (type, version, schema, fingerprint, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)',
+          ).run(d.name, v.version, v.schema, v.fingerprint, w.at, w.actor);
+        }
+        this.stmt('INSERT INTO type_history (type, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)').run(
+          d.name,
+          w.at,
+          w.actor,
+          w.action,
+          w.detail,
+        );
+      });
+      tx.immediate();
+      return this.readType(d.name) as RegisteredType;
+    });
+  }
+
+  private readType(name: string): RegisteredType | null {
+    const r = this.stmt('SELECT * FROM event_types WHERE name = ?').get(name) as TypeRow | undefined;
+    if (r === undefined) return null;
+    const versions = this.stmt('SELECT * FROM schema_versions WHERE type = ? ORDER BY version').all(
+      name,
+    ) as VersionRow[];
+    return typeFromRow(r, versions);
+  }
+
+  getType(name: string): Promise<RegisteredType | null> {
+    return this.run('getType', () => this.readType(name));
+  }
+
+  listTypes(): Promise<RegisteredType[]> {
+    return this.run('listTypes', () => {
+      const versions = this.stmt('SELECT * FROM schema_versions ORDER BY type, version').all() as VersionRow[];
+      const byType = new Map<string, VersionRow[]>();
+      for (const v of versions) byType.set(v.type, [...(byType.get(v.type) ?? []), v]);
+      return (this.stmt('SELECT * FROM event_types ORDER BY name').all() as TypeRow[]).map((r) =>
+        typeFromRow(r, byType.get(r.name) ?? []),
+      );
+    });
+  }
+
+  typeHistory(name: string): Promise<RegistryChange[]> {
+    return this.run('typeHistory', () =>
+      (this.stmt('SELECT * FROM type_history WHERE type = ? ORDER BY seq').all(name) as RegistryChange[]).map((r) => ({
+        ...r,
+      })),
+    );
+  }
+
   ping(): Promise<boolean> {
     try {
       this.stmt('SELECT 1').get();
@@ -439,4 +542,50 @@ export class SqliteStateStore implements StateStore {
     if (this.db.open) this.db.close();
     return Promise.resolve();
   }
+}
+
+interface TypeRow {
+  name: string;
+  owner: string;
+  description: string;
+  tier: string;
+  partitioning: string;
+  storage: string;
+  retention_days: number;
+  status: string;
+  revision: number;
+  created_at: number;
+  updated_at: number;
+}
+
+interface VersionRow {
+  type: string;
+  version: number;
+  schema: string;
+  fingerprint: string;
+  created_at: number;
+  created_by: string;
+}
+
+function typeFromRow(r: TypeRow, versions: readonly VersionRow[]): RegisteredType {
+  return {
+    name: r.name,
+    owner: r.owner,
+    description: r.description,
+    tier: r.tier as Tier,
+    partitioning: r.partitioning as Partitioning,
+    storage: r.storage as Storage,
+    retentionDays: r.retention_days,
+    status: r.status as TypeStatus,
+    revision: r.revision,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    versions: versions.map((v) => ({
+      version: v.version,
+      schema: v.schema,
+      fingerprint: v.fingerprint,
+      createdAt: v.created_at,
+      createdBy: v.created_by,
+    })),
+  };
 }

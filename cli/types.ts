@@ -1,0 +1,199 @@
+/** `hourglass types list|show|plan|apply|retire`: the registry of event types. */
+import { hostname, userInfo } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { StateStore } from '../core/ports/state-store.js';
+import { applyPlan, type PlannedChange, planTypes } from '../orchestrator/plan.js';
+import {
+  configFromFlags,
+  DATA_DIR_OPTIONS,
+  DATA_DIR_USAGE,
+  formatFlag,
+  formatRows,
+  type OutputFormat,
+} from './common.js';
+import { clockFor, stateStoreFor } from './pipeline.js';
+import { type CliIo, UsageError } from './usage.js';
+
+export const TYPES_USAGE = `Usage: hourglass types <list|show|plan|apply|retire> [options]
+
+  list                  every registered type (owner, tier, partitioning, versions, status)
+  show NAME             one type: definition, schema versions, history of changes
+  plan [DIR]            what \`apply\` would change, from the type folders in DIR (default: --schemas)
+  apply [DIR]           makes those changes; all or nothing: any refused change stops the apply
+  retire NAME           marks a type retiring (the ingress refuses it; its last hours publish)
+
+Options:
+  --format F            table (default), csv, or json
+  --actor A             who is recorded in the history (default cli:<user>@<host>)
+${DATA_DIR_USAGE}
+
+Exit codes: 0 done, 1 a change refused (plan/apply) or a type not found, 2 usage.`;
+
+export async function runTypes(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { ...DATA_DIR_OPTIONS, format: { type: 'string', short: 'f' }, actor: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const [sub, arg, ...extra] = positionals;
+  if (values.help || sub === undefined) {
+    io.stdout.write(`${TYPES_USAGE}\n`);
+    return values.help ? 0 : 2;
+  }
+  if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
+  const format = formatFlag(values.format);
+  const config = configFromFlags(values);
+  const store = stateStoreFor(config);
+  const actor = values.actor ?? `cli:${userInfo().username}@${hostname()}`;
+  try {
+    switch (sub) {
+      case 'list':
+        return await list(store, format, io);
+      case 'show':
+        if (arg === undefined) throw new UsageError('types show needs a type name');
+        return await show(store, arg, format, io);
+      case 'plan':
+      case 'apply': {
+        const plan = await planTypes(arg ?? config.schemasDir, store);
+        if (sub === 'plan') {
+          io.stdout.write(renderPlan(plan, format));
+          return plan.some((p) => p.action === 'refused') ? 1 : 0;
+        }
+        const result = await applyPlan(plan, store, actor, clockFor(config).now());
+        if (result.refused.length > 0) {
+          io.stdout.write(renderPlan(plan, format));
+          io.stderr.write(`hourglass types apply: nothing applied: ${result.refused.length} change(s) refused\n`);
+          return 1;
+        }
+        io.stdout.write(renderPlan(result.applied, format));
+        if (format === 'table') io.stdout.write(`applied ${result.applied.length} change(s)\n`);
+        return 0;
+      }
+      case 'retire': {
+        if (arg === undefined) throw new UsageError('types retire needs a type name');
+        const t = await store.getType(arg);
+        if (t === null) {
+          io.stderr.write(`hourglass types retire: no event type ${arg}\n`);
+          return 1;
+        }
+        if (t.status !== 'active') {
+          io.stdout.write(`${arg} is already ${t.status}\n`);
+          return 0;
+        }
+        const { versions: _v, revision, createdAt: _c, updatedAt: _u, ...definition } = t;
+        await store.saveType({
+          definition: { ...definition, status: 'retiring' },
+          newVersions: [],
+          expectedRevision: revision,
+          actor,
+          action: 'retire',
+          detail: 'status: active → retiring',
+          at: clockFor(config).now(),
+        });
+        io.stdout.write(`${arg}: retiring\n`);
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown types command ${JSON.stringify(sub)} (list, show, plan, apply, retire)`);
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+async function list(store: StateStore, format: OutputFormat, io: CliIo): Promise<number> {
+  const rows = (await store.listTypes()).map((t) => ({
+    name: t.name,
+    owner: t.owner,
+    tier: t.tier,
+    partitioning: t.partitioning,
+    storage: t.storage,
+    retentionDays: t.retentionDays,
+    status: t.status,
+    versions: t.versions.length,
+    revision: t.revision,
+    updatedAt: new Date(t.updatedAt).toISOString(),
+  }));
+  const columns = [
+    'name',
+    'owner',
+    'tier',
+    'partitioning',
+    'storage',
+    'retentionDays',
+    'status',
+    'versions',
+    'revision',
+    'updatedAt',
+  ];
+  io.stdout.write(formatRows(columns, rows, format));
+  return 0;
+}
+
+async function show(store: StateStore, name: string, format: OutputFormat, io: CliIo): Promise<number> {
+  const t = await store.getType(name);
+  if (t === null) {
+    io.stderr.write(`hourglass types show: no event type ${name}\n`);
+    return 1;
+  }
+  const history = await store.typeHistory(name);
+  if (format === 'json') {
+    const versions = t.versions.map((v) => ({ ...v, schema: JSON.parse(v.schema) as unknown }));
+    io.stdout.write(`${JSON.stringify({ ...t, versions, history }, null, 2)}\n`);
+    return 0;
+  }
+  const def = [
+    'name',
+    'owner',
+    'description',
+    'tier',
+    'partitioning',
+    'storage',
+    'retentionDays',
+    'status',
+    'revision',
+  ] as const;
+  io.stdout.write(
+    formatRows(
+      ['field', 'value'],
+      def.map((k) => ({ field: k, value: t[k] })),
+      format,
+    ),
+  );
+  io.stdout.write('\n');
+  io.stdout.write(
+    formatRows(
+      ['version', 'fingerprint', 'createdAt', 'createdBy'],
+      t.versions.map((v) => ({ ...v, createdAt: new Date(v.createdAt).toISOString() })),
+      format,
+    ),
+  );
+  io.stdout.write('\n');
+  io.stdout.write(
+    formatRows(
+      ['at', 'actor', 'action', 'detail'],
+      history.map((h) => ({ ...h, at: new Date(h.at).toISOString() })),
+      format,
+    ),
+  );
+  return 0;
+}
+
+function renderPlan(plan: readonly PlannedChange[], format: OutputFormat): string {
+  if (format === 'json') {
+    return `${JSON.stringify(
+      plan.map(({ type, action, changes }) => ({ type, action, changes })),
+      null,
+      2,
+    )}\n`;
+  }
+  const rows = plan.flatMap((p) =>
+    (p.changes.length > 0 ? p.changes : ['']).map((c, i) => ({
+      type: i === 0 ? p.type : '',
+      action: i === 0 ? p.action : '',
+      change: c,
+    })),
+  );
+  return formatRows(['type', 'action', 'change'], rows, format);
+}
