@@ -2,23 +2,11 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { captureIo } from '../test/support/cli-io.js';
 import { main } from './main.js';
 
-function io() {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  return { io: { stdout, stderr }, out: () => out, err: () => err };
-}
+const io = captureIo;
 
 describe('hourglass CLI', () => {
   it('prints help with exit 0 and usage with exit 2 when no command is given', async () => {

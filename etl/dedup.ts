@@ -35,7 +35,7 @@ import { mergeRanges, missingRanges, type Range, rangeCount } from '../core/rang
 import { avroSkipper } from './avro-check.js';
 import { openContainer } from './avro-container.js';
 import { Reader, TextSink } from './avro-text.js';
-import { IdSet } from './id-set.js';
+import { fnv1a, IdSet, splitOf } from './id-set.js';
 import { finalPrefix, MANIFEST, uniquePart } from './names.js';
 import { RawParquetTranscoder } from './raw-parquet.js';
 import { rawSchemaFor, rawTypeFor } from './raw-record.js';
@@ -105,16 +105,6 @@ export interface DedupDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly config: DedupConfig;
-}
-
-/** FNV-1a over the id's bytes: which split an id goes to. */
-function hashBytes(buf: Buffer, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) {
-    h ^= buf[i] as number;
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }
 
 /** Sequence numbers seen per ingress instance, as bitsets over the ledgered ranges. */
@@ -235,7 +225,7 @@ class EarlierIds {
       ) {
         for (const id of chunk.getColumnValues(0)) {
           const bytes = Buffer.from(id as string);
-          if (splits === 1 || hashBytes(bytes, 0, bytes.length) % splits === split) set.add(bytes, 0, bytes.length);
+          if (splits === 1 || splitOf(fnv1a(bytes, 0, bytes.length), splits) === split) set.add(bytes, 0, bytes.length);
         }
       }
     });
@@ -355,7 +345,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
             reader.pos = skipPayload(reader.buf, reader.pos);
             stats.in++;
             check.markBytes(reader.buf, k.instanceStart, k.instanceEnd, k.sequence);
-            const s = spills[hashBytes(reader.buf, k.idStart, k.idEnd) % splits] as (typeof spills)[number];
+            const s = spills[splitOf(fnv1a(reader.buf, k.idStart, k.idEnd), splits)] as (typeof spills)[number];
             s.sink.ensure(reader.pos - start + 8);
             s.sink.buf.writeUInt32LE(reader.pos - start, s.sink.pos);
             s.sink.pos += 4;

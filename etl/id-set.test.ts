@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IdSet } from './id-set.js';
+import { fnv1a, IdSet, splitOf } from './id-set.js';
 
 describe('IdSet', () => {
   it('is exact: adds each distinct id once, across growth, whatever the hash does', () => {
@@ -29,5 +29,26 @@ describe('IdSet', () => {
       false,
       false,
     ]);
+  });
+});
+
+describe('splitOf', () => {
+  it('spreads ids over the splits, and each split over all of an id set’s slots', () => {
+    const splits = 4;
+    const perSplit = Array.from({ length: splits }, () => new Array<number>(8).fill(0));
+    for (let i = 0; i < 40_000; i++) {
+      const id = Buffer.from(`e-${i}`);
+      const h = fnv1a(id, 0, id.length);
+      const s = splitOf(h, splits);
+      expect(s).toBeGreaterThanOrEqual(0);
+      expect(s).toBeLessThan(splits);
+      const counts = perSplit[s] as number[];
+      counts[h & 7] = (counts[h & 7] as number) + 1; // the low bits an IdSet's slot index starts from
+    }
+    for (const lowBits of perSplit) {
+      const total = lowBits.reduce((a, b) => a + b, 0);
+      expect(total).toBeGreaterThan(40_000 / splits / 1.2);
+      for (const n of lowBits) expect(n).toBeGreaterThan(total / 8 / 1.3);
+    }
   });
 });

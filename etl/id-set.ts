@@ -4,6 +4,24 @@
  * is about `id bytes + 2` per id in the arena plus 8–16 bytes of hash table, and the garbage
  * collector never scans it, which a `Set` of millions of strings makes expensive.
  */
+/** FNV-1a (32 bits) of `src[start, end)`: the set's slots use its low bits. */
+export function fnv1a(src: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    h ^= src[i] as number;
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/**
+ * Which of `splits` parts an id of hash `h` belongs to, from the hash's high bits after mixing
+ * (Fibonacci hashing), so the ids of one part still spread over all of an IdSet's slots.
+ */
+export function splitOf(h: number, splits: number): number {
+  return Math.floor(((Math.imul(h, 0x9e3779b1) >>> 0) * splits) / 4294967296);
+}
+
 export class IdSet {
   private arena: Buffer;
   private used = 0;
@@ -33,12 +51,7 @@ export class IdSet {
 
   /** Whether the id `src[start, end)` is in the set. */
   has(src: Uint8Array, start: number, end: number): boolean {
-    let h = 0x811c9dc5;
-    for (let i = start; i < end; i++) {
-      h ^= src[i] as number;
-      h = Math.imul(h, 0x01000193);
-    }
-    h >>>= 0;
+    const h = fnv1a(src, start, end);
     for (let slot = h & this.mask; ; slot = (slot + 1) & this.mask) {
       const at = this.slots[slot] as number;
       if (at === 0) return false;
@@ -48,12 +61,7 @@ export class IdSet {
 
   /** Adds the id `src[start, end)`; returns false if it was already there. */
   add(src: Uint8Array, start: number, end: number): boolean {
-    let h = 0x811c9dc5;
-    for (let i = start; i < end; i++) {
-      h ^= src[i] as number;
-      h = Math.imul(h, 0x01000193);
-    }
-    h >>>= 0;
+    const h = fnv1a(src, start, end);
     const len = end - start;
     let slot = h & this.mask;
     for (;;) {

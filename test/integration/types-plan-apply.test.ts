@@ -5,25 +5,16 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.js';
+import { captureIo } from '../support/cli-io.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  const code = await main(argv, { stdout, stderr });
-  return { code, out, err };
+  const c = captureIo();
+  const code = await main(argv, c.io);
+  return { code, out: c.out(), err: c.err() };
 }
 
 describe('hourglass types', () => {
