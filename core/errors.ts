@@ -168,6 +168,7 @@ export function allErrorCodes(): string[] {
     new ObjectExists({ name: 'n' }).code,
     new ObjectNotFound({ name: 'n' }).code,
     new ObjectStoreFailed({ operation: 'o', name: 'n' }).code,
+    new RegistryConflict({ type: 't', expectedRevision: 0, reason: 'r' }).code,
   ];
   return [...new Set([...classCodes, ...Object.keys(REQUEST_ERRORS)])];
 }
