@@ -5,7 +5,7 @@ import { createLogger } from '../core/logger.js';
 import { EtlService, etlWorkDir } from '../etl/service.js';
 import { provisionBus } from '../orchestrator/provision.js';
 import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE } from './common.js';
-import { busFor, clockFor, etlConfigOf, loadCatalog, objectStoreFor, stateStoreFor } from './pipeline.js';
+import { busFor, clockFor, etlConfigOf, loadCatalog, objectStoreFor, openStateStore } from './pipeline.js';
 import { untilSignal } from './signals.js';
 import type { CliIo } from './usage.js';
 
@@ -26,7 +26,7 @@ export async function runEtl(argv: string[], io: CliIo): Promise<number> {
   const logger = createLogger(config.logLevel);
   const catalog = await loadCatalog(config);
   const clock = clockFor(config);
-  const state = stateStoreFor(config);
+  const state = await openStateStore(config);
   const bus = busFor(config, clock, logger);
   const etl = new EtlService({
     bus,

@@ -13,6 +13,7 @@ import type { ObjectStore } from '../core/ports/object-store.js';
 import type { StateStore } from '../core/ports/state-store.js';
 import { type EtlConfig, EtlService, etlWorkDir } from '../etl/service.js';
 import { EmbeddedBus } from '../infra/bus/embedded/embedded-bus.js';
+import { PostgresStateStore } from '../infra/state/postgres/postgres-state-store.js';
 import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
 import { provisionBus } from '../orchestrator/provision.js';
@@ -37,7 +38,11 @@ export function clockFor(config: HourglassConfig): Clock {
   return sharedClock(config.dataDir, config.timeScale);
 }
 
-export function stateStoreFor(config: HourglassConfig): SqliteStateStore {
+/** The configured state store, connected and migrated. */
+export async function openStateStore(config: HourglassConfig): Promise<StateStore> {
+  if (config.state.backend === 'postgres') {
+    return PostgresStateStore.open({ url: config.state.url, schema: config.state.schema });
+  }
   return new SqliteStateStore(join(config.dataDir, 'state.sqlite'));
 }
 
@@ -105,7 +110,7 @@ export async function startPipeline(
   const catalog = await loadCatalog(config);
   const types = catalog.list();
   const clock = clockFor(config);
-  const store = stateStoreFor(config);
+  const store = await openStateStore(config);
   const objects = objectStoreFor(config);
   const metrics = createIngressMetrics();
   const bus = busFor(config, clock, logger);

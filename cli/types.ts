@@ -11,7 +11,7 @@ import {
   formatRows,
   type OutputFormat,
 } from './common.js';
-import { clockFor, stateStoreFor } from './pipeline.js';
+import { clockFor, openStateStore } from './pipeline.js';
 import { type CliIo, UsageError } from './usage.js';
 
 export const TYPES_USAGE = `Usage: hourglass types <list|show|plan|apply|retire> [options]
@@ -44,7 +44,7 @@ export async function runTypes(argv: string[], io: CliIo): Promise<number> {
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
   const format = formatFlag(values.format);
   const config = configFromFlags(values);
-  const store = stateStoreFor(config);
+  const store = await openStateStore(config);
   const actor = values.actor ?? `cli:${userInfo().username}@${hostname()}`;
   try {
     switch (sub) {

@@ -24,6 +24,13 @@ describe('loadConfig', () => {
     expect(c.timeScale).toBe(360);
   });
 
+  it('chooses the PostgreSQL state store from the environment', () => {
+    expect(loadConfig().state).toEqual({ backend: 'sqlite' });
+    expect(
+      loadConfig({ env: { HOURGLASS_STATE: 'postgres', HOURGLASS_STATE_URL: 'postgres://u@db:5432/hourglass' } }).state,
+    ).toEqual({ backend: 'postgres', url: 'postgres://u@db:5432/hourglass', schema: 'public' });
+  });
+
   it('reads a JSON config file below the environment, and refuses unknown settings in it', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hourglass-config-'));
     try {
@@ -48,6 +55,13 @@ describe('loadConfig', () => {
     [{ HOURGLASS_LOG_LEVEL: 'loud' }, 'logLevel'],
     [{ HOURGLASS_BUS: 'carrier-pigeon' }, 'bus.backend'],
     [{ HOURGLASS_INSTANCE_ID: 'has space' }, 'ingress.instanceId'],
+    [{ HOURGLASS_STATE: 'mysql' }, 'state.backend'],
+    [{ HOURGLASS_STATE: 'postgres' }, 'state.url'],
+    [{ HOURGLASS_STATE: 'postgres', HOURGLASS_STATE_URL: 'mysql://x' }, 'state.url'],
+    [
+      { HOURGLASS_STATE: 'postgres', HOURGLASS_STATE_URL: 'postgres://h/db', HOURGLASS_STATE_SCHEMA: 'Bad-Name' },
+      'state.schema',
+    ],
   ])('refuses %o naming %s', (env, key) => {
     expect(() => loadConfig({ env })).toThrow(ConfigInvalid);
     try {

@@ -31,7 +31,9 @@ export interface HourglassConfig {
   readonly logLevel: string;
   readonly ingress: IngressConfig;
   readonly bus: { readonly backend: 'embedded'; readonly segmentBytes: number; readonly ackDeadlineRealMs: number };
-  readonly state: { readonly backend: 'sqlite' };
+  readonly state:
+    | { readonly backend: 'sqlite' }
+    | { readonly backend: 'postgres'; readonly url: string; readonly schema: string };
   readonly store: { readonly backend: 'fs' };
   readonly etl: EtlSettings;
 }
@@ -68,6 +70,9 @@ export const ENV_SETTINGS: Readonly<Record<string, string>> = {
   HOURGLASS_REQUEST_TIMEOUT_MS: 'ingress.requestTimeoutRealMs',
   HOURGLASS_LEDGER_GRACE_MS: 'ingress.ledgerGraceMs',
   HOURGLASS_BUS: 'bus.backend',
+  HOURGLASS_STATE: 'state.backend',
+  HOURGLASS_STATE_URL: 'state.url',
+  HOURGLASS_STATE_SCHEMA: 'state.schema',
   HOURGLASS_SEGMENT_BYTES: 'bus.segmentBytes',
   HOURGLASS_RAW_FILE_BYTES: 'etl.maxFileBytes',
   HOURGLASS_RAW_FILE_AGE_MS: 'etl.maxFileAgeRealMs',
@@ -178,11 +183,21 @@ function validate(s: Settings): HourglassConfig {
       rule: `only "embedded" is available in this version, got ${JSON.stringify(b.backend)}`,
     });
   }
-  if (st.backend !== 'sqlite') {
+  if (st.backend !== 'sqlite' && st.backend !== 'postgres') {
     throw new ConfigInvalid({
       key: 'state.backend',
-      rule: `only "sqlite" is available in this version, got ${JSON.stringify(st.backend)}`,
+      rule: `must be "sqlite" or "postgres", got ${JSON.stringify(st.backend)}`,
     });
+  }
+  if (st.backend === 'postgres' && (typeof st.url !== 'string' || !/^postgres(ql)?:\/\//.test(st.url))) {
+    throw new ConfigInvalid({
+      key: 'state.url',
+      rule: 'with state.backend "postgres", a postgres:// connection string (HOURGLASS_STATE_URL)',
+    });
+  }
+  const stateSchema = st.schema ?? 'public';
+  if (typeof stateSchema !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(stateSchema)) {
+    throw new ConfigInvalid({ key: 'state.schema', rule: 'a lower-case SQL identifier' });
   }
   const instanceId =
     i.instanceId === undefined || i.instanceId === null ? null : str(i, 'instanceId', 'ingress.instanceId');
@@ -214,7 +229,10 @@ function validate(s: Settings): HourglassConfig {
       segmentBytes: num(b, 'segmentBytes', 'bus.segmentBytes', 64 * 1024),
       ackDeadlineRealMs: num(b, 'ackDeadlineRealMs', 'bus.ackDeadlineRealMs', 10),
     },
-    state: { backend: 'sqlite' },
+    state:
+      st.backend === 'postgres'
+        ? { backend: 'postgres', url: st.url as string, schema: stateSchema }
+        : { backend: 'sqlite' },
     store: { backend: 'fs' },
     etl: {
       codec: e.codec,

@@ -9,7 +9,6 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { LedgerSealed, RegistryConflict, StateStoreFailed } from '../../../core/errors.js';
-import type { Partitioning, Storage, Tier, TypeStatus } from '../../../core/event-types.js';
 import type {
   DeadLetter,
   HourFilter,
@@ -26,78 +25,23 @@ import type {
   StateStore,
   TypeWrite,
 } from '../../../core/ports/state-store.js';
+import {
+  type DeadLetterRow,
+  deadLetterFromRow,
+  type FileRow,
+  fileFromRow,
+  HOUR_PATCH_COLUMNS,
+  type HourRow,
+  hourFromRow,
+  type InstanceRow,
+  instanceFromRow,
+  type LedgerRow,
+  ledgerFromRow,
+  type TypeRow,
+  typeFromRow,
+  type VersionRow,
+} from '../rows.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
-
-interface LedgerRow {
-  instance_id: string;
-  type: string;
-  hour: number;
-  ranges: string;
-  count: number;
-  sealed: number;
-  updated_at: number;
-}
-
-interface InstanceRow {
-  id: string;
-  host: string;
-  pid: number;
-  started_at: number;
-  last_seen_at: number;
-  stopped_at: number | null;
-}
-
-interface DeadLetterRow {
-  seq: number;
-  type: string;
-  received_at: number;
-  instance_id: string;
-  event_id: string | null;
-  code: string;
-  path: string;
-  message: string;
-  event: string;
-}
-
-interface FileRow {
-  type: string;
-  hour: number;
-  kind: string;
-  name: string;
-  events: number;
-  bytes: number;
-  ranges: string;
-  consumer: string;
-  committed_at: number;
-}
-
-interface HourRow {
-  type: string;
-  hour: number;
-  state: string;
-  closed_at: number;
-  closed_by: string;
-  vanished_instances: string;
-  ledger_total: number;
-  late_events: number;
-  events_in: number | null;
-  duplicates: number | null;
-  events_out: number | null;
-  manifest: string | null;
-  published_at: number | null;
-  error: string | null;
-  updated_at: number;
-}
-
-const HOUR_PATCH_COLUMNS: Record<keyof HourPatch, string> = {
-  state: 'state',
-  eventsIn: 'events_in',
-  duplicates: 'duplicates',
-  eventsOut: 'events_out',
-  manifest: 'manifest',
-  publishedAt: 'published_at',
-  error: 'error',
-};
 
 export class SqliteStateStore implements StateStore {
   readonly backend = 'sqlite';
@@ -219,15 +163,7 @@ export class SqliteStateStore implements StateStore {
         where.push('NOT EXISTS (SELECT 1 FROM hours h WHERE h.type = ledgers.type AND h.hour = ledgers.hour)');
       }
       const sql = `SELECT * FROM ledgers ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY type, hour, instance_id`;
-      return (this.stmt(sql).all(...args) as LedgerRow[]).map((r) => ({
-        instanceId: r.instance_id,
-        type: r.type,
-        hour: r.hour,
-        ranges: JSON.parse(r.ranges) as [number, number][],
-        count: r.count,
-        sealed: r.sealed === 1,
-        updatedAt: r.updated_at,
-      }));
+      return (this.stmt(sql).all(...args) as LedgerRow[]).map(ledgerFromRow);
     });
   }
 
@@ -242,14 +178,9 @@ export class SqliteStateStore implements StateStore {
 
   listInstances(): Promise<IngressInstance[]> {
     return this.run('listInstances', () =>
-      (this.stmt('SELECT * FROM ingress_instances ORDER BY started_at, id').all() as InstanceRow[]).map((r) => ({
-        id: r.id,
-        host: r.host,
-        pid: r.pid,
-        startedAt: r.started_at,
-        lastSeenAt: r.last_seen_at,
-        stoppedAt: r.stopped_at,
-      })),
+      (this.stmt('SELECT * FROM ingress_instances ORDER BY started_at, id').all() as InstanceRow[]).map(
+        instanceFromRow,
+      ),
     );
   }
 
@@ -287,17 +218,7 @@ export class SqliteStateStore implements StateStore {
           type,
           limit,
         ) as DeadLetterRow[]
-      ).map((r) => ({
-        seq: r.seq,
-        type: r.type,
-        receivedAt: r.received_at,
-        instanceId: r.instance_id,
-        eventId: r.event_id,
-        code: r.code,
-        path: r.path,
-        message: r.message,
-        event: r.event,
-      })),
+      ).map(deadLetterFromRow),
     );
   }
 
@@ -347,17 +268,7 @@ export class SqliteStateStore implements StateStore {
           hour,
           kind,
         ) as FileRow[]
-      ).map((r) => ({
-        type: r.type,
-        hour: r.hour,
-        kind: r.kind as RawFile['kind'],
-        name: r.name,
-        events: r.events,
-        bytes: r.bytes,
-        ranges: JSON.parse(r.ranges) as RawFile['ranges'],
-        consumer: r.consumer,
-        committedAt: r.committed_at,
-      })),
+      ).map(fileFromRow),
     );
   }
 
@@ -410,23 +321,7 @@ export class SqliteStateStore implements StateStore {
         args.push(...filter.states);
       }
       const sql = `SELECT * FROM hours ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY type, hour`;
-      return (this.stmt(sql).all(...args) as HourRow[]).map((r) => ({
-        type: r.type,
-        hour: r.hour,
-        state: r.state as HourRecord['state'],
-        closedAt: r.closed_at,
-        closedBy: r.closed_by as HourRecord['closedBy'],
-        vanishedInstances: JSON.parse(r.vanished_instances) as string[],
-        ledgerTotal: r.ledger_total,
-        lateEvents: r.late_events,
-        eventsIn: r.events_in,
-        duplicates: r.duplicates,
-        eventsOut: r.events_out,
-        manifest: r.manifest,
-        publishedAt: r.published_at,
-        error: r.error,
-        updatedAt: r.updated_at,
-      }));
+      return (this.stmt(sql).all(...args) as HourRow[]).map(hourFromRow);
     });
   }
 
@@ -542,50 +437,4 @@ export class SqliteStateStore implements StateStore {
     if (this.db.open) this.db.close();
     return Promise.resolve();
   }
-}
-
-interface TypeRow {
-  name: string;
-  owner: string;
-  description: string;
-  tier: string;
-  partitioning: string;
-  storage: string;
-  retention_days: number;
-  status: string;
-  revision: number;
-  created_at: number;
-  updated_at: number;
-}
-
-interface VersionRow {
-  type: string;
-  version: number;
-  schema: string;
-  fingerprint: string;
-  created_at: number;
-  created_by: string;
-}
-
-function typeFromRow(r: TypeRow, versions: readonly VersionRow[]): RegisteredType {
-  return {
-    name: r.name,
-    owner: r.owner,
-    description: r.description,
-    tier: r.tier as Tier,
-    partitioning: r.partitioning as Partitioning,
-    storage: r.storage as Storage,
-    retentionDays: r.retention_days,
-    status: r.status as TypeStatus,
-    revision: r.revision,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    versions: versions.map((v) => ({
-      version: v.version,
-      schema: v.schema,
-      fingerprint: v.fingerprint,
-      createdAt: v.created_at,
-      createdBy: v.created_by,
-    })),
-  };
 }

@@ -1,0 +1,475 @@
+/**
+ * PostgreSQL state store (`pg`), for several instances on several machines. The same tables and
+ * behaviour as the SQLite store; where SQLite serialises writers, this one takes row locks or
+ * transaction-scoped advisory locks:
+ * - a raw file's registration and its hour's closing lock the same (type, hour) advisory key, so a
+ *   closed hour's raw bucket never changes;
+ * - a ledger entry is read `FOR UPDATE` before it is replaced (a sealed entry never changes);
+ * - a type's registry row is read `FOR UPDATE` and its revision checked.
+ * Epoch milliseconds are BIGINT, read back as numbers. `DATABASE_URL`-style connection strings;
+ * an optional `schema` keeps several stores apart in one database (tests do that).
+ */
+import pg from 'pg';
+import { LedgerSealed, RegistryConflict, StateStoreFailed } from '../../../core/errors.js';
+import { HOUR_MS } from '../../../core/hours.js';
+import type {
+  DeadLetter,
+  HourFilter,
+  HourPatch,
+  HourRecord,
+  IngressInstance,
+  LedgerEntry,
+  LedgerFilter,
+  LedgerKey,
+  NewDeadLetter,
+  RawFile,
+  RegisteredType,
+  RegistryChange,
+  StateStore,
+  TypeWrite,
+} from '../../../core/ports/state-store.js';
+import {
+  type DeadLetterRow,
+  deadLetterFromRow,
+  type FileRow,
+  fileFromRow,
+  HOUR_PATCH_COLUMNS,
+  type HourRow,
+  hourFromRow,
+  type InstanceRow,
+  instanceFromRow,
+  type LedgerRow,
+  ledgerFromRow,
+  type TypeRow,
+  typeFromRow,
+  type VersionRow,
+} from '../rows.js';
+import { POSTGRES_MIGRATIONS } from './migrations.js';
+
+const INT8 = 20;
+const MIGRATION_LOCK = 0x686f7572; // "hour"
+const UNIQUE_VIOLATION = '23505';
+
+/** BIGINT columns come back as numbers (epoch ms and counters stay far below 2^53). */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+export interface PostgresStateStoreOptions {
+  readonly url: string;
+  /** Schema the tables live in (created if missing); default `public`. */
+  readonly schema?: string;
+  readonly maxConnections?: number;
+}
+
+type Sql = (text: string, values?: readonly unknown[]) => Promise<pg.QueryResult>;
+
+export class PostgresStateStore implements StateStore {
+  readonly backend = 'postgres';
+  private readonly pool: pg.Pool;
+
+  private constructor(
+    pool: pg.Pool,
+    private readonly schema: string,
+  ) {
+    this.pool = pool;
+  }
+
+  /** Connects and runs pending migrations. */
+  static async open(options: PostgresStateStoreOptions): Promise<PostgresStateStore> {
+    const schema = options.schema ?? 'public';
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid PostgreSQL schema name ${schema}`);
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.maxConnections ?? 4,
+      types,
+      options: `-c search_path=${schema}`,
+    });
+    // an idle client's connection error must not crash the process; the next query reports it
+    pool.on('error', () => undefined);
+    const store = new PostgresStateStore(pool, schema);
+    try {
+      await store.migrate();
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw new StateStoreFailed({ operation: 'open postgres' }, { cause: err });
+    }
+    return store;
+  }
+
+  private async migrate(): Promise<void> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      try {
+        await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
+        await c.query(
+          'CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
+        );
+        const applied = new Set(
+          (await c.query('SELECT version FROM schema_migrations')).rows.map((r) => r.version as number),
+        );
+        for (const m of POSTGRES_MIGRATIONS) {
+          if (applied.has(m.version)) continue;
+          await c.query('BEGIN');
+          try {
+            await c.query(m.sql);
+            await c.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+              m.version,
+              m.name,
+              Date.now(),
+            ]);
+            await c.query('COMMIT');
+          } catch (err) {
+            await c.query('ROLLBACK');
+            throw err;
+          }
+        }
+      } finally {
+        await c.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+      }
+    } finally {
+      c.release();
+    }
+  }
+
+  /** Migration versions applied. */
+  async appliedMigrations(): Promise<number[]> {
+    return (await this.pool.query('SELECT version FROM schema_migrations ORDER BY version')).rows.map(
+      (r) => r.version as number,
+    );
+  }
+
+  private async run<T>(operation: string, fn: (sql: Sql) => Promise<T>): Promise<T> {
+    try {
+      return await fn((text, values) => this.pool.query(text, values as unknown[]));
+    } catch (err) {
+      throw this.wrap(operation, err);
+    }
+  }
+
+  /** Runs `fn` in one transaction on one connection. */
+  private async tx<T>(operation: string, fn: (sql: Sql) => Promise<T>): Promise<T> {
+    let c: pg.PoolClient;
+    try {
+      c = await this.pool.connect();
+    } catch (err) {
+      throw this.wrap(operation, err);
+    }
+    try {
+      await c.query('BEGIN');
+      const out = await fn((text, values) => c.query(text, values as unknown[]));
+      await c.query('COMMIT');
+      return out;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw this.wrap(operation, err);
+    } finally {
+      c.release();
+    }
+  }
+
+  private wrap(operation: string, err: unknown): Error {
+    if (err instanceof LedgerSealed || err instanceof RegistryConflict || err instanceof StateStoreFailed) return err;
+    return new StateStoreFailed({ operation }, { cause: err });
+  }
+
+  saveLedgers(entries: readonly LedgerEntry[]): Promise<void> {
+    return this.tx('saveLedgers', async (sql) => {
+      for (const e of entries) {
+        const row = await sql(
+          'SELECT sealed FROM ledgers WHERE type = $1 AND hour = $2 AND instance_id = $3 FOR UPDATE',
+          [e.type, e.hour, e.instanceId],
+        );
+        if (row.rows[0]?.sealed === true)
+          throw new LedgerSealed({ instanceId: e.instanceId, type: e.type, hour: e.hour });
+        await sql(
+          `INSERT INTO ledgers (instance_id, type, hour, ranges, count, sealed, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (type, hour, instance_id) DO UPDATE SET ranges = excluded.ranges, count = excluded.count,
+             sealed = excluded.sealed, updated_at = excluded.updated_at`,
+          [e.instanceId, e.type, e.hour, JSON.stringify(e.ranges), e.count, e.sealed, e.updatedAt],
+        );
+      }
+    });
+  }
+
+  sealLedgers(keys: readonly LedgerKey[], at: number): Promise<void> {
+    return this.tx('sealLedgers', async (sql) => {
+      for (const k of keys) {
+        await sql(
+          `INSERT INTO ledgers (instance_id, type, hour, ranges, count, sealed, updated_at) VALUES ($1, $2, $3, '[]', 0, true, $4)
+           ON CONFLICT (type, hour, instance_id) DO UPDATE SET sealed = true, updated_at = excluded.updated_at
+           WHERE ledgers.sealed = false`,
+          [k.instanceId, k.type, k.hour, at],
+        );
+      }
+    });
+  }
+
+  listLedgers(filter: LedgerFilter = {}): Promise<LedgerEntry[]> {
+    return this.run('listLedgers', async (sql) => {
+      const where: string[] = [];
+      const args: unknown[] = [];
+      const add = (clause: string, v: unknown): void => {
+        args.push(v);
+        where.push(clause.replace('?', `$${args.length}`));
+      };
+      if (filter.type !== undefined) add('type = ?', filter.type);
+      if (filter.hour !== undefined) add('hour = ?', filter.hour);
+      if (filter.instanceId !== undefined) add('instance_id = ?', filter.instanceId);
+      if (filter.unclosed === true) {
+        where.push('NOT EXISTS (SELECT 1 FROM hours h WHERE h.type = ledgers.type AND h.hour = ledgers.hour)');
+      }
+      const text = `SELECT * FROM ledgers ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY type, hour, instance_id`;
+      return ((await sql(text, args)).rows as LedgerRow[]).map(ledgerFromRow);
+    });
+  }
+
+  upsertInstance(i: IngressInstance): Promise<void> {
+    return this.run('upsertInstance', async (sql) => {
+      await sql(
+        `INSERT INTO ingress_instances (id, host, pid, started_at, last_seen_at, stopped_at) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at, stopped_at = excluded.stopped_at`,
+        [i.id, i.host, i.pid, i.startedAt, i.lastSeenAt, i.stoppedAt],
+      );
+    });
+  }
+
+  listInstances(): Promise<IngressInstance[]> {
+    return this.run('listInstances', async (sql) =>
+      ((await sql('SELECT * FROM ingress_instances ORDER BY started_at, id')).rows as InstanceRow[]).map(
+        instanceFromRow,
+      ),
+    );
+  }
+
+  addDeadLetters(items: readonly NewDeadLetter[], maxPerType: number): Promise<void> {
+    return this.tx('addDeadLetters', async (sql) => {
+      const perType = new Map<string, number>();
+      for (const d of items) {
+        await sql(
+          'INSERT INTO dead_letters (type, received_at, instance_id, event_id, code, path, message, event) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+          [d.type, d.receivedAt, d.instanceId, d.eventId, d.code, d.path, d.message, d.event],
+        );
+        perType.set(d.type, (perType.get(d.type) ?? 0) + 1);
+      }
+      for (const [type, n] of perType) {
+        await sql(
+          'INSERT INTO dead_letter_totals (type, total) VALUES ($1, $2) ON CONFLICT (type) DO UPDATE SET total = dead_letter_totals.total + excluded.total',
+          [type, n],
+        );
+        await sql(
+          'DELETE FROM dead_letters WHERE type = $1 AND seq <= (SELECT seq FROM dead_letters WHERE type = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)',
+          [type, maxPerType],
+        );
+      }
+    });
+  }
+
+  listDeadLetters(type: string, limit: number): Promise<DeadLetter[]> {
+    return this.run('listDeadLetters', async (sql) =>
+      (
+        (await sql('SELECT * FROM dead_letters WHERE type = $1 ORDER BY seq DESC LIMIT $2', [type, limit]))
+          .rows as DeadLetterRow[]
+      ).map(deadLetterFromRow),
+    );
+  }
+
+  deadLetterTotals(): Promise<Record<string, number>> {
+    return this.run('deadLetterTotals', async (sql) => {
+      const out: Record<string, number> = {};
+      for (const r of (await sql('SELECT type, total FROM dead_letter_totals ORDER BY type')).rows as {
+        type: string;
+        total: number;
+      }[]) {
+        out[r.type] = r.total;
+      }
+      return out;
+    });
+  }
+
+  /** Serialises registration and closing of one (type, hour) across connections and machines. */
+  private lockHour(sql: Sql, type: string, hour: number): Promise<pg.QueryResult> {
+    return sql('SELECT pg_advisory_xact_lock(hashtext($1), $2)', [type, Math.floor(hour / HOUR_MS)]);
+  }
+
+  registerFile(f: RawFile): Promise<'registered' | 'hour_closed'> {
+    return this.tx('registerFile', async (sql): Promise<'registered' | 'hour_closed'> => {
+      await this.lockHour(sql, f.type, f.hour);
+      if (
+        f.kind === 'raw' &&
+        (await sql('SELECT 1 FROM hours WHERE type = $1 AND hour = $2', [f.type, f.hour])).rowCount
+      ) {
+        return 'hour_closed';
+      }
+      const inserted = await sql(
+        `INSERT INTO files (type, hour, kind, name, events, bytes, ranges, consumer, committed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name) DO NOTHING`,
+        [f.type, f.hour, f.kind, f.name, f.events, f.bytes, JSON.stringify(f.ranges), f.consumer, f.committedAt],
+      );
+      if (f.kind === 'late' && inserted.rowCount === 1) {
+        await sql('UPDATE hours SET late_events = late_events + $1, updated_at = $2 WHERE type = $3 AND hour = $4', [
+          f.events,
+          f.committedAt,
+          f.type,
+          f.hour,
+        ]);
+      }
+      return 'registered';
+    });
+  }
+
+  listFiles(type: string, hour: number, kind: RawFile['kind']): Promise<RawFile[]> {
+    return this.run('listFiles', async (sql) =>
+      (
+        (await sql('SELECT * FROM files WHERE type = $1 AND hour = $2 AND kind = $3 ORDER BY name', [type, hour, kind]))
+          .rows as FileRow[]
+      ).map(fileFromRow),
+    );
+  }
+
+  closeHour(h: Parameters<StateStore['closeHour']>[0]): Promise<boolean> {
+    return this.tx('closeHour', async (sql) => {
+      await this.lockHour(sql, h.type, h.hour);
+      const r = await sql(
+        `INSERT INTO hours (type, hour, state, closed_at, closed_by, vanished_instances, ledger_total, updated_at)
+         VALUES ($1, $2, 'closed', $3, $4, $5, $6, $7) ON CONFLICT (type, hour) DO NOTHING`,
+        [h.type, h.hour, h.closedAt, h.closedBy, JSON.stringify(h.vanishedInstances), h.ledgerTotal, h.closedAt],
+      );
+      return r.rowCount === 1;
+    });
+  }
+
+  updateHour(type: string, hour: number, patch: HourPatch, at: number): Promise<void> {
+    return this.run('updateHour', async (sql) => {
+      const sets: string[] = [];
+      const args: unknown[] = [];
+      for (const [k, v] of Object.entries(patch) as [keyof HourPatch, string | number | null][]) {
+        if (v === undefined) continue;
+        args.push(v);
+        sets.push(`${HOUR_PATCH_COLUMNS[k]} = $${args.length}`);
+      }
+      args.push(at, type, hour);
+      const n = args.length;
+      await sql(
+        `UPDATE hours SET ${[...sets, `updated_at = $${n - 2}`].join(', ')} WHERE type = $${n - 1} AND hour = $${n}`,
+        args,
+      );
+    });
+  }
+
+  listHours(filter: HourFilter = {}): Promise<HourRecord[]> {
+    return this.run('listHours', async (sql) => {
+      const where: string[] = [];
+      const args: unknown[] = [];
+      const add = (clause: string, v: unknown): void => {
+        args.push(v);
+        where.push(clause.replace('?', `$${args.length}`));
+      };
+      if (filter.type !== undefined) add('type = ?', filter.type);
+      if (filter.from !== undefined) add('hour >= ?', filter.from);
+      if (filter.to !== undefined) add('hour < ?', filter.to);
+      if (filter.states !== undefined) add('state = ANY(?)', [...filter.states]);
+      const text = `SELECT * FROM hours ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY type, hour`;
+      return ((await sql(text, args)).rows as HourRow[]).map(hourFromRow);
+    });
+  }
+
+  saveType(w: TypeWrite): Promise<RegisteredType> {
+    const d = w.definition;
+    const conflict = (reason: string, cause?: unknown): RegistryConflict =>
+      new RegistryConflict({ type: d.name, expectedRevision: w.expectedRevision, reason }, { cause });
+    return this.tx('saveType', async (sql) => {
+      const row = (await sql('SELECT revision FROM event_types WHERE name = $1 FOR UPDATE', [d.name])).rows[0] as
+        | { revision: number }
+        | undefined;
+      const current = row?.revision ?? 0;
+      if (current !== w.expectedRevision) throw conflict(`revision is ${current}, expected ${w.expectedRevision}`);
+      try {
+        if (row === undefined) {
+          await sql(
+            `INSERT INTO event_types (name, owner, description, tier, partitioning, storage, retention_days, status,
+               revision, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)`,
+            [d.name, d.owner, d.description, d.tier, d.partitioning, d.storage, d.retentionDays, d.status, w.at],
+          );
+        } else {
+          await sql(
+            `UPDATE event_types SET owner = $1, description = $2, tier = $3, partitioning = $4, storage = $5,
+               retention_days = $6, status = $7, revision = revision + 1, updated_at = $8 WHERE name = $9`,
+            [d.owner, d.description, d.tier, d.partitioning, d.storage, d.retentionDays, d.status, w.at, d.name],
+          );
+        }
+        const last = (await sql('SELECT COALESCE(MAX(version), 0) AS v FROM schema_versions WHERE type = $1', [d.name]))
+          .rows[0].v as number;
+        for (const [i, v] of w.newVersions.entries()) {
+          if (v.version !== last + i + 1) throw conflict(`version ${v.version} is not next (last is ${last + i})`);
+          await sql(
+            'INSERT INTO schema_versions (type, version, schema, fingerprint, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)',
+            [d.name, v.version, v.schema, v.fingerprint, w.at, w.actor],
+          );
+        }
+        await sql('INSERT INTO type_history (type, at, actor, action, detail) VALUES ($1, $2, $3, $4, $5)', [
+          d.name,
+          w.at,
+          w.actor,
+          w.action,
+          w.detail,
+        ]);
+      } catch (err) {
+        // two first registrations racing: the loser hits the primary key
+        if ((err as { code?: string }).code === UNIQUE_VIOLATION) throw conflict('created concurrently', err);
+        throw err;
+      }
+      return (await this.readType(sql, d.name)) as RegisteredType;
+    });
+  }
+
+  private async readType(sql: Sql, name: string): Promise<RegisteredType | null> {
+    const r = (await sql('SELECT * FROM event_types WHERE name = $1', [name])).rows[0] as TypeRow | undefined;
+    if (r === undefined) return null;
+    const versions = (await sql('SELECT * FROM schema_versions WHERE type = $1 ORDER BY version', [name]))
+      .rows as VersionRow[];
+    return typeFromRow(r, versions);
+  }
+
+  getType(name: string): Promise<RegisteredType | null> {
+    return this.run('getType', (sql) => this.readType(sql, name));
+  }
+
+  listTypes(): Promise<RegisteredType[]> {
+    return this.run('listTypes', async (sql) => {
+      const versions = (await sql('SELECT * FROM schema_versions ORDER BY type, version')).rows as VersionRow[];
+      const byType = new Map<string, VersionRow[]>();
+      for (const v of versions) byType.set(v.type, [...(byType.get(v.type) ?? []), v]);
+      return ((await sql('SELECT * FROM event_types ORDER BY name')).rows as TypeRow[]).map((r) =>
+        typeFromRow(r, byType.get(r.name) ?? []),
+      );
+    });
+  }
+
+  typeHistory(name: string): Promise<RegistryChange[]> {
+    return this.run('typeHistory', async (sql) =>
+      (
+        (
+          await sql('SELECT seq, type, at, actor, action, detail FROM type_history WHERE type = $1 ORDER BY seq', [
+            name,
+          ])
+        ).rows as RegistryChange[]
+      ).map((r) => ({ ...r })),
+    );
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.pool.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
