@@ -1,12 +1,14 @@
 /**
  * Wiring of the whole pipeline on the configured backends, in one process (`hourglass dev`).
  */
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { sharedClock } from '../core/clock-origin.js';
 import type { HourglassConfig } from '../core/config.js';
-import { ConfigInvalid } from '../core/errors.js';
+import { ConfigInvalid, EventTypeInvalid } from '../core/errors.js';
 import { EventCatalog, loadEventTypes } from '../core/event-types.js';
 import type { Bus } from '../core/ports/bus.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
@@ -16,7 +18,9 @@ import { EmbeddedBus } from '../infra/bus/embedded/embedded-bus.js';
 import { PostgresStateStore } from '../infra/state/postgres/postgres-state-store.js';
 import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
-import { provisionBus } from '../orchestrator/provision.js';
+import { CatalogSync } from '../orchestrator/catalog-sync.js';
+import { applyPlan, planTypes } from '../orchestrator/plan.js';
+import { Reconciler } from '../orchestrator/reconciler.js';
 import { createIngressMetrics } from '../services/ingress/metrics.js';
 import { IngressService } from '../services/ingress/server.js';
 
@@ -102,13 +106,60 @@ export async function loadCatalog(config: HourglassConfig): Promise<EventCatalog
   return new EventCatalog(types);
 }
 
+/**
+ * Brings the type folders of `config.schemasDir` into the registry, as `hourglass types apply`
+ * does. A refused change stops the start, saying why. Without a folder, the registry is used as
+ * it is.
+ */
+export async function seedRegistry(
+  config: HourglassConfig,
+  store: StateStore,
+  clock: Clock,
+  logger: Logger,
+): Promise<void> {
+  if (!existsSync(config.schemasDir)) {
+    if ((await store.listTypes()).length > 0) return;
+    throw new ConfigInvalid({
+      key: 'schemasDir',
+      rule: `${config.schemasDir} does not exist and the registry is empty`,
+    });
+  }
+  const plan = await planTypes(config.schemasDir, store);
+  const result = await applyPlan(plan, store, `hourglass:${hostname()}`, clock.now());
+  if (result.refused.length > 0) {
+    throw new EventTypeInvalid({
+      type: result.refused.map((r) => r.type).join(', '),
+      file: config.schemasDir,
+      rule: `refused (nothing applied): ${result.refused.map((r) => `${r.type}: ${r.changes.join('; ')}`).join(' | ')}`,
+    });
+  }
+  for (const a of result.applied)
+    logger.info({ type: a.type, action: a.action, changes: a.changes }, 'registry updated from the type folders');
+}
+
+/** The registry's types, in memory, kept fresh by polling (schema distribution). */
+export async function registryCatalog(
+  config: HourglassConfig,
+  store: StateStore,
+  logger: Logger,
+): Promise<{ catalog: EventCatalog; sync: CatalogSync }> {
+  const catalog = new EventCatalog();
+  const sync = new CatalogSync(store, catalog, config.orchestrator.syncIntervalRealMs, logger);
+  await sync.refresh();
+  if (catalog.list().length === 0) {
+    throw new ConfigInvalid({
+      key: 'schemasDir',
+      rule: `no event types registered (declare them under ${config.schemasDir} and run hourglass types apply)`,
+    });
+  }
+  return { catalog, sync };
+}
+
 export async function startPipeline(
   config: HourglassConfig,
   logger: Logger,
   options: { etl?: boolean } = {},
 ): Promise<Pipeline> {
-  const catalog = await loadCatalog(config);
-  const types = catalog.list();
   const clock = clockFor(config);
   const store = await openStateStore(config);
   const objects = objectStoreFor(config);
@@ -120,9 +171,13 @@ export async function startPipeline(
   };
   let ingress: IngressService | null = null;
   let etl: EtlService | null = null;
+  let sync: CatalogSync | null = null;
+  let reconciler: Reconciler | null = null;
+  let catalog: EventCatalog;
   let url: string;
   try {
-    await provisionBus(bus, types, logger);
+    await seedRegistry(config, store, clock, logger);
+    ({ catalog, sync } = await registryCatalog(config, store, logger));
     if (options.etl !== false) {
       etl = new EtlService({
         bus,
@@ -135,17 +190,34 @@ export async function startPipeline(
         config: etlConfigOf(config),
         workDir: etlWorkDir(config.dataDir),
       });
-      await etl.start();
     }
+    reconciler = new Reconciler({
+      store,
+      bus,
+      catalog,
+      etl,
+      clock,
+      logger,
+      intervalRealMs: config.orchestrator.syncIntervalRealMs,
+      retryMaxRealMs: config.orchestrator.retryMaxRealMs,
+    });
+    await reconciler.pass();
+    await etl?.start();
+    const r = reconciler;
+    sync.onChange(() => r.pass());
+    sync.start();
+    reconciler.start();
     ingress = new IngressService({ bus, catalog, store, clock, logger, config: config.ingress, metrics });
     url = await ingress.start();
   } catch (err) {
+    await sync?.stop();
+    await reconciler?.stop();
     await ingress?.close();
     await etl?.close();
     await closeBackends();
     throw err;
   }
-  const started = { ingress, etl };
+  const started = { ingress, etl, sync, reconciler };
   let closing: Promise<void> | null = null;
   return {
     url,
@@ -158,6 +230,8 @@ export async function startPipeline(
     etl,
     close() {
       closing ??= (async () => {
+        await started.sync.stop();
+        await started.reconciler.stop();
         await started.ingress.close();
         await started.etl?.close();
         await closeBackends();

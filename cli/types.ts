@@ -17,7 +17,7 @@ import { type CliIo, UsageError } from './usage.js';
 export const TYPES_USAGE = `Usage: hourglass types <list|show|plan|apply|retire> [options]
 
   list                  every registered type (owner, tier, partitioning, versions, status)
-  show NAME             one type: definition, schema versions, history of changes
+  show NAME             one type: definition, schema versions, reconcile steps, history of changes
   plan [DIR]            what \`apply\` would change, from the type folders in DIR (default: --schemas)
   apply [DIR]           makes those changes; all or nothing: any refused change stops the apply
   retire NAME           marks a type retiring (the ingress refuses it; its last hours publish)
@@ -138,9 +138,10 @@ async function show(store: StateStore, name: string, format: OutputFormat, io: C
     return 1;
   }
   const history = await store.typeHistory(name);
+  const steps = await store.listSteps(name);
   if (format === 'json') {
     const versions = t.versions.map((v) => ({ ...v, schema: JSON.parse(v.schema) as unknown }));
-    io.stdout.write(`${JSON.stringify({ ...t, versions, history }, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify({ ...t, versions, steps, history }, null, 2)}\n`);
     return 0;
   }
   const def = [
@@ -166,6 +167,14 @@ async function show(store: StateStore, name: string, format: OutputFormat, io: C
     formatRows(
       ['version', 'fingerprint', 'createdAt', 'createdBy'],
       t.versions.map((v) => ({ ...v, createdAt: new Date(v.createdAt).toISOString() })),
+      format,
+    ),
+  );
+  io.stdout.write('\n');
+  io.stdout.write(
+    formatRows(
+      ['step', 'status', 'attempts', 'error', 'updatedAt'],
+      steps.map((st) => ({ ...st, updatedAt: new Date(st.updatedAt).toISOString() })),
       format,
     ),
   );

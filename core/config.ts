@@ -35,6 +35,7 @@ export interface HourglassConfig {
     | { readonly backend: 'sqlite' }
     | { readonly backend: 'postgres'; readonly url: string; readonly schema: string };
   readonly store: { readonly backend: 'fs' };
+  readonly orchestrator: { readonly syncIntervalRealMs: number; readonly retryMaxRealMs: number };
   readonly etl: EtlSettings;
 }
 
@@ -78,6 +79,7 @@ export const ENV_SETTINGS: Readonly<Record<string, string>> = {
   HOURGLASS_RAW_FILE_AGE_MS: 'etl.maxFileAgeRealMs',
   HOURGLASS_VANISH_AFTER_MS: 'etl.vanishAfterRealMs',
   HOURGLASS_DEDUP_MAX_IDS: 'etl.dedupMaxIdsInMemory',
+  HOURGLASS_SYNC_INTERVAL_MS: 'orchestrator.syncIntervalRealMs',
 };
 
 type Settings = Record<string, unknown>;
@@ -161,6 +163,7 @@ function validate(s: Settings): HourglassConfig {
   const st = s.state as Settings;
   const e = s.etl as Settings;
   const so = s.store as Settings;
+  const o = s.orchestrator as Settings;
   if (so.backend !== 'fs') {
     throw new ConfigInvalid({
       key: 'store.backend',
@@ -234,6 +237,10 @@ function validate(s: Settings): HourglassConfig {
         ? { backend: 'postgres', url: st.url as string, schema: stateSchema }
         : { backend: 'sqlite' },
     store: { backend: 'fs' },
+    orchestrator: {
+      syncIntervalRealMs: num(o, 'syncIntervalRealMs', 'orchestrator.syncIntervalRealMs', 50),
+      retryMaxRealMs: num(o, 'retryMaxRealMs', 'orchestrator.retryMaxRealMs', 100),
+    },
     etl: {
       codec: e.codec,
       deflateLevel: num(e, 'deflateLevel', 'etl.deflateLevel', 1, 9),

@@ -72,11 +72,18 @@ export const DEFAULTS = {
      * heap); bigger partitions are split by id hash and spilled to disk.
      */
     dedupMaxIdsInMemory: 6_000_000,
-    /** DuckDB's memory limit in the dedup step and queries. */
+    /** DuckDB's memory limit in queries and when dedup reads the previous partition's ids. */
     duckdbMemoryBytes: 256 * 1024 * 1024,
     duckdbThreads: 2,
-    /** CSV bytes per Parquet file of a final partition. */
+    /** Column data per Parquet row group of a final partition (per writer). */
     dedupRowGroupBytes: 32 * 1024 * 1024,
+    /** Worker threads writing Parquet for partitions of 250,000 events or more (0: none). */
     dedupWorkers: 1,
+  },
+  orchestrator: {
+    /** How often the registry is read (schema distribution) and the reconcile loop runs (real ms). */
+    syncIntervalRealMs: 1_000,
+    /** Longest wait before a failed reconcile step is retried (real ms). */
+    retryMaxRealMs: 30_000,
   },
 } as const;

@@ -79,23 +79,50 @@ export class EtlService {
 
   async start(): Promise<void> {
     if (this.d.consume !== false) {
-      for (const t of this.activeTypes()) {
-        const c = new TypeConsumer(t, {
-          bus: this.d.bus,
-          objects: this.d.objects,
-          state: this.d.state,
-          clock: this.d.clock,
-          logger: this.log,
-          metrics: this.metrics,
-          config: this.d.config.consumer,
-          consumerId: this.id,
-        });
-        await c.start();
-        this.consumers.set(t.name, c);
-      }
+      for (const t of this.activeTypes()) await this.ensureConsumer(t);
     }
     this.timer = setInterval(() => void this.pass(), this.d.config.passIntervalRealMs);
     this.log.info({ id: this.id, types: [...this.consumers.keys()] }, 'etl started');
+  }
+
+  /**
+   * Runs the type's consumer with its current schema versions: starts it, or restarts it when the
+   * type gained a version (what it buffered is committed first). Idempotent.
+   */
+  async ensureConsumer(t: EventType): Promise<void> {
+    if (this.d.consume === false || this.stopped) return;
+    const running = this.consumers.get(t.name);
+    if (running !== undefined && running.type.versions.length === t.versions.length) return;
+    if (running !== undefined) {
+      this.consumers.delete(t.name);
+      await running.close();
+    }
+    const c = new TypeConsumer(t, {
+      bus: this.d.bus,
+      objects: this.d.objects,
+      state: this.d.state,
+      clock: this.d.clock,
+      logger: this.log,
+      metrics: this.metrics,
+      config: this.d.config.consumer,
+      consumerId: this.id,
+    });
+    await c.start();
+    this.consumers.set(t.name, c);
+    this.log.info({ type: t.name, versions: t.versions.length }, running ? 'consumer restarted' : 'consumer started');
+  }
+
+  /** Stops the type's consumer (committing what it buffered). Idempotent. */
+  async stopConsumer(name: string): Promise<void> {
+    const c = this.consumers.get(name);
+    if (c === undefined) return;
+    this.consumers.delete(name);
+    await c.close();
+  }
+
+  /** Names of the types with a running consumer. */
+  consumedTypes(): string[] {
+    return [...this.consumers.keys()];
   }
 
   /** One closer + dedup pass (shared if one is running). */

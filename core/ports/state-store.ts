@@ -174,6 +174,20 @@ export interface TypeWrite {
   readonly at: number;
 }
 
+/**
+ * The recorded state of one reconcile step of one type (`bus`, `consumer`, `drain`, …):
+ * `done`, `waiting` (a condition not met yet, e.g. a backlog to drain) or `failed` (retried with
+ * backoff; `error` says why).
+ */
+export interface ReconcileStep {
+  readonly type: string;
+  readonly step: string;
+  readonly status: 'done' | 'waiting' | 'failed';
+  readonly attempts: number;
+  readonly error: string | null;
+  readonly updatedAt: number;
+}
+
 export interface StateStore {
   readonly backend: string;
 
@@ -236,6 +250,11 @@ export interface StateStore {
   listTypes(): Promise<RegisteredType[]>;
   /** Oldest first. */
   typeHistory(name: string): Promise<RegistryChange[]>;
+
+  /** Inserts or replaces step records (by type and step). */
+  saveSteps(steps: readonly ReconcileStep[]): Promise<void>;
+  /** By type, then step. */
+  listSteps(type?: string): Promise<ReconcileStep[]>;
 
   /** Whether the store answers (for readiness). */
   ping(): Promise<boolean>;

@@ -10,6 +10,7 @@ import type {
   IngressInstance,
   LedgerEntry,
   RawFile,
+  ReconcileStep,
   RegisteredType,
 } from '../../core/ports/state-store.js';
 
@@ -197,6 +198,26 @@ export function hourFromRow(r: HourRow): HourRecord {
     eventsOut: r.events_out,
     manifest: r.manifest,
     publishedAt: r.published_at,
+    error: r.error,
+    updatedAt: r.updated_at,
+  };
+}
+
+export interface StepRow {
+  type: string;
+  step: string;
+  status: string;
+  attempts: number;
+  error: string | null;
+  updated_at: number;
+}
+
+export function stepFromRow(r: StepRow): ReconcileStep {
+  return {
+    type: r.type,
+    step: r.step,
+    status: r.status as ReconcileStep['status'],
+    attempts: r.attempts,
     error: r.error,
     updatedAt: r.updated_at,
   };

@@ -47,7 +47,8 @@ export class IngressService {
     const activeTypes = () =>
       deps.catalog
         .list()
-        .filter((t) => t.status === 'active')
+        // retiring types keep getting sealed (empty) entries so their last hours close
+        .filter((t) => t.status !== 'retired')
         .map((t) => t.name);
     this.ledger = new IngressLedger(store, clock, this.instanceId, config.ledgerGraceMs, this.logger, activeTypes);
     this.deadLetters = new DeadLetterSink(store, config.deadLetterMaxPerType, this.logger);

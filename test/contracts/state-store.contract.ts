@@ -251,6 +251,22 @@ export function stateStoreContract(
       ]);
     });
 
+    it('records reconcile steps per type, replacing by (type, step)', async () => {
+      await store.saveSteps([
+        { type: 'EndSong', step: 'bus', status: 'done', attempts: 1, error: null, updatedAt: 1 },
+        { type: 'EndSong', step: 'consumer', status: 'failed', attempts: 2, error: 'disk full', updatedAt: 2 },
+        { type: 'PageView', step: 'bus', status: 'waiting', attempts: 1, error: null, updatedAt: 3 },
+      ]);
+      await store.saveSteps([
+        { type: 'EndSong', step: 'consumer', status: 'done', attempts: 3, error: null, updatedAt: 4 },
+      ]);
+      expect((await store.listSteps('EndSong')).map((s) => [s.step, s.status, s.attempts, s.error])).toEqual([
+        ['bus', 'done', 1, null],
+        ['consumer', 'done', 3, null],
+      ]);
+      expect(await store.listSteps()).toHaveLength(3);
+    });
+
     it('answers ping', async () => {
       expect(await store.ping()).toBe(true);
     });

@@ -118,4 +118,19 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       CREATE INDEX type_history_by_type ON type_history (type, seq);
     `,
   },
+  {
+    version: 4,
+    name: 'reconcile steps',
+    sql: `
+      CREATE TABLE reconcile_steps (
+        type TEXT NOT NULL,
+        step TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts BIGINT NOT NULL,
+        error TEXT,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (type, step)
+      );
+    `,
+  },
 ];

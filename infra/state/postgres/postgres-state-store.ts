@@ -23,6 +23,7 @@ import type {
   LedgerKey,
   NewDeadLetter,
   RawFile,
+  ReconcileStep,
   RegisteredType,
   RegistryChange,
   StateStore,
@@ -40,6 +41,8 @@ import {
   instanceFromRow,
   type LedgerRow,
   ledgerFromRow,
+  type StepRow,
+  stepFromRow,
   type TypeRow,
   typeFromRow,
   type VersionRow,
@@ -457,6 +460,28 @@ export class PostgresStateStore implements StateStore {
           ])
         ).rows as RegistryChange[]
       ).map((r) => ({ ...r })),
+    );
+  }
+
+  saveSteps(steps: readonly ReconcileStep[]): Promise<void> {
+    return this.tx('saveSteps', async (sql) => {
+      for (const st of steps) {
+        await sql(
+          `INSERT INTO reconcile_steps (type, step, status, attempts, error, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (type, step) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
+             error = excluded.error, updated_at = excluded.updated_at`,
+          [st.type, st.step, st.status, st.attempts, st.error, st.updatedAt],
+        );
+      }
+    });
+  }
+
+  listSteps(type?: string): Promise<ReconcileStep[]> {
+    return this.run('listSteps', async (sql) =>
+      (type === undefined
+        ? (await sql('SELECT * FROM reconcile_steps ORDER BY type, step')).rows
+        : (await sql('SELECT * FROM reconcile_steps WHERE type = $1 ORDER BY step', [type])).rows
+      ).map((r) => stepFromRow(r as StepRow)),
     );
   }
 

@@ -117,4 +117,19 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
       CREATE INDEX type_history_by_type ON type_history (type, seq);
     `,
   },
+  {
+    version: 4,
+    name: 'reconcile steps',
+    sql: `
+      CREATE TABLE reconcile_steps (
+        type TEXT NOT NULL,
+        step TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        error TEXT,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (type, step)
+      );
+    `,
+  },
 ];

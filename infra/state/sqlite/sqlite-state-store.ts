@@ -20,6 +20,7 @@ import type {
   LedgerKey,
   NewDeadLetter,
   RawFile,
+  ReconcileStep,
   RegisteredType,
   RegistryChange,
   StateStore,
@@ -37,6 +38,8 @@ import {
   instanceFromRow,
   type LedgerRow,
   ledgerFromRow,
+  type StepRow,
+  stepFromRow,
   type TypeRow,
   typeFromRow,
   type VersionRow,
@@ -421,6 +424,30 @@ export class SqliteStateStore implements StateStore {
       (this.stmt('SELECT * FROM type_history WHERE type = ? ORDER BY seq').all(name) as RegistryChange[]).map((r) => ({
         ...r,
       })),
+    );
+  }
+
+  saveSteps(steps: readonly ReconcileStep[]): Promise<void> {
+    return this.run('saveSteps', () => {
+      const upsert = this.stmt(
+        `INSERT INTO reconcile_steps (type, step, status, attempts, error, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (type, step) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
+           error = excluded.error, updated_at = excluded.updated_at`,
+      );
+      this.db
+        .transaction(() => {
+          for (const st of steps) upsert.run(st.type, st.step, st.status, st.attempts, st.error, st.updatedAt);
+        })
+        .immediate();
+    });
+  }
+
+  listSteps(type?: string): Promise<ReconcileStep[]> {
+    return this.run('listSteps', () =>
+      (type === undefined
+        ? this.stmt('SELECT * FROM reconcile_steps ORDER BY type, step').all()
+        : this.stmt('SELECT * FROM reconcile_steps WHERE type = ? ORDER BY step').all(type)
+      ).map((r) => stepFromRow(r as StepRow)),
     );
   }
 

@@ -1,0 +1,213 @@
+/**
+ * The reconcile loop: makes reality match the registry, type by type, step by idempotent step,
+ * through the ports. Each step's state is recorded in the state store (`hourglass types show`
+ * prints it); a failed step is retried with exponential backoff and logged, and a crash at any
+ * point resumes cleanly because every step checks or repeats idempotently.
+ *
+ * Steps of an active type:
+ * - `bus`: its topic and its ETL subscription exist;
+ * - `consumer`: its ETL consumer runs with the type's current versions (when this process runs
+ *   the ETL).
+ * The catalogue every ingress validates against is refreshed by `CatalogSync` (schema
+ * distribution) before the steps run.
+ *
+ * Steps of a retiring type (the ingress already refuses it: `retired_type`):
+ * - `drain`: waiting until its subscription has no unacked message and every ended hour of it up
+ *   to the retirement is published;
+ * - `consumer`: stopped; `bus`: subscription and topic deleted;
+ * - `retired`: the registry marks the type retired. Its data stays until the retention sweeper
+ *   removes it.
+ *
+ * Warehouse tables, SLO registration and alert rules join as steps with the backends and alerting
+ * that provide them.
+ */
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import { type EventCatalog, type EventType, subscriptionFor, topicFor } from '../core/event-types.js';
+import { HOUR_MS } from '../core/hours.js';
+import type { Bus } from '../core/ports/bus.js';
+import type { ReconcileStep, StateStore } from '../core/ports/state-store.js';
+import type { EtlService } from '../etl/service.js';
+import { provisionBus } from './provision.js';
+
+export interface ReconcilerDeps {
+  readonly store: StateStore;
+  readonly bus: Bus;
+  readonly catalog: EventCatalog;
+  /** The ETL of this process, if it runs one. */
+  readonly etl: EtlService | null;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Real ms between passes. */
+  readonly intervalRealMs: number;
+  /** Longest wait before retrying a failed step (real ms). */
+  readonly retryMaxRealMs: number;
+}
+
+/** A step's outcome: done, or a condition not met yet (with what is awaited). */
+type Outcome = { status: 'done' } | { status: 'waiting'; why: string };
+
+export class Reconciler {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  /** Last recorded state per `type/step`, and when a failed step may run again. */
+  private readonly steps = new Map<string, ReconcileStep & { retryAt: number }>();
+  private readonly log: Logger;
+
+  constructor(private readonly d: ReconcilerDeps) {
+    this.log = d.logger.child({ component: 'reconciler' });
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.pass(), this.d.intervalRealMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** One pass over every type (shared while one runs). Never throws: failures are recorded. */
+  pass(): Promise<void> {
+    this.running ??= this.runPass().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async runPass(): Promise<void> {
+    const changed: ReconcileStep[] = [];
+    for (const t of this.d.catalog.list()) {
+      const plan: [string, () => Promise<Outcome>][] =
+        t.status === 'active'
+          ? [
+              ['bus', () => this.ensureBus(t)],
+              ['consumer', () => this.ensureConsumer(t)],
+            ]
+          : t.status === 'retiring'
+            ? [
+                ['drain', () => this.drained(t)],
+                ['consumer', () => this.stopConsumer(t)],
+                ['bus', () => this.removeBus(t)],
+                ['retired', () => this.markRetired(t)],
+              ]
+            : [];
+      for (const [step, run] of plan) {
+        const outcome = await this.runStep(t.name, step, run, changed);
+        if (outcome !== 'done') break; // the next steps wait for this one
+      }
+    }
+    if (changed.length > 0) {
+      await this.d.store.saveSteps(changed).catch((err: unknown) => {
+        this.log.warn({ err }, 'could not record reconcile steps; recorded on a later pass');
+        for (const s of changed) this.steps.delete(`${s.type}/${s.step}`);
+      });
+    }
+  }
+
+  private async runStep(
+    type: string,
+    step: string,
+    run: () => Promise<Outcome>,
+    changed: ReconcileStep[],
+  ): Promise<'done' | 'waiting' | 'failed'> {
+    const key = `${type}/${step}`;
+    const prev = this.steps.get(key);
+    const now = Date.now();
+    if (prev?.status === 'failed' && now < prev.retryAt) return 'failed';
+    let next: ReconcileStep & { retryAt: number };
+    try {
+      const o = await run();
+      next = {
+        type,
+        step,
+        status: o.status,
+        attempts: o.status === 'done' && prev?.status === 'done' ? prev.attempts : (prev?.attempts ?? 0) + 1,
+        error: o.status === 'waiting' ? o.why : null,
+        updatedAt: this.d.clock.now(),
+        retryAt: 0,
+      };
+    } catch (err) {
+      const attempts = (prev?.status === 'failed' ? prev.attempts : 0) + 1;
+      const backoff = Math.min(this.d.retryMaxRealMs, 500 * 2 ** (attempts - 1));
+      next = {
+        type,
+        step,
+        status: 'failed',
+        attempts,
+        error: (err as Error).message,
+        updatedAt: this.d.clock.now(),
+        retryAt: now + backoff,
+      };
+      this.log.error({ err, type, step, attempts, retryInMs: backoff }, 'reconcile step failed; retrying');
+    }
+    if (prev === undefined || prev.status !== next.status || prev.error !== next.error) {
+      changed.push({ ...next });
+      if (next.status !== 'failed')
+        this.log.info({ type, step, status: next.status, detail: next.error }, 'reconcile step');
+    }
+    this.steps.set(key, next);
+    return next.status;
+  }
+
+  private async ensureBus(t: EventType): Promise<Outcome> {
+    await provisionBus(this.d.bus, [t], this.log);
+    return { status: 'done' };
+  }
+
+  private async ensureConsumer(t: EventType): Promise<Outcome> {
+    await this.d.etl?.ensureConsumer(t);
+    return { status: 'done' };
+  }
+
+  private async drained(t: EventType): Promise<Outcome> {
+    if (this.d.bus.capabilities.exactBacklog) {
+      const backlog = await this.d.bus.backlog(subscriptionFor(t.name));
+      if (backlog.messages > 0) return { status: 'waiting', why: `${backlog.messages} messages not consumed yet` };
+    }
+    // every hour that has ended since events could arrive must be published
+    const ended = Math.floor(this.d.clock.now() / HOUR_MS) * HOUR_MS;
+    const open = (await this.d.store.listLedgers({ type: t.name, unclosed: true })).filter((e) => e.hour < ended);
+    if (open.length > 0)
+      return { status: 'waiting', why: `${new Set(open.map((e) => e.hour)).size} hours not closed yet` };
+    const unpublished = (await this.d.store.listHours({ type: t.name })).filter((h) => h.state !== 'published');
+    if (unpublished.length > 0) {
+      return { status: 'waiting', why: `${unpublished.length} hours not published yet (${unpublished[0]?.state})` };
+    }
+    return { status: 'done' };
+  }
+
+  private async stopConsumer(t: EventType): Promise<Outcome> {
+    await this.d.etl?.stopConsumer(t.name);
+    return { status: 'done' };
+  }
+
+  private async removeBus(t: EventType): Promise<Outcome> {
+    const topics = await this.d.bus.listTopics();
+    if (topics.includes(topicFor(t.name))) {
+      await this.d.bus.deleteSubscription(subscriptionFor(t.name)).catch((err: unknown) => {
+        if ((err as { code?: string }).code !== 'subscription_not_found') throw err;
+      });
+      await this.d.bus.deleteTopic(topicFor(t.name));
+    }
+    return { status: 'done' };
+  }
+
+  private async markRetired(t: EventType): Promise<Outcome> {
+    const r = await this.d.store.getType(t.name);
+    if (r === null || r.status === 'retired') return { status: 'done' };
+    const { versions: _v, revision, createdAt: _c, updatedAt: _u, ...definition } = r;
+    await this.d.store.saveType({
+      definition: { ...definition, status: 'retired' },
+      newVersions: [],
+      expectedRevision: revision,
+      actor: 'reconciler',
+      action: 'retired',
+      detail: 'drained: last hours published, consumer stopped, topic and subscription deleted',
+      at: this.d.clock.now(),
+    });
+    return { status: 'done' };
+  }
+}
