@@ -164,7 +164,11 @@ export class Reconciler {
 
   private async drained(t: EventType): Promise<Outcome> {
     if (this.d.bus.capabilities.exactBacklog) {
-      const backlog = await this.d.bus.backlog(subscriptionFor(t.name));
+      // no subscription: an earlier attempt drained it and went on to delete it
+      const backlog = await this.d.bus.backlog(subscriptionFor(t.name)).catch((err: unknown) => {
+        if ((err as { code?: string }).code === 'subscription_not_found') return { messages: 0 };
+        throw err;
+      });
       if (backlog.messages > 0) return { status: 'waiting', why: `${backlog.messages} messages not consumed yet` };
     }
     // every hour that has ended since events could arrive must be published
