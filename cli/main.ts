@@ -13,6 +13,7 @@ Commands:
   hours   list hours of every event type and their states
   query   run SQL (DuckDB) over the published partitions
   types   the registry of event types: list, show, plan, apply, retire
+  tokens  tokens of the registry API: create, list, revoke
   help    show this help (hourglass <command> --help for a command's options)
 
 ${DEV_USAGE}`;
@@ -41,6 +42,10 @@ export async function main(
       case 'types': {
         const { runTypes } = await import('./types.js');
         return await runTypes(rest, io);
+      }
+      case 'tokens': {
+        const { runTokens } = await import('./tokens.js');
+        return await runTokens(rest, io);
       }
       case 'send': {
         const { runSend } = await import('./send.js');

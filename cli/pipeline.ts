@@ -21,6 +21,8 @@ import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
 import { CatalogSync } from '../orchestrator/catalog-sync.js';
 import { applyPlan, planTypes } from '../orchestrator/plan.js';
 import { Reconciler } from '../orchestrator/reconciler.js';
+import { registerRegistryApi } from '../orchestrator/registry-api.js';
+import { RetentionSweeper } from '../orchestrator/retention.js';
 import { createIngressMetrics } from '../services/ingress/metrics.js';
 import { IngressService } from '../services/ingress/server.js';
 
@@ -173,6 +175,13 @@ export async function startPipeline(
   let etl: EtlService | null = null;
   let sync: CatalogSync | null = null;
   let reconciler: Reconciler | null = null;
+  const sweeper = new RetentionSweeper({
+    store,
+    objects,
+    clock,
+    logger,
+    intervalRealMs: config.orchestrator.retentionSweepRealMs,
+  });
   let catalog: EventCatalog;
   let url: string;
   try {
@@ -207,9 +216,21 @@ export async function startPipeline(
     sync.onChange(() => r.pass());
     sync.start();
     reconciler.start();
-    ingress = new IngressService({ bus, catalog, store, clock, logger, config: config.ingress, metrics });
+    sweeper.start();
+    const s = sync;
+    ingress = new IngressService({
+      bus,
+      catalog,
+      store,
+      clock,
+      logger,
+      config: config.ingress,
+      metrics,
+      routes: (app) => registerRegistryApi(app, { store, clock, refresh: () => s.refresh() }),
+    });
     url = await ingress.start();
   } catch (err) {
+    await sweeper.stop();
     await sync?.stop();
     await reconciler?.stop();
     await ingress?.close();
@@ -230,6 +251,7 @@ export async function startPipeline(
     etl,
     close() {
       closing ??= (async () => {
+        await sweeper.stop();
         await started.sync.stop();
         await started.reconciler.stop();
         await started.ingress.close();

@@ -3,6 +3,7 @@ import { hostname, userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { StateStore } from '../core/ports/state-store.js';
 import { applyPlan, type PlannedChange, planTypes } from '../orchestrator/plan.js';
+import { setStatus } from '../orchestrator/registry.js';
 import {
   configFromFlags,
   DATA_DIR_OPTIONS,
@@ -77,21 +78,15 @@ export async function runTypes(argv: string[], io: CliIo): Promise<number> {
           io.stderr.write(`hourglass types retire: no event type ${arg}\n`);
           return 1;
         }
-        if (t.status !== 'active') {
-          io.stdout.write(`${arg} is already ${t.status}\n`);
-          return 0;
-        }
-        const { versions: _v, revision, createdAt: _c, updatedAt: _u, ...definition } = t;
-        await store.saveType({
-          definition: { ...definition, status: 'retiring' },
-          newVersions: [],
-          expectedRevision: revision,
-          actor,
-          action: 'retire',
-          detail: 'status: active → retiring',
-          at: clockFor(config).now(),
-        });
-        io.stdout.write(`${arg}: retiring\n`);
+        const done = await setStatus(
+          store,
+          { name: actor, owner: null, role: 'admin' },
+          arg,
+          'retiring',
+          'status: active → retiring',
+          clockFor(config).now(),
+        );
+        io.stdout.write(done === null ? `${arg} is already ${t.status}\n` : `${arg}: retiring\n`);
         return 0;
       }
       default:

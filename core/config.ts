@@ -35,7 +35,11 @@ export interface HourglassConfig {
     | { readonly backend: 'sqlite' }
     | { readonly backend: 'postgres'; readonly url: string; readonly schema: string };
   readonly store: { readonly backend: 'fs' };
-  readonly orchestrator: { readonly syncIntervalRealMs: number; readonly retryMaxRealMs: number };
+  readonly orchestrator: {
+    readonly syncIntervalRealMs: number;
+    readonly retryMaxRealMs: number;
+    readonly retentionSweepRealMs: number;
+  };
   readonly etl: EtlSettings;
 }
 
@@ -240,6 +244,7 @@ function validate(s: Settings): HourglassConfig {
     orchestrator: {
       syncIntervalRealMs: num(o, 'syncIntervalRealMs', 'orchestrator.syncIntervalRealMs', 50),
       retryMaxRealMs: num(o, 'retryMaxRealMs', 'orchestrator.retryMaxRealMs', 100),
+      retentionSweepRealMs: num(o, 'retentionSweepRealMs', 'orchestrator.retentionSweepRealMs', 100),
     },
     etl: {
       codec: e.codec,

@@ -85,5 +85,7 @@ export const DEFAULTS = {
     syncIntervalRealMs: 1_000,
     /** Longest wait before a failed reconcile step is retried (real ms). */
     retryMaxRealMs: 30_000,
+    /** How often data past its type's retention is deleted (real ms). */
+    retentionSweepRealMs: 60_000,
   },
 } as const;

@@ -169,6 +169,12 @@ export function allErrorCodes(): string[] {
     new ObjectNotFound({ name: 'n' }).code,
     new ObjectStoreFailed({ operation: 'o', name: 'n' }).code,
     new RegistryConflict({ type: 't', expectedRevision: 0, reason: 'r' }).code,
+    new Unauthorized({ reason: 'r' }).code,
+    new Forbidden({ owner: 'o', type: 't', action: 'a' }).code,
+    new TypeNotFound({ type: 't' }).code,
+    new RegistryRefused('type_exists', 'm', { type: 't' }).code,
+    new RegistryRefused('type_not_active', 'm', { type: 't' }).code,
+    new RegistryRefused('schema_incompatible', 'm', { type: 't' }).code,
   ];
   return [...new Set([...classCodes, ...Object.keys(REQUEST_ERRORS)])];
 }
@@ -226,5 +232,54 @@ export class RegistryConflict extends HourglassError {
   readonly retriable = true;
   constructor(context: { type: string; expectedRevision: number; reason: string }, options?: { cause?: unknown }) {
     super(`event type ${context.type} changed concurrently (${context.reason}); read it again`, context, options);
+  }
+}
+
+/** The registry API needs a valid bearer token (missing, malformed, unknown or revoked). */
+export class Unauthorized extends HourglassError {
+  readonly code = 'unauthorized';
+  readonly httpStatus = 401;
+  readonly retriable = false;
+  constructor(context: { reason: string }) {
+    super(`a valid registry token is required (Authorization: Bearer …): ${context.reason}`, context);
+  }
+}
+
+/** The token is valid but may not do this (an owner acting on another owner's type). */
+export class Forbidden extends HourglassError {
+  readonly code = 'forbidden';
+  readonly httpStatus = 403;
+  readonly retriable = false;
+  constructor(context: { owner: string; type: string; action: string }) {
+    super(`owner ${context.owner} may not ${context.action} ${context.type} (owned by another team)`, context);
+  }
+}
+
+export class TypeNotFound extends HourglassError {
+  readonly code = 'type_not_found';
+  readonly httpStatus = 404;
+  readonly retriable = false;
+  constructor(context: { type: string }) {
+    super(`no event type ${context.type}`, context);
+  }
+}
+
+/** A change the registry refuses: the type exists already, is retired, or the schema breaks a rule. */
+export class RegistryRefused extends HourglassError {
+  readonly httpStatus: number;
+  readonly retriable = false;
+  constructor(
+    readonly code: 'type_exists' | 'type_not_active' | 'schema_incompatible',
+    message: string,
+    context: { type: string },
+    /** For `schema_incompatible`: each refusal with its field path and rule. */
+    readonly refusals: readonly { path: string; rule: string; message: string }[] = [],
+  ) {
+    super(message, context);
+    this.httpStatus = code === 'schema_incompatible' ? 422 : 409;
+  }
+
+  override toJSON(): { code: string; message: string; retriable: boolean; refusals?: unknown } {
+    return { ...super.toJSON(), ...(this.refusals.length > 0 ? { refusals: this.refusals } : {}) };
   }
 }

@@ -29,6 +29,7 @@ import type { Bus } from '../core/ports/bus.js';
 import type { ReconcileStep, StateStore } from '../core/ports/state-store.js';
 import type { EtlService } from '../etl/service.js';
 import { provisionBus } from './provision.js';
+import { setStatus } from './registry.js';
 
 export interface ReconcilerDeps {
   readonly store: StateStore;
@@ -200,18 +201,14 @@ export class Reconciler {
   }
 
   private async markRetired(t: EventType): Promise<Outcome> {
-    const r = await this.d.store.getType(t.name);
-    if (r === null || r.status === 'retired') return { status: 'done' };
-    const { versions: _v, revision, createdAt: _c, updatedAt: _u, ...definition } = r;
-    await this.d.store.saveType({
-      definition: { ...definition, status: 'retired' },
-      newVersions: [],
-      expectedRevision: revision,
-      actor: 'reconciler',
-      action: 'retired',
-      detail: 'drained: last hours published, consumer stopped, topic and subscription deleted',
-      at: this.d.clock.now(),
-    });
+    await setStatus(
+      this.d.store,
+      { name: 'reconciler', owner: null, role: 'admin' },
+      t.name,
+      'retired',
+      'drained: last hours published, consumer stopped, topic and subscription deleted',
+      this.d.clock.now(),
+    );
     return { status: 'done' };
   }
 }

@@ -188,6 +188,20 @@ export interface ReconcileStep {
   readonly updatedAt: number;
 }
 
+/**
+ * A registry API token: `owner` may change only its own types; `admin` may change all. Only the
+ * SHA-256 of the token's secret is stored.
+ */
+export interface ApiToken {
+  readonly id: string;
+  readonly owner: string;
+  readonly role: 'owner' | 'admin';
+  /** SHA-256 of the secret, hex. */
+  readonly hash: string;
+  readonly createdAt: number;
+  readonly revokedAt: number | null;
+}
+
 export interface StateStore {
   readonly backend: string;
 
@@ -255,6 +269,19 @@ export interface StateStore {
   saveSteps(steps: readonly ReconcileStep[]): Promise<void>;
   /** By type, then step. */
   listSteps(type?: string): Promise<ReconcileStep[]>;
+
+  /**
+   * Forgets a type's hours that start before `before` (retention): their hour records, file
+   * registrations and ledger entries, atomically. Returns the number of hour records removed.
+   */
+  forgetHours(type: string, before: number): Promise<number>;
+
+  /** Stores a new token (its id must be new). */
+  addToken(token: ApiToken): Promise<void>;
+  getToken(id: string): Promise<ApiToken | null>;
+  listTokens(): Promise<ApiToken[]>;
+  /** Marks a token revoked; false if there is no such token. */
+  revokeToken(id: string, at: number): Promise<boolean>;
 
   /** Whether the store answers (for readiness). */
   ping(): Promise<boolean>;

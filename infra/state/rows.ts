@@ -4,6 +4,7 @@
  */
 import type { Partitioning, Storage, Tier, TypeStatus } from '../../core/event-types.js';
 import type {
+  ApiToken,
   DeadLetter,
   HourPatch,
   HourRecord,
@@ -220,5 +221,25 @@ export function stepFromRow(r: StepRow): ReconcileStep {
     attempts: r.attempts,
     error: r.error,
     updatedAt: r.updated_at,
+  };
+}
+
+export interface TokenRow {
+  id: string;
+  owner: string;
+  role: string;
+  hash: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export function tokenFromRow(r: TokenRow): ApiToken {
+  return {
+    id: r.id,
+    owner: r.owner,
+    role: r.role as ApiToken['role'],
+    hash: r.hash,
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at,
   };
 }

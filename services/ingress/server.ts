@@ -16,6 +16,8 @@ import { createIngressMetrics, type IngressMetrics } from './metrics.js';
 
 export interface IngressServiceDeps extends IngressBackends {
   readonly metrics?: IngressMetrics;
+  /** More routes on the same server (the registry API in `hourglass dev`). */
+  readonly routes?: (app: FastifyInstance) => void;
 }
 
 /** How often confirmed ledger ranges are saved to the state store (real ms). */
@@ -74,6 +76,7 @@ export class IngressService {
       metrics: deps.metrics ?? createIngressMetrics(),
       isStopping: () => this.stopping,
     });
+    deps.routes?.(this.app);
   }
 
   /** Registers the instance, starts listening, starts heartbeat and sealing. Returns the URL. */

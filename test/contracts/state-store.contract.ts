@@ -267,6 +267,58 @@ export function stateStoreContract(
       expect(await store.listSteps()).toHaveLength(3);
     });
 
+    it('forgets the hours of a type before a time, with their files and ledgers', async () => {
+      const closed = { closedAt: 1, closedBy: 'sealed' as const, vanishedInstances: [], ledgerTotal: 0 };
+      for (const [type, hour] of [
+        ['EndSong', H],
+        ['EndSong', H + 3_600_000],
+        ['PageView', H],
+      ] as const) {
+        await store.saveLedgers([{ instanceId: 'i', type, hour, ranges: [], count: 0, sealed: true, updatedAt: 1 }]);
+        await store.registerFile({
+          type,
+          hour,
+          kind: 'raw',
+          name: `raw/${type}/${hour}.avro`,
+          events: 0,
+          bytes: 0,
+          ranges: {},
+          consumer: 'c',
+          committedAt: 1,
+        });
+        await store.closeHour({ ...closed, type, hour });
+      }
+      expect(await store.forgetHours('EndSong', H + 1)).toBe(1);
+      expect((await store.listHours()).map((h) => [h.type, h.hour])).toEqual([
+        ['EndSong', H + 3_600_000],
+        ['PageView', H],
+      ]);
+      expect(await store.listFiles('EndSong', H, 'raw')).toEqual([]);
+      expect((await store.listLedgers({ type: 'EndSong' })).map((e) => e.hour)).toEqual([H + 3_600_000]);
+      expect(await store.listFiles('PageView', H, 'raw')).toHaveLength(1);
+    });
+
+    it('stores tokens by id with their hash, lists and revokes them', async () => {
+      const t = {
+        id: 'a1b2c3d4',
+        owner: 'playback',
+        role: 'owner' as const,
+        hash: 'ab'.repeat(32),
+        createdAt: 5,
+        revokedAt: null,
+      };
+      await store.addToken(t);
+      await store.addToken({ ...t, id: 'ffff0000', owner: 'ops', role: 'admin' });
+      await expect(store.addToken(t)).rejects.toMatchObject({ code: 'state_store_unavailable' });
+      expect(await store.getToken('a1b2c3d4')).toEqual(t);
+      expect(await store.getToken('nope')).toBeNull();
+      expect((await store.listTokens()).map((x) => x.owner)).toEqual(['playback', 'ops']);
+      expect(await store.revokeToken('a1b2c3d4', 9)).toBe(true);
+      expect(await store.revokeToken('a1b2c3d4', 10)).toBe(true);
+      expect((await store.getToken('a1b2c3d4'))?.revokedAt).toBe(9);
+      expect(await store.revokeToken('nope', 9)).toBe(false);
+    });
+
     it('answers ping', async () => {
       expect(await store.ping()).toBe(true);
     });

@@ -13,6 +13,7 @@ import pg from 'pg';
 import { LedgerSealed, RegistryConflict, StateStoreFailed } from '../../../core/errors.js';
 import { HOUR_MS } from '../../../core/hours.js';
 import type {
+  ApiToken,
   DeadLetter,
   HourFilter,
   HourPatch,
@@ -43,7 +44,9 @@ import {
   ledgerFromRow,
   type StepRow,
   stepFromRow,
+  type TokenRow,
   type TypeRow,
+  tokenFromRow,
   typeFromRow,
   type VersionRow,
 } from '../rows.js';
@@ -482,6 +485,45 @@ export class PostgresStateStore implements StateStore {
         ? (await sql('SELECT * FROM reconcile_steps ORDER BY type, step')).rows
         : (await sql('SELECT * FROM reconcile_steps WHERE type = $1 ORDER BY step', [type])).rows
       ).map((r) => stepFromRow(r as StepRow)),
+    );
+  }
+
+  forgetHours(type: string, before: number): Promise<number> {
+    return this.tx('forgetHours', async (sql) => {
+      await sql('DELETE FROM files WHERE type = $1 AND hour < $2', [type, before]);
+      await sql('DELETE FROM ledgers WHERE type = $1 AND hour < $2', [type, before]);
+      return (await sql('DELETE FROM hours WHERE type = $1 AND hour < $2', [type, before])).rowCount ?? 0;
+    });
+  }
+
+  addToken(t: ApiToken): Promise<void> {
+    return this.run('addToken', async (sql) => {
+      await sql(
+        'INSERT INTO api_tokens (id, owner, role, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)',
+        [t.id, t.owner, t.role, t.hash, t.createdAt, t.revokedAt],
+      );
+    });
+  }
+
+  getToken(id: string): Promise<ApiToken | null> {
+    return this.run('getToken', async (sql) => {
+      const r = (await sql('SELECT * FROM api_tokens WHERE id = $1', [id])).rows[0] as TokenRow | undefined;
+      return r === undefined ? null : tokenFromRow(r);
+    });
+  }
+
+  listTokens(): Promise<ApiToken[]> {
+    return this.run('listTokens', async (sql) =>
+      ((await sql('SELECT * FROM api_tokens ORDER BY created_at, id')).rows as TokenRow[]).map(tokenFromRow),
+    );
+  }
+
+  revokeToken(id: string, at: number): Promise<boolean> {
+    return this.run(
+      'revokeToken',
+      async (sql) =>
+        (await sql('UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2', [at, id])).rowCount ===
+        1,
     );
   }
 

@@ -10,6 +10,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { LedgerSealed, RegistryConflict, StateStoreFailed } from '../../../core/errors.js';
 import type {
+  ApiToken,
   DeadLetter,
   HourFilter,
   HourPatch,
@@ -40,7 +41,9 @@ import {
   ledgerFromRow,
   type StepRow,
   stepFromRow,
+  type TokenRow,
   type TypeRow,
+  tokenFromRow,
   typeFromRow,
   type VersionRow,
 } from '../rows.js';
@@ -448,6 +451,52 @@ export class SqliteStateStore implements StateStore {
         ? this.stmt('SELECT * FROM reconcile_steps ORDER BY type, step').all()
         : this.stmt('SELECT * FROM reconcile_steps WHERE type = ? ORDER BY step').all(type)
       ).map((r) => stepFromRow(r as StepRow)),
+    );
+  }
+
+  forgetHours(type: string, before: number): Promise<number> {
+    return this.run('forgetHours', () =>
+      this.db
+        .transaction(() => {
+          this.stmt('DELETE FROM files WHERE type = ? AND hour < ?').run(type, before);
+          this.stmt('DELETE FROM ledgers WHERE type = ? AND hour < ?').run(type, before);
+          return this.stmt('DELETE FROM hours WHERE type = ? AND hour < ?').run(type, before).changes;
+        })
+        .immediate(),
+    );
+  }
+
+  addToken(t: ApiToken): Promise<void> {
+    return this.run('addToken', () => {
+      this.stmt('INSERT INTO api_tokens (id, owner, role, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)').run(
+        t.id,
+        t.owner,
+        t.role,
+        t.hash,
+        t.createdAt,
+        t.revokedAt,
+      );
+    });
+  }
+
+  getToken(id: string): Promise<ApiToken | null> {
+    return this.run('getToken', () => {
+      const r = this.stmt('SELECT * FROM api_tokens WHERE id = ?').get(id) as TokenRow | undefined;
+      return r === undefined ? null : tokenFromRow(r);
+    });
+  }
+
+  listTokens(): Promise<ApiToken[]> {
+    return this.run('listTokens', () =>
+      (this.stmt('SELECT * FROM api_tokens ORDER BY created_at, id').all() as TokenRow[]).map(tokenFromRow),
+    );
+  }
+
+  revokeToken(id: string, at: number): Promise<boolean> {
+    return this.run(
+      'revokeToken',
+      () =>
+        this.stmt('UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(at, id).changes === 1,
     );
   }
 
