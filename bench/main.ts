@@ -6,8 +6,9 @@
  *      then latency at half of it; peak RSS of the ingress process;
  *  (c) the ETL consumer of one type: bus → committed raw files (bench/etl-consumer.ts);
  *  (d) the dedup step on hours of 5 M and 20 M events with 1% duplicates (bench/etl-dedup.ts);
- *  (e) end to end, hour end → published partition, for an hour of ~1 M events (bench/etl-e2e.ts).
- * `npm run bench -- --only etl` runs (c)–(e) alone.
+ *  (e) end to end, hour end → published partition, for an hour of ~1 M events (bench/etl-e2e.ts);
+ *  (f) registry API reads over loopback HTTP (bench/registry-api.ts).
+ * `npm run bench -- --only etl` runs (c)–(e) alone; `-- --only registry` runs (f) alone.
  * `npm run bench -- --json` prints one JSON object (fields in bench/README.md) as the last line;
  * it is also written to bench/results/latest.json.
  */
@@ -21,6 +22,7 @@ import { measureConsumer } from './etl-consumer.js';
 import { measureDedup } from './etl-dedup.js';
 import { measureEndToEnd } from './etl-e2e.js';
 import { ROOT, runSend, type SendResult, startDev } from './processes.js';
+import { measureRegistryReads } from './registry-api.js';
 
 const json = process.argv.includes('--json');
 const TYPES = ['EndSong', 'PageView', 'UserCreate'];
@@ -41,8 +43,11 @@ const TARGETS = {
   dedupEventsPerSec: 500_000,
   dedupPeakRssMb: 1024,
   hourEndToPublishedSec: 60,
+  registryReadsPerSec: 2_000,
 };
-const onlyEtl = process.argv.includes('--only') && process.argv.includes('etl');
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const onlyEtl = only === 'etl';
+const onlyRegistry = only === 'registry';
 
 function log(line: string): void {
   if (!json) process.stdout.write(`${line}\n`);
@@ -50,9 +55,9 @@ function log(line: string): void {
 }
 
 const types = (await loadEventTypes(join(ROOT, 'schemas'))).filter((t) => TYPES.includes(t.name));
-const ceiling = onlyEtl ? { eventsPerSec: 0, avgEventBytes: 0 } : measureCeiling(types, 5);
-if (!onlyEtl) log('(a) ceiling: JSON.parse + validate + encode, in-process, one core …');
-log(`    ${ceiling.eventsPerSec} events/s (events of ~${ceiling.avgEventBytes} bytes)`);
+const ceiling = only ? { eventsPerSec: 0, avgEventBytes: 0 } : measureCeiling(types, 5);
+if (!only) log('(a) ceiling: JSON.parse + validate + encode, in-process, one core …');
+if (!only) log(`    ${ceiling.eventsPerSec} events/s (events of ~${ceiling.avgEventBytes} bytes)`);
 
 const dataDir = await mkdtemp(join(tmpdir(), 'hourglass-bench-'));
 let result: Record<string, unknown> = {
@@ -64,7 +69,7 @@ let result: Record<string, unknown> = {
   },
   targets: {},
 };
-if (!onlyEtl)
+if (!only)
   try {
     const dev = await startDev(dataDir);
     try {
@@ -132,46 +137,75 @@ if (!onlyEtl)
   }
 
 // (c)–(e): the ETL
-log('(c) ETL consumer, one type, 1,000,000 events from the embedded bus into committed raw files …');
-const consumerRuns = [];
-for (let i = 0; i < 2; i++) {
-  const c = await measureConsumer(1_000_000, 'snappy');
-  log(`    run ${i + 1}: ${c.eventsPerSec} events/s (${c.files} files, snappy)`);
-  consumerRuns.push(c);
-}
-const consumer = consumerRuns.reduce((a, b) => (b.eventsPerSec > a.eventsPerSec ? b : a));
-const dedup = [];
-for (const events of [5_000_000, 20_000_000]) {
-  log(`(d) dedup of an hour of ${events.toLocaleString('en')} events with 1% duplicates …`);
-  const d = await measureDedup(events);
-  log(`    ${d.eventsPerSec} events/s, ${d.seconds} s, peak RSS ${d.peakRssMb} MB, ${d.splits} split(s)`);
-  dedup.push(d);
-}
-log('(e) end to end: hour end → published partition, ~1,000,000 events in the hour …');
-const e2e = await measureEndToEnd();
-log(
-  `    ${e2e.hourEndToPublishedSec} s at time scale ${e2e.timeScale} (${e2e.events} events); derived for scale 1: ${e2e.atScale1Sec} s`,
-);
-const d5 = dedup[0] as (typeof dedup)[number];
-const dedupPeak = Math.max(...dedup.map((d) => d.peakRssMb));
-result = {
-  ...result,
-  etl: { consumer, consumerRuns: consumerRuns.map((c) => c.eventsPerSec), dedup, endToEnd: e2e },
-  targets: {
-    ...(result.targets as object),
-    consumerEventsPerSec: {
-      target: TARGETS.consumerEventsPerSec,
-      pass: consumer.eventsPerSec >= TARGETS.consumerEventsPerSec,
+let etlFigures: {
+  consumer: Awaited<ReturnType<typeof measureConsumer>>;
+  d5: Awaited<ReturnType<typeof measureDedup>>;
+  dedup: Awaited<ReturnType<typeof measureDedup>>[];
+  e2e: Awaited<ReturnType<typeof measureEndToEnd>>;
+} | null = null;
+if (!onlyRegistry) {
+  log('(c) ETL consumer, one type, 1,000,000 events from the embedded bus into committed raw files …');
+  const consumerRuns = [];
+  for (let i = 0; i < 2; i++) {
+    const c = await measureConsumer(1_000_000, 'snappy');
+    log(`    run ${i + 1}: ${c.eventsPerSec} events/s (${c.files} files, snappy)`);
+    consumerRuns.push(c);
+  }
+  const consumer = consumerRuns.reduce((a, b) => (b.eventsPerSec > a.eventsPerSec ? b : a));
+  const dedup = [];
+  for (const events of [5_000_000, 20_000_000]) {
+    log(`(d) dedup of an hour of ${events.toLocaleString('en')} events with 1% duplicates …`);
+    const d = await measureDedup(events);
+    log(`    ${d.eventsPerSec} events/s, ${d.seconds} s, peak RSS ${d.peakRssMb} MB, ${d.splits} split(s)`);
+    dedup.push(d);
+  }
+  log('(e) end to end: hour end → published partition, ~1,000,000 events in the hour …');
+  const e2e = await measureEndToEnd();
+  log(
+    `    ${e2e.hourEndToPublishedSec} s at time scale ${e2e.timeScale} (${e2e.events} events); derived for scale 1: ${e2e.atScale1Sec} s`,
+  );
+  const d5 = dedup[0] as (typeof dedup)[number];
+  const dedupPeak = Math.max(...dedup.map((d) => d.peakRssMb));
+  result = {
+    ...result,
+    etl: { consumer, consumerRuns: consumerRuns.map((c) => c.eventsPerSec), dedup, endToEnd: e2e },
+    targets: {
+      ...(result.targets as object),
+      consumerEventsPerSec: {
+        target: TARGETS.consumerEventsPerSec,
+        pass: consumer.eventsPerSec >= TARGETS.consumerEventsPerSec,
+      },
+      dedupEventsPerSec: { target: TARGETS.dedupEventsPerSec, pass: d5.eventsPerSec >= TARGETS.dedupEventsPerSec },
+      dedupPeakRssMb: { target: TARGETS.dedupPeakRssMb, pass: dedupPeak <= TARGETS.dedupPeakRssMb },
+      hourEndToPublishedSec: {
+        target: TARGETS.hourEndToPublishedSec,
+        pass: e2e.atScale1Sec <= TARGETS.hourEndToPublishedSec,
+      },
     },
-    dedupEventsPerSec: { target: TARGETS.dedupEventsPerSec, pass: d5.eventsPerSec >= TARGETS.dedupEventsPerSec },
-    dedupPeakRssMb: { target: TARGETS.dedupPeakRssMb, pass: dedupPeak <= TARGETS.dedupPeakRssMb },
-    hourEndToPublishedSec: {
-      target: TARGETS.hourEndToPublishedSec,
-      pass: e2e.atScale1Sec <= TARGETS.hourEndToPublishedSec,
+    at: new Date().toISOString(),
+  };
+
+  etlFigures = { consumer, d5, dedup, e2e };
+}
+
+// (f): registry API reads
+if (!onlyEtl) {
+  log('(f) registry API reads, GET /v1/event-types[/EndSong], 16 in flight, 5 s …');
+  const reads = await measureRegistryReads(5, 16);
+  log(`    ${reads.readsPerSec} reads/s, p50 ${reads.p50Ms} ms, p99 ${reads.p99Ms} ms, ${reads.errors} errors`);
+  result = {
+    ...result,
+    registry: reads,
+    targets: {
+      ...(result.targets as object),
+      registryReadsPerSec: {
+        target: TARGETS.registryReadsPerSec,
+        pass: reads.readsPerSec >= TARGETS.registryReadsPerSec && reads.errors === 0,
+      },
     },
-  },
-  at: new Date().toISOString(),
-};
+    at: new Date().toISOString(),
+  };
+}
 
 const r = result as {
   machine: { cpus: number; cpuModel: string; memGiB: number; node: string };
@@ -184,7 +218,7 @@ log(`machine: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memGiB} Gi
 log('| measure | value | target | |');
 log('| --- | --- | --- | --- |');
 const pass = (k: string): string => (r.targets[k]?.pass ? 'PASS' : 'FAIL');
-if (!onlyEtl) {
+if (!only) {
   log(`| (a) ceiling, events/s | ${ceiling.eventsPerSec} | | |`);
   log(
     `| (b) ingress max, events/s | ${r.ingress.maxEventsPerSec} | ≥ ${TARGETS.ingressEventsPerSec} | ${r.targets.ingressEventsPerSec?.pass ? 'PASS' : 'FAIL'} |`,
@@ -197,18 +231,27 @@ if (!onlyEtl) {
   );
   log(`| ratio (b)/(a) | ${r.ratio} | ≥ ${TARGETS.ratio} | ${r.targets.ratio?.pass ? 'PASS' : 'FAIL'} |`);
 }
-log(
-  `| (c) ETL consumer, events/s | ${consumer.eventsPerSec} | ≥ ${TARGETS.consumerEventsPerSec} | ${pass('consumerEventsPerSec')} |`,
-);
-log(
-  `| (d) dedup, 5 M events, events/s | ${d5.eventsPerSec} | ≥ ${TARGETS.dedupEventsPerSec} | ${pass('dedupEventsPerSec')} |`,
-);
-log(
-  `| (d) dedup peak RSS (5 M, 20 M), MB | ${dedup.map((d) => d.peakRssMb).join(', ')} | ≤ ${TARGETS.dedupPeakRssMb} | ${pass('dedupPeakRssMb')} |`,
-);
-log(
-  `| (e) hour end → published, s (scale 1, derived) | ${e2e.atScale1Sec} | ≤ ${TARGETS.hourEndToPublishedSec} | ${pass('hourEndToPublishedSec')} |`,
-);
+if (etlFigures !== null) {
+  const { consumer, d5, dedup, e2e } = etlFigures;
+  log(
+    `| (c) ETL consumer, events/s | ${consumer.eventsPerSec} | ≥ ${TARGETS.consumerEventsPerSec} | ${pass('consumerEventsPerSec')} |`,
+  );
+  log(
+    `| (d) dedup, 5 M events, events/s | ${d5.eventsPerSec} | ≥ ${TARGETS.dedupEventsPerSec} | ${pass('dedupEventsPerSec')} |`,
+  );
+  log(
+    `| (d) dedup peak RSS (5 M, 20 M), MB | ${dedup.map((d) => d.peakRssMb).join(', ')} | ≤ ${TARGETS.dedupPeakRssMb} | ${pass('dedupPeakRssMb')} |`,
+  );
+  log(
+    `| (e) hour end → published, s (scale 1, derived) | ${e2e.atScale1Sec} | ≤ ${TARGETS.hourEndToPublishedSec} | ${pass('hourEndToPublishedSec')} |`,
+  );
+}
+if (!onlyEtl) {
+  const reg = (result as { registry: { readsPerSec: number } }).registry;
+  log(
+    `| (f) registry API reads/s | ${reg.readsPerSec} | ≥ ${TARGETS.registryReadsPerSec} | ${pass('registryReadsPerSec')} |`,
+  );
+}
 mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
 writeFileSync(join(ROOT, 'bench/results/latest.json'), `${JSON.stringify(result, null, 2)}\n`);
 if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
