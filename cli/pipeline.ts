@@ -209,6 +209,7 @@ export async function startPipeline(
       logger,
       intervalRealMs: config.orchestrator.syncIntervalRealMs,
       retryMaxRealMs: config.orchestrator.retryMaxRealMs,
+      refuseMarginMs: 2 * config.orchestrator.syncIntervalRealMs * config.timeScale,
     });
     await reconciler.pass();
     await etl?.start();

@@ -3,7 +3,7 @@ import { hostname, userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { StateStore } from '../core/ports/state-store.js';
 import { applyPlan, type PlannedChange, planTypes } from '../orchestrator/plan.js';
-import { setStatus } from '../orchestrator/registry.js';
+import { setStatus, typeSummary } from '../orchestrator/registry.js';
 import {
   configFromFlags,
   DATA_DIR_OPTIONS,
@@ -98,18 +98,7 @@ export async function runTypes(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function list(store: StateStore, format: OutputFormat, io: CliIo): Promise<number> {
-  const rows = (await store.listTypes()).map((t) => ({
-    name: t.name,
-    owner: t.owner,
-    tier: t.tier,
-    partitioning: t.partitioning,
-    storage: t.storage,
-    retentionDays: t.retentionDays,
-    status: t.status,
-    versions: t.versions.length,
-    revision: t.revision,
-    updatedAt: new Date(t.updatedAt).toISOString(),
-  }));
+  const rows = (await store.listTypes()).map(typeSummary);
   const columns = [
     'name',
     'owner',

@@ -12,8 +12,9 @@
  * distribution) before the steps run.
  *
  * Steps of a retiring type (the ingress already refuses it: `retired_type`):
- * - `drain`: waiting until its subscription has no unacked message and every ended hour of it up
- *   to the retirement is published;
+ * - `drain`: waiting until its subscription has no unacked message and its last hours are
+ *   published: every hour up to the one in which all ingress processes had seen the retirement
+ *   must end, close and publish;
  * - `consumer`: stopped; `bus`: subscription and topic deleted;
  * - `retired`: the registry marks the type retired. Its data stays until the retention sweeper
  *   removes it.
@@ -43,6 +44,11 @@ export interface ReconcilerDeps {
   readonly intervalRealMs: number;
   /** Longest wait before retrying a failed step (real ms). */
   readonly retryMaxRealMs: number;
+  /**
+   * Clock ms after a retirement by which every ingress refuses the type (the registry poll
+   * interval, in the pipeline's clock, with a margin).
+   */
+  readonly refuseMarginMs: number;
 }
 
 /** A step's outcome: done, or a condition not met yet (with what is awaited). */
@@ -172,14 +178,26 @@ export class Reconciler {
       });
       if (backlog.messages > 0) return { status: 'waiting', why: `${backlog.messages} messages not consumed yet` };
     }
-    // every hour that has ended since events could arrive must be published
-    const ended = Math.floor(this.d.clock.now() / HOUR_MS) * HOUR_MS;
-    const open = (await this.d.store.listLedgers({ type: t.name, unclosed: true })).filter((e) => e.hour < ended);
-    if (open.length > 0)
-      return { status: 'waiting', why: `${new Set(open.map((e) => e.hour)).size} hours not closed yet` };
-    const unpublished = (await this.d.store.listHours({ type: t.name })).filter((h) => h.state !== 'published');
+    // The last hour that may hold events: the one in which every ingress had seen the retirement
+    // (the change, plus the time other processes take to read it). It must end, close and publish.
+    const registered = await this.d.store.getType(t.name);
+    const refusedFrom = (registered?.updatedAt ?? this.d.clock.now()) + this.d.refuseMarginMs;
+    const lastHour = Math.floor(refusedFrom / HOUR_MS) * HOUR_MS;
+    if (this.d.clock.now() < lastHour + HOUR_MS) {
+      return { status: 'waiting', why: `the last hour with events (${new Date(lastHour).toISOString()}) has not ended` };
+    }
+    const open = await this.d.store.listLedgers({ type: t.name, unclosed: true });
+    const openUpToLast = open.filter((e) => e.hour <= lastHour);
+    if (openUpToLast.length > 0) {
+      return { status: 'waiting', why: `${new Set(openUpToLast.map((e) => e.hour)).size} hours not closed yet` };
+    }
+    const hours = await this.d.store.listHours({ type: t.name });
+    const unpublished = hours.filter((h) => h.state !== 'published');
     if (unpublished.length > 0) {
       return { status: 'waiting', why: `${unpublished.length} hours not published yet (${unpublished[0]?.state})` };
+    }
+    if (!hours.some((h) => h.hour === lastHour)) {
+      return { status: 'waiting', why: `the last hour (${new Date(lastHour).toISOString()}) is not published yet` };
     }
     return { status: 'done' };
   }

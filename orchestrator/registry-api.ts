@@ -16,7 +16,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Clock } from '../core/clock.js';
 import { TypeNotFound } from '../core/errors.js';
 import type { RegisteredType, StateStore } from '../core/ports/state-store.js';
-import { actorOf, addVersion, registerType, setStatus } from './registry.js';
+import { actorOf, addVersion, registerType, setStatus, typeSummary } from './registry.js';
 import { authenticate } from './tokens.js';
 
 export interface RegistryApiDeps {
@@ -26,25 +26,9 @@ export interface RegistryApiDeps {
   readonly refresh: () => Promise<unknown>;
 }
 
-function summary(t: RegisteredType) {
-  return {
-    name: t.name,
-    owner: t.owner,
-    description: t.description,
-    tier: t.tier,
-    partitioning: t.partitioning,
-    storage: t.storage,
-    retentionDays: t.retentionDays,
-    status: t.status,
-    versions: t.versions.length,
-    revision: t.revision,
-    updatedAt: new Date(t.updatedAt).toISOString(),
-  };
-}
-
 function full(t: RegisteredType) {
   return {
-    ...summary(t),
+    ...typeSummary(t),
     versions: t.versions.map((v) => ({
       version: v.version,
       fingerprint: v.fingerprint,
@@ -66,7 +50,7 @@ export function registerRegistryApi(app: FastifyInstance, deps: RegistryApiDeps)
 
   app.get('/v1/event-types', async (request) => {
     await auth(request);
-    return { eventTypes: (await store.listTypes()).map(summary) };
+    return { eventTypes: (await store.listTypes()).map(typeSummary) };
   });
 
   app.get<{ Params: { name: string } }>('/v1/event-types/:name', async (request) => {
@@ -96,6 +80,6 @@ export function registerRegistryApi(app: FastifyInstance, deps: RegistryApiDeps)
     await setStatus(store, actor, name, 'retiring', 'status: active → retiring', clock.now());
     await deps.refresh();
     const t = await store.getType(name);
-    return reply.code(202).send(summary(t as RegisteredType));
+    return reply.code(202).send(typeSummary(t as RegisteredType));
   });
 }

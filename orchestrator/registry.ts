@@ -31,6 +31,23 @@ function mayChange(actor: Actor, owner: string, type: string, action: string): v
   }
 }
 
+/** A type as lists show it: its definition, how many versions, its revision and last change. */
+export function typeSummary(t: RegisteredType) {
+  return {
+    name: t.name,
+    owner: t.owner,
+    description: t.description,
+    tier: t.tier,
+    partitioning: t.partitioning,
+    storage: t.storage,
+    retentionDays: t.retentionDays,
+    status: t.status,
+    versions: t.versions.length,
+    revision: t.revision,
+    updatedAt: new Date(t.updatedAt).toISOString(),
+  };
+}
+
 function definitionOf(t: RegisteredType): EventTypeDefinition {
   const { versions: _v, revision: _r, createdAt: _c, updatedAt: _u, ...definition } = t;
   return definition;

@@ -3,21 +3,19 @@
  * `hourglass dev` with `HOURGLASS_STATE=postgres`, traffic, and an hour published, read back by
  * `hourglass hours` and `hourglass types` through the same database.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { REPO_ROOT, startDev } from '../support/dev-process.js';
+import { hourglass as cli, startDev } from '../support/dev-process.js';
 
-const run = promisify(execFile);
 const url = inject('databaseUrl');
 const schema = `e2e_${randomBytes(5).toString('hex')}`;
 const env = { HOURGLASS_STATE: 'postgres', HOURGLASS_STATE_URL: url, HOURGLASS_STATE_SCHEMA: schema };
 const dirs: string[] = [];
+const hourglass = (...args: string[]): Promise<string> => cli(args, env);
 
 afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
@@ -26,14 +24,6 @@ afterAll(async () => {
   await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await c.end();
 });
-
-async function hourglass(...args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, ['bin/hourglass.js', ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
-  });
-  return stdout;
-}
 
 describe('pipeline on PostgreSQL state', () => {
   it('publishes a complete hour with ledgers, files and hours in PostgreSQL', async () => {

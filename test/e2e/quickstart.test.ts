@@ -3,24 +3,17 @@
  * then `hourglass hours` and `hourglass query` show a complete, deduplicated hour within two
  * minutes of starting.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, startDev } from '../support/dev-process.js';
+import { hourglass as cli, startDev } from '../support/dev-process.js';
 
-const run = promisify(execFile);
 const dirs: string[] = [];
+const hourglass = (...args: string[]): Promise<string> => cli(args);
 afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
-
-async function hourglass(...args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, ['bin/hourglass.js', ...args], { cwd: REPO_ROOT });
-  return stdout;
-}
 
 describe('quick start', () => {
   it('shows a complete, deduplicated, queryable hour within two minutes', async () => {

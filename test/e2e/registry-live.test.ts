@@ -3,24 +3,17 @@
  * applied is accepted end to end within 10 s, and so is its next version; the reconcile steps are
  * recorded.
  */
-import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, startDev } from '../support/dev-process.js';
+import { hourglass as cli, REPO_ROOT, startDev } from '../support/dev-process.js';
 
-const run = promisify(execFile);
 const dirs: string[] = [];
+const hourglass = (...args: string[]): Promise<string> => cli(args);
 afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
-
-async function hourglass(...args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, ['bin/hourglass.js', ...args], { cwd: REPO_ROOT });
-  return stdout;
-}
 
 const search = (fields: object[]) => ({
   type: 'record',

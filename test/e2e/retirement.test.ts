@@ -3,24 +3,17 @@
  * from then on, its subscription drains, its last hours are published, its consumer stops, its
  * topic and subscription are deleted and the registry marks it retired. No accepted event is lost.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, startDev } from '../support/dev-process.js';
+import { hourglass as cli, startDev } from '../support/dev-process.js';
 
-const run = promisify(execFile);
 const dirs: string[] = [];
+const hourglass = (...args: string[]): Promise<string> => cli(args);
 afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
-
-async function hourglass(...args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, ['bin/hourglass.js', ...args], { cwd: REPO_ROOT });
-  return stdout;
-}
 
 describe('retirement', () => {
   it('drains, publishes the last hours and cleans up a type retired under traffic, losing nothing', async () => {

@@ -49,6 +49,7 @@ describe('reconciler', () => {
       logger: silentLogger(),
       intervalRealMs: 1000,
       retryMaxRealMs: 100,
+      refuseMarginMs: 0,
     });
 
   beforeEach(async () => {
@@ -95,6 +96,9 @@ describe('reconciler', () => {
     const t = await store.getType('PageView');
     if (t === null) throw new Error('PageView not registered');
     const { versions: _v, revision, createdAt: _c, updatedAt: _u, ...definition } = t;
+    // retired two hours ago; the ETL has published the hour of the retirement since
+    const retiredAt = Date.now() - 2 * 3_600_000;
+    const lastHour = Math.floor(retiredAt / 3_600_000) * 3_600_000;
     await store.saveType({
       definition: { ...definition, status: 'retiring' },
       newVersions: [],
@@ -102,9 +106,24 @@ describe('reconciler', () => {
       actor: 'test',
       action: 'retire',
       detail: '',
-      at: 2,
+      at: retiredAt,
     });
     await sync.refresh();
+    const drain = reconciler(bus);
+    await drain.pass();
+    expect((await store.listSteps('PageView')).find((s) => s.step === 'drain')).toMatchObject({
+      status: 'waiting',
+      error: expect.stringMatching(/is not published yet/),
+    });
+    await store.closeHour({
+      type: 'PageView',
+      hour: lastHour,
+      closedAt: 1,
+      closedBy: 'sealed',
+      vanishedInstances: [],
+      ledgerTotal: 0,
+    });
+    await store.updateHour('PageView', lastHour, { state: 'published', manifest: 'm', publishedAt: 2 }, 2);
     // the subscription is deleted, then the process "dies" before the topic is
     await reconciler(failing(bus, 'deleteTopic', 1)).pass();
     expect((await store.listSteps('PageView')).find((s) => s.step === 'bus')).toMatchObject({ status: 'failed' });

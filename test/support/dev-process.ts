@@ -1,8 +1,20 @@
 /** Runs `hourglass dev` as a child process, as a user would. */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { promisify } from 'node:util';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
+
+const execFileP = promisify(execFile);
+
+/** Runs a `hourglass` command to its end and returns what it printed on stdout. */
+export async function hourglass(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const { stdout } = await execFileP(process.execPath, ['bin/hourglass.js', ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+  });
+  return stdout;
+}
 
 export interface DevProcess {
   readonly child: ChildProcess;

@@ -53,6 +53,20 @@ import {
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 
 const INT8 = 20;
+
+/** WHERE conditions with numbered parameters: `add('hour >= ?', v)`. */
+function conditions(): { where: string[]; args: unknown[]; add: (clause: string, v: unknown) => void } {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  return {
+    where,
+    args,
+    add: (clause, v) => {
+      args.push(v);
+      where.push(clause.replace('?', `$${args.length}`));
+    },
+  };
+}
 const MIGRATION_LOCK = 0x686f7572; // "hour"
 const UNIQUE_VIOLATION = '23505';
 
@@ -215,12 +229,7 @@ export class PostgresStateStore implements StateStore {
 
   listLedgers(filter: LedgerFilter = {}): Promise<LedgerEntry[]> {
     return this.run('listLedgers', async (sql) => {
-      const where: string[] = [];
-      const args: unknown[] = [];
-      const add = (clause: string, v: unknown): void => {
-        args.push(v);
-        where.push(clause.replace('?', `$${args.length}`));
-      };
+      const { where, args, add } = conditions();
       if (filter.type !== undefined) add('type = ?', filter.type);
       if (filter.hour !== undefined) add('hour = ?', filter.hour);
       if (filter.instanceId !== undefined) add('instance_id = ?', filter.instanceId);
@@ -367,12 +376,7 @@ export class PostgresStateStore implements StateStore {
 
   listHours(filter: HourFilter = {}): Promise<HourRecord[]> {
     return this.run('listHours', async (sql) => {
-      const where: string[] = [];
-      const args: unknown[] = [];
-      const add = (clause: string, v: unknown): void => {
-        args.push(v);
-        where.push(clause.replace('?', `$${args.length}`));
-      };
+      const { where, args, add } = conditions();
       if (filter.type !== undefined) add('type = ?', filter.type);
       if (filter.from !== undefined) add('hour >= ?', filter.from);
       if (filter.to !== undefined) add('hour < ?', filter.to);
