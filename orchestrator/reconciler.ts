@@ -184,7 +184,10 @@ export class Reconciler {
     const refusedFrom = (registered?.updatedAt ?? this.d.clock.now()) + this.d.refuseMarginMs;
     const lastHour = Math.floor(refusedFrom / HOUR_MS) * HOUR_MS;
     if (this.d.clock.now() < lastHour + HOUR_MS) {
-      return { status: 'waiting', why: `the last hour with events (${new Date(lastHour).toISOString()}) has not ended` };
+      return {
+        status: 'waiting',
+        why: `the last hour with events (${new Date(lastHour).toISOString()}) has not ended`,
+      };
     }
     const open = await this.d.store.listLedgers({ type: t.name, unclosed: true });
     const openUpToLast = open.filter((e) => e.hour <= lastHour);
