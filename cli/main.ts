@@ -14,6 +14,7 @@ Commands:
   query   run SQL (DuckDB) over the published partitions
   types   the registry of event types: list, show, plan, apply, retire
   tokens  tokens of the registry API: create, list, revoke
+  orchestrator  the registry API, reconcile loop and retention sweeper as a process of its own
   help    show this help (hourglass <command> --help for a command's options)
 
 ${DEV_USAGE}`;
@@ -42,6 +43,10 @@ export async function main(
       case 'types': {
         const { runTypes } = await import('./types.js');
         return await runTypes(rest, io);
+      }
+      case 'orchestrator': {
+        const { runOrchestrator } = await import('./orchestrator.js');
+        return await runOrchestrator(rest, io);
       }
       case 'tokens': {
         const { runTokens } = await import('./tokens.js');

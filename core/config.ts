@@ -36,6 +36,8 @@ export interface HourglassConfig {
     | { readonly backend: 'postgres'; readonly url: string; readonly schema: string };
   readonly store: { readonly backend: 'fs' };
   readonly orchestrator: {
+    readonly host: string;
+    readonly port: number;
     readonly syncIntervalRealMs: number;
     readonly retryMaxRealMs: number;
     readonly retentionSweepRealMs: number;
@@ -84,6 +86,7 @@ export const ENV_SETTINGS: Readonly<Record<string, string>> = {
   HOURGLASS_VANISH_AFTER_MS: 'etl.vanishAfterRealMs',
   HOURGLASS_DEDUP_MAX_IDS: 'etl.dedupMaxIdsInMemory',
   HOURGLASS_SYNC_INTERVAL_MS: 'orchestrator.syncIntervalRealMs',
+  HOURGLASS_ORCHESTRATOR_PORT: 'orchestrator.port',
 };
 
 type Settings = Record<string, unknown>;
@@ -242,6 +245,8 @@ function validate(s: Settings): HourglassConfig {
         : { backend: 'sqlite' },
     store: { backend: 'fs' },
     orchestrator: {
+      host: str(o, 'host', 'orchestrator.host'),
+      port: num(o, 'port', 'orchestrator.port', 0, 65535),
       syncIntervalRealMs: num(o, 'syncIntervalRealMs', 'orchestrator.syncIntervalRealMs', 50),
       retryMaxRealMs: num(o, 'retryMaxRealMs', 'orchestrator.retryMaxRealMs', 100),
       retentionSweepRealMs: num(o, 'retentionSweepRealMs', 'orchestrator.retentionSweepRealMs', 100),

@@ -81,6 +81,9 @@ export const DEFAULTS = {
     dedupWorkers: 1,
   },
   orchestrator: {
+    /** Where `hourglass orchestrator` serves the registry API. */
+    host: '127.0.0.1',
+    port: 8081,
     /** How often the registry is read (schema distribution) and the reconcile loop runs (real ms). */
     syncIntervalRealMs: 1_000,
     /** Longest wait before a failed reconcile step is retried (real ms). */

@@ -3,16 +3,16 @@
  * temporary backends and call `app.inject()`; `server.ts` wires the real adapters and listens.
  */
 
-import { isUtf8 } from 'node:buffer';
 import { createServer } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.js';
 import type { IngressConfig } from '../../core/config.js';
-import { HourglassError, RequestRejected } from '../../core/errors.js';
+import { RequestRejected } from '../../core/errors.js';
 import type { EventCatalog } from '../../core/event-types.js';
 import type { Bus } from '../../core/ports/bus.js';
 import type { StateStore } from '../../core/ports/state-store.js';
+import { jsonApi } from '../http/json-api.js';
 import type { DeadLetterSink } from './dead-letters.js';
 import { BusHealth, ingest } from './ingest.js';
 import type { IngressLedger } from './ledger.js';
@@ -37,15 +37,6 @@ export interface IngressAppDeps extends IngressBackends {
   readonly isStopping?: () => boolean;
 }
 
-const FASTIFY_CODES: Record<string, RequestRejected['code']> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
-  FST_ERR_CTP_INVALID_TYPE: 'unsupported_media_type',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_body',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_body',
-  FST_ERR_CTP_EMPTY_TYPE: 'unsupported_media_type',
-};
-
 export function buildApp(deps: IngressAppDeps): FastifyInstance {
   const { config, metrics } = deps;
   const app = Fastify({
@@ -65,50 +56,7 @@ export function buildApp(deps: IngressAppDeps): FastifyInstance {
       ),
   });
 
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser(
-    'application/json',
-    { parseAs: 'buffer', bodyLimit: config.bodyLimitBytes },
-    (_req, body, done) => {
-      const buf = body as Buffer;
-      // Decoding replaces invalid UTF-8 with U+FFFD; only then is the (slower) exact check needed.
-      const text = buf.toString('utf8');
-      if (text.includes('\uFFFD') && !isUtf8(buf)) {
-        done(new RequestRejected('invalid_encoding', 'the body is not valid UTF-8'), undefined);
-        return;
-      }
-      try {
-        done(null, JSON.parse(text));
-      } catch (err) {
-        done(new RequestRejected('malformed_json', `the body is not valid JSON: ${(err as Error).message}`), undefined);
-      }
-    },
-  );
-
-  app.setErrorHandler((err: FastifyError | HourglassError, request, reply) => {
-    if (err instanceof HourglassError) {
-      if (err.httpStatus >= 500) request.log.warn({ err, code: err.code }, 'request failed');
-      if (err.code === 'overloaded') reply.header('retry-after', '1');
-      return reply.code(err.httpStatus).send({ error: err.toJSON() });
-    }
-    const mapped = FASTIFY_CODES[err.code];
-    if (mapped !== undefined) {
-      const r = new RequestRejected(mapped, err.message);
-      return reply.code(r.httpStatus).send({ error: r.toJSON() });
-    }
-    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-      const r = new RequestRejected('invalid_body', err.message);
-      return reply.code(err.statusCode).send({ error: { code: r.code, message: err.message, retriable: false } });
-    }
-    request.log.error({ err }, 'unexpected error');
-    const r = new RequestRejected('internal_error', 'internal error');
-    return reply.code(500).send({ error: r.toJSON() });
-  });
-
-  app.setNotFoundHandler((request, reply) => {
-    const r = new RequestRejected('not_found', `no route ${request.method} ${request.url.split('?')[0]}`);
-    return reply.code(404).send({ error: r.toJSON() });
-  });
+  jsonApi(app, config.bodyLimitBytes);
 
   // Bytes of request bodies being handled. A request that alone exceeds the limit still runs when
   // nothing else is in flight, so a large (but allowed) body can never starve.

@@ -35,6 +35,20 @@ export async function startDev(args: string[], timeoutMs = 30_000, env: NodeJS.P
   );
 }
 
+/** Runs `hourglass orchestrator`; resolves with its URL once it listens. */
+export async function startOrchestrator(
+  args: string[],
+  timeoutMs = 30_000,
+  env: NodeJS.ProcessEnv = {},
+): Promise<DevProcess> {
+  return startCommand(
+    ['orchestrator', '--port', '0', '--log-level', 'warn', ...args],
+    /registry API on (http:\/\/[^\s,]+)/,
+    timeoutMs,
+    env,
+  );
+}
+
 /** Runs `hourglass etl`; resolves once it reports that it runs. */
 export async function startEtl(args: string[], timeoutMs = 30_000, env: NodeJS.ProcessEnv = {}): Promise<DevProcess> {
   return startCommand(['etl', '--log-level', 'warn', ...args], /hourglass etl: ()/, timeoutMs, env);

@@ -1,0 +1,97 @@
+/**
+ * `hourglass orchestrator`: the orchestrator as a process of its own, for deployments where the
+ * ingress and the ETL run apart: the registry API (and `/healthz`, `/readyz`), schema
+ * distribution, the reconcile loop (bus resources, drains and retirements; each ETL process
+ * follows the registry for its consumers) and the retention sweeper.
+ */
+import { parseArgs } from 'node:util';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
+import { createLogger } from '../core/logger.js';
+import { Reconciler } from '../orchestrator/reconciler.js';
+import { registerRegistryApi } from '../orchestrator/registry-api.js';
+import { RetentionSweeper } from '../orchestrator/retention.js';
+import { jsonApi } from '../services/http/json-api.js';
+import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, numberFlag } from './common.js';
+import { busFor, clockFor, objectStoreFor, openStateStore, registryCatalog, seedRegistry } from './pipeline.js';
+import { untilSignal } from './signals.js';
+import type { CliIo } from './usage.js';
+
+export const ORCHESTRATOR_USAGE = `Usage: hourglass orchestrator [--port P] [--host H] [--data-dir D] [--schemas DIR] [--config FILE]
+
+Runs the orchestrator on its own: the registry API (GET/POST /v1/event-types …), schema
+distribution, the reconcile loop and the retention sweeper, on the configured state store and bus.
+The type folders of --schemas are applied at start when the folder exists.
+  --port P          HTTP port (default 8081; 0 picks a free one)
+  --host H          address to listen on (default 127.0.0.1)
+${DATA_DIR_USAGE}
+  --log-level L     fatal|error|warn|info|debug|trace|silent (default info)`;
+
+export async function runOrchestrator(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { ...DATA_DIR_OPTIONS, port: { type: 'string' }, host: { type: 'string' } },
+    strict: true,
+  });
+  if (values.help) {
+    io.stdout.write(`${ORCHESTRATOR_USAGE}\n`);
+    return 0;
+  }
+  const config = configFromFlags(values, {
+    'orchestrator.port': numberFlag('port', values.port),
+    'orchestrator.host': values.host,
+  });
+  const logger = createLogger(config.logLevel);
+  const clock = clockFor(config);
+  const store = await openStateStore(config);
+  const bus = busFor(config, clock, logger);
+  try {
+    await seedRegistry(config, store, clock, logger);
+    const { catalog, sync } = await registryCatalog(config, store, logger);
+    const reconciler = new Reconciler({
+      store,
+      bus,
+      catalog,
+      etl: null,
+      clock,
+      logger,
+      intervalRealMs: config.orchestrator.syncIntervalRealMs,
+      retryMaxRealMs: config.orchestrator.retryMaxRealMs,
+      refuseMarginMs: 2 * config.orchestrator.syncIntervalRealMs * config.timeScale,
+    });
+    const sweeper = new RetentionSweeper({
+      store,
+      objects: objectStoreFor(config),
+      clock,
+      logger,
+      intervalRealMs: config.orchestrator.retentionSweepRealMs,
+    });
+    const app = Fastify({ loggerInstance: logger.child({ component: 'orchestrator' }) as FastifyBaseLogger });
+    jsonApi(app, 1024 * 1024);
+    app.get('/healthz', async () => ({ status: 'ok' }));
+    app.get('/readyz', async (_request, reply) => {
+      const ready = await store.ping();
+      return reply.code(ready ? 200 : 503).send({ ready, checks: { stateStore: ready } });
+    });
+    registerRegistryApi(app, { store, clock, refresh: () => sync.refresh() });
+    await reconciler.pass();
+    sync.onChange(() => reconciler.pass());
+    sync.start();
+    reconciler.start();
+    sweeper.start();
+    try {
+      const url = await app.listen({ host: config.orchestrator.host, port: config.orchestrator.port });
+      io.stdout.write(`hourglass orchestrator: registry API on ${url}, ${catalog.list().length} event types\n`);
+      await untilSignal(logger);
+    } finally {
+      await app.close();
+      await sweeper.stop();
+      await sync.stop();
+      await reconciler.stop();
+    }
+  } finally {
+    await bus.close();
+    await store.close();
+  }
+  logger.flush();
+  return 0;
+}
