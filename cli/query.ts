@@ -1,8 +1,10 @@
 /** `hourglass query`: SQL over the published final partitions (DuckDB). */
 import { parseArgs } from 'node:util';
+import { EventCatalog } from '../core/event-types.js';
 import { runQuery } from '../etl/query.js';
+import { RegistryTypes } from '../orchestrator/catalog-sync.js';
 import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, formatFlag, formatRows } from './common.js';
-import { loadCatalog, objectStoreFor } from './pipeline.js';
+import { objectStoreFor, openStateStore } from './pipeline.js';
 import { type CliIo, UsageError } from './usage.js';
 
 export const QUERY_USAGE = `Usage: hourglass query [--data-dir D] [--format table|csv|json] "<SQL>"
@@ -27,7 +29,15 @@ export async function runQueryCommand(argv: string[], io: CliIo): Promise<number
   if (positionals.length !== 1) throw new UsageError('give the SQL as one argument (quote it)');
   const format = formatFlag(values.format);
   const config = configFromFlags(values);
-  const catalog = await loadCatalog(config).catch(() => null);
+  // the registry's types give views even to types with nothing published yet
+  const store = await openStateStore(config);
+  let catalog: EventCatalog;
+  try {
+    const types = new RegistryTypes();
+    catalog = new EventCatalog((await store.listTypes()).map((t) => types.toEventType(t)));
+  } finally {
+    await store.close();
+  }
   try {
     const result = await runQuery(positionals[0] as string, objectStoreFor(config), catalog, {
       memoryBytes: config.etl.duckdbMemoryBytes,
