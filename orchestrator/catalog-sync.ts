@@ -32,6 +32,7 @@ export class CatalogSync {
   private revisions = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<string[]> | null = null;
+  private queued: Promise<string[]> | null = null;
   private readonly listeners: ((changed: string[]) => void | Promise<void>)[] = [];
 
   constructor(
@@ -46,12 +47,25 @@ export class CatalogSync {
     this.listeners.push(listener);
   }
 
-  /** Reads the registry once; replaces the catalogue if any type changed. Shared while running. */
+  /**
+   * Reads the registry; replaces the catalogue if any type changed. While a read runs, a caller
+   * gets the read that starts after it (one queued at most), so a change made before the call is
+   * always seen.
+   */
   refresh(): Promise<string[]> {
-    this.running ??= this.load().finally(() => {
-      this.running = null;
-    });
-    return this.running;
+    if (this.running === null) {
+      this.running = this.load().finally(() => {
+        this.running = null;
+      });
+      return this.running;
+    }
+    this.queued ??= this.running
+      .catch(() => [])
+      .then(() => {
+        this.queued = null;
+        return this.refresh();
+      });
+    return this.queued;
   }
 
   private async load(): Promise<string[]> {
@@ -72,7 +86,13 @@ export class CatalogSync {
     this.catalog.replace(types);
     this.revisions = next;
     this.logger.info({ changed }, 'event types updated from the registry');
-    for (const l of this.listeners) await l(changed);
+    for (const l of this.listeners) {
+      try {
+        await l(changed);
+      } catch (err) {
+        this.logger.error({ err, changed }, 'a registry change listener failed');
+      }
+    }
     return changed;
   }
 
@@ -87,5 +107,6 @@ export class CatalogSync {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.running?.catch(() => undefined);
+    await this.queued?.catch(() => undefined);
   }
 }

@@ -57,6 +57,7 @@ type Outcome = { status: 'done' } | { status: 'waiting'; why: string };
 export class Reconciler {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
   /** Last recorded state per `type/step`, and when a failed step may run again. */
   private readonly steps = new Map<string, ReconcileStep & { retryAt: number }>();
   private readonly log: Logger;
@@ -74,14 +75,26 @@ export class Reconciler {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.running;
+    await this.queued;
   }
 
-  /** One pass over every type (shared while one runs). Never throws: failures are recorded. */
+  /**
+   * One pass over every type. While one runs, a caller gets the pass that starts after it (one
+   * queued at most), so a change made before the call is always seen. Never throws: failures are
+   * recorded.
+   */
   pass(): Promise<void> {
-    this.running ??= this.runPass().finally(() => {
-      this.running = null;
+    if (this.running === null) {
+      this.running = this.runPass().finally(() => {
+        this.running = null;
+      });
+      return this.running;
+    }
+    this.queued ??= this.running.then(() => {
+      this.queued = null;
+      return this.pass();
     });
-    return this.running;
+    return this.queued;
   }
 
   private async runPass(): Promise<void> {
