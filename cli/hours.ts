@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { hourLabel } from '../core/hours.js';
 import { hourStates } from '../etl/hour-states.js';
 import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, formatFlag, formatRows } from './common.js';
-import { clockFor, openStateStore } from './pipeline.js';
+import { commandClock, openStateStore } from './pipeline.js';
 import type { CliIo } from './usage.js';
 
 export const HOURS_USAGE = `Usage: hourglass hours [--type T] [--data-dir D] [--format table|csv|json]
@@ -28,7 +28,7 @@ export async function runHours(argv: string[], io: CliIo): Promise<number> {
   const config = configFromFlags(values);
   const store = await openStateStore(config);
   try {
-    const states = await hourStates(store, clockFor(config).now(), { type: values.type });
+    const states = await hourStates(store, commandClock(config, values).now(), { type: values.type });
     const rows = states.map((s) => ({
       type: s.type,
       hour: format === 'table' ? hourLabel(s.hour) : new Date(s.hour).toISOString(),

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
-import { sharedClock } from '../core/clock-origin.js';
+import { recordedClock, sharedClock } from '../core/clock-origin.js';
 import type { HourglassConfig } from '../core/config.js';
 import { ConfigInvalid, EventTypeInvalid } from '../core/errors.js';
 import { EventCatalog, loadEventTypes } from '../core/event-types.js';
@@ -42,6 +42,16 @@ export interface Pipeline {
 /** The clock of every process on `config.dataDir` (scaled time continues across restarts). */
 export function clockFor(config: HourglassConfig): Clock {
   return sharedClock(config.dataDir, config.timeScale);
+}
+
+/**
+ * The clock of a command that acts on a pipeline's data: the given time scale, or when none was
+ * given, the scaled time the data dir records (so `hourglass types retire` during a scaled
+ * `hourglass dev` stamps the pipeline's time).
+ */
+export function commandClock(config: HourglassConfig, values: { 'time-scale'?: string | boolean }): Clock {
+  const given = values['time-scale'] !== undefined || process.env.HOURGLASS_TIME_SCALE !== undefined;
+  return given ? clockFor(config) : recordedClock(config.dataDir);
 }
 
 /** The configured state store, connected and migrated. */

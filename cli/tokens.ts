@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { createToken } from '../orchestrator/tokens.js';
 import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, formatFlag, formatRows } from './common.js';
-import { clockFor, openStateStore } from './pipeline.js';
+import { commandClock, openStateStore } from './pipeline.js';
 import { type CliIo, UsageError } from './usage.js';
 
 export const TOKENS_USAGE = `Usage: hourglass tokens <create|list|revoke> [options]
@@ -43,7 +43,12 @@ export async function runTokens(argv: string[], io: CliIo): Promise<number> {
         if (values.owner === undefined) throw new UsageError('tokens create needs --owner');
         let created: { token: string; id: string };
         try {
-          created = await createToken(store, values.owner, values.admin ? 'admin' : 'owner', clockFor(config).now());
+          created = await createToken(
+            store,
+            values.owner,
+            values.admin ? 'admin' : 'owner',
+            commandClock(config, values).now(),
+          );
         } catch (err) {
           if (err instanceof Error && err.message.startsWith('owner must')) throw new UsageError(err.message);
           throw err;
@@ -67,7 +72,7 @@ export async function runTokens(argv: string[], io: CliIo): Promise<number> {
       }
       case 'revoke': {
         if (arg === undefined) throw new UsageError('tokens revoke needs a token id');
-        if (!(await store.revokeToken(arg, clockFor(config).now()))) {
+        if (!(await store.revokeToken(arg, commandClock(config, values).now()))) {
           io.stderr.write(`hourglass tokens revoke: no token ${arg}\n`);
           return 1;
         }

@@ -12,7 +12,7 @@ import {
   formatRows,
   type OutputFormat,
 } from './common.js';
-import { clockFor, openStateStore } from './pipeline.js';
+import { commandClock, openStateStore } from './pipeline.js';
 import { type CliIo, UsageError } from './usage.js';
 
 export const TYPES_USAGE = `Usage: hourglass types <list|show|plan|apply|retire> [options]
@@ -61,7 +61,7 @@ export async function runTypes(argv: string[], io: CliIo): Promise<number> {
           io.stdout.write(renderPlan(plan, format));
           return plan.some((p) => p.action === 'refused') ? 1 : 0;
         }
-        const result = await applyPlan(plan, store, actor, clockFor(config).now());
+        const result = await applyPlan(plan, store, actor, commandClock(config, values).now());
         if (result.refused.length > 0) {
           io.stdout.write(renderPlan(plan, format));
           io.stderr.write(`hourglass types apply: nothing applied: ${result.refused.length} change(s) refused\n`);
@@ -84,7 +84,7 @@ export async function runTypes(argv: string[], io: CliIo): Promise<number> {
           arg,
           'retiring',
           'status: active → retiring',
-          clockFor(config).now(),
+          commandClock(config, values).now(),
         );
         io.stdout.write(done === null ? `${arg} is already ${t.status}\n` : `${arg}: retiring\n`);
         return 0;

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sharedClock } from './clock-origin.js';
+import { recordedClock, sharedClock } from './clock-origin.js';
 
 describe('sharedClock', () => {
   const dirs: string[] = [];
@@ -30,5 +30,16 @@ describe('sharedClock', () => {
     const slow = sharedClock(dir, 2);
     expect(slow.now()).toBeGreaterThanOrEqual(reached);
     expect(sharedClock(dir, 1).scale).toBe(1);
+  });
+
+  it("lets a command without a scale of its own read the data dir's scaled time", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hourglass-clock-'));
+    dirs.push(dir);
+    expect(Math.abs(recordedClock(dir).now() - Date.now())).toBeLessThan(1000); // nothing recorded: system time
+    const pipeline = sharedClock(dir, 3600);
+    await new Promise((r) => setTimeout(r, 50));
+    const command = recordedClock(dir);
+    expect(command.now() - Date.now()).toBeGreaterThan(100_000);
+    expect(Math.abs(command.now() - pipeline.now())).toBeLessThan(20_000);
   });
 });

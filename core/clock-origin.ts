@@ -36,3 +36,18 @@ export function sharedClock(dataDir: string, scale: number): Clock {
   writeFileSyncAtomic(path, `${JSON.stringify({ scale, realOrigin: realNow, clockOrigin: start })}\n`);
   return new ScaledClock(scale, start);
 }
+
+/**
+ * The clock of a data dir as its pipeline runs it: the recorded scaled time if there is one, else
+ * the system clock. For commands that act on a running pipeline's data (`hourglass types`,
+ * `tokens`, `hours`) without a time scale of their own.
+ */
+export function recordedClock(dataDir: string): Clock {
+  try {
+    const origin = JSON.parse(readFileSync(join(dataDir, 'clock.json'), 'utf8')) as Origin;
+    return new ScaledClock(origin.scale, origin.clockOrigin + (Date.now() - origin.realOrigin) * origin.scale);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return new SystemClock();
+  }
+}

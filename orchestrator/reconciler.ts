@@ -60,6 +60,9 @@ export class Reconciler {
   private queued: Promise<void> | null = null;
   /** Last recorded state per `type/step`, and when a failed step may run again. */
   private readonly steps = new Map<string, ReconcileStep & { retryAt: number }>();
+  private loaded = false;
+  /** When this process first saw each retiring type (pipeline clock). */
+  private readonly retiringSince = new Map<string, number>();
   private readonly log: Logger;
 
   constructor(private readonly d: ReconcilerDeps) {
@@ -98,6 +101,16 @@ export class Reconciler {
   }
 
   private async runPass(): Promise<void> {
+    if (!this.loaded) {
+      // resume from the recorded steps (a restart keeps what was done, e.g. a finished drain)
+      try {
+        for (const st of await this.d.store.listSteps()) this.steps.set(`${st.type}/${st.step}`, { ...st, retryAt: 0 });
+        this.loaded = true;
+      } catch (err) {
+        this.log.warn({ err }, 'could not read the recorded reconcile steps; trying again next pass');
+        return;
+      }
+    }
     const changed: ReconcileStep[] = [];
     for (const t of this.d.catalog.list()) {
       const plan: [string, () => Promise<Outcome>][] =
@@ -137,6 +150,8 @@ export class Reconciler {
     const prev = this.steps.get(key);
     const now = Date.now();
     if (prev?.status === 'failed' && now < prev.retryAt) return 'failed';
+    // a finished drain stays finished: its condition is about the past
+    if (step === 'drain' && prev?.status === 'done') return 'done';
     let next: ReconcileStep & { retryAt: number };
     try {
       const o = await run();
@@ -193,8 +208,12 @@ export class Reconciler {
     }
     // The last hour that may hold events: the one in which every ingress had seen the retirement
     // (the change, plus the time other processes take to read it). It must end, close and publish.
+    // The change's own time may come from another process's clock: this process's first sight of
+    // the retirement bounds it too.
     const registered = await this.d.store.getType(t.name);
-    const refusedFrom = (registered?.updatedAt ?? this.d.clock.now()) + this.d.refuseMarginMs;
+    const seen = this.retiringSince.get(t.name) ?? this.d.clock.now();
+    this.retiringSince.set(t.name, seen);
+    const refusedFrom = Math.max(registered?.updatedAt ?? seen, seen) + this.d.refuseMarginMs;
     const lastHour = Math.floor(refusedFrom / HOUR_MS) * HOUR_MS;
     if (this.d.clock.now() < lastHour + HOUR_MS) {
       return {
