@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULTS } from './defaults.js';
 import { ConfigInvalid } from './errors.js';
+import { TIERS, type Tier } from './event-types.js';
+import type { AlertSinkConfig } from './ports/alert-sink.js';
 
 export interface IngressConfig {
   readonly host: string;
@@ -43,6 +45,33 @@ export interface HourglassConfig {
     readonly retentionSweepRealMs: number;
   };
   readonly etl: EtlSettings;
+  readonly alerting: AlertingSettings;
+}
+
+export interface AlertingSettings {
+  readonly sloMs: Readonly<Record<Tier, number>>;
+  readonly atRiskShare: number;
+  readonly consumerStuckRealMs: number;
+  readonly rejectRateShare: number;
+  readonly rejectRateWindowRealMs: number;
+  readonly rejectRateMinEvents: number;
+  readonly deadLetterGrowth: number;
+  readonly deadLetterWindowRealMs: number;
+  readonly renotifyMs: number;
+  readonly businessHours: BusinessHours;
+  readonly evaluateIntervalRealMs: number;
+  readonly sinks: readonly AlertSinkConfig[];
+  readonly deliveryAttempts: number;
+  readonly deliveryBackoffRealMs: number;
+}
+
+export interface BusinessHours {
+  /** IANA time zone name. */
+  readonly timezone: string;
+  /** 0 = Sunday … 6 = Saturday. */
+  readonly days: readonly number[];
+  readonly startHour: number;
+  readonly endHour: number;
 }
 
 export interface EtlSettings {
@@ -87,6 +116,7 @@ export const ENV_SETTINGS: Readonly<Record<string, string>> = {
   HOURGLASS_DEDUP_MAX_IDS: 'etl.dedupMaxIdsInMemory',
   HOURGLASS_SYNC_INTERVAL_MS: 'orchestrator.syncIntervalRealMs',
   HOURGLASS_ORCHESTRATOR_PORT: 'orchestrator.port',
+  HOURGLASS_ALERT_TIMEZONE: 'alerting.businessHours.timezone',
 };
 
 type Settings = Record<string, unknown>;
@@ -127,7 +157,10 @@ function deepMerge(target: Settings, source: Settings, prefix: string): void {
     const key = prefix ? `${prefix}.${k}` : k;
     if (!(k in target)) throw new ConfigInvalid({ key, rule: 'unknown setting' });
     const t = target[k];
-    if (typeof t === 'object' && t !== null) deepMerge(t as Settings, v as Settings, key);
+    if (Array.isArray(t)) {
+      if (!Array.isArray(v)) throw new ConfigInvalid({ key, rule: 'must be an array' });
+      target[k] = v;
+    } else if (typeof t === 'object' && t !== null) deepMerge(t as Settings, v as Settings, key);
     else target[k] = v;
   }
 }
@@ -267,7 +300,84 @@ function validate(s: Settings): HourglassConfig {
       dedupRowGroupBytes: num(e, 'dedupRowGroupBytes', 'etl.dedupRowGroupBytes', 1024),
       dedupWorkers: num(e, 'dedupWorkers', 'etl.dedupWorkers', 1, 64),
     },
+    alerting: alertingSettings(s.alerting as Settings),
   };
+}
+
+function alertingSettings(a: Settings): AlertingSettings {
+  const slo = a.sloMs as Settings;
+  const bh = a.businessHours as Settings;
+  const timezone = str(bh, 'timezone', 'alerting.businessHours.timezone');
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
+  } catch {
+    throw new ConfigInvalid({ key: 'alerting.businessHours.timezone', rule: `not an IANA time zone: ${timezone}` });
+  }
+  const days = bh.days;
+  if (!Array.isArray(days) || days.some((d) => !Number.isInteger(d) || d < 0 || d > 6)) {
+    throw new ConfigInvalid({ key: 'alerting.businessHours.days', rule: 'an array of days 0 (Sunday) … 6 (Saturday)' });
+  }
+  const startHour = num(bh, 'startHour', 'alerting.businessHours.startHour', 0, 24, false);
+  const endHour = num(bh, 'endHour', 'alerting.businessHours.endHour', 0, 24, false);
+  if (endHour <= startHour) {
+    throw new ConfigInvalid({ key: 'alerting.businessHours.endHour', rule: 'must be after startHour' });
+  }
+  const sloMs = Object.fromEntries(TIERS.map((t) => [t, num(slo, t, `alerting.sloMs.${t}`, 1)])) as Record<
+    Tier,
+    number
+  >;
+  return {
+    sloMs,
+    atRiskShare: num(a, 'atRiskShare', 'alerting.atRiskShare', 0.01, 1, false),
+    consumerStuckRealMs: num(a, 'consumerStuckRealMs', 'alerting.consumerStuckRealMs', 100),
+    rejectRateShare: num(a, 'rejectRateShare', 'alerting.rejectRateShare', 0, 1, false),
+    rejectRateWindowRealMs: num(a, 'rejectRateWindowRealMs', 'alerting.rejectRateWindowRealMs', 100),
+    rejectRateMinEvents: num(a, 'rejectRateMinEvents', 'alerting.rejectRateMinEvents', 1),
+    deadLetterGrowth: num(a, 'deadLetterGrowth', 'alerting.deadLetterGrowth', 1),
+    deadLetterWindowRealMs: num(a, 'deadLetterWindowRealMs', 'alerting.deadLetterWindowRealMs', 100),
+    renotifyMs: num(a, 'renotifyMs', 'alerting.renotifyMs', 1),
+    businessHours: { timezone, days: [...(days as number[])], startHour, endHour },
+    evaluateIntervalRealMs: num(a, 'evaluateIntervalRealMs', 'alerting.evaluateIntervalRealMs', 10),
+    sinks: sinkSettings(a.sinks),
+    deliveryAttempts: num(a, 'deliveryAttempts', 'alerting.deliveryAttempts', 1, 100),
+    deliveryBackoffRealMs: num(a, 'deliveryBackoffRealMs', 'alerting.deliveryBackoffRealMs', 1),
+  };
+}
+
+const SINK_KINDS = ['webhook', 'slack', 'pagerduty'];
+
+function sinkSettings(raw: unknown): AlertSinkConfig[] {
+  if (!Array.isArray(raw)) throw new ConfigInvalid({ key: 'alerting.sinks', rule: 'must be an array' });
+  const names = new Set<string>();
+  return raw.map((item, i) => {
+    const at = `alerting.sinks[${i}]`;
+    if (typeof item !== 'object' || item === null) throw new ConfigInvalid({ key: at, rule: 'must be an object' });
+    const s = item as Settings;
+    const name = str(s, 'name', `${at}.name`);
+    if (names.has(name)) throw new ConfigInvalid({ key: `${at}.name`, rule: `sink name ${name} is used twice` });
+    names.add(name);
+    if (!SINK_KINDS.includes(s.kind as string)) {
+      throw new ConfigInvalid({ key: `${at}.kind`, rule: `must be one of ${SINK_KINDS.join(', ')}` });
+    }
+    const routes = s.routes;
+    if (routes !== undefined && (!Array.isArray(routes) || routes.some((r) => r !== 'page' && r !== 'ticket'))) {
+      throw new ConfigInvalid({ key: `${at}.routes`, rule: 'an array of "page" and "ticket"' });
+    }
+    const known = new Set(['name', 'kind', 'url', 'routingKey', 'routes', 'headers', 'timeoutRealMs']);
+    for (const k of Object.keys(s))
+      if (!known.has(k)) throw new ConfigInvalid({ key: `${at}.${k}`, rule: 'unknown setting' });
+    const url =
+      s.url === undefined && s.kind === 'pagerduty'
+        ? 'https://events.pagerduty.com/v2/enqueue'
+        : str(s, 'url', `${at}.url`);
+    if (!/^https?:\/\//.test(url)) throw new ConfigInvalid({ key: `${at}.url`, rule: 'an http:// or https:// URL' });
+    return {
+      ...(s as unknown as AlertSinkConfig),
+      name,
+      url,
+      ...(s.timeoutRealMs !== undefined ? { timeoutRealMs: num(s, 'timeoutRealMs', `${at}.timeoutRealMs`, 10) } : {}),
+    };
+  });
 }
 
 function deepFreeze<T>(o: T): T {

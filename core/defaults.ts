@@ -1,3 +1,5 @@
+import type { AlertSinkConfig } from './ports/alert-sink.js';
+
 /**
  * Every default setting, in one place. Times are in milliseconds of the shared clock unless the
  * name says "real".
@@ -90,5 +92,41 @@ export const DEFAULTS = {
     retryMaxRealMs: 30_000,
     /** How often data past its type's retention is deleted (real ms). */
     retentionSweepRealMs: 60_000,
+  },
+  alerting: {
+    /**
+     * Timeliness SLO per tier: the longest time from a partition's end (its hour, or its day for
+     * daily types) to its publication (clock ms).
+     */
+    sloMs: { high: 3 * 3_600_000, normal: 24 * 3_600_000, low: 72 * 3_600_000 },
+    /** `slo_at_risk` fires once this share of the budget is used and the partition is unpublished. */
+    atRiskShare: 0.5,
+    /** `consumer_stuck`: a backlog whose oldest message is this old, and no commit for as long (real ms). */
+    consumerStuckRealMs: 10 * 60_000,
+    /** `reject_rate_spike`: share of a type's events rejected over the window… */
+    rejectRateShare: 0.05,
+    /** …of this length (real ms)… */
+    rejectRateWindowRealMs: 5 * 60_000,
+    /** …once at least this many events were sent in it. */
+    rejectRateMinEvents: 100,
+    /** `dead_letter_growth`: this many new dead letters of a type… */
+    deadLetterGrowth: 1_000,
+    /** …within this window (real ms). */
+    deadLetterWindowRealMs: 15 * 60_000,
+    /** A firing alert is notified again this often (clock ms). */
+    renotifyMs: 4 * 3_600_000,
+    /**
+     * Business hours, when normal-tier alerts page (otherwise they open a ticket, and page when
+     * business hours start if still firing). Days: 0 = Sunday … 6 = Saturday; hours 0–24 local to
+     * `timezone` (an IANA name).
+     */
+    businessHours: { timezone: 'UTC', days: [1, 2, 3, 4, 5] as number[], startHour: 9, endHour: 17 },
+    /** How often the rules are evaluated (real ms). */
+    evaluateIntervalRealMs: 1_000,
+    /** Where notifications go: see README, Alerting. None by default (alerts are still recorded). */
+    sinks: [] as AlertSinkConfig[],
+    /** Delivery attempts per notification and sink (retriable failures), and the first backoff (real ms). */
+    deliveryAttempts: 6,
+    deliveryBackoffRealMs: 500,
   },
 } as const;

@@ -175,6 +175,7 @@ export function allErrorCodes(): string[] {
     new RegistryRefused('type_exists', 'm', { type: 't' }).code,
     new RegistryRefused('type_not_active', 'm', { type: 't' }).code,
     new RegistryRefused('schema_incompatible', 'm', { type: 't' }).code,
+    new AlertDeliveryFailed({ sink: 's', reason: 'r' }, false).code,
   ];
   return [...new Set([...classCodes, ...Object.keys(REQUEST_ERRORS)])];
 }
@@ -281,5 +282,28 @@ export class RegistryRefused extends HourglassError {
 
   override toJSON(): { code: string; message: string; retriable: boolean; refusals?: unknown } {
     return { ...super.toJSON(), ...(this.refusals.length > 0 ? { refusals: this.refusals } : {}) };
+  }
+}
+
+/**
+ * An alert sink did not accept a notification: a network error, a timeout or an error answer.
+ * Retriable for timeouts, network errors, 429 and 5xx; not for other 4xx (the payload or the
+ * sink's configuration is wrong).
+ */
+export class AlertDeliveryFailed extends HourglassError {
+  readonly code = 'alert_delivery_failed';
+  readonly httpStatus = 502;
+  readonly retriable: boolean;
+  constructor(
+    context: { sink: string; status?: number; reason: string },
+    retriable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `alert sink ${context.sink} did not accept the notification: ${context.reason}${context.status !== undefined ? ` (HTTP ${context.status})` : ''}`,
+      context,
+      options,
+    );
+    this.retriable = retriable;
   }
 }

@@ -5,7 +5,8 @@
  * Every method may throw StateStoreFailed (retriable), keeping the driver's error as the cause.
  */
 
-import type { EventTypeDefinition } from '../event-types.js';
+import type { EventTypeDefinition, Tier } from '../event-types.js';
+import type { AlertRoute, AlertRule } from './alert-sink.js';
 
 /** One ingress instance's ledger for one (type, hour): the sequence numbers it published there. */
 export interface LedgerEntry {
@@ -202,6 +203,54 @@ export interface ApiToken {
   readonly revokedAt: number | null;
 }
 
+/** An alert rule provisioned for a type, with the thresholds it was provisioned with. */
+export interface AlertRuleSpec {
+  readonly type: string;
+  readonly rule: AlertRule;
+  readonly params: Readonly<Record<string, number>>;
+  readonly createdAt: number;
+}
+
+/** A new alert occurrence (state `firing`). */
+export interface NewAlert {
+  readonly rule: AlertRule;
+  readonly type: string;
+  readonly tier: Tier;
+  readonly summary: string;
+  readonly details: Readonly<Record<string, string | number | boolean | null>>;
+  readonly openedAt: number;
+}
+
+/**
+ * One alert occurrence: opened when its rule's condition starts to hold for its type, resolved
+ * when it stops. At most one firing alert per (rule, type).
+ */
+export interface AlertRecord extends NewAlert {
+  readonly seq: number;
+  readonly state: 'firing' | 'resolved';
+  readonly resolvedAt: number | null;
+  /** The routes notified so far (a normal-tier alert opened at night: `ticket`, then `page`). */
+  readonly routes: readonly AlertRoute[];
+  /** Last notification (trigger or renotify), epoch ms; null before the first. */
+  readonly notifiedAt: number | null;
+  /** Notifications sent (every route and event counted once per evaluation that sent them). */
+  readonly notifications: number;
+  readonly updatedAt: number;
+}
+
+export type AlertPatch = Partial<
+  Pick<AlertRecord, 'state' | 'summary' | 'details' | 'resolvedAt' | 'routes' | 'notifiedAt' | 'notifications'>
+>;
+
+export interface AlertFilter {
+  readonly state?: AlertRecord['state'];
+  readonly type?: string;
+  /** Alerts firing now or resolved at or after this. */
+  readonly since?: number;
+  /** Newest first; default 1,000. */
+  readonly limit?: number;
+}
+
 export interface StateStore {
   readonly backend: string;
 
@@ -282,6 +331,22 @@ export interface StateStore {
   listTokens(): Promise<ApiToken[]>;
   /** Marks a token revoked; false if there is no such token. */
   revokeToken(id: string, at: number): Promise<boolean>;
+
+  /** Replaces the alert rules of a type (an empty list removes them). */
+  saveAlertRules(type: string, rules: readonly AlertRuleSpec[]): Promise<void>;
+  /** By type, then rule. */
+  listAlertRules(type?: string): Promise<AlertRuleSpec[]>;
+  /** Opens an alert; null when one is already firing for its (rule, type). */
+  openAlert(alert: NewAlert): Promise<AlertRecord | null>;
+  /**
+   * Updates an alert. With `expectedNotifications`, only if its notification count is still that
+   * (so of several evaluating processes one notifies). Returns whether it was updated.
+   */
+  updateAlert(seq: number, patch: AlertPatch, at: number, expectedNotifications?: number): Promise<boolean>;
+  /** Newest first (by opening). */
+  listAlerts(filter?: AlertFilter): Promise<AlertRecord[]>;
+  /** The newest file commit per type (epoch ms), for types with files. */
+  lastCommits(): Promise<Record<string, number>>;
 
   /** Whether the store answers (for readiness). */
   ping(): Promise<boolean>;

@@ -4,6 +4,10 @@
  */
 import type { Partitioning, Storage, Tier, TypeStatus } from '../../core/event-types.js';
 import type {
+  AlertFilter,
+  AlertPatch,
+  AlertRecord,
+  AlertRuleSpec,
   ApiToken,
   DeadLetter,
   HourPatch,
@@ -242,4 +246,89 @@ export function tokenFromRow(r: TokenRow): ApiToken {
     createdAt: r.created_at,
     revokedAt: r.revoked_at,
   };
+}
+
+export interface AlertRuleRow {
+  type: string;
+  rule: string;
+  params: string;
+  created_at: number;
+}
+
+export function alertRuleFromRow(r: AlertRuleRow): AlertRuleSpec {
+  return {
+    type: r.type,
+    rule: r.rule as AlertRuleSpec['rule'],
+    params: JSON.parse(r.params) as AlertRuleSpec['params'],
+    createdAt: r.created_at,
+  };
+}
+
+export interface AlertRow {
+  seq: number;
+  rule: string;
+  type: string;
+  tier: string;
+  state: string;
+  summary: string;
+  details: string;
+  opened_at: number;
+  resolved_at: number | null;
+  routes: string;
+  notified_at: number | null;
+  notifications: number;
+  updated_at: number;
+}
+
+export function alertFromRow(r: AlertRow): AlertRecord {
+  return {
+    seq: r.seq,
+    rule: r.rule as AlertRecord['rule'],
+    type: r.type,
+    tier: r.tier as AlertRecord['tier'],
+    state: r.state as AlertRecord['state'],
+    summary: r.summary,
+    details: JSON.parse(r.details) as AlertRecord['details'],
+    openedAt: r.opened_at,
+    resolvedAt: r.resolved_at,
+    routes: JSON.parse(r.routes) as AlertRecord['routes'],
+    notifiedAt: r.notified_at,
+    notifications: r.notifications,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** Columns of an alert patch, as `[column, value]` pairs (JSON columns serialized). */
+export function alertPatchColumns(patch: AlertPatch): [string, string | number | null][] {
+  const out: [string, string | number | null][] = [];
+  if (patch.state !== undefined) out.push(['state', patch.state]);
+  if (patch.summary !== undefined) out.push(['summary', patch.summary]);
+  if (patch.details !== undefined) out.push(['details', JSON.stringify(patch.details)]);
+  if (patch.resolvedAt !== undefined) out.push(['resolved_at', patch.resolvedAt]);
+  if (patch.routes !== undefined) out.push(['routes', JSON.stringify(patch.routes)]);
+  if (patch.notifiedAt !== undefined) out.push(['notified_at', patch.notifiedAt]);
+  if (patch.notifications !== undefined) out.push(['notifications', patch.notifications]);
+  return out;
+}
+
+/** The WHERE clause of an alert listing (placeholders made by `param(i)`), and its values. */
+export function alertFilterSql(
+  filter: AlertFilter,
+  param: (i: number) => string,
+): { where: string; values: (string | number)[] } {
+  const clauses: string[] = [];
+  const values: (string | number)[] = [];
+  if (filter.state !== undefined) {
+    values.push(filter.state);
+    clauses.push(`state = ${param(values.length)}`);
+  }
+  if (filter.type !== undefined) {
+    values.push(filter.type);
+    clauses.push(`type = ${param(values.length)}`);
+  }
+  if (filter.since !== undefined) {
+    values.push(filter.since);
+    clauses.push(`(state = 'firing' OR resolved_at >= ${param(values.length)})`);
+  }
+  return { where: clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '', values };
 }

@@ -319,6 +319,85 @@ export function stateStoreContract(
       expect(await store.revokeToken('nope', 9)).toBe(false);
     });
 
+    it('replaces and lists alert rules per type', async () => {
+      const rule = (r: 'slo_breached' | 'consumer_stuck', budget: number) => ({
+        type: 'EndSong',
+        rule: r,
+        params: { budgetMs: budget },
+        createdAt: 3,
+      });
+      await store.saveAlertRules('EndSong', [rule('slo_breached', 1), rule('consumer_stuck', 2)]);
+      await store.saveAlertRules('PageView', [{ ...rule('slo_breached', 5), type: 'PageView' }]);
+      await store.saveAlertRules('EndSong', [rule('slo_breached', 7)]);
+      expect(await store.listAlertRules('EndSong')).toEqual([rule('slo_breached', 7)]);
+      expect((await store.listAlertRules()).map((r) => [r.type, r.rule])).toEqual([
+        ['EndSong', 'slo_breached'],
+        ['PageView', 'slo_breached'],
+      ]);
+      await store.saveAlertRules('EndSong', []);
+      expect(await store.listAlertRules('EndSong')).toEqual([]);
+    });
+
+    it('keeps one firing alert per (rule, type), updates with a notification guard, lists newest first', async () => {
+      const a = {
+        rule: 'consumer_stuck' as const,
+        type: 'EndSong',
+        tier: 'high' as const,
+        summary: 'stuck',
+        details: { backlog: 5, oldest: '2026-11-22T10:00:00.000Z', paged: true, note: null },
+        openedAt: 100,
+      };
+      const first = await store.openAlert(a);
+      expect(first).toMatchObject({ ...a, state: 'firing', routes: [], notifications: 0, notifiedAt: null });
+      expect(await store.openAlert({ ...a, openedAt: 101 })).toBeNull();
+      const other = await store.openAlert({ ...a, type: 'PageView', tier: 'low', openedAt: 102 });
+      expect(other).not.toBeNull();
+      const seq = first?.seq as number;
+      expect(await store.updateAlert(seq, { routes: ['ticket'], notifiedAt: 110, notifications: 1 }, 110, 0)).toBe(
+        true,
+      );
+      // a second evaluator that read the alert before the first notified loses
+      expect(await store.updateAlert(seq, { routes: ['ticket'], notifiedAt: 111, notifications: 1 }, 111, 0)).toBe(
+        false,
+      );
+      expect(await store.updateAlert(seq, { state: 'resolved', resolvedAt: 200, details: { backlog: 0 } }, 200)).toBe(
+        true,
+      );
+      const again = await store.openAlert({ ...a, openedAt: 300 });
+      expect(again?.seq).not.toBe(seq);
+      const all = await store.listAlerts();
+      expect(all.map((x) => [x.type, x.state, x.openedAt])).toEqual([
+        ['EndSong', 'firing', 300],
+        ['PageView', 'firing', 102],
+        ['EndSong', 'resolved', 100],
+      ]);
+      expect(all[2]).toMatchObject({ routes: ['ticket'], notifiedAt: 110, notifications: 1, resolvedAt: 200 });
+      expect(all[2]?.details).toEqual({ backlog: 0 });
+      expect((await store.listAlerts({ state: 'firing', type: 'EndSong' })).map((x) => x.openedAt)).toEqual([300]);
+      expect((await store.listAlerts({ since: 201 })).map((x) => x.state)).toEqual(['firing', 'firing']);
+      expect((await store.listAlerts({ since: 200 })).map((x) => x.openedAt)).toEqual([300, 102, 100]);
+      expect(await store.listAlerts({ limit: 1 })).toHaveLength(1);
+    });
+
+    it('tells the newest file commit per type', async () => {
+      const f = {
+        type: 'EndSong',
+        hour: H,
+        kind: 'raw' as const,
+        name: 'raw/a.avro',
+        events: 1,
+        bytes: 1,
+        ranges: {},
+        consumer: 'c',
+        committedAt: 50,
+      };
+      expect(await store.lastCommits()).toEqual({});
+      await store.registerFile(f);
+      await store.registerFile({ ...f, name: 'raw/b.avro', committedAt: 70 });
+      await store.registerFile({ ...f, type: 'PageView', name: 'raw/c.avro', committedAt: 60 });
+      expect(await store.lastCommits()).toEqual({ EndSong: 70, PageView: 60 });
+    });
+
     it('answers ping', async () => {
       expect(await store.ping()).toBe(true);
     });

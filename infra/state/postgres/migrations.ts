@@ -147,4 +147,35 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       );
     `,
   },
+  {
+    version: 6,
+    name: 'alerts',
+    sql: `
+      CREATE TABLE alert_rules (
+        type TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        params TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (type, rule)
+      );
+      CREATE TABLE alerts (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        rule TEXT NOT NULL,
+        type TEXT NOT NULL,
+        tier TEXT NOT NULL,
+        state TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        details TEXT NOT NULL,
+        opened_at BIGINT NOT NULL,
+        resolved_at BIGINT,
+        routes TEXT NOT NULL,
+        notified_at BIGINT,
+        notifications BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE UNIQUE INDEX alerts_one_firing ON alerts (rule, type) WHERE state = 'firing';
+      CREATE INDEX alerts_by_opening ON alerts (opened_at);
+      CREATE INDEX files_by_commit ON files (type, committed_at);
+    `,
+  },
 ];

@@ -13,6 +13,10 @@ import pg from 'pg';
 import { LedgerSealed, RegistryConflict, StateStoreFailed } from '../../../core/errors.js';
 import { HOUR_MS } from '../../../core/hours.js';
 import type {
+  AlertFilter,
+  AlertPatch,
+  AlertRecord,
+  AlertRuleSpec,
   ApiToken,
   DeadLetter,
   HourFilter,
@@ -22,6 +26,7 @@ import type {
   LedgerEntry,
   LedgerFilter,
   LedgerKey,
+  NewAlert,
   NewDeadLetter,
   RawFile,
   ReconcileStep,
@@ -31,6 +36,12 @@ import type {
   TypeWrite,
 } from '../../../core/ports/state-store.js';
 import {
+  type AlertRow,
+  type AlertRuleRow,
+  alertFilterSql,
+  alertFromRow,
+  alertPatchColumns,
+  alertRuleFromRow,
   type DeadLetterRow,
   deadLetterFromRow,
   type FileRow,
@@ -529,6 +540,82 @@ export class PostgresStateStore implements StateStore {
         (await sql('UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2', [at, id])).rowCount ===
         1,
     );
+  }
+
+  saveAlertRules(type: string, rules: readonly AlertRuleSpec[]): Promise<void> {
+    return this.tx('saveAlertRules', async (sql) => {
+      await sql('DELETE FROM alert_rules WHERE type = $1', [type]);
+      for (const r of rules) {
+        await sql('INSERT INTO alert_rules (type, rule, params, created_at) VALUES ($1, $2, $3, $4)', [
+          type,
+          r.rule,
+          JSON.stringify(r.params),
+          r.createdAt,
+        ]);
+      }
+    });
+  }
+
+  listAlertRules(type?: string): Promise<AlertRuleSpec[]> {
+    return this.run('listAlertRules', async (sql) =>
+      (type === undefined
+        ? (await sql('SELECT * FROM alert_rules ORDER BY type, rule')).rows
+        : (await sql('SELECT * FROM alert_rules WHERE type = $1 ORDER BY rule', [type])).rows
+      ).map((r) => alertRuleFromRow(r as AlertRuleRow)),
+    );
+  }
+
+  openAlert(a: NewAlert): Promise<AlertRecord | null> {
+    return this.run('openAlert', async (sql) => {
+      const r = (
+        await sql(
+          `INSERT INTO alerts (rule, type, tier, state, summary, details, opened_at, resolved_at, routes, notified_at,
+             notifications, updated_at)
+           VALUES ($1, $2, $3, 'firing', $4, $5, $6, NULL, '[]', NULL, 0, $6)
+           ON CONFLICT (rule, type) WHERE state = 'firing' DO NOTHING
+           RETURNING *`,
+          [a.rule, a.type, a.tier, a.summary, JSON.stringify(a.details), a.openedAt],
+        )
+      ).rows[0] as AlertRow | undefined;
+      return r === undefined ? null : alertFromRow(r);
+    });
+  }
+
+  updateAlert(seq: number, patch: AlertPatch, at: number, expectedNotifications?: number): Promise<boolean> {
+    return this.run('updateAlert', async (sql) => {
+      const cols = alertPatchColumns(patch);
+      const values: (string | number | null)[] = [...cols.map(([, v]) => v), at, seq];
+      const set = [...cols.map(([c], i) => `${c} = $${i + 1}`), `updated_at = $${cols.length + 1}`].join(', ');
+      let guard = '';
+      if (expectedNotifications !== undefined) {
+        values.push(expectedNotifications);
+        guard = ` AND notifications = $${values.length}`;
+      }
+      return (await sql(`UPDATE alerts SET ${set} WHERE seq = $${cols.length + 2}${guard}`, values)).rowCount === 1;
+    });
+  }
+
+  listAlerts(filter: AlertFilter = {}): Promise<AlertRecord[]> {
+    return this.run('listAlerts', async (sql) => {
+      const { where, values } = alertFilterSql(filter, (i) => `$${i}`);
+      const rows = (
+        await sql(`SELECT * FROM alerts ${where} ORDER BY opened_at DESC, seq DESC LIMIT $${values.length + 1}`, [
+          ...values,
+          filter.limit ?? 1000,
+        ])
+      ).rows as AlertRow[];
+      return rows.map(alertFromRow);
+    });
+  }
+
+  lastCommits(): Promise<Record<string, number>> {
+    return this.run('lastCommits', async (sql) => {
+      const rows = (await sql('SELECT type, max(committed_at) AS at FROM files GROUP BY type')).rows as {
+        type: string;
+        at: number;
+      }[];
+      return Object.fromEntries(rows.map((r) => [r.type, Number(r.at)]));
+    });
   }
 
   async ping(): Promise<boolean> {

@@ -146,4 +146,35 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
       );
     `,
   },
+  {
+    version: 6,
+    name: 'alerts',
+    sql: `
+      CREATE TABLE alert_rules (
+        type TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        params TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (type, rule)
+      );
+      CREATE TABLE alerts (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        rule TEXT NOT NULL,
+        type TEXT NOT NULL,
+        tier TEXT NOT NULL,
+        state TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        details TEXT NOT NULL,
+        opened_at INTEGER NOT NULL,
+        resolved_at INTEGER,
+        routes TEXT NOT NULL,
+        notified_at INTEGER,
+        notifications INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE UNIQUE INDEX alerts_one_firing ON alerts (rule, type) WHERE state = 'firing';
+      CREATE INDEX alerts_by_opening ON alerts (opened_at);
+      CREATE INDEX files_by_commit ON files (type, committed_at);
+    `,
+  },
 ];

@@ -10,6 +10,10 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { LedgerSealed, RegistryConflict, StateStoreFailed } from '../../../core/errors.js';
 import type {
+  AlertFilter,
+  AlertPatch,
+  AlertRecord,
+  AlertRuleSpec,
   ApiToken,
   DeadLetter,
   HourFilter,
@@ -19,6 +23,7 @@ import type {
   LedgerEntry,
   LedgerFilter,
   LedgerKey,
+  NewAlert,
   NewDeadLetter,
   RawFile,
   ReconcileStep,
@@ -28,6 +33,12 @@ import type {
   TypeWrite,
 } from '../../../core/ports/state-store.js';
 import {
+  type AlertRow,
+  type AlertRuleRow,
+  alertFilterSql,
+  alertFromRow,
+  alertPatchColumns,
+  alertRuleFromRow,
   type DeadLetterRow,
   deadLetterFromRow,
   type FileRow,
@@ -498,6 +509,74 @@ export class SqliteStateStore implements StateStore {
       () =>
         this.stmt('UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(at, id).changes === 1,
     );
+  }
+
+  saveAlertRules(type: string, rules: readonly AlertRuleSpec[]): Promise<void> {
+    return this.run('saveAlertRules', () => {
+      const insert = this.stmt('INSERT INTO alert_rules (type, rule, params, created_at) VALUES (?, ?, ?, ?)');
+      this.db
+        .transaction(() => {
+          this.stmt('DELETE FROM alert_rules WHERE type = ?').run(type);
+          for (const r of rules) insert.run(type, r.rule, JSON.stringify(r.params), r.createdAt);
+        })
+        .immediate();
+    });
+  }
+
+  listAlertRules(type?: string): Promise<AlertRuleSpec[]> {
+    return this.run('listAlertRules', () =>
+      (type === undefined
+        ? this.stmt('SELECT * FROM alert_rules ORDER BY type, rule').all()
+        : this.stmt('SELECT * FROM alert_rules WHERE type = ? ORDER BY rule').all(type)
+      ).map((r) => alertRuleFromRow(r as AlertRuleRow)),
+    );
+  }
+
+  openAlert(a: NewAlert): Promise<AlertRecord | null> {
+    return this.run('openAlert', () => {
+      const r = this.stmt(
+        `INSERT INTO alerts (rule, type, tier, state, summary, details, opened_at, resolved_at, routes, notified_at,
+           notifications, updated_at)
+         VALUES (?, ?, ?, 'firing', ?, ?, ?, NULL, '[]', NULL, 0, ?)
+         ON CONFLICT (rule, type) WHERE state = 'firing' DO NOTHING
+         RETURNING *`,
+      ).get(a.rule, a.type, a.tier, a.summary, JSON.stringify(a.details), a.openedAt, a.openedAt) as
+        | AlertRow
+        | undefined;
+      return r === undefined ? null : alertFromRow(r);
+    });
+  }
+
+  updateAlert(seq: number, patch: AlertPatch, at: number, expectedNotifications?: number): Promise<boolean> {
+    return this.run('updateAlert', () => {
+      const cols = alertPatchColumns(patch);
+      const set = [...cols.map(([c]) => `${c} = ?`), 'updated_at = ?'].join(', ');
+      const values = [...cols.map(([, v]) => v), at, seq];
+      const guard = expectedNotifications === undefined ? '' : ' AND notifications = ?';
+      if (expectedNotifications !== undefined) values.push(expectedNotifications);
+      return this.db.prepare(`UPDATE alerts SET ${set} WHERE seq = ?${guard}`).run(...values).changes === 1;
+    });
+  }
+
+  listAlerts(filter: AlertFilter = {}): Promise<AlertRecord[]> {
+    return this.run('listAlerts', () => {
+      const { where, values } = alertFilterSql(filter, () => '?');
+      return (
+        this.db
+          .prepare(`SELECT * FROM alerts ${where} ORDER BY opened_at DESC, seq DESC LIMIT ?`)
+          .all(...values, filter.limit ?? 1000) as AlertRow[]
+      ).map(alertFromRow);
+    });
+  }
+
+  lastCommits(): Promise<Record<string, number>> {
+    return this.run('lastCommits', () => {
+      const rows = this.stmt('SELECT type, max(committed_at) AS at FROM files GROUP BY type').all() as {
+        type: string;
+        at: number;
+      }[];
+      return Object.fromEntries(rows.map((r) => [r.type, r.at]));
+    });
   }
 
   ping(): Promise<boolean> {
