@@ -1,28 +1,36 @@
 /** `hourglass etl`: the ETL (consumers, closer, dedup) as a process of its own. */
 import { parseArgs } from 'node:util';
-import { Registry } from 'prom-client';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createLogger } from '../core/logger.js';
 import { EtlService, etlWorkDir } from '../etl/service.js';
-import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE } from './common.js';
+import { registerPipelineMetrics } from '../orchestrator/pipeline-metrics.js';
+import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, numberFlag } from './common.js';
 import { busFor, clockFor, etlConfigOf, objectStoreFor, openStateStore, registryCatalog } from './pipeline.js';
 import { untilSignal } from './signals.js';
 import type { CliIo } from './usage.js';
 
-export const ETL_USAGE = `Usage: hourglass etl [--data-dir D] [--schemas DIR] [--time-scale N] [--config FILE]
+export const ETL_USAGE = `Usage: hourglass etl [--data-dir D] [--schemas DIR] [--time-scale N] [--config FILE] [--metrics-port P]
 
 Runs the ETL on its own: a consumer per event type writing raw hour files, the closer, and the
 dedup step publishing final partitions. Use it with \`hourglass dev --no-etl\` on the same data dir
 (and state store): the types come from the registry, and consumers follow its changes.
+Serves /metrics (Prometheus) and /healthz on --metrics-port.
 ${DATA_DIR_USAGE}
+  --metrics-port P  port of /metrics and /healthz (default 8082; 0 picks a free one)
   --log-level L     fatal|error|warn|info|debug|trace|silent (default info)`;
 
 export async function runEtl(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: DATA_DIR_OPTIONS, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { ...DATA_DIR_OPTIONS, 'metrics-port': { type: 'string' } },
+    strict: true,
+  });
   if (values.help) {
     io.stdout.write(`${ETL_USAGE}\n`);
     return 0;
   }
-  const config = configFromFlags(values);
+  const config = configFromFlags(values, { 'etl.metricsPort': numberFlag('metrics-port', values['metrics-port']) });
   const logger = createLogger(config.logLevel);
   const clock = clockFor(config);
   const state = await openStateStore(config);
@@ -34,6 +42,14 @@ export async function runEtl(argv: string[], io: CliIo): Promise<number> {
     throw err;
   }
   const bus = busFor(config, clock, logger);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'hourglass_process_' });
+  registerPipelineMetrics({ bus, store: state, catalog: catalog.catalog, clock, logger, registry });
+  const app = Fastify({ loggerInstance: logger.child({ component: 'etl-metrics' }) as FastifyBaseLogger });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/metrics', async (_request, reply) =>
+    reply.header('content-type', registry.contentType).send(await registry.metrics()),
+  );
   const etl = new EtlService({
     bus,
     objects: objectStoreFor(config),
@@ -41,7 +57,7 @@ export async function runEtl(argv: string[], io: CliIo): Promise<number> {
     catalog: catalog.catalog,
     clock,
     logger,
-    registry: new Registry(),
+    registry,
     config: etlConfigOf(config),
     workDir: etlWorkDir(config.dataDir),
   });
@@ -56,9 +72,13 @@ export async function runEtl(argv: string[], io: CliIo): Promise<number> {
       }
     });
     catalog.sync.start();
-    io.stdout.write(`hourglass etl: ${catalog.catalog.list().length} event types, data dir ${config.dataDir}\n`);
+    const url = await app.listen({ host: config.etl.metricsHost, port: config.etl.metricsPort });
+    io.stdout.write(
+      `hourglass etl: ${catalog.catalog.list().length} event types, data dir ${config.dataDir}, metrics on ${url}/metrics\n`,
+    );
     await untilSignal(logger);
   } finally {
+    await app.close();
     await catalog.sync.stop();
     await etl.close();
     await bus.close();

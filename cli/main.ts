@@ -14,7 +14,8 @@ Commands:
   query   run SQL (DuckDB) over the published partitions
   types   the registry of event types: list, show, plan, apply, retire
   tokens  tokens of the registry API: create, list, revoke
-  orchestrator  the registry API, reconcile loop and retention sweeper as a process of its own
+  alerts  firing and recent alerts
+  orchestrator  the registry API, reconcile loop, retention, alerting and dashboard as a process of its own
   help    show this help (hourglass <command> --help for a command's options)
 
 ${DEV_USAGE}`;
@@ -47,6 +48,10 @@ export async function main(
       case 'orchestrator': {
         const { runOrchestrator } = await import('./orchestrator.js');
         return await runOrchestrator(rest, io);
+      }
+      case 'alerts': {
+        const { runAlerts } = await import('./alerts.js');
+        return await runAlerts(rest, io);
       }
       case 'tokens': {
         const { runTokens } = await import('./tokens.js');

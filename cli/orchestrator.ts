@@ -6,20 +6,33 @@
  */
 import { parseArgs } from 'node:util';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createLogger } from '../core/logger.js';
+import { createAlerting } from '../orchestrator/alerts/notifier.js';
+import { registerDashboard } from '../orchestrator/dashboard/dashboard-api.js';
+import { registerPipelineMetrics } from '../orchestrator/pipeline-metrics.js';
 import { Reconciler } from '../orchestrator/reconciler.js';
 import { registerRegistryApi } from '../orchestrator/registry-api.js';
 import { RetentionSweeper } from '../orchestrator/retention.js';
 import { jsonApi } from '../services/http/json-api.js';
 import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, numberFlag } from './common.js';
-import { busFor, clockFor, objectStoreFor, openStateStore, registryCatalog, seedRegistry } from './pipeline.js';
+import {
+  busFor,
+  clockFor,
+  dashboardDeps,
+  objectStoreFor,
+  openStateStore,
+  registryCatalog,
+  seedRegistry,
+} from './pipeline.js';
 import { untilSignal } from './signals.js';
 import type { CliIo } from './usage.js';
 
 export const ORCHESTRATOR_USAGE = `Usage: hourglass orchestrator [--port P] [--host H] [--data-dir D] [--schemas DIR] [--config FILE]
 
 Runs the orchestrator on its own: the registry API (GET/POST /v1/event-types …), schema
-distribution, the reconcile loop and the retention sweeper, on the configured state store and bus.
+distribution, the reconcile loop, the retention sweeper, alerting (rules, routing, sinks), the
+dashboard (/dashboard) and /metrics, on the configured state store and bus.
 The type folders of --schemas are applied at start when the folder exists.
   --port P          HTTP port (default 8081; 0 picks a free one)
   --host H          address to listen on (default 127.0.0.1)
@@ -47,20 +60,26 @@ export async function runOrchestrator(argv: string[], io: CliIo): Promise<number
   try {
     await seedRegistry(config, store, clock, logger);
     const { catalog, sync } = await registryCatalog(config, store, logger);
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry, prefix: 'hourglass_process_' });
+    registerPipelineMetrics({ bus, store, catalog, clock, logger, registry });
+    const alerting = await createAlerting({ store, bus, catalog, clock, logger, settings: config.alerting, registry });
     const reconciler = new Reconciler({
       store,
       bus,
       catalog,
       etl: null,
+      alerting: alerting.service,
       clock,
       logger,
       intervalRealMs: config.orchestrator.syncIntervalRealMs,
       retryMaxRealMs: config.orchestrator.retryMaxRealMs,
       refuseMarginMs: 2 * config.orchestrator.syncIntervalRealMs * config.timeScale,
     });
+    const objects = objectStoreFor(config);
     const sweeper = new RetentionSweeper({
       store,
-      objects: objectStoreFor(config),
+      objects,
       clock,
       logger,
       intervalRealMs: config.orchestrator.retentionSweepRealMs,
@@ -72,18 +91,24 @@ export async function runOrchestrator(argv: string[], io: CliIo): Promise<number
       const ready = await store.ping();
       return reply.code(ready ? 200 : 503).send({ ready, checks: { stateStore: ready } });
     });
+    app.get('/metrics', async (_request, reply) =>
+      reply.header('content-type', registry.contentType).send(await registry.metrics()),
+    );
     registerRegistryApi(app, { store, clock, refresh: () => sync.refresh() });
+    registerDashboard(app, dashboardDeps(config, store, objects, catalog, clock));
     await reconciler.pass();
     sync.onChange(() => reconciler.pass());
     sync.start();
     reconciler.start();
     sweeper.start();
+    alerting.start();
     try {
       const url = await app.listen({ host: config.orchestrator.host, port: config.orchestrator.port });
       io.stdout.write(`hourglass orchestrator: registry API on ${url}, ${catalog.list().length} event types\n`);
       await untilSignal(logger);
     } finally {
       await app.close();
+      await alerting.stop();
       await sweeper.stop();
       await sync.stop();
       await reconciler.stop();

@@ -18,7 +18,11 @@ import { EmbeddedBus } from '../infra/bus/embedded/embedded-bus.js';
 import { PostgresStateStore } from '../infra/state/postgres/postgres-state-store.js';
 import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
+import { type Alerting, createAlerting } from '../orchestrator/alerts/notifier.js';
 import { CatalogSync } from '../orchestrator/catalog-sync.js';
+import { registerDashboard } from '../orchestrator/dashboard/dashboard-api.js';
+import type { DashboardDeps } from '../orchestrator/dashboard/dashboard-data.js';
+import { registerPipelineMetrics } from '../orchestrator/pipeline-metrics.js';
 import { applyPlan, planTypes } from '../orchestrator/plan.js';
 import { Reconciler } from '../orchestrator/reconciler.js';
 import { registerRegistryApi } from '../orchestrator/registry-api.js';
@@ -36,6 +40,7 @@ export interface Pipeline {
   readonly ingress: IngressService;
   /** Null when started with `etl: false`. */
   readonly etl: EtlService | null;
+  readonly alerting: Alerting;
   close(): Promise<void>;
 }
 
@@ -167,6 +172,24 @@ export async function registryCatalog(
   return { catalog, sync };
 }
 
+/** What the dashboard reads, on this process's backends. */
+export function dashboardDeps(
+  config: HourglassConfig,
+  store: StateStore,
+  objects: ObjectStore,
+  catalog: EventCatalog,
+  clock: Clock,
+): DashboardDeps {
+  return {
+    store,
+    objects,
+    catalog,
+    now: () => clock.now(),
+    timeScale: config.timeScale,
+    slo: { sloMs: config.alerting.sloMs, atRiskShare: config.alerting.atRiskShare },
+  };
+}
+
 export async function startPipeline(
   config: HourglassConfig,
   logger: Logger,
@@ -185,6 +208,7 @@ export async function startPipeline(
   let etl: EtlService | null = null;
   let sync: CatalogSync | null = null;
   let reconciler: Reconciler | null = null;
+  let alerting: Alerting | null = null;
   const sweeper = new RetentionSweeper({
     store,
     objects,
@@ -197,6 +221,16 @@ export async function startPipeline(
   try {
     await seedRegistry(config, store, clock, logger);
     ({ catalog, sync } = await registryCatalog(config, store, logger));
+    alerting = await createAlerting({
+      store,
+      bus,
+      catalog,
+      clock,
+      logger,
+      settings: config.alerting,
+      registry: metrics.registry,
+    });
+    registerPipelineMetrics({ bus, store, catalog, clock, logger, registry: metrics.registry });
     if (options.etl !== false) {
       etl = new EtlService({
         bus,
@@ -215,6 +249,7 @@ export async function startPipeline(
       bus,
       catalog,
       etl,
+      alerting: alerting.service,
       clock,
       logger,
       intervalRealMs: config.orchestrator.syncIntervalRealMs,
@@ -228,7 +263,9 @@ export async function startPipeline(
     sync.start();
     reconciler.start();
     sweeper.start();
+    alerting.start();
     const s = sync;
+    const c = catalog;
     ingress = new IngressService({
       bus,
       catalog,
@@ -237,11 +274,15 @@ export async function startPipeline(
       logger,
       config: config.ingress,
       metrics,
-      routes: (app) => registerRegistryApi(app, { store, clock, refresh: () => s.refresh() }),
+      routes: (app) => {
+        registerRegistryApi(app, { store, clock, refresh: () => s.refresh() });
+        registerDashboard(app, dashboardDeps(config, store, objects, c, clock));
+      },
     });
     url = await ingress.start();
   } catch (err) {
     await sweeper.stop();
+    await alerting?.stop();
     await sync?.stop();
     await reconciler?.stop();
     await ingress?.close();
@@ -249,7 +290,7 @@ export async function startPipeline(
     await closeBackends();
     throw err;
   }
-  const started = { ingress, etl, sync, reconciler };
+  const started = { ingress, etl, sync, reconciler, alerting };
   let closing: Promise<void> | null = null;
   return {
     url,
@@ -260,9 +301,11 @@ export async function startPipeline(
     catalog,
     ingress,
     etl,
+    alerting,
     close() {
       closing ??= (async () => {
         await sweeper.stop();
+        await started.alerting.stop();
         await started.sync.stop();
         await started.reconciler.stop();
         await started.ingress.close();

@@ -89,6 +89,8 @@ export interface EtlSettings {
   readonly duckdbThreads: number;
   readonly dedupRowGroupBytes: number;
   readonly dedupWorkers: number;
+  readonly metricsHost: string;
+  readonly metricsPort: number;
 }
 
 /** Environment variables and the setting each one sets. */
@@ -116,6 +118,7 @@ export const ENV_SETTINGS: Readonly<Record<string, string>> = {
   HOURGLASS_DEDUP_MAX_IDS: 'etl.dedupMaxIdsInMemory',
   HOURGLASS_SYNC_INTERVAL_MS: 'orchestrator.syncIntervalRealMs',
   HOURGLASS_ORCHESTRATOR_PORT: 'orchestrator.port',
+  HOURGLASS_ETL_METRICS_PORT: 'etl.metricsPort',
   HOURGLASS_ALERT_TIMEZONE: 'alerting.businessHours.timezone',
 };
 
@@ -299,6 +302,8 @@ function validate(s: Settings): HourglassConfig {
       duckdbThreads: num(e, 'duckdbThreads', 'etl.duckdbThreads', 1, 64),
       dedupRowGroupBytes: num(e, 'dedupRowGroupBytes', 'etl.dedupRowGroupBytes', 1024),
       dedupWorkers: num(e, 'dedupWorkers', 'etl.dedupWorkers', 1, 64),
+      metricsHost: str(e, 'metricsHost', 'etl.metricsHost'),
+      metricsPort: num(e, 'metricsPort', 'etl.metricsPort', 0, 65535),
     },
     alerting: alertingSettings(s.alerting as Settings),
   };

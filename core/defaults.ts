@@ -81,6 +81,9 @@ export const DEFAULTS = {
     dedupRowGroupBytes: 32 * 1024 * 1024,
     /** Worker threads writing Parquet for partitions of 250,000 events or more (0: none). */
     dedupWorkers: 1,
+    /** Where `hourglass etl` serves `/metrics` and `/healthz` (port 0 picks a free one). */
+    metricsHost: '127.0.0.1',
+    metricsPort: 8082,
   },
   orchestrator: {
     /** Where `hourglass orchestrator` serves the registry API. */

@@ -134,6 +134,7 @@ export const REQUEST_ERRORS = {
   malformed_json: { status: 400, retriable: false },
   invalid_encoding: { status: 400, retriable: false },
   invalid_body: { status: 400, retriable: false },
+  invalid_query: { status: 400, retriable: false },
   empty_batch: { status: 400, retriable: false },
   batch_too_large: { status: 413, retriable: false },
   body_too_large: { status: 413, retriable: false },

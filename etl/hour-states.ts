@@ -32,8 +32,7 @@ export async function hourStates(
     });
   }
   const counts = new Map<string, { type: string; hour: number; n: number }>();
-  for (const e of await state.listLedgers({ type: filter.type })) {
-    if (filter.from !== undefined && e.hour < filter.from) continue;
+  for (const e of await state.listLedgers({ type: filter.type, from: filter.from })) {
     const key = `${e.type}\u0000${e.hour}`;
     if (byKey.has(key)) continue;
     const c = counts.get(key) ?? { type: e.type, hour: e.hour, n: 0 };

@@ -14,6 +14,8 @@ export interface EtlMetrics {
   readonly duplicatesRemoved: Counter<'type'>;
   readonly dedupSeconds: Histogram<'type'>;
   readonly bufferedBytes: Gauge<'type'>;
+  readonly dedupRatio: Gauge<'type'>;
+  readonly deliveryDelay: Histogram<'type' | 'tier'>;
 }
 
 export function createEtlMetrics(registry: Registry): EtlMetrics {
@@ -91,6 +93,19 @@ export function createEtlMetrics(registry: Registry): EtlMetrics {
       name: 'hourglass_etl_buffered_bytes',
       help: 'Bytes held in open files, by type.',
       labelNames: ['type'],
+      registers,
+    }),
+    dedupRatio: new Gauge({
+      name: 'hourglass_etl_dedup_ratio',
+      help: 'Share of the raw events of the last published partition that were duplicates, by type.',
+      labelNames: ['type'],
+      registers,
+    }),
+    deliveryDelay: new Histogram({
+      name: 'hourglass_delivery_delay_seconds',
+      help: "Time from a partition's end to its publication (pipeline clock), by type and tier.",
+      labelNames: ['type', 'tier'],
+      buckets: [10, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 24 * 3600, 72 * 3600],
       registers,
     }),
   };

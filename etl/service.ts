@@ -256,6 +256,9 @@ export class EtlService {
       this.metrics.hoursPublished.inc({ type });
       this.metrics.duplicatesRemoved.inc({ type }, m.duplicatesRemoved);
       this.metrics.dedupSeconds.observe({ type }, (performance.now() - started) / 1000);
+      this.metrics.dedupRatio.set({ type }, m.rawEventsIn === 0 ? 0 : m.duplicatesRemoved / m.rawEventsIn);
+      const end = job.start + (job.daily ? DAY_MS : HOUR_MS);
+      this.metrics.deliveryDelay.observe({ type, tier: job.type.tier }, Math.max(0, now - end) / 1000);
       this.log.info(
         {
           type,

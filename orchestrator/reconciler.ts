@@ -7,7 +7,9 @@
  * Steps of an active type:
  * - `bus`: its topic and its ETL subscription exist;
  * - `consumer`: its ETL consumer runs with the type's current versions (when this process runs
- *   the ETL).
+ *   the ETL);
+ * - `alerts`: its alert rules are registered with the thresholds of its tier (when this process
+ *   runs the alerting engine).
  * The catalogue every ingress validates against is refreshed by `CatalogSync` (schema
  * distribution) before the steps run.
  *
@@ -15,12 +17,12 @@
  * - `drain`: waiting until its subscription has no unacked message and its last hours are
  *   published: every hour up to the one in which all ingress processes had seen the retirement
  *   must end, close and publish;
- * - `consumer`: stopped; `bus`: subscription and topic deleted;
+ * - `consumer`: stopped; `bus`: subscription and topic deleted; `alerts`: its rules removed (its
+ *   firing alerts resolve);
  * - `retired`: the registry marks the type retired. Its data stays until the retention sweeper
  *   removes it.
  *
- * Warehouse tables, SLO registration and alert rules join as steps with the backends and alerting
- * that provide them.
+ * Warehouse tables join as a step with the backends that provide them.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
@@ -29,6 +31,7 @@ import { HOUR_MS } from '../core/hours.js';
 import type { Bus } from '../core/ports/bus.js';
 import type { ReconcileStep, StateStore } from '../core/ports/state-store.js';
 import type { EtlService } from '../etl/service.js';
+import type { AlertingService } from './alerts/alerting.js';
 import { provisionBus } from './provision.js';
 import { setStatus } from './registry.js';
 
@@ -38,6 +41,8 @@ export interface ReconcilerDeps {
   readonly catalog: EventCatalog;
   /** The ETL of this process, if it runs one. */
   readonly etl: EtlService | null;
+  /** The alerting engine of this process, if it runs one. */
+  readonly alerting?: AlertingService | null;
   readonly clock: Clock;
   readonly logger: Logger;
   /** Real ms between passes. */
@@ -118,12 +123,14 @@ export class Reconciler {
           ? [
               ['bus', () => this.ensureBus(t)],
               ['consumer', () => this.ensureConsumer(t)],
+              ['alerts', () => this.ensureAlerts(t)],
             ]
           : t.status === 'retiring'
             ? [
                 ['drain', () => this.drained(t)],
                 ['consumer', () => this.stopConsumer(t)],
                 ['bus', () => this.removeBus(t)],
+                ['alerts', () => this.removeAlerts(t)],
                 ['retired', () => this.markRetired(t)],
               ]
             : [];
@@ -194,6 +201,16 @@ export class Reconciler {
 
   private async ensureConsumer(t: EventType): Promise<Outcome> {
     await this.d.etl?.ensureConsumer(t);
+    return { status: 'done' };
+  }
+
+  private async ensureAlerts(t: EventType): Promise<Outcome> {
+    await this.d.alerting?.provision(t);
+    return { status: 'done' };
+  }
+
+  private async removeAlerts(t: EventType): Promise<Outcome> {
+    await this.d.alerting?.unprovision(t.name);
     return { status: 'done' };
   }
 

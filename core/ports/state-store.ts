@@ -32,6 +32,8 @@ export interface LedgerKey {
 export interface LedgerFilter {
   readonly type?: string;
   readonly hour?: number;
+  /** Only hours starting at or after this. */
+  readonly from?: number;
   readonly instanceId?: string;
   /** Only entries of (type, hour)s that have no hour record yet (not closed). */
   readonly unclosed?: boolean;

@@ -35,6 +35,7 @@ export function stateStoreContract(
         [9, [[1, 9]]],
       ]);
       expect(await store.listLedgers({ hour: H })).toHaveLength(2);
+      expect((await store.listLedgers({ from: H + 1 })).map((e) => e.instanceId)).toEqual(['i2']);
       expect(await store.listLedgers()).toHaveLength(3);
     });
 

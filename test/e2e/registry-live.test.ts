@@ -78,6 +78,7 @@ describe('self-service event types with hourglass dev running', () => {
       };
       expect(shown.versions).toHaveLength(2);
       expect(shown.steps.map((s) => [s.step, s.status])).toEqual([
+        ['alerts', 'done'],
         ['bus', 'done'],
         ['consumer', 'done'],
       ]);

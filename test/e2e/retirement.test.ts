@@ -59,6 +59,7 @@ describe('retirement', () => {
           ['drain', 'done'],
           ['consumer', 'done'],
           ['bus', 'done'],
+          ['alerts', 'done'],
           ['retired', 'done'],
         ]),
       );

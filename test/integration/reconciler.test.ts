@@ -7,11 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Clock, ManualClock, SystemClock } from '../../core/clock.js';
+import { loadConfig } from '../../core/config.js';
 import { EventCatalog, subscriptionFor, topicFor } from '../../core/event-types.js';
 import { silentLogger } from '../../core/logger.js';
 import type { Bus } from '../../core/ports/bus.js';
 import { EmbeddedBus } from '../../infra/bus/embedded/embedded-bus.js';
 import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js';
+import { AlertingService } from '../../orchestrator/alerts/alerting.js';
 import { CatalogSync } from '../../orchestrator/catalog-sync.js';
 import { applyPlan, planTypes } from '../../orchestrator/plan.js';
 import { Reconciler } from '../../orchestrator/reconciler.js';
@@ -45,6 +47,15 @@ describe('reconciler', () => {
       bus: b,
       catalog,
       etl: null,
+      alerting: new AlertingService({
+        store,
+        bus: b,
+        catalog,
+        clock: c,
+        logger: silentLogger(),
+        settings: loadConfig().alerting,
+        notifier: null,
+      }),
       clock: c,
       logger: silentLogger(),
       intervalRealMs: 1000,
@@ -85,6 +96,7 @@ describe('reconciler', () => {
       await r.pass();
     }
     expect((await store.listSteps('EndSong')).map((s) => [s.step, s.status])).toEqual([
+      ['alerts', 'done'],
       ['bus', 'done'],
       ['consumer', 'done'],
     ]);
@@ -93,6 +105,11 @@ describe('reconciler', () => {
 
   it('resumes a retirement after a crash between its steps', async () => {
     await reconciler(bus).pass();
+    // every active type got its alert rules
+    expect((await store.listAlertRules('PageView')).map((r) => r.rule)).toHaveLength(6);
+    expect((await store.listAlertRules('EndSong')).find((r) => r.rule === 'slo_breached')?.params).toEqual({
+      budgetMs: 3 * 3_600_000,
+    });
     const t = await store.getType('PageView');
     if (t === null) throw new Error('PageView not registered');
     const { versions: _v, revision, createdAt: _c, updatedAt: _u, ...definition } = t;
@@ -142,6 +159,8 @@ describe('reconciler', () => {
     expect(await bus.listTopics()).not.toContain(topicFor('PageView'));
     await expect(bus.backlog(subscriptionFor('PageView'))).rejects.toMatchObject({ code: 'subscription_not_found' });
     expect((await store.getType('PageView'))?.status).toBe('retired');
+    expect(await store.listAlertRules('PageView')).toEqual([]);
+    expect(await store.listAlertRules('EndSong')).toHaveLength(6);
     expect((await store.typeHistory('PageView')).map((h) => [h.actor, h.action])).toEqual([
       ['test', 'create'],
       ['test', 'retire'],

@@ -49,9 +49,14 @@ export async function startOrchestrator(
   );
 }
 
-/** Runs `hourglass etl`; resolves once it reports that it runs. */
+/** Runs `hourglass etl`; resolves once it reports that it runs (`url`: its metrics server). */
 export async function startEtl(args: string[], timeoutMs = 30_000, env: NodeJS.ProcessEnv = {}): Promise<DevProcess> {
-  return startCommand(['etl', '--log-level', 'warn', ...args], /hourglass etl: ()/, timeoutMs, env);
+  return startCommand(
+    ['etl', '--metrics-port', '0', '--log-level', 'warn', ...args],
+    /metrics on (http:\/\/[^\s]+)\/metrics/,
+    timeoutMs,
+    env,
+  );
 }
 
 async function startCommand(

@@ -243,6 +243,7 @@ export class PostgresStateStore implements StateStore {
       const { where, args, add } = conditions();
       if (filter.type !== undefined) add('type = ?', filter.type);
       if (filter.hour !== undefined) add('hour = ?', filter.hour);
+      if (filter.from !== undefined) add('hour >= ?', filter.from);
       if (filter.instanceId !== undefined) add('instance_id = ?', filter.instanceId);
       if (filter.unclosed === true) {
         where.push('NOT EXISTS (SELECT 1 FROM hours h WHERE h.type = ledgers.type AND h.hour = ledgers.hour)');

@@ -172,6 +172,10 @@ export class SqliteStateStore implements StateStore {
         where.push('hour = ?');
         args.push(filter.hour);
       }
+      if (filter.from !== undefined) {
+        where.push('hour >= ?');
+        args.push(filter.from);
+      }
       if (filter.instanceId !== undefined) {
         where.push('instance_id = ?');
         args.push(filter.instanceId);
