@@ -18,9 +18,9 @@ export interface HourStatus {
 export async function hourStates(
   state: StateStore,
   now: number,
-  filter: { type?: string; from?: number } = {},
+  filter: { type?: string; from?: number; to?: number } = {},
 ): Promise<HourStatus[]> {
-  const records = await state.listHours({ type: filter.type, from: filter.from });
+  const records = await state.listHours({ type: filter.type, from: filter.from, to: filter.to });
   const byKey = new Map<string, HourStatus>();
   for (const r of records) {
     byKey.set(`${r.type}\u0000${r.hour}`, {
@@ -33,6 +33,7 @@ export async function hourStates(
   }
   const counts = new Map<string, { type: string; hour: number; n: number }>();
   for (const e of await state.listLedgers({ type: filter.type, from: filter.from })) {
+    if (filter.to !== undefined && e.hour >= filter.to) continue;
     const key = `${e.type}\u0000${e.hour}`;
     if (byKey.has(key)) continue;
     const c = counts.get(key) ?? { type: e.type, hour: e.hour, n: 0 };

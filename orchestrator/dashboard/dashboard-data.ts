@@ -13,14 +13,14 @@ import { type HourSlo, hourSlo, type SloPolicy } from '../slo.js';
 
 /** Display states of a cell, most urgent first where several apply. */
 export const CELL_STATES = {
-  failed: 'completeness violated: ledgered events missing, not published',
+  failed: 'completeness violated: ledgered events are missing, so it is not published',
   breached: 'SLO breached: not published within its timeliness budget',
-  at_risk: 'SLO at risk: a large share of the budget used, not published yet',
-  late: 'published; events arrived after the hour closed (kept under late/)',
-  published: 'published: final partition complete and queryable',
-  closed: 'closed: raw bucket complete, deduplication pending (daily types: until the day ends)',
-  closing: 'closing: ended, waiting for every ledgered event to be stored',
-  open: 'open: the hour has not ended',
+  at_risk: 'SLO at risk: a large share of its timeliness budget used, not published yet',
+  late: 'published; some events arrived after the hour closed (kept under late/)',
+  published: 'final partition complete and queryable',
+  closed: 'raw bucket complete, deduplication pending (daily types: until the day ends)',
+  closing: 'ended, waiting for every ledgered event to be stored',
+  open: 'the hour has not ended',
   none: 'no data for this hour',
 } as const;
 
@@ -62,6 +62,7 @@ export function cellState(s: HourStatus | undefined, slo: HourSlo | null): CellS
 function typeInfo(t: EventType, slo: SloPolicy) {
   return {
     name: t.name,
+    description: t.description,
     owner: t.owner,
     tier: t.tier,
     partitioning: t.partitioning,
@@ -76,30 +77,29 @@ export async function dashboardGrid(d: DashboardDeps, hours: number) {
   const first = last - (hours - 1) * HOUR_MS;
   const states = await hourStates(d.store, now, { from: first });
   const byKey = new Map(states.map((s) => [`${s.type}\u0000${s.hour}`, s]));
-  const firing = await d.store.listAlerts({ state: 'firing' });
-  const types = d.catalog
-    .list()
-    .filter((t) => t.status !== 'retired')
-    .map((t) => {
-      const cells: Cell[] = [];
-      for (let h = first; h <= last; h += HOUR_MS) {
-        const s = byKey.get(`${t.name}\u0000${h}`);
-        const slo = s === undefined ? null : hourSlo(s, t, now, d.slo);
-        cells.push({
-          hour: new Date(h).toISOString(),
-          state: cellState(s, slo),
-          hourState: s?.state ?? null,
-          events: s?.ledgerEvents ?? 0,
-          out: s?.record?.eventsOut ?? null,
-          duplicates: s?.record?.duplicates ?? null,
-          late: s?.record?.lateEvents ?? 0,
-          timeliness: slo?.timeliness ?? null,
-          budgetUsed: slo === null ? null : round(slo.budgetUsed),
-          deliveryDelayMs: slo?.deliveryDelayMs ?? null,
-        });
-      }
-      return { ...typeInfo(t, d.slo), firing: firing.filter((a) => a.type === t.name).length, cells };
-    });
+  const shown = d.catalog.list().filter((t) => t.status !== 'retired');
+  const names = new Set(shown.map((t) => t.name));
+  const firing = (await d.store.listAlerts({ state: 'firing' })).filter((a) => names.has(a.type));
+  const types = shown.map((t) => {
+    const cells: Cell[] = [];
+    for (let h = first; h <= last; h += HOUR_MS) {
+      const s = byKey.get(`${t.name}\u0000${h}`);
+      const slo = s === undefined ? null : hourSlo(s, t, now, d.slo);
+      cells.push({
+        hour: new Date(h).toISOString(),
+        state: cellState(s, slo),
+        hourState: s?.state ?? null,
+        events: s?.ledgerEvents ?? 0,
+        out: s?.record?.eventsOut ?? null,
+        duplicates: s?.record?.duplicates ?? null,
+        late: s?.record?.lateEvents ?? 0,
+        timeliness: slo?.timeliness ?? null,
+        budgetUsed: slo === null ? null : round(slo.budgetUsed),
+        deliveryDelayMs: slo?.deliveryDelayMs ?? null,
+      });
+    }
+    return { ...typeInfo(t, d.slo), firing: firing.filter((a) => a.type === t.name).length, cells };
+  });
   return {
     now: new Date(now).toISOString(),
     timeScale: d.timeScale,
@@ -113,7 +113,7 @@ export async function dashboardGrid(d: DashboardDeps, hours: number) {
 /** One hour of a type: its record, SLO figures, committed files and manifest (null if none). */
 export async function hourDetail(d: DashboardDeps, type: EventType, hour: number) {
   const now = d.now();
-  const states = await hourStates(d.store, now, { type: type.name, from: hour });
+  const states = await hourStates(d.store, now, { type: type.name, from: hour, to: hour + HOUR_MS });
   const s = states.find((x) => x.hour === hour);
   const slo = s === undefined ? null : hourSlo(s, type, now, d.slo);
   const [raw, late] = await Promise.all([
@@ -121,8 +121,16 @@ export async function hourDetail(d: DashboardDeps, type: EventType, hour: number
     d.store.listFiles(type.name, hour, 'late'),
   ]);
   let manifest: unknown = null;
+  let manifestError: string | null = null;
   const name = s?.record?.manifest ?? null;
-  if (name !== null) manifest = JSON.parse((await d.objects.get(name)).toString('utf8')) as unknown;
+  if (name !== null) {
+    try {
+      manifest = JSON.parse((await d.objects.get(name)).toString('utf8')) as unknown;
+    } catch (err) {
+      // e.g. removed by retention since the record was read: the rest of the detail still shows
+      manifestError = `manifest ${name} could not be read: ${(err as Error).message}`;
+    }
+  }
   return {
     type: typeInfo(type, d.slo),
     hour: new Date(hour).toISOString(),
@@ -139,6 +147,7 @@ export async function hourDetail(d: DashboardDeps, type: EventType, hour: number
       lateEvents: late.reduce((n, f) => n + f.events, 0),
     },
     manifest,
+    manifestError,
   };
 }
 
@@ -146,7 +155,7 @@ export async function hourDetail(d: DashboardDeps, type: EventType, hour: number
 export async function typePanel(d: DashboardDeps, type: EventType, hours: number) {
   const now = d.now();
   const first = hourStart(now) - (hours - 1) * HOUR_MS;
-  const states = await hourStates(d.store, now, { type: type.name, from: first });
+  const byHour = new Map((await hourStates(d.store, now, { type: type.name, from: first })).map((s) => [s.hour, s]));
   const [letters, totals, alerts] = await Promise.all([
     d.store.listDeadLetters(type.name, 1000),
     d.store.deadLetterTotals(),
@@ -161,12 +170,17 @@ export async function typePanel(d: DashboardDeps, type: EventType, hours: number
   }
   return {
     type: typeInfo(type, d.slo),
-    throughput: states.map((s) => ({
-      hour: new Date(s.hour).toISOString(),
-      events: s.ledgerEvents,
-      out: s.record?.eventsOut ?? null,
-      duplicates: s.record?.duplicates ?? null,
-    })),
+    // every hour of the window, oldest first, as in the grid
+    throughput: Array.from({ length: hours }, (_, i) => {
+      const hour = first + i * HOUR_MS;
+      const s = byHour.get(hour);
+      return {
+        hour: new Date(hour).toISOString(),
+        events: s?.ledgerEvents ?? 0,
+        out: s?.record?.eventsOut ?? null,
+        duplicates: s?.record?.duplicates ?? null,
+      };
+    }),
     rejects: {
       total: totals[type.name] ?? 0,
       recent: letters.length,

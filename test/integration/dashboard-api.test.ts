@@ -90,6 +90,16 @@ describe('dashboard API', () => {
     expect(detail.manifest).toMatchObject({ eventsOut: 30, duplicatesRemoved: 5, rawEventsIn: 35 });
     const same = (await app.inject({ url: `/v1/hours/EndSong/${H}` })).json() as { state: string };
     expect(same.state).toBe('published');
+    // a manifest that disappeared (retention racing the read): the rest of the detail still answers
+    const [record] = await x.store.listHours({ type: 'EndSong', from: H, to: H + 1 });
+    await x.objects.delete(record?.manifest as string);
+    const gone = await app.inject({ url: '/v1/hours/EndSong/2026-11-22T10' });
+    expect(gone.statusCode).toBe(200);
+    expect(gone.json()).toMatchObject({
+      state: 'published',
+      manifest: null,
+      manifestError: expect.stringMatching(/could not be read/),
+    });
   });
 
   it("a type's panel groups reject reasons; alerts are listed; bad parameters get 400 naming the parameter", async () => {

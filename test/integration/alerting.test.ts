@@ -1,0 +1,186 @@
+/**
+ * Alerting on real backends (embedded bus, SQLite) with a scaled clock, notifying local HTTP
+ * receivers through the real sinks: a PagerDuty Events v2 receiver gets pages, a webhook
+ * receiver gets tickets.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Clock, ScaledClock } from '../../core/clock.js';
+import { loadConfig } from '../../core/config.js';
+import { EventCatalog, loadEventTypes, subscriptionFor, topicFor } from '../../core/event-types.js';
+import { HOUR_MS, hourStart } from '../../core/hours.js';
+import { silentLogger } from '../../core/logger.js';
+import { EmbeddedBus } from '../../infra/bus/embedded/embedded-bus.js';
+import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js';
+import { type Alerting, createAlerting } from '../../orchestrator/alerts/notifier.js';
+import { provisionBus } from '../../orchestrator/provision.js';
+import { type Receiver, startReceiver } from '../support/http-receiver.js';
+import { SCHEMAS_DIR } from '../support/ingress-harness.js';
+
+interface PagerDutyBody {
+  event_action: 'trigger' | 'resolve';
+  dedup_key: string;
+  payload?: { summary: string; component: string; class: string; timestamp: string };
+}
+interface WebhookBody {
+  event: 'trigger' | 'renotify' | 'resolve';
+  route: 'page' | 'ticket';
+  alert: { rule: string; type: string; dedupKey: string; openedAt: string };
+  sentAt: string;
+}
+
+describe('alerting', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.reverse()) await c();
+    cleanups.length = 0;
+  });
+
+  async function setup(clock: Clock, alerting: Record<string, unknown>, engines = 1) {
+    const dir = await mkdtemp(`${tmpdir()}/hourglass-alerting-`);
+    const store = new SqliteStateStore(`${dir}/state.sqlite`);
+    const bus = new EmbeddedBus({ dataDir: dir, clock });
+    const receiver: Receiver = await startReceiver();
+    const catalog = new EventCatalog(await loadEventTypes(SCHEMAS_DIR));
+    await provisionBus(bus, catalog.list(), silentLogger());
+    const overrides: Record<string, unknown> = {
+      'alerting.evaluateIntervalRealMs': 100,
+      'alerting.deliveryBackoffRealMs': 50,
+      'alerting.sinks': [
+        { name: 'oncall', kind: 'pagerduty', url: `${receiver.url}/pd`, routingKey: 'R0UT1NGKEY' },
+        { name: 'tickets', kind: 'webhook', url: `${receiver.url}/tickets`, routes: ['ticket'] },
+      ],
+    };
+    for (const [k, v] of Object.entries(alerting)) overrides[`alerting.${k}`] = v;
+    const settings = loadConfig({ overrides }).alerting;
+    const running: Alerting[] = [];
+    for (let i = 0; i < engines; i++) {
+      const a = await createAlerting({
+        store,
+        bus,
+        catalog,
+        clock,
+        logger: silentLogger(),
+        settings,
+        registry: new Registry(),
+      });
+      for (const t of catalog.list()) await a.service.provision(t);
+      a.start();
+      running.push(a);
+    }
+    cleanups.push(async () => {
+      for (const a of running) await a.stop();
+      await receiver.close();
+      await bus.close();
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+    const publish = (type: string, n: number) =>
+      bus.publish(
+        topicFor(type),
+        Array.from({ length: n }, (_, i) => ({ data: Buffer.from([i % 256]), attributes: { id: `e${i}` } })),
+      );
+    return { store, bus, receiver, publish };
+  }
+
+  const pd =
+    (rule: string, type: string, action: 'trigger' | 'resolve' = 'trigger') =>
+    (b: PagerDutyBody) =>
+      b.event_action === action && b.dedup_key.startsWith(`hourglass/${type}/${rule}/`);
+  const ticket =
+    (rule: string, type: string, event: WebhookBody['event'] = 'trigger') =>
+    (b: WebhookBody) =>
+      b.event === event && b.alert.rule === rule && b.alert.type === type;
+
+  it('a stalled consumer pages for a high-tier type within the configured time, opens only a ticket for a low-tier type, and resolves once consumed', async () => {
+    const stuckRealMs = 1500;
+    const { store, bus, receiver, publish } = await setup(
+      new ScaledClock(360),
+      { consumerStuckRealMs: stuckRealMs },
+      2,
+    );
+    const started = performance.now();
+    await publish('EndSong', 50);
+    await publish('PageView', 20);
+
+    const page = await receiver.waitFor('/pd', pd('consumer_stuck', 'EndSong') as (b: never) => boolean);
+    const waited = page.at - started;
+    expect(waited).toBeGreaterThanOrEqual(stuckRealMs - 50);
+    expect(waited).toBeLessThan(stuckRealMs + 3000);
+    const body = page.body as PagerDutyBody & { routing_key: string };
+    expect(body.routing_key).toBe('R0UT1NGKEY');
+    expect(body.payload?.summary).toMatch(/^EndSong: 50 messages waiting on the bus/);
+
+    const t = await receiver.waitFor('/tickets', ticket('consumer_stuck', 'PageView') as (b: never) => boolean);
+    expect((t.body as WebhookBody).route).toBe('ticket');
+    // two engines share the store: each alert is notified once
+    await new Promise((r) => setTimeout(r, 500));
+    expect(receiver.find('/pd', pd('consumer_stuck', 'EndSong') as (b: never) => boolean)).toHaveLength(1);
+    expect(receiver.find('/tickets', ticket('consumer_stuck', 'PageView') as (b: never) => boolean)).toHaveLength(1);
+    expect(receiver.find('/pd', pd('consumer_stuck', 'PageView') as (b: never) => boolean)).toHaveLength(0);
+    expect(receiver.find('/tickets', ticket('consumer_stuck', 'EndSong') as (b: never) => boolean)).toHaveLength(0);
+
+    // the consumer catches up: the alert resolves with the same dedup key
+    const sub = await bus.subscribe(subscriptionFor('EndSong'), (messages) => {
+      for (const m of messages) m.ack();
+    });
+    const resolved = await receiver.waitFor('/pd', pd('consumer_stuck', 'EndSong', 'resolve') as (b: never) => boolean);
+    expect((resolved.body as PagerDutyBody).dedup_key).toBe(body.dedup_key);
+    await sub.close();
+    const alerts = await store.listAlerts({ type: 'EndSong' });
+    expect(alerts.map((a) => [a.rule, a.state, a.routes])).toEqual([['consumer_stuck', 'resolved', ['page']]]);
+    expect((await store.listAlerts({ state: 'firing' })).map((a) => [a.type, a.rule, a.routes])).toEqual([
+      ['PageView', 'consumer_stuck', ['ticket']],
+    ]);
+  });
+
+  it('a normal-tier alert at night opens a ticket, then pages when business hours start', async () => {
+    // Monday 08:00 UTC; 12 clock minutes per real second
+    const clock = new ScaledClock(720, Date.UTC(2026, 10, 23, 8, 0));
+    const { receiver, publish } = await setup(clock, {
+      consumerStuckRealMs: 1000,
+      businessHours: { timezone: 'UTC', days: [1, 2, 3, 4, 5], startHour: 9, endHour: 17 },
+    });
+    await publish('UserCreate', 5);
+    const t = await receiver.waitFor('/tickets', ticket('consumer_stuck', 'UserCreate') as (b: never) => boolean);
+    const tb = t.body as WebhookBody;
+    expect(Date.parse(tb.sentAt)).toBeLessThan(Date.UTC(2026, 10, 23, 9));
+    expect(receiver.find('/pd')).toHaveLength(0);
+    const page = await receiver.waitFor('/pd', pd('consumer_stuck', 'UserCreate') as (b: never) => boolean, 20_000);
+    const pb = page.body as PagerDutyBody;
+    expect(Date.parse(pb.payload?.timestamp ?? '')).toBeGreaterThanOrEqual(Date.UTC(2026, 10, 23, 9));
+    expect(pb.dedup_key).toBe(tb.alert.dedupKey);
+  });
+
+  it('SLO at risk, then breached, for an hour that is not published; both resolve once it is', async () => {
+    // an hour ended 5 clock minutes ago; its ledger entry is not sealed, so it is still closing
+    const start = hourStart(Date.now()) + 5 * 60_000;
+    const clock = new ScaledClock(360, start);
+    const hour = hourStart(start) - HOUR_MS;
+    const { store, receiver } = await setup(clock, { 'sloMs.high': 30 * 60_000, atRiskShare: 0.5 });
+    await store.saveLedgers([
+      { instanceId: 'i1', type: 'EndSong', hour, ranges: [[1, 3]], count: 3, sealed: false, updatedAt: start },
+    ]);
+    const risk = await receiver.waitFor('/pd', pd('slo_at_risk', 'EndSong') as (b: never) => boolean);
+    expect((risk.body as PagerDutyBody).payload?.summary).toMatch(/has used \d+% of its 30m SLO/);
+    const breach = await receiver.waitFor('/pd', pd('slo_breached', 'EndSong') as (b: never) => boolean);
+    expect((breach.body as PagerDutyBody).payload?.summary).toMatch(
+      /is not published 3\dm after its end \(SLO 30m; closing\)/,
+    );
+    await receiver.waitFor('/pd', pd('slo_at_risk', 'EndSong', 'resolve') as (b: never) => boolean);
+    // the hour closes and publishes
+    await store.closeHour({
+      type: 'EndSong',
+      hour,
+      closedAt: clock.now(),
+      closedBy: 'sealed',
+      vanishedInstances: [],
+      ledgerTotal: 3,
+    });
+    await store.updateHour('EndSong', hour, { state: 'published', publishedAt: clock.now() }, clock.now());
+    await receiver.waitFor('/pd', pd('slo_breached', 'EndSong', 'resolve') as (b: never) => boolean);
+    expect(await store.listAlerts({ state: 'firing' })).toEqual([]);
+  });
+});
