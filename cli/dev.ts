@@ -70,6 +70,7 @@ export async function runDev(argv: string[], io: CliIo): Promise<number> {
         .list()
         .map((t) => t.name)
         .join(',')} --rate 1000 --duration 10\n` +
+      `dashboard:    ${pipeline.url}/dashboard\n` +
       `see hours:    npx hourglass hours --data-dir ${config.dataDir}${config.timeScale !== 1 ? ` --time-scale ${config.timeScale}` : ''}\n` +
       `query:        npx hourglass query --data-dir ${config.dataDir} "SELECT date, hour, count(*) FROM ${pipeline.catalog.list()[0]?.name ?? 'EndSong'} GROUP BY ALL ORDER BY ALL"\n`,
   );

@@ -123,8 +123,8 @@ export class AlertingService {
   private async pass(): Promise<void> {
     const { store, clock } = this.d;
     const now = clock.now();
-    await this.counts.sample();
     const specs = await store.listAlertRules();
+    await this.counts.sample([...new Set(specs.map((s) => s.type))]);
     const byType = new Map<string, AlertRuleSpec[]>();
     for (const s of specs) byType.set(s.type, [...(byType.get(s.type) ?? []), s]);
     const unpublished = await this.unpublishedHours(now);

@@ -156,6 +156,10 @@ describe('exactly-once in final partitions', () => {
     }
     await sleep(1000);
     await producer.stop();
+    // the ETL process serves its own metrics
+    const etlMetrics = await (await fetch(`${etl.url}/metrics`)).text();
+    expect(etlMetrics).toMatch(/hourglass_etl_events_committed_total\{type="EndSong",kind="raw"\} \d+/);
+    expect(etlMetrics).toMatch(/hourglass_bus_backlog_messages\{subscription="hourglass\.EndSong\.etl"\} \d+/);
     try {
       await waitAllPublished(dir, 60_000);
     } finally {

@@ -42,6 +42,11 @@ describe('hourglass orchestrator', () => {
       expect(await readdir(join(dir, 'bus', 'topics'))).toContain('hourglass.Search');
       expect(await readdir(join(dir, 'bus', 'subscriptions'))).toContain('hourglass.Search.etl');
       expect((await fetch(`${orch.url}/v1/event-types`)).status).toBe(401);
+      // the orchestrator serves the dashboard, its JSON and its metrics too
+      expect((await fetch(`${orch.url}/dashboard`)).headers.get('content-type')).toContain('text/html');
+      const grid = (await (await fetch(`${orch.url}/v1/dashboard?hours=2`)).json()) as { types: { name: string }[] };
+      expect(grid.types.map((t) => t.name)).toContain('EndSong');
+      expect(await (await fetch(`${orch.url}/metrics`)).text()).toMatch(/hourglass_bus_backlog_messages\{/);
       expect(await orch.stop()).toBe(0);
     } finally {
       await orch.kill().catch(() => undefined);

@@ -78,6 +78,11 @@ describe('quick start', () => {
       // the ETL's metrics are served with the ingress's
       const metrics = await (await fetch(`${dev.url}/metrics`)).text();
       expect(metrics).toMatch(/hourglass_etl_partitions_published_total\{type="EndSong"\} [1-9]/);
+      expect(metrics).toMatch(/hourglass_bus_backlog_messages\{subscription="hourglass\.EndSong\.etl"\} \d+/);
+      expect(metrics).toMatch(/hourglass_bus_oldest_unacked_age_seconds\{subscription="hourglass\.EndSong\.etl"\} /);
+      expect(metrics).toMatch(/hourglass_hours\{type="EndSong",state="published"\} [1-9]/);
+      expect(metrics).toMatch(/hourglass_delivery_delay_seconds_count\{type="EndSong",tier="high"\} [1-9]/);
+      expect(metrics).toMatch(/hourglass_etl_dedup_ratio\{type="EndSong"\} [0-9.e-]+/);
       expect(Date.now() - started).toBeLessThan(120_000);
     } finally {
       await dev.stop();

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Clock, ScaledClock } from '../../core/clock.js';
+import { type Clock, ScaledClock, SystemClock } from '../../core/clock.js';
 import { loadConfig } from '../../core/config.js';
 import { EventCatalog, loadEventTypes, subscriptionFor, topicFor } from '../../core/event-types.js';
 import { HOUR_MS, hourStart } from '../../core/hours.js';
@@ -17,7 +17,7 @@ import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js
 import { type Alerting, createAlerting } from '../../orchestrator/alerts/notifier.js';
 import { provisionBus } from '../../orchestrator/provision.js';
 import { type Receiver, startReceiver } from '../support/http-receiver.js';
-import { SCHEMAS_DIR } from '../support/ingress-harness.js';
+import { SCHEMAS_DIR, startHarness } from '../support/ingress-harness.js';
 
 interface PagerDutyBody {
   event_action: 'trigger' | 'resolve';
@@ -182,5 +182,73 @@ describe('alerting', () => {
     await store.updateHour('EndSong', hour, { state: 'published', publishedAt: clock.now() }, clock.now());
     await receiver.waitFor('/pd', pd('slo_breached', 'EndSong', 'resolve') as (b: never) => boolean);
     expect(await store.listAlerts({ state: 'firing' })).toEqual([]);
+  });
+
+  it('a reject-rate spike opens an alert from the ingress ledgers and dead letters, and resolves once the window is clean', async () => {
+    const h = await startHarness();
+    const receiver = await startReceiver();
+    const settings = loadConfig({
+      overrides: {
+        'alerting.evaluateIntervalRealMs': 100,
+        'alerting.rejectRateWindowRealMs': 1500,
+        'alerting.rejectRateMinEvents': 20,
+        'alerting.rejectRateShare': 0.2,
+        'alerting.deadLetterGrowth': 15,
+        'alerting.deadLetterWindowRealMs': 1500,
+        'alerting.sinks': [{ name: 'tickets', kind: 'webhook', url: `${receiver.url}/tickets` }],
+      },
+    }).alerting;
+    const a = await createAlerting({
+      store: h.store,
+      bus: h.bus,
+      catalog: h.catalog,
+      clock: new SystemClock(),
+      logger: silentLogger(),
+      settings,
+      registry: new Registry(),
+    });
+    cleanups.push(async () => {
+      await a.stop();
+      await receiver.close();
+      await h.close();
+    });
+    for (const t of h.catalog.list()) await a.service.provision(t);
+    a.start();
+    await new Promise((r) => setTimeout(r, 300)); // a first sample: what came before is not counted
+    const view = (i: number, loadTimeMs: unknown) => ({
+      type: 'PageView',
+      id: `pv-${i}`,
+      payload: {
+        sessionId: 's',
+        userId: null,
+        url: '/',
+        referrer: null,
+        loadTimeMs,
+        viewport: { width: 1, height: 1 },
+        experiments: [],
+      },
+    });
+    const res = await fetch(`${h.url}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        events: [
+          ...Array.from({ length: 30 }, (_, i) => view(i, 80)),
+          ...Array.from({ length: 20 }, (_, i) => view(100 + i, 'fast')),
+        ],
+      }),
+    });
+    expect(((await res.json()) as { accepted: number }).accepted).toBe(30);
+    const spike = await receiver.waitFor('/tickets', ticket('reject_rate_spike', 'PageView') as (b: never) => boolean);
+    expect((spike.body as WebhookBody & { alert: { summary: string } }).alert.summary).toMatch(
+      /^PageView: 40% of events rejected in the last [12]s \(20 of 50; threshold 20%\)$/,
+    );
+    await receiver.waitFor('/tickets', ticket('dead_letter_growth', 'PageView') as (b: never) => boolean);
+    // nothing rejected since: both resolve once the window has passed
+    await receiver.waitFor('/tickets', ticket('reject_rate_spike', 'PageView', 'resolve') as (b: never) => boolean);
+    await receiver.waitFor('/tickets', ticket('dead_letter_growth', 'PageView', 'resolve') as (b: never) => boolean);
+    expect(
+      receiver.find('/tickets', ((b: WebhookBody) => b.alert.type !== 'PageView') as (b: never) => boolean),
+    ).toEqual([]);
   });
 });
