@@ -32,11 +32,19 @@ export interface HourglassConfig {
   readonly timeScale: number;
   readonly logLevel: string;
   readonly ingress: IngressConfig;
-  readonly bus: { readonly backend: 'embedded'; readonly segmentBytes: number; readonly ackDeadlineRealMs: number };
+  readonly gcp: { readonly projectId: string };
+  readonly bus: {
+    readonly backend: 'embedded' | 'pubsub';
+    readonly segmentBytes: number;
+    readonly ackDeadlineRealMs: number;
+    readonly topicPrefix: string;
+  };
   readonly state:
     | { readonly backend: 'sqlite' }
     | { readonly backend: 'postgres'; readonly url: string; readonly schema: string };
-  readonly store: { readonly backend: 'fs' };
+  readonly store:
+    | { readonly backend: 'fs' }
+    | { readonly backend: 'gcs'; readonly bucket: string; readonly prefix: string; readonly endpoint: string | null };
   readonly orchestrator: {
     readonly host: string;
     readonly port: number;
@@ -108,6 +116,12 @@ export const ENV_SETTINGS: Readonly<Record<string, string>> = {
   HOURGLASS_REQUEST_TIMEOUT_MS: 'ingress.requestTimeoutRealMs',
   HOURGLASS_LEDGER_GRACE_MS: 'ingress.ledgerGraceMs',
   HOURGLASS_BUS: 'bus.backend',
+  HOURGLASS_TOPIC_PREFIX: 'bus.topicPrefix',
+  HOURGLASS_STORE: 'store.backend',
+  HOURGLASS_GCS_BUCKET: 'store.bucket',
+  HOURGLASS_GCS_PREFIX: 'store.prefix',
+  HOURGLASS_GCS_ENDPOINT: 'store.endpoint',
+  GOOGLE_CLOUD_PROJECT: 'gcp.projectId',
   HOURGLASS_STATE: 'state.backend',
   HOURGLASS_STATE_URL: 'state.url',
   HOURGLASS_STATE_SCHEMA: 'state.schema',
@@ -207,11 +221,29 @@ function validate(s: Settings): HourglassConfig {
   const e = s.etl as Settings;
   const so = s.store as Settings;
   const o = s.orchestrator as Settings;
-  if (so.backend !== 'fs') {
+  const g = s.gcp as Settings;
+  if (so.backend !== 'fs' && so.backend !== 'gcs') {
+    throw new ConfigInvalid({ key: 'store.backend', rule: `must be "fs" or "gcs", got ${JSON.stringify(so.backend)}` });
+  }
+  const projectId = typeof g.projectId === 'string' ? g.projectId : '';
+  const needsProject = b.backend === 'pubsub' || so.backend === 'gcs';
+  if (needsProject && !/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(projectId)) {
     throw new ConfigInvalid({
-      key: 'store.backend',
-      rule: `only "fs" is available in this version, got ${JSON.stringify(so.backend)}`,
+      key: 'gcp.projectId',
+      rule: `a Google Cloud project id (6–30 lower-case letters, digits, "-") for the ${b.backend === 'pubsub' ? 'Pub/Sub bus' : 'Cloud Storage store'} (GOOGLE_CLOUD_PROJECT), got ${JSON.stringify(projectId)}`,
     });
+  }
+  if (so.backend === 'gcs' && (typeof so.bucket !== 'string' || !/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(so.bucket))) {
+    throw new ConfigInvalid({
+      key: 'store.bucket',
+      rule: `a Cloud Storage bucket name (HOURGLASS_GCS_BUCKET), got ${JSON.stringify(so.bucket)}`,
+    });
+  }
+  if (typeof so.prefix !== 'string' || (so.prefix !== '' && !so.prefix.endsWith('/'))) {
+    throw new ConfigInvalid({ key: 'store.prefix', rule: 'empty, or a name prefix ending with "/"' });
+  }
+  if (typeof b.topicPrefix !== 'string' || !/^[A-Za-z0-9._-]*$/.test(b.topicPrefix)) {
+    throw new ConfigInvalid({ key: 'bus.topicPrefix', rule: 'letters, digits, ".", "_" or "-"' });
   }
   if (e.codec !== 'deflate' && e.codec !== 'snappy' && e.codec !== 'null') {
     throw new ConfigInvalid({
@@ -223,10 +255,10 @@ function validate(s: Settings): HourglassConfig {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigInvalid({ key: 'logLevel', rule: 'must be fatal, error, warn, info, debug, trace or silent' });
   }
-  if (b.backend !== 'embedded') {
+  if (b.backend !== 'embedded' && b.backend !== 'pubsub') {
     throw new ConfigInvalid({
       key: 'bus.backend',
-      rule: `only "embedded" is available in this version, got ${JSON.stringify(b.backend)}`,
+      rule: `must be "embedded" or "pubsub", got ${JSON.stringify(b.backend)}`,
     });
   }
   if (st.backend !== 'sqlite' && st.backend !== 'postgres') {
@@ -270,16 +302,26 @@ function validate(s: Settings): HourglassConfig {
       deadLetterMaxPerType: num(i, 'deadLetterMaxPerType', 'ingress.deadLetterMaxPerType', 0),
       deadLetterEventBytes: num(i, 'deadLetterEventBytes', 'ingress.deadLetterEventBytes', 64),
     },
+    gcp: { projectId },
     bus: {
-      backend: 'embedded',
+      backend: b.backend,
       segmentBytes: num(b, 'segmentBytes', 'bus.segmentBytes', 64 * 1024),
       ackDeadlineRealMs: num(b, 'ackDeadlineRealMs', 'bus.ackDeadlineRealMs', 10),
+      topicPrefix: b.topicPrefix,
     },
     state:
       st.backend === 'postgres'
         ? { backend: 'postgres', url: st.url as string, schema: stateSchema }
         : { backend: 'sqlite' },
-    store: { backend: 'fs' },
+    store:
+      so.backend === 'gcs'
+        ? {
+            backend: 'gcs',
+            bucket: so.bucket as string,
+            prefix: so.prefix,
+            endpoint: typeof so.endpoint === 'string' && so.endpoint !== '' ? so.endpoint : null,
+          }
+        : { backend: 'fs' },
     orchestrator: {
       host: str(o, 'host', 'orchestrator.host'),
       port: num(o, 'port', 'orchestrator.port', 0, 65535),

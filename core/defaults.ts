@@ -36,19 +36,32 @@ export const DEFAULTS = {
     /** Bytes of a rejected event kept in the dead-letter area. */
     deadLetterEventBytes: 4096,
   },
+  /** Google Cloud settings shared by the Pub/Sub bus, the Cloud Storage store and BigQuery. */
+  gcp: {
+    /** The project (also from GOOGLE_CLOUD_PROJECT). Credentials: application default credentials. */
+    projectId: '',
+  },
   bus: {
-    backend: 'embedded' as const,
+    /** `embedded` (one machine) or `pubsub` (Google Cloud Pub/Sub; honours PUBSUB_EMULATOR_HOST). */
+    backend: 'embedded' as 'embedded' | 'pubsub',
     /** Embedded bus: a writer starts a new segment file past this size. */
     segmentBytes: 64 * 1024 * 1024,
     /** Time a delivered message may stay unacked before redelivery (real ms). */
     ackDeadlineRealMs: 60_000,
+    /** Pub/Sub: prepended to every topic and subscription name (several pipelines in one project). */
+    topicPrefix: '',
   },
   state: {
     backend: 'sqlite' as const,
   },
   store: {
-    /** Embedded: files under `<dataDir>/objects`. */
-    backend: 'fs' as const,
+    /** `fs`: files under `<dataDir>/objects`; `gcs`: a Cloud Storage bucket (write-once by precondition). */
+    backend: 'fs' as 'fs' | 'gcs',
+    /** gcs: the bucket, and a name prefix inside it. */
+    bucket: '',
+    prefix: '',
+    /** gcs: another endpoint (an emulator); STORAGE_EMULATOR_HOST is honoured too. */
+    endpoint: '',
   },
   etl: {
     /** Avro container codec of raw files: `snappy`, `deflate` or `null`. */

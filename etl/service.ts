@@ -18,10 +18,12 @@ import { HOUR_MS } from '../core/hours.js';
 import type { Bus } from '../core/ports/bus.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { HourRecord, StateStore } from '../core/ports/state-store.js';
+import type { Warehouse } from '../core/ports/warehouse.js';
 import { Closer, type CloserConfig, type HourCheck } from './closer.js';
 import { type ConsumerConfig, TypeConsumer } from './consumer.js';
 import { type DedupConfig, type PartitionJob, runDedup } from './dedup.js';
 import { createEtlMetrics, type EtlMetrics } from './metrics.js';
+import { WarehouseLoader } from './warehouse-loader.js';
 
 const DAY_MS = 24 * HOUR_MS;
 
@@ -46,6 +48,8 @@ export interface EtlDeps {
   readonly workDir: string;
   /** Run consumers (default true); false runs only the closer and dedup. */
   readonly consume?: boolean;
+  /** Where types stored in the warehouse are loaded after publication (none: files only). */
+  readonly warehouse?: Warehouse | null;
 }
 
 export class EtlService {
@@ -53,6 +57,7 @@ export class EtlService {
   readonly metrics: EtlMetrics;
   private readonly consumers = new Map<string, TypeConsumer>();
   private readonly closer: Closer;
+  private readonly loader: WarehouseLoader | null;
   private timer: NodeJS.Timeout | null = null;
   private passing: Promise<void> | null = null;
   private readonly retryAt = new Map<string, { at: number; failures: number }>();
@@ -71,6 +76,16 @@ export class EtlService {
       types: () => this.activeTypes().map((t) => t.name),
       backlog: async (type) => (d.bus.capabilities.exactBacklog ? d.bus.backlog(subscriptionFor(type)) : null),
     });
+    this.loader = d.warehouse
+      ? new WarehouseLoader({
+          warehouse: d.warehouse,
+          state: d.state,
+          objects: d.objects,
+          clock: d.clock,
+          logger: this.log,
+          types: () => this.activeTypes(),
+        })
+      : null;
   }
 
   private activeTypes(): EventType[] {
@@ -164,6 +179,7 @@ export class EtlService {
       if (earlier === null) continue; // the previous partition is not settled yet
       await this.dedup({ ...due, earlier }, key, retry?.failures ?? 0);
     }
+    if (!this.stopped) await this.loader?.pass();
   }
 
   /**

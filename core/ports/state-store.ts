@@ -116,12 +116,17 @@ export interface HourRecord {
   /** Object name of the final partition's manifest, once published. */
   readonly manifest: string | null;
   readonly publishedAt: number | null;
+  /** When the published partition was loaded into the warehouse (types stored in the warehouse). */
+  readonly loadedAt: number | null;
   readonly error: string | null;
   readonly updatedAt: number;
 }
 
 export type HourPatch = Partial<
-  Pick<HourRecord, 'state' | 'eventsIn' | 'duplicates' | 'eventsOut' | 'manifest' | 'publishedAt' | 'error'>
+  Pick<
+    HourRecord,
+    'state' | 'eventsIn' | 'duplicates' | 'eventsOut' | 'manifest' | 'publishedAt' | 'loadedAt' | 'error'
+  >
 >;
 
 export interface HourFilter {
@@ -297,6 +302,7 @@ export interface StateStore {
       | 'eventsOut'
       | 'manifest'
       | 'publishedAt'
+      | 'loadedAt'
       | 'error'
       | 'updatedAt'
     >,

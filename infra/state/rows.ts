@@ -77,6 +77,7 @@ export interface HourRow {
   events_out: number | null;
   manifest: string | null;
   published_at: number | null;
+  loaded_at: number | null;
   error: string | null;
   updated_at: number;
 }
@@ -88,6 +89,7 @@ export const HOUR_PATCH_COLUMNS: Record<keyof HourPatch, string> = {
   eventsOut: 'events_out',
   manifest: 'manifest',
   publishedAt: 'published_at',
+  loadedAt: 'loaded_at',
   error: 'error',
 };
 
@@ -203,6 +205,7 @@ export function hourFromRow(r: HourRow): HourRecord {
     eventsOut: r.events_out,
     manifest: r.manifest,
     publishedAt: r.published_at,
+    loadedAt: r.loaded_at,
     error: r.error,
     updatedAt: r.updated_at,
   };

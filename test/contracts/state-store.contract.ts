@@ -145,8 +145,22 @@ export function stateStoreContract(
       await store.updateHour('EndSong', H, { state: 'published', manifest: 'm', publishedAt: 3 }, 3);
       await store.updateHour('PageView', H, { state: 'failed', error: 'missing' }, 4);
       expect(await store.listHours({ type: 'EndSong', states: ['published'] })).toMatchObject([
-        { hour: H, eventsIn: 10, duplicates: 2, eventsOut: 8, manifest: 'm', publishedAt: 3, updatedAt: 3 },
+        {
+          hour: H,
+          eventsIn: 10,
+          duplicates: 2,
+          eventsOut: 8,
+          manifest: 'm',
+          publishedAt: 3,
+          loadedAt: null,
+          updatedAt: 3,
+        },
       ]);
+      await store.updateHour('EndSong', H, { loadedAt: 5 }, 5);
+      expect((await store.listHours({ type: 'EndSong', states: ['published'] }))[0]).toMatchObject({
+        state: 'published',
+        loadedAt: 5,
+      });
       expect((await store.listHours({ states: ['closed', 'failed'] })).map((h) => [h.type, h.state])).toEqual([
         ['EndSong', 'closed'],
         ['PageView', 'failed'],

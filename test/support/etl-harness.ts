@@ -6,6 +6,7 @@ import type { Clock } from '../../core/clock.js';
 import { loadConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/logger.js';
 import type { ObjectStore } from '../../core/ports/object-store.js';
+import type { Warehouse } from '../../core/ports/warehouse.js';
 import { runQuery } from '../../etl/query.js';
 import { EtlService } from '../../etl/service.js';
 import { FsObjectStore } from '../../infra/store/fs/fs-object-store.js';
@@ -24,6 +25,7 @@ export interface EtlHarness extends Harness {
 export interface EtlHarnessOptions extends HarnessOptions {
   readonly etl?: Record<string, unknown>;
   readonly wrapObjects?: (store: ObjectStore) => ObjectStore;
+  readonly warehouse?: Warehouse;
 }
 
 export async function startEtlHarness(options: EtlHarnessOptions & { clock: Clock }): Promise<EtlHarness> {
@@ -48,6 +50,7 @@ export async function startEtlHarness(options: EtlHarnessOptions & { clock: Cloc
     registry: new Registry(),
     config: etlConfigOf(config),
     workDir: join(h.dir, 'work'),
+    warehouse: options.warehouse ?? null,
   });
   await etl.start();
   return {

@@ -178,4 +178,9 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       CREATE INDEX files_by_commit ON files (type, committed_at);
     `,
   },
+  {
+    version: 7,
+    name: 'warehouse loads',
+    sql: `ALTER TABLE hours ADD COLUMN loaded_at BIGINT;`,
+  },
 ];

@@ -177,4 +177,9 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
       CREATE INDEX files_by_commit ON files (type, committed_at);
     `,
   },
+  {
+    version: 7,
+    name: 'warehouse loads',
+    sql: `ALTER TABLE hours ADD COLUMN loaded_at INTEGER;`,
+  },
 ];

@@ -1,0 +1,97 @@
+/**
+ * Loads published partitions into the warehouse, for types whose `storage` is `warehouse`: each
+ * published partition not loaded yet (oldest first) is loaded with its manifest's data files, and
+ * its hours are marked `loadedAt`. A load replaces the partition in the warehouse, so a load
+ * repeated after a crash between loading and recording is harmless. A failed load is retried on
+ * later passes with backoff; the files stay the source of truth.
+ */
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import { type EventType, PARTITIONINGS } from '../core/event-types.js';
+import type { ObjectStore } from '../core/ports/object-store.js';
+import type { HourRecord, StateStore } from '../core/ports/state-store.js';
+import type { Warehouse } from '../core/ports/warehouse.js';
+import type { Manifest } from './dedup.js';
+
+export interface WarehouseLoaderDeps {
+  readonly warehouse: Warehouse;
+  readonly state: StateStore;
+  readonly objects: ObjectStore;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** The types this process serves (current catalogue). */
+  readonly types: () => readonly EventType[];
+}
+
+export class WarehouseLoader {
+  private readonly tables = new Set<string>();
+  private readonly retryAt = new Map<string, { at: number; failures: number }>();
+  private readonly log: Logger;
+
+  constructor(private readonly d: WarehouseLoaderDeps) {
+    this.log = d.logger.child({ component: 'warehouse-loader', warehouse: d.warehouse.backend });
+  }
+
+  /** Loads what is due; returns the number of partitions loaded. Never throws. */
+  async pass(): Promise<number> {
+    const types = new Map(
+      this.d
+        .types()
+        .filter((t) => t.storage === 'warehouse' && t.status !== 'retired')
+        .map((t) => [t.name, t]),
+    );
+    if (types.size === 0) return 0;
+    let hours: HourRecord[];
+    try {
+      hours = (await this.d.state.listHours({ states: ['published'] })).filter(
+        (h) => h.loadedAt === null && h.manifest !== null && types.has(h.type),
+      );
+    } catch (err) {
+      this.log.error({ err }, 'listing published hours failed');
+      return 0;
+    }
+    // a daily partition's hours share one manifest
+    const partitions = new Map<string, HourRecord[]>();
+    for (const h of hours) partitions.set(h.manifest as string, [...(partitions.get(h.manifest as string) ?? []), h]);
+    let loaded = 0;
+    for (const [manifestName, group] of [...partitions].sort((a, b) => (a[1][0]?.hour ?? 0) - (b[1][0]?.hour ?? 0))) {
+      const type = types.get(group[0]?.type ?? '') as EventType;
+      const retry = this.retryAt.get(manifestName);
+      if (retry !== undefined && performance.now() < retry.at) continue;
+      try {
+        await this.load(type, manifestName, group);
+        this.retryAt.delete(manifestName);
+        loaded++;
+      } catch (err) {
+        const failures = (retry?.failures ?? 0) + 1;
+        const wait = Math.min(60_000, 1000 * 2 ** Math.min(failures, 6));
+        this.retryAt.set(manifestName, { at: performance.now() + wait, failures });
+        this.log.error({ err, type: type.name, manifest: manifestName, retryInMs: wait }, 'warehouse load failed');
+      }
+    }
+    return loaded;
+  }
+
+  private async load(type: EventType, manifestName: string, hours: readonly HourRecord[]): Promise<void> {
+    const m = JSON.parse((await this.d.objects.get(manifestName)).toString('utf8')) as Manifest;
+    if (!this.tables.has(type.name)) {
+      await this.d.warehouse.ensureTable(type);
+      this.tables.add(type.name);
+    }
+    const daily = m.partitioning === PARTITIONINGS[1];
+    const start = Date.parse(m.start);
+    const files = m.files.map((f) => f.name);
+    const started = performance.now();
+    // an empty partition has no file to load: there is nothing to replace either
+    const rows =
+      files.length === 0
+        ? 0
+        : (await this.d.warehouse.loadPartition({ type, start, daily, files, rows: m.eventsOut })).rows;
+    const now = this.d.clock.now();
+    for (const h of hours) await this.d.state.updateHour(h.type, h.hour, { loadedAt: now }, now);
+    this.log.info(
+      { type: type.name, partition: m.start, rows, seconds: Math.round(performance.now() - started) / 1000 },
+      'partition loaded into the warehouse',
+    );
+  }
+}
