@@ -24,6 +24,24 @@ describe('loadConfig', () => {
     expect(c.timeScale).toBe(360);
   });
 
+  it('chooses the Google Cloud backends, and refuses them without a project or bucket', () => {
+    const env = {
+      HOURGLASS_BUS: 'pubsub',
+      HOURGLASS_STORE: 'gcs',
+      GOOGLE_CLOUD_PROJECT: 'hourglass-test',
+      HOURGLASS_GCS_BUCKET: 'events-prod',
+      HOURGLASS_GCS_PREFIX: 'hourglass/',
+    };
+    const c = loadConfig({ env });
+    expect(c.gcp.projectId).toBe('hourglass-test');
+    expect(c.bus.backend).toBe('pubsub');
+    expect(c.store).toEqual({ backend: 'gcs', bucket: 'events-prod', prefix: 'hourglass/', endpoint: null });
+    expect(() => loadConfig({ env: { ...env, GOOGLE_CLOUD_PROJECT: '' } })).toThrow(/gcp\.projectId/);
+    expect(() => loadConfig({ env: { ...env, HOURGLASS_GCS_BUCKET: 'Not A Bucket' } })).toThrow(/store\.bucket/);
+    expect(() => loadConfig({ env: { ...env, HOURGLASS_GCS_PREFIX: 'no-slash' } })).toThrow(/store\.prefix/);
+    expect(() => loadConfig({ env: { HOURGLASS_BUS: 'kafka' } })).toThrow(/bus\.backend.*"embedded" or "pubsub"/);
+  });
+
   it('chooses the PostgreSQL state store from the environment', () => {
     expect(loadConfig().state).toEqual({ backend: 'sqlite' });
     expect(
