@@ -40,6 +40,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: { ...env, HOURGLASS_GCS_BUCKET: 'Not A Bucket' } })).toThrow(/store\.bucket/);
     expect(() => loadConfig({ env: { ...env, HOURGLASS_GCS_PREFIX: 'no-slash' } })).toThrow(/store\.prefix/);
     expect(() => loadConfig({ env: { HOURGLASS_BUS: 'kafka' } })).toThrow(/bus\.backend.*"embedded" or "pubsub"/);
+    expect(loadConfig({ env: { ...env, HOURGLASS_WAREHOUSE: 'bigquery' } }).warehouse).toEqual({
+      backend: 'bigquery',
+      dataset: 'hourglass',
+      location: 'EU',
+      endpoint: null,
+    });
+    expect(() =>
+      loadConfig({ env: { HOURGLASS_WAREHOUSE: 'bigquery', GOOGLE_CLOUD_PROJECT: 'hourglass-test' } }),
+    ).toThrow(/needs store\.backend "gcs"/);
   });
 
   it('chooses the PostgreSQL state store from the environment', () => {

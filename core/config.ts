@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { DEFAULTS } from './defaults.js';
 import { ConfigInvalid } from './errors.js';
 import { TIERS, type Tier } from './event-types.js';
@@ -52,6 +53,14 @@ export interface HourglassConfig {
     readonly retryMaxRealMs: number;
     readonly retentionSweepRealMs: number;
   };
+  readonly warehouse:
+    | { readonly backend: 'duckdb' }
+    | {
+        readonly backend: 'bigquery';
+        readonly dataset: string;
+        readonly location: string;
+        readonly endpoint: string | null;
+      };
   readonly etl: EtlSettings;
   readonly alerting: AlertingSettings;
 }
@@ -122,6 +131,9 @@ export const ENV_SETTINGS: Readonly<Record<string, string>> = {
   HOURGLASS_GCS_PREFIX: 'store.prefix',
   HOURGLASS_GCS_ENDPOINT: 'store.endpoint',
   GOOGLE_CLOUD_PROJECT: 'gcp.projectId',
+  HOURGLASS_WAREHOUSE: 'warehouse.backend',
+  HOURGLASS_BQ_DATASET: 'warehouse.dataset',
+  HOURGLASS_BQ_ENDPOINT: 'warehouse.endpoint',
   HOURGLASS_STATE: 'state.backend',
   HOURGLASS_STATE_URL: 'state.url',
   HOURGLASS_STATE_SCHEMA: 'state.schema',
@@ -139,7 +151,7 @@ export const ENV_SETTINGS: Readonly<Record<string, string>> = {
 type Settings = Record<string, unknown>;
 
 export interface ConfigSources {
-  /** Path of a JSON config file (same shape as HourglassConfig, any subset). */
+  /** Path of a config file, JSON or YAML (`.yaml`/`.yml`): the same shape as HourglassConfig, any subset. */
   readonly file?: string;
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Settings by dotted path, e.g. `{ 'ingress.port': 9000 }` (command-line flags). */
@@ -151,7 +163,8 @@ export function loadConfig(sources: ConfigSources = {}): HourglassConfig {
   if (sources.file) {
     let fromFile: unknown;
     try {
-      fromFile = JSON.parse(readFileSync(sources.file, 'utf8'));
+      const text = readFileSync(sources.file, 'utf8');
+      fromFile = /\.ya?ml$/i.test(sources.file) ? parseYaml(text) : JSON.parse(text);
     } catch (err) {
       throw new ConfigInvalid({ key: sources.file, rule: `cannot read config file: ${(err as Error).message}` });
     }
@@ -225,15 +238,34 @@ function validate(s: Settings): HourglassConfig {
   if (so.backend !== 'fs' && so.backend !== 'gcs') {
     throw new ConfigInvalid({ key: 'store.backend', rule: `must be "fs" or "gcs", got ${JSON.stringify(so.backend)}` });
   }
+  const w = s.warehouse as Settings;
+  if (w.backend !== 'duckdb' && w.backend !== 'bigquery') {
+    throw new ConfigInvalid({
+      key: 'warehouse.backend',
+      rule: `must be "duckdb" or "bigquery", got ${JSON.stringify(w.backend)}`,
+    });
+  }
+  if (w.backend === 'bigquery' && so.backend !== 'gcs') {
+    throw new ConfigInvalid({
+      key: 'warehouse.backend',
+      rule: 'BigQuery loads the partitions from Cloud Storage: it needs store.backend "gcs"',
+    });
+  }
+  if (w.backend === 'bigquery' && (typeof w.dataset !== 'string' || !/^[A-Za-z0-9_]{1,1024}$/.test(w.dataset))) {
+    throw new ConfigInvalid({ key: 'warehouse.dataset', rule: 'letters, digits and "_" (a BigQuery dataset id)' });
+  }
   const projectId = typeof g.projectId === 'string' ? g.projectId : '';
-  const needsProject = b.backend === 'pubsub' || so.backend === 'gcs';
+  const needsProject = b.backend === 'pubsub' || so.backend === 'gcs' || w.backend === 'bigquery';
   if (needsProject && !/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(projectId)) {
     throw new ConfigInvalid({
       key: 'gcp.projectId',
       rule: `a Google Cloud project id (6–30 lower-case letters, digits, "-") for the ${b.backend === 'pubsub' ? 'Pub/Sub bus' : 'Cloud Storage store'} (GOOGLE_CLOUD_PROJECT), got ${JSON.stringify(projectId)}`,
     });
   }
-  if (so.backend === 'gcs' && (typeof so.bucket !== 'string' || !/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(so.bucket))) {
+  if (
+    so.backend === 'gcs' &&
+    (typeof so.bucket !== 'string' || !/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(so.bucket))
+  ) {
     throw new ConfigInvalid({
       key: 'store.bucket',
       rule: `a Cloud Storage bucket name (HOURGLASS_GCS_BUCKET), got ${JSON.stringify(so.bucket)}`,
@@ -322,6 +354,15 @@ function validate(s: Settings): HourglassConfig {
             endpoint: typeof so.endpoint === 'string' && so.endpoint !== '' ? so.endpoint : null,
           }
         : { backend: 'fs' },
+    warehouse:
+      w.backend === 'bigquery'
+        ? {
+            backend: 'bigquery',
+            dataset: w.dataset as string,
+            location: str(w, 'location', 'warehouse.location'),
+            endpoint: typeof w.endpoint === 'string' && w.endpoint !== '' ? w.endpoint : null,
+          }
+        : { backend: 'duckdb' },
     orchestrator: {
       host: str(o, 'host', 'orchestrator.host'),
       port: num(o, 'port', 'orchestrator.port', 0, 65535),

@@ -63,6 +63,18 @@ export const DEFAULTS = {
     /** gcs: another endpoint (an emulator); STORAGE_EMULATOR_HOST is honoured too. */
     endpoint: '',
   },
+  warehouse: {
+    /**
+     * `duckdb`: queries read the final Parquet files (nothing to load); `bigquery`: types whose
+     * `storage` is `warehouse` are loaded into BigQuery after publication (needs the `gcs` store).
+     */
+    backend: 'duckdb' as 'duckdb' | 'bigquery',
+    /** bigquery: the dataset holding a table per type, and its location. */
+    dataset: 'hourglass',
+    location: 'EU',
+    /** bigquery: another API endpoint (a test double or emulator). */
+    endpoint: '',
+  },
   etl: {
     /** Avro container codec of raw files: `snappy`, `deflate` or `null`. */
     codec: 'snappy' as 'snappy' | 'deflate' | 'null',
