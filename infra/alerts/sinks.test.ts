@@ -1,23 +1,123 @@
-/** The sinks' payloads against local HTTP receivers, and how they classify failures. */
-import { createServer, type Socket } from 'node:net';
+/**
+ * The alert sinks against local HTTP receivers: the exact payload of each format, the headers
+ * sent, and how answers, timeouts, cancellations and network errors are classified.
+ */
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AlertNotification } from '../../core/ports/alert-sink.js';
-import { type Receiver, startReceiver } from '../../test/support/http-receiver.js';
+import { AlertDeliveryFailed, ConfigInvalid } from '../../core/errors.js';
+import type { AlertNotification, AlertSinkConfig, AlertView } from '../../core/ports/alert-sink.js';
+import { type AlertDeliveryError, parseRetryAfter, truncate } from './http-post.js';
 import { createSink } from './sinks.js';
+import type { SlackBody } from './slack-sink.js';
 
-const alert = {
+interface Request {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: unknown;
+}
+
+interface Answer {
+  readonly status: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string;
+}
+
+interface Receiver {
+  readonly url: string;
+  readonly requests: Request[];
+  /** Resolves once `count` requests arrived. */
+  requestCount(count: number): Promise<void>;
+  /** Resolves once the connection of request `index` closed (the client gave up or finished). */
+  connectionClosed(index: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+const receivers: Receiver[] = [];
+afterEach(async () => {
+  for (const r of receivers.splice(0)) await r.close();
+});
+
+/** A receiver on 127.0.0.1; `answer` returning null leaves the request unanswered. */
+async function receiver(answer: (r: Request) => Answer | null = () => ({ status: 200 })): Promise<Receiver> {
+  const requests: Request[] = [];
+  const closed: Promise<void>[] = [];
+  const listeners = new Set<() => void>();
+  const server: Server = createServer((req, res) => {
+    let connectionClosed: () => void = () => undefined;
+    closed.push(new Promise<void>((resolve) => (connectionClosed = resolve)));
+    res.on('close', () => connectionClosed());
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // kept as text
+      }
+      const r: Request = { method: req.method ?? '', path: req.url ?? '/', headers: req.headers, body };
+      requests.push(r);
+      for (const l of listeners) l();
+      const a = answer(r);
+      if (a === null) return;
+      res.writeHead(a.status, { 'content-type': 'text/plain', ...a.headers });
+      res.end(a.body ?? '');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  const r: Receiver = {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    requestCount: (count) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (requests.length < count) return;
+          listeners.delete(check);
+          resolve();
+        };
+        listeners.add(check);
+        check();
+      }),
+    connectionClosed: async (index) => {
+      await r.requestCount(index + 1);
+      await closed[index];
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+  receivers.push(r);
+  return r;
+}
+
+/** A port nothing listens on (it was just released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+const alert: AlertView = {
   id: '42',
-  rule: 'slo_breached' as const,
+  rule: 'slo_breached',
   type: 'EndSong',
-  tier: 'high' as const,
-  state: 'firing' as const,
+  tier: 'high',
+  state: 'firing',
   summary: 'EndSong: hour 2026-11-23T10 is not published 3h 30m after its end (SLO 3h; closing)',
   details: { hour: '2026-11-23T10:00:00.000Z', hours: 2, paged: true, error: null },
   openedAt: Date.UTC(2026, 10, 23, 14, 0),
   resolvedAt: null,
   dedupKey: 'hourglass/EndSong/slo_breached/42',
 };
-const n = (over: Partial<AlertNotification> = {}): AlertNotification => ({
+const resolvedAlert: AlertView = { ...alert, state: 'resolved', resolvedAt: Date.UTC(2026, 10, 23, 15, 10) };
+const note = (over: Partial<AlertNotification> = {}): AlertNotification => ({
   event: 'trigger',
   route: 'page',
   alert,
@@ -25,27 +125,38 @@ const n = (over: Partial<AlertNotification> = {}): AlertNotification => ({
   ...over,
 });
 
-describe('alert sinks', () => {
-  let receiver: Receiver | null = null;
-  afterEach(async () => {
-    await receiver?.close();
-    receiver = null;
-  });
+/** The error `p` rejected with (fails the test when it resolves). */
+async function failure(p: Promise<unknown>): Promise<AlertDeliveryError> {
+  const outcome = await p.then(
+    () => null,
+    (err: unknown) => err,
+  );
+  expect(outcome).toBeInstanceOf(AlertDeliveryFailed);
+  return outcome as AlertDeliveryError;
+}
 
-  it('webhook: the documented JSON body, with configured headers', async () => {
-    receiver = await startReceiver(() => 200);
+describe('webhook sink', () => {
+  it('POSTs the documented version-1 body with the configured headers', async () => {
+    const r = await receiver(() => ({ status: 204 }));
     const sink = createSink({
       name: 'tickets',
       kind: 'webhook',
-      url: `${receiver.url}/hook`,
-      headers: { authorization: 'Bearer s3cret' },
+      url: `${r.url}/hook?team=data`,
+      headers: { authorization: 'Bearer s3cret', 'X-Team': 'data' },
     });
-    expect(sink.routes).toEqual(['page', 'ticket']);
-    await sink.send(n({ route: 'ticket', event: 'renotify' }));
-    const [r] = receiver.received;
-    expect(r?.headers.authorization).toBe('Bearer s3cret');
-    expect(r?.headers['content-type']).toBe('application/json');
-    expect(r?.body).toEqual({
+    expect([sink.name, sink.kind, sink.routes]).toEqual(['tickets', 'webhook', ['page', 'ticket']]);
+    await sink.send(note({ route: 'ticket', event: 'renotify' }));
+    await sink.send(note({ route: 'ticket', event: 'resolve', alert: resolvedAlert }));
+    const [renotify, resolve] = r.requests;
+    expect(renotify?.method).toBe('POST');
+    expect(renotify?.path).toBe('/hook?team=data');
+    expect(renotify?.headers).toMatchObject({
+      authorization: 'Bearer s3cret',
+      'x-team': 'data',
+      'content-type': 'application/json',
+      'user-agent': 'hourglass-alerting',
+    });
+    expect(renotify?.body).toEqual({
       version: 1,
       event: 'renotify',
       route: 'ticket',
@@ -58,32 +169,162 @@ describe('alert sinks', () => {
         tier: 'high',
         state: 'firing',
         summary: alert.summary,
-        details: alert.details,
+        details: { hour: '2026-11-23T10:00:00.000Z', hours: 2, paged: true, error: null },
         openedAt: '2026-11-23T14:00:00.000Z',
         resolvedAt: null,
         dedupKey: 'hourglass/EndSong/slo_breached/42',
       },
     });
+    expect(resolve?.body).toMatchObject({
+      event: 'resolve',
+      alert: { state: 'resolved', resolvedAt: '2026-11-23T15:10:00.000Z', dedupKey: alert.dedupKey },
+    });
   });
 
-  it('PagerDuty: trigger with dedup key and severity by route, resolve with the same key, summary cut to 1024', async () => {
-    receiver = await startReceiver(() => 202);
+  it('a configured header replaces a default one of the same name', async () => {
+    const r = await receiver();
     const sink = createSink({
-      name: 'oncall',
-      kind: 'pagerduty',
-      url: `${receiver.url}/v2/enqueue`,
-      routingKey: 'KEY1',
+      name: 'w',
+      kind: 'webhook',
+      url: r.url,
+      headers: { 'Content-Type': 'application/json; charset=utf-8', 'User-Agent': 'ops-bridge' },
     });
-    expect(sink.routes).toEqual(['page']);
-    await sink.send(n());
-    await sink.send(n({ route: 'ticket', alert: { ...alert, summary: 'x'.repeat(2000) } }));
-    await sink.send(n({ event: 'resolve', alert: { ...alert, state: 'resolved', resolvedAt: alert.openedAt + 1 } }));
-    const [trigger, ticket, resolve] = receiver.received.map((r) => r.body as Record<string, unknown>);
-    expect(trigger).toEqual({
+    await sink.send(note());
+    expect(r.requests[0]?.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(r.requests[0]?.headers['user-agent']).toBe('ops-bridge');
+  });
+});
+
+describe('Slack sink', () => {
+  it('sends a one-line fallback text and header, section, fields and context blocks; "ok" is success', async () => {
+    const r = await receiver(() => ({ status: 200, body: 'ok' }));
+    const sink = createSink({ name: 'slack', kind: 'slack', url: `${r.url}/services/T0/B0/X0` });
+    expect(sink.routes).toEqual(['page', 'ticket']);
+    await sink.send(note());
+    expect(r.requests[0]?.body).toEqual({
+      text: `:rotating_light: PAGE — slo_breached on EndSong (high): ${alert.summary}`,
+      blocks: [
+        {
+          type: 'header',
+          text: { type: 'plain_text', text: ':rotating_light: PAGE — slo_breached on EndSong (high)', emoji: true },
+        },
+        {
+          type: 'section',
+          text: {
+            type: 'mrkdwn',
+            text: `${alert.summary}\n_an hour is not published and its timeliness budget is used up_`,
+          },
+        },
+        {
+          type: 'section',
+          fields: [
+            { type: 'mrkdwn', text: '*hour*\n2026-11-23T10:00:00.000Z' },
+            { type: 'mrkdwn', text: '*hours*\n2' },
+            { type: 'mrkdwn', text: '*paged*\ntrue' },
+            { type: 'mrkdwn', text: '*error*\nnull' },
+          ],
+        },
+        {
+          type: 'context',
+          elements: [
+            { type: 'mrkdwn', text: 'opened 2026-11-23T14:00:00.000Z' },
+            { type: 'mrkdwn', text: 'page · alert 42 · hourglass/EndSong/slo_breached/42' },
+          ],
+        },
+      ],
+    });
+  });
+
+  it('titles tickets, re-notifications and resolutions; escapes mrkdwn; leaves out empty details', async () => {
+    const r = await receiver(() => ({ status: 200, body: 'ok' }));
+    const sink = createSink({ name: 'slack', kind: 'slack', url: r.url });
+    await sink.send(note({ route: 'ticket', alert: { ...alert, summary: 'a <b> & c\nsecond line', details: {} } }));
+    await sink.send(note({ event: 'renotify' }));
+    await sink.send(note({ event: 'resolve', alert: resolvedAlert }));
+    const [ticket, renotify, resolve] = r.requests.map((x) => x.body as SlackBody);
+    expect(ticket?.text).toBe(':ticket: TICKET — slo_breached on EndSong (high): a &lt;b&gt; &amp; c second line');
+    expect(ticket?.blocks.map((b) => b.type)).toEqual(['header', 'section', 'context']);
+    expect(ticket?.blocks[1]).toMatchObject({
+      text: { text: expect.stringMatching(/^a &lt;b&gt; &amp; c second line\n/) },
+    });
+    expect(renotify?.blocks[0]).toMatchObject({
+      text: { text: ':rotating_light: PAGE — slo_breached on EndSong (high) — still firing' },
+    });
+    expect(resolve?.text).toBe(`:white_check_mark: RESOLVED — slo_breached on EndSong (high): ${alert.summary}`);
+    expect(resolve?.blocks.at(-1)).toMatchObject({
+      elements: [{ text: 'opened 2026-11-23T14:00:00.000Z · resolved 2026-11-23T15:10:00.000Z' }, {}],
+    });
+  });
+
+  it("keeps every text within Block Kit's limits", async () => {
+    const r = await receiver(() => ({ status: 200, body: 'ok' }));
+    const sink = createSink({ name: 'slack', kind: 'slack', url: r.url });
+    const details = Object.fromEntries(Array.from({ length: 15 }, (_, i) => [`figure${i}`, '&'.repeat(3000)]));
+    await sink.send(
+      note({
+        alert: { ...alert, type: 'T'.repeat(200), summary: '<&>'.repeat(3000), details, dedupKey: 'k'.repeat(3000) },
+      }),
+    );
+    const body = r.requests[0]?.body as SlackBody;
+    expect(body.text.length).toBeLessThanOrEqual(3000);
+    const texts: { text: string; max: number }[] = [];
+    for (const b of body.blocks) {
+      expect(['header', 'section', 'context']).toContain(b.type);
+      if (b.type === 'header') texts.push({ text: b.text.text, max: 150 });
+      else if (b.type === 'context') for (const e of b.elements) texts.push({ text: e.text, max: 2000 });
+      else if ('fields' in b) {
+        expect(b.fields).toHaveLength(10);
+        expect(b.fields[9]?.text).toBe("*…*\n6 more in the alert's details");
+        for (const f of b.fields) texts.push({ text: f.text, max: 2000 });
+      } else texts.push({ text: b.text.text, max: 3000 });
+    }
+    expect(texts).toHaveLength(1 + 1 + 10 + 2);
+    for (const t of texts) {
+      expect(t.text.length).toBeLessThanOrEqual(t.max);
+      // a cut never leaves half an escape behind
+      expect(t.text).not.toMatch(/&(?!amp;|lt;|gt;)/);
+    }
+    expect(texts[0]?.text).toHaveLength(150);
+    expect(texts[0]?.text.endsWith('…')).toBe(true);
+  });
+
+  it("treats Slack's error answers as not retriable and quotes them", async () => {
+    const r = await receiver(() => ({ status: 404, body: 'channel_not_found' }));
+    const sink = createSink({ name: 'slack', kind: 'slack', url: r.url });
+    const err = await failure(sink.send(note()));
+    expect(err.retriable).toBe(false);
+    expect(err.context).toMatchObject({ sink: 'slack', status: 404 });
+    expect(err.message).toBe(
+      'alert sink slack did not accept the notification: the receiver answered "channel_not_found" (HTTP 404)',
+    );
+  });
+});
+
+describe('PagerDuty sink', () => {
+  const accepted = (req: Request): Answer => ({
+    status: 202,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      status: 'success',
+      message: 'Event processed',
+      dedup_key: (req.body as { dedup_key: string }).dedup_key,
+    }),
+  });
+
+  it('triggers with the dedup key and severity by route, re-notifies with the same key, resolves it', async () => {
+    const r = await receiver(accepted);
+    const sink = createSink({ name: 'oncall', kind: 'pagerduty', url: `${r.url}/v2/enqueue`, routingKey: 'KEY1' });
+    expect([sink.kind, sink.routes]).toEqual(['pagerduty', ['page']]);
+    await sink.send(note());
+    await sink.send(note({ event: 'renotify', sentAt: Date.UTC(2026, 10, 23, 15, 0) }));
+    await sink.send(note({ route: 'ticket' }));
+    await sink.send(note({ event: 'resolve', alert: resolvedAlert }));
+    expect(r.requests.map((x) => x.path)).toEqual(Array(4).fill('/v2/enqueue'));
+    const [trigger, renotify, ticket, resolve] = r.requests.map((x) => x.body as Record<string, unknown>);
+    const expected = {
       routing_key: 'KEY1',
       event_action: 'trigger',
       dedup_key: 'hourglass/EndSong/slo_breached/42',
-      client: 'Hourglass',
       payload: {
         summary: alert.summary,
         source: 'hourglass',
@@ -92,76 +333,192 @@ describe('alert sinks', () => {
         component: 'EndSong',
         group: 'high',
         class: 'slo_breached',
-        custom_details: {
-          ...alert.details,
-          rule: 'an hour is not published and its timeliness budget is used up',
-          openedAt: '2026-11-23T14:00:00.000Z',
-        },
+        custom_details: { hour: '2026-11-23T10:00:00.000Z', hours: 2, paged: true, error: null },
       },
-    });
-    const tp = ticket?.payload as { severity: string; summary: string };
-    expect(tp.severity).toBe('warning');
-    expect(tp.summary).toHaveLength(1024);
-    expect(tp.summary.endsWith('…')).toBe(true);
+      client: 'Hourglass',
+    };
+    expect(trigger).toEqual(expected);
+    expect(renotify).toEqual({ ...expected, payload: { ...expected.payload, timestamp: '2026-11-23T15:00:00.000Z' } });
+    expect(ticket).toEqual({ ...expected, payload: { ...expected.payload, severity: 'warning' } });
     expect(resolve).toEqual({ routing_key: 'KEY1', event_action: 'resolve', dedup_key: alert.dedupKey });
   });
 
-  it('Slack: a fallback text and Block Kit blocks within their limits, special characters escaped', async () => {
-    receiver = await startReceiver(() => 200);
-    const sink = createSink({ name: 'slack', kind: 'slack', url: `${receiver.url}/services/T/B/X` });
-    await sink.send(n({ alert: { ...alert, summary: 'EndSong: <b> & co' } }));
-    await sink.send(n({ event: 'resolve', route: 'ticket' }));
-    const [page, resolved] = receiver.received.map(
-      (r) => r.body as { text: string; blocks: { type: string; text?: { text: string }; fields?: unknown[] }[] },
-    );
-    expect(page?.text).toBe(':rotating_light: PAGE — slo_breached on EndSong (high): EndSong: <b> & co');
-    expect(page?.blocks.map((b) => b.type)).toEqual(['header', 'section', 'section', 'context']);
-    expect(page?.blocks[0]?.text?.text).toBe('PAGE — slo_breached on EndSong (high)');
-    expect(page?.blocks[1]?.text?.text).toBe('EndSong: &lt;b&gt; &amp; co');
-    expect(page?.blocks[2]?.fields).toHaveLength(4);
-    expect(resolved?.text).toMatch(/^:white_check_mark: RESOLVED — slo_breached on EndSong/);
+  it('cuts the summary to 1,024 characters and replaces a dedup key longer than 255 by a stable digest', async () => {
+    const r = await receiver(accepted);
+    const sink = createSink({ name: 'oncall', kind: 'pagerduty', url: r.url, routingKey: 'KEY1' });
+    const long = { ...alert, summary: 'x'.repeat(2000), dedupKey: `hourglass/${'T'.repeat(300)}/slo_breached/42` };
+    await sink.send(note({ alert: long }));
+    await sink.send(note({ event: 'resolve', alert: { ...long, state: 'resolved', resolvedAt: long.openedAt + 1 } }));
+    const [trigger, resolve] = r.requests.map((x) => x.body as { dedup_key: string; payload?: { summary: string } });
+    expect(trigger?.payload?.summary).toBe(`${'x'.repeat(1023)}…`);
+    expect(trigger?.dedup_key).toMatch(/^hourglass\/sha256:[0-9a-f]{64}$/);
+    expect(resolve?.dedup_key).toBe(trigger?.dedup_key);
   });
 
-  it('classifies failures: 5xx and 429 retriable, other 4xx not, timeouts and refused connections retriable', async () => {
-    let status = 503;
-    receiver = await startReceiver(() => status);
-    const sink = createSink({ name: 'w', kind: 'webhook', url: `${receiver.url}/x`, timeoutRealMs: 300 });
-    for (const [s, retriable] of [
+  it('an invalid event (400) is not retriable', async () => {
+    const r = await receiver(() => ({
+      status: 400,
+      headers: { 'content-type': 'application/json' },
+      body: '{"status":"invalid event","message":"Event object is invalid","errors":["Length of \'routing_key\' is incorrect"]}',
+    }));
+    const sink = createSink({ name: 'oncall', kind: 'pagerduty', url: r.url, routingKey: 'short' });
+    const err = await failure(sink.send(note()));
+    expect(err.retriable).toBe(false);
+    expect(err.message).toMatch(/invalid event.*\(HTTP 400\)$/);
+  });
+});
+
+describe('delivery failures', () => {
+  it('5xx and 429 answers are retriable, other 4xx are not; the reason quotes the start of the body', async () => {
+    let status = 500;
+    const r = await receiver(() => ({ status, body: `  error\n  ${'y'.repeat(500)}` }));
+    const sink = createSink({ name: 'w', kind: 'webhook', url: r.url });
+    const cases = [
       [500, true],
+      [502, true],
       [503, true],
+      [504, true],
       [429, true],
       [400, false],
+      [401, false],
+      [403, false],
       [404, false],
-    ] as const) {
+      [410, false],
+      [422, false],
+    ] as const;
+    for (const [s, retriable] of cases) {
       status = s;
-      await expect(sink.send(n())).rejects.toMatchObject({
-        code: 'alert_delivery_failed',
-        retriable,
-        context: { sink: 'w', status: s },
-      });
+      const err = await failure(sink.send(note()));
+      expect({ status: err.context.status, retriable: err.retriable }).toEqual({ status: s, retriable });
+      expect(err.code).toBe('alert_delivery_failed');
+      expect(err.message).toBe(
+        `alert sink w did not accept the notification: the receiver answered "error ${'y'.repeat(194)}…" (HTTP ${s})`,
+      );
+      expect(err.retryAfterRealMs).toBeUndefined();
     }
-    // a receiver that accepts the connection and never answers
-    const sockets: Socket[] = [];
-    const silent = createServer((socket) => {
-      sockets.push(socket);
-    });
-    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-    const port = (silent.address() as { port: number }).port;
-    const hanging = createSink({ name: 'h', kind: 'webhook', url: `http://127.0.0.1:${port}/`, timeoutRealMs: 200 });
-    const started = performance.now();
-    await expect(hanging.send(n())).rejects.toMatchObject({ retriable: true, message: /no answer within 200 ms/ });
-    expect(performance.now() - started).toBeLessThan(5000);
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((r) => silent.close(() => r()));
-    // nothing listens there any more
-    const refused = createSink({ name: 'r', kind: 'webhook', url: `http://127.0.0.1:${port}/` });
-    await expect(refused.send(n())).rejects.toMatchObject({ retriable: true, message: /network error: ECONNREFUSED/ });
+    expect(r.requests).toHaveLength(cases.length);
   });
 
-  it('refuses a PagerDuty sink without a routing key and a non-HTTP URL', () => {
-    expect(() => createSink({ name: 'pd', kind: 'pagerduty', url: 'https://events.pagerduty.com/v2/enqueue' })).toThrow(
-      /alerting\.sinks\[pd\]\.routingKey/,
+  it("exposes a 429 or 503 answer's Retry-After, in seconds or as a date", async () => {
+    const answers: Answer[] = [
+      { status: 429, headers: { 'retry-after': '7' } },
+      { status: 503, headers: { 'retry-after': new Date(Date.now() + 60_000).toUTCString() } },
+      { status: 500, headers: { 'retry-after': '7' } },
+    ];
+    const r = await receiver(() => answers.shift() ?? { status: 200 });
+    const sink = createSink({ name: 'w', kind: 'webhook', url: r.url });
+    expect((await failure(sink.send(note()))).retryAfterRealMs).toBe(7000);
+    const dated = (await failure(sink.send(note()))).retryAfterRealMs;
+    expect(dated).toBeGreaterThan(0);
+    expect(dated).toBeLessThanOrEqual(60_000);
+    expect((await failure(sink.send(note()))).retryAfterRealMs).toBeUndefined();
+  });
+
+  it('does not follow a redirect (a redirected POST may become a GET)', async () => {
+    const r = await receiver((req) =>
+      req.path === '/old' ? { status: 302, headers: { location: '/new' } } : { status: 200 },
     );
-    expect(() => createSink({ name: 'w', kind: 'webhook', url: 'ftp://x' })).toThrow(/http:\/\/ or https:\/\//);
+    const sink = createSink({ name: 'w', kind: 'webhook', url: `${r.url}/old` });
+    const err = await failure(sink.send(note()));
+    expect(err.retriable).toBe(false);
+    expect(err.message).toMatch(/redirect.*\(HTTP 302\)$/);
+    expect(r.requests.map((x) => x.path)).toEqual(['/old']);
+  });
+
+  it('a receiver that never answers times out (retriable) and the connection is closed', async () => {
+    const r = await receiver(() => null);
+    const sink = createSink({ name: 'h', kind: 'webhook', url: r.url, timeoutRealMs: 200 });
+    const started = performance.now();
+    const err = await failure(sink.send(note()));
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(err.retriable).toBe(true);
+    expect(err.message).toBe('alert sink h did not accept the notification: no answer within 200 ms');
+    await r.connectionClosed(0);
+  });
+
+  it('a cancelled attempt ends at once and is not retriable', async () => {
+    const r = await receiver(() => null);
+    const sink = createSink({ name: 'h', kind: 'webhook', url: r.url, timeoutRealMs: 60_000 });
+    const controller = new AbortController();
+    const sending = failure(sink.send(note(), controller.signal));
+    await r.requestCount(1);
+    controller.abort();
+    const err = await sending;
+    expect(err.retriable).toBe(false);
+    expect(err.message).toMatch(/delivery cancelled$/);
+    await r.connectionClosed(0);
+  });
+
+  it('a refused connection is a retriable network error', async () => {
+    const port = await closedPort();
+    const sink = createSink({ name: 'r', kind: 'webhook', url: `http://127.0.0.1:${port}/` });
+    const err = await failure(sink.send(note()));
+    expect(err.retriable).toBe(true);
+    expect(err.context.status).toBeUndefined();
+    expect(err.message).toMatch(/network error: ECONNREFUSED$/);
+  });
+});
+
+describe('createSink', () => {
+  const invalid = (config: Partial<AlertSinkConfig>): ConfigInvalid => {
+    try {
+      createSink({ name: 's', kind: 'webhook', url: 'https://example.test/hook', ...config } as AlertSinkConfig);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigInvalid);
+      return err as ConfigInvalid;
+    }
+    throw new Error(`accepted ${JSON.stringify(config)}`);
+  };
+
+  it('refuses a PagerDuty sink without a routing key', () => {
+    for (const routingKey of [undefined, '', '  ']) {
+      const err = invalid({
+        name: 'pd',
+        kind: 'pagerduty',
+        url: 'https://events.pagerduty.com/v2/enqueue',
+        routingKey,
+      });
+      expect(err.context.key).toBe('alerting.sinks[pd].routingKey');
+    }
+  });
+
+  it('refuses URLs other than http(s), URLs with credentials, bad headers, timeouts, routes and kinds', () => {
+    for (const url of ['ftp://example.test/x', 'not a url', 'file:///etc/passwd', 'https://user:pw@example.test/']) {
+      expect(invalid({ url }).context.key).toBe('alerting.sinks[s].url');
+    }
+    expect(invalid({ headers: { 'bad header': 'x' } }).context.key).toBe('alerting.sinks[s].headers');
+    expect(invalid({ timeoutRealMs: 0 }).context.key).toBe('alerting.sinks[s].timeoutRealMs');
+    expect(invalid({ routes: [] }).context.key).toBe('alerting.sinks[s].routes');
+    expect(invalid({ routes: ['pager' as 'page'] }).context.key).toBe('alerting.sinks[s].routes');
+    expect(invalid({ kind: 'email' as 'webhook' }).context.key).toBe('alerting.sinks[s].kind');
+  });
+
+  it('takes the configured routes, else page and ticket (page only for PagerDuty)', () => {
+    const base = { name: 's', url: 'http://127.0.0.1:9/' };
+    expect(createSink({ ...base, kind: 'slack' }).routes).toEqual(['page', 'ticket']);
+    expect(createSink({ ...base, kind: 'webhook', routes: ['ticket'] }).routes).toEqual(['ticket']);
+    expect(createSink({ ...base, kind: 'pagerduty', routingKey: 'k' }).routes).toEqual(['page']);
+    expect(createSink({ ...base, kind: 'pagerduty', routingKey: 'k', routes: ['page', 'ticket'] }).routes).toEqual([
+      'page',
+      'ticket',
+    ]);
+  });
+});
+
+describe('helpers', () => {
+  it('parseRetryAfter reads seconds and HTTP dates', () => {
+    const now = Date.UTC(2026, 10, 23, 12, 0, 0);
+    expect(parseRetryAfter(null, now)).toBeUndefined();
+    expect(parseRetryAfter(' 120 ', now)).toBe(120_000);
+    expect(parseRetryAfter('Mon, 23 Nov 2026 12:00:30 GMT', now)).toBe(30_000);
+    expect(parseRetryAfter('Mon, 23 Nov 2026 11:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+  });
+
+  it('truncate marks the cut and never splits a surrogate pair', () => {
+    expect(truncate('abc', 3)).toBe('abc');
+    expect(truncate('abcd', 3)).toBe('ab…');
+    expect(truncate('a😀bc', 4)).toBe('a😀…');
+    expect(truncate('ab😀c', 4)).toBe('ab…');
   });
 });

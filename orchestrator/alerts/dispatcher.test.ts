@@ -1,21 +1,160 @@
-/** The dispatcher with real sinks and local receivers: retries, ordering, isolation, limits. */
+/**
+ * The dispatcher with real sinks and local HTTP receivers: retries, giving up, per-sink order,
+ * isolation from a hanging sink, the queue limit, closing, metrics and logs.
+ */
 import { createServer, type Server } from 'node:http';
+import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../core/logger.js';
 import type { AlertNotification, AlertSink } from '../../core/ports/alert-sink.js';
 import { createSink } from '../../infra/alerts/sinks.js';
-import { type Receiver, startReceiver } from '../../test/support/http-receiver.js';
-import { AlertDispatcher } from './dispatcher.js';
+import type { WebhookBody } from '../../infra/alerts/webhook-sink.js';
+import { AlertDispatcher, type DispatcherOptions } from './dispatcher.js';
+
+interface Request {
+  readonly path: string;
+  readonly body: WebhookBody;
+  /** The status it was answered with; null: left unanswered. */
+  readonly status: number | null;
+}
+
+interface Answer {
+  readonly status: number;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+interface Receiver {
+  readonly url: string;
+  readonly requests: Request[];
+  /** Resolves once `count` requests arrived (rejects after 20 s, with what did arrive). */
+  requestCount(count: number): Promise<void>;
+  /** Resolves once the connection of request `index` closed. */
+  connectionClosed(index: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** A receiver on 127.0.0.1; `answer` returning null leaves the request unanswered. */
+async function receiver(answer: (r: Omit<Request, 'status'>) => Answer | null): Promise<Receiver> {
+  const requests: Request[] = [];
+  const closed: Promise<void>[] = [];
+  const listeners = new Set<() => void>();
+  const server: Server = createServer((req, res) => {
+    let connectionClosed: () => void = () => undefined;
+    closed.push(new Promise<void>((resolve) => (connectionClosed = resolve)));
+    res.on('close', () => connectionClosed());
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const r = { path: req.url ?? '/', body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as WebhookBody };
+      const a = answer(r);
+      requests.push({ ...r, status: a?.status ?? null });
+      for (const l of listeners) l();
+      if (a === null) return;
+      res.writeHead(a.status, { 'content-type': 'application/json', ...a.headers });
+      res.end('{"status":"success"}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  const rec: Receiver = {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    requestCount: (count) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`expected ${count} requests, got ${JSON.stringify(requests)}`));
+        }, 20_000);
+        const check = () => {
+          if (requests.length < count) return;
+          listeners.delete(check);
+          clearTimeout(timer);
+          resolve();
+        };
+        listeners.add(check);
+        check();
+      }),
+    connectionClosed: async (index) => {
+      await rec.requestCount(index + 1);
+      await closed[index];
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+  cleanups.push(() => rec.close());
+  return rec;
+}
+
+type LogEntry = { level: number; msg: string } & Record<string, unknown>;
+
+/** A pino logger whose entries are kept, and waited for. */
+function captureLogs(): { logger: Logger; entries: LogEntry[]; next(msg: RegExp): Promise<LogEntry> } {
+  const entries: LogEntry[] = [];
+  const listeners = new Set<() => void>();
+  const logger = pino(
+    { level: 'debug' },
+    {
+      write(line: string) {
+        entries.push(JSON.parse(line) as LogEntry);
+        for (const l of listeners) l();
+      },
+    },
+  );
+  const next = (msg: RegExp) =>
+    new Promise<LogEntry>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        listeners.delete(check);
+        reject(new Error(`no log entry matched ${msg}; got ${JSON.stringify(entries)}`));
+      }, 20_000);
+      const check = () => {
+        const hit = entries.find((e) => msg.test(e.msg));
+        if (hit === undefined) return;
+        listeners.delete(check);
+        clearTimeout(timer);
+        resolve(hit);
+      };
+      listeners.add(check);
+      check();
+    });
+  return { logger, entries, next };
+}
+
+function dispatcher(
+  sinks: AlertSink[],
+  options: Partial<DispatcherOptions> = {},
+): { d: AlertDispatcher; registry: Registry; logs: ReturnType<typeof captureLogs> } {
+  const registry = new Registry();
+  const logs = captureLogs();
+  const d = new AlertDispatcher({ sinks, logger: logs.logger, registry, backoffRealMs: 10, ...options });
+  cleanups.push(() => d.close());
+  return { d, registry, logs };
+}
+
+/** The value of one sample of the registry (0 when absent). */
+async function sample(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
+  const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
+  const hit = (metric?.values ?? []).find((v) =>
+    Object.entries(labels).every(([k, value]) => (v.labels as Record<string, unknown>)[k] === value),
+  );
+  return hit?.value ?? 0;
+}
 
 const note = (
   id: string,
   event: AlertNotification['event'] = 'trigger',
-  route: 'page' | 'ticket' = 'page',
+  route: AlertNotification['route'] = 'page',
 ): AlertNotification => ({
   event,
   route,
-  sentAt: 1,
+  sentAt: Date.UTC(2026, 10, 23, 14, 0),
   alert: {
     id,
     rule: 'consumer_stuck',
@@ -24,128 +163,231 @@ const note = (
     state: event === 'resolve' ? 'resolved' : 'firing',
     summary: `alert ${id}`,
     details: {},
-    openedAt: 0,
-    resolvedAt: null,
+    openedAt: Date.UTC(2026, 10, 23, 13, 0),
+    resolvedAt: event === 'resolve' ? Date.UTC(2026, 10, 23, 14, 0) : null,
     dedupKey: `hourglass/EndSong/consumer_stuck/${id}`,
   },
 });
-const bodyOf = (r: { body: unknown }) => r.body as { event: string; alert: { id: string } };
+
+const webhook = (name: string, url: string, extra: { timeoutRealMs?: number; routes?: ('page' | 'ticket')[] } = {}) =>
+  createSink({ name, kind: 'webhook', url, ...extra });
 
 describe('alert dispatcher', () => {
-  const cleanups: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const c of cleanups.reverse()) await c();
-    cleanups.length = 0;
-  });
-  /** `answer` gets the path and how many requests that path has had, this one included. */
-  async function receiver(answer: (path: string, n: number) => number): Promise<Receiver> {
-    const counts = new Map<string, number>();
-    const r = await startReceiver((path) => {
-      counts.set(path, (counts.get(path) ?? 0) + 1);
-      return answer(path, counts.get(path) ?? 0);
-    });
-    cleanups.push(() => r.close());
-    return r;
-  }
-  function dispatcher(sinks: AlertSink[], registry?: Registry, queueLimit?: number): AlertDispatcher {
-    const d = new AlertDispatcher({ sinks, logger: silentLogger(), registry, backoffRealMs: 20, queueLimit });
-    cleanups.push(() => d.close());
-    return d;
-  }
-
-  it('retries 5xx answers with backoff until delivered; does not retry a 400; counts outcomes', async () => {
-    const r = await receiver((path, n) => (path === '/bad' ? 400 : n <= 2 ? 500 : 202));
-    const registry = new Registry();
-    const d = dispatcher(
-      [
-        createSink({ name: 'flaky', kind: 'webhook', url: `${r.url}/flaky`, routes: ['page'] }),
-        createSink({ name: 'bad', kind: 'webhook', url: `${r.url}/bad`, routes: ['ticket'] }),
-      ],
-      registry,
-    );
+  it('delivers on the third attempt after two 500 answers, counting the retries', async () => {
+    const r = await receiver(() => ({ status: r.requests.length < 2 ? 500 : 202 }));
+    const { d, registry, logs } = dispatcher([webhook('flaky', `${r.url}/flaky`)]);
     d.dispatch(note('1'));
-    d.dispatch(note('2', 'trigger', 'ticket'));
     await d.idle();
-    expect(r.find('/flaky')).toHaveLength(3);
-    expect(r.find('/bad')).toHaveLength(1);
-    const metrics = await registry.metrics();
-    expect(metrics).toMatch(
-      /hourglass_alert_notifications_total\{sink="flaky",route="page",event="trigger",outcome="delivered"\} 1/,
+    expect(r.requests.map((x) => [x.body.alert.id, x.status])).toEqual([
+      ['1', 500],
+      ['1', 500],
+      ['1', 202],
+    ]);
+    const labels = { sink: 'flaky', route: 'page', event: 'trigger' };
+    expect(await sample(registry, 'hourglass_alert_notifications_total', { ...labels, outcome: 'delivered' })).toBe(1);
+    expect(await sample(registry, 'hourglass_alert_notifications_total', { ...labels, outcome: 'failed' })).toBe(0);
+    expect(await sample(registry, 'hourglass_alert_delivery_retries_total', { sink: 'flaky' })).toBe(2);
+    expect(await sample(registry, 'hourglass_alert_queue_length', { sink: 'flaky' })).toBe(0);
+    const retries = logs.entries.filter((e) => /retrying/.test(e.msg));
+    expect(retries.map((e) => [e.level, e.sink, e.alertId, e.attempt])).toEqual([
+      [40, 'flaky', '1', 1],
+      [40, 'flaky', '1', 2],
+    ]);
+  });
+
+  it('gives up a 400 at once, and a retriable failure after maxAttempts; logs sink, alert and attempt', async () => {
+    const r = await receiver((x) => ({ status: x.path === '/bad' ? 400 : 503 }));
+    const { d, registry, logs } = dispatcher(
+      [webhook('bad', `${r.url}/bad`, { routes: ['ticket'] }), webhook('down', `${r.url}/down`, { routes: ['page'] })],
+      { maxAttempts: 3 },
     );
-    expect(metrics).toMatch(
-      /hourglass_alert_notifications_total\{sink="bad",route="ticket",event="trigger",outcome="failed"\} 1/,
+    d.dispatch(note('2', 'trigger', 'ticket'));
+    d.dispatch(note('3', 'trigger', 'page'));
+    await d.idle();
+    expect(r.requests.filter((x) => x.path === '/bad')).toHaveLength(1);
+    expect(r.requests.filter((x) => x.path === '/down')).toHaveLength(3);
+    expect(
+      await sample(registry, 'hourglass_alert_notifications_total', {
+        sink: 'bad',
+        route: 'ticket',
+        outcome: 'failed',
+      }),
+    ).toBe(1);
+    expect(
+      await sample(registry, 'hourglass_alert_notifications_total', { sink: 'down', route: 'page', outcome: 'failed' }),
+    ).toBe(1);
+    expect(await sample(registry, 'hourglass_alert_delivery_retries_total', { sink: 'bad' })).toBe(0);
+    expect(await sample(registry, 'hourglass_alert_delivery_retries_total', { sink: 'down' })).toBe(2);
+    const failures = logs.entries.filter((e) => e.level === 50);
+    expect(failures.map((e) => [e.sink, e.alertId, e.attempt, e.retriable])).toEqual(
+      expect.arrayContaining([
+        ['bad', '2', 1, false],
+        ['down', '3', 3, true],
+      ]),
     );
-    expect(metrics).toMatch(/hourglass_alert_delivery_retries_total\{sink="flaky"\} 2/);
+    expect(failures).toHaveLength(2);
+    expect((failures[0]?.err as { message?: string } | undefined)?.message).toMatch(/HTTP (400|503)/);
   });
 
   it('keeps each sink in order under retries: a trigger is never overtaken by its resolve', async () => {
-    const r = await receiver((_p, n) => (n % 2 === 1 ? 503 : 202)); // every first attempt fails
-    const d = dispatcher([createSink({ name: 'w', kind: 'webhook', url: `${r.url}/w` })]);
+    // the trigger of alert 7 fails twice; its resolve and the next trigger are dispatched at once
+    let triggerFailures = 0;
+    const r = await receiver((x) => {
+      if (x.path === '/a' && x.body.event === 'trigger' && x.body.alert.id === '7' && triggerFailures < 2) {
+        triggerFailures++;
+        return { status: 503 };
+      }
+      return { status: 202 };
+    });
+    const { d } = dispatcher([webhook('a', `${r.url}/a`), webhook('b', `${r.url}/b`)]);
     d.dispatch(note('7'));
     d.dispatch(note('7', 'resolve'));
     d.dispatch(note('8'));
     await d.idle();
-    const delivered = r.received.filter((_x, i) => i % 2 === 1).map((x) => [bodyOf(x).alert.id, bodyOf(x).event]);
-    expect(delivered).toEqual([
-      ['7', 'trigger'],
-      ['7', 'resolve'],
-      ['8', 'trigger'],
-    ]);
+    const seen = (path: string) =>
+      r.requests.filter((x) => x.path === path).map((x) => `${x.body.event} ${x.body.alert.id} ${x.status}`);
+    expect(seen('/a')).toEqual(['trigger 7 503', 'trigger 7 503', 'trigger 7 202', 'resolve 7 202', 'trigger 8 202']);
+    expect(seen('/b')).toEqual(['trigger 7 202', 'resolve 7 202', 'trigger 8 202']);
   });
 
-  it('a hanging sink delays neither dispatch nor the other sinks, and close() ends promptly', async () => {
-    const hanging: Server = createServer(() => undefined);
-    await new Promise<void>((res) => hanging.listen(0, '127.0.0.1', res));
-    cleanups.push(
-      () =>
-        new Promise<void>((res) => {
-          hanging.closeAllConnections();
-          hanging.close(() => res());
-        }),
-    );
-    const port = (hanging.address() as { port: number }).port;
-    const r = await receiver(() => 202);
-    const d = new AlertDispatcher({
-      sinks: [
-        createSink({ name: 'slow', kind: 'webhook', url: `http://127.0.0.1:${port}/`, timeoutRealMs: 60_000 }),
-        createSink({ name: 'fast', kind: 'webhook', url: `${r.url}/fast` }),
-      ],
-      logger: silentLogger(),
-    });
-    const t0 = performance.now();
+  it('a hanging sink delays neither dispatch nor another sink; close() aborts it promptly', async () => {
+    const hanging = await receiver(() => null);
+    const fast = await receiver(() => ({ status: 202 }));
+    const fastSink = webhook('fast', fast.url);
+    let accepted = 0;
+    let allAccepted: () => void = () => undefined;
+    const fiveAccepted = new Promise<void>((resolve) => (allAccepted = resolve));
+    const counting: AlertSink = {
+      name: fastSink.name,
+      kind: fastSink.kind,
+      routes: fastSink.routes,
+      async send(n, signal) {
+        await fastSink.send(n, signal);
+        if (++accepted === 5) allAccepted();
+      },
+    };
+    const { d, registry, logs } = dispatcher([webhook('slow', hanging.url, { timeoutRealMs: 60_000 }), counting]);
     for (let i = 0; i < 5; i++) d.dispatch(note(String(i)));
-    expect(performance.now() - t0).toBeLessThan(50);
-    await r.waitFor('/fast', (b: { alert: { id: string } }) => b.alert.id === '4', 10_000);
-    const t1 = performance.now();
+    // dispatch only queued: nothing was sent while it ran
+    expect([hanging.requests.length, fast.requests.length]).toEqual([0, 0]);
+    await fiveAccepted;
+    await new Promise((resolve) => setImmediate(resolve)); // lets the dispatcher count the last one
+    expect(fast.requests.map((x) => x.body.alert.id)).toEqual(['0', '1', '2', '3', '4']);
+    await hanging.requestCount(1);
+    expect(hanging.requests).toHaveLength(1); // one at a time: the others wait behind it
+    expect(await sample(registry, 'hourglass_alert_queue_length', { sink: 'slow' })).toBe(5);
+
+    const started = performance.now();
     await d.close();
-    expect(performance.now() - t1).toBeLessThan(2000);
-    d.dispatch(note('after-close')); // ignored
-    expect(r.find('/fast')).toHaveLength(5);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    await hanging.connectionClosed(0); // the request in flight was aborted
+    const counted = (sink: string, outcome: string) =>
+      sample(registry, 'hourglass_alert_notifications_total', { sink, outcome });
+    expect(await counted('fast', 'delivered')).toBe(5);
+    expect(await counted('slow', 'dropped')).toBe(5);
+    expect(await counted('slow', 'failed')).toBe(0);
+    expect(await sample(registry, 'hourglass_alert_queue_length', { sink: 'slow' })).toBe(0);
+    const notDelivered = logs.entries.filter((e) => /dispatcher is closing/.test(e.msg));
+    expect(notDelivered.map((e) => [e.sink, e.alertId])).toEqual(['0', '1', '2', '3', '4'].map((id) => ['slow', id]));
+
+    d.dispatch(note('late'));
+    expect(await counted('fast', 'dropped')).toBe(1);
+    expect(fast.requests).toHaveLength(5);
   });
 
-  it('a full queue drops its oldest waiting notification', async () => {
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((res) => {
-      release = res;
+  it('close() does not wait for a sink that ignores its abort signal, nor for a retry', async () => {
+    let sendStarted: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => (sendStarted = resolve));
+    const stuck: AlertSink = {
+      name: 'stuck',
+      kind: 'test',
+      routes: ['page'],
+      send: () => {
+        sendStarted();
+        return new Promise<void>(() => undefined);
+      },
+    };
+    const r = await receiver(() => ({ status: 503 }));
+    const { d, registry, logs } = dispatcher([stuck, webhook('down', r.url)], { backoffRealMs: 60_000 });
+    d.dispatch(note('9'));
+    await started;
+    await logs.next(/retrying/); // 'down' failed once and waits a minute for its next attempt
+    const t0 = performance.now();
+    await d.close();
+    expect(performance.now() - t0).toBeLessThan(5_000);
+    expect(r.requests).toHaveLength(1);
+    expect(await sample(registry, 'hourglass_alert_notifications_total', { outcome: 'dropped', sink: 'stuck' })).toBe(
+      1,
+    );
+    expect(await sample(registry, 'hourglass_alert_notifications_total', { outcome: 'dropped', sink: 'down' })).toBe(1);
+  });
+
+  it('waits as long as a Retry-After asks, capped by maxBackoffRealMs', async () => {
+    const r = await receiver((x) =>
+      r.requests.filter((y) => y.path === x.path).length === 0
+        ? { status: x.path === '/a' ? 429 : 503, headers: { 'retry-after': x.path === '/a' ? '1' : '3600' } }
+        : { status: 202 },
+    );
+    const { d, logs } = dispatcher([webhook('a', `${r.url}/a`), webhook('b', `${r.url}/b`)], {
+      backoffRealMs: 1,
+      maxBackoffRealMs: 1500,
     });
+    d.dispatch(note('5'));
+    await d.idle();
+    expect(r.requests.map((x) => `${x.path} ${x.status}`).sort()).toEqual(['/a 202', '/a 429', '/b 202', '/b 503']);
+    const waits = Object.fromEntries(
+      logs.entries.filter((e) => /retrying/.test(e.msg)).map((e) => [e.sink as string, e.retryInMs]),
+    );
+    expect(waits).toEqual({ a: 1000, b: 1500 });
+  });
+
+  it('a full queue drops its oldest waiting notification, not the one being sent', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let sending: () => void = () => undefined;
+    const firstSend = new Promise<void>((resolve) => (sending = resolve));
     const sent: string[] = [];
-    const sink: AlertSink = {
+    const gated: AlertSink = {
       name: 'gated',
       kind: 'test',
       routes: ['page'],
       async send(n) {
+        sending();
         await gate;
         sent.push(n.alert.id);
       },
     };
-    const registry = new Registry();
-    const d = dispatcher([sink], registry, 3);
-    for (const id of ['a', 'b', 'c', 'd', 'e']) d.dispatch(note(id));
-    expect(await registry.metrics()).toMatch(/hourglass_alert_queue_length\{sink="gated"\} 3/);
+    const { d, registry, logs } = dispatcher([gated], { queueLimit: 2 });
+    d.dispatch(note('a'));
+    await firstSend; // 'a' is being sent
+    for (const id of ['b', 'c', 'd', 'e']) d.dispatch(note(id));
+    expect(await sample(registry, 'hourglass_alert_queue_length', { sink: 'gated' })).toBe(3);
     release();
     await d.idle();
-    // 'a' was being sent; 'b' and 'c' were the oldest waiting when 'd' and 'e' came
     expect(sent).toEqual(['a', 'd', 'e']);
-    expect(await registry.metrics()).toMatch(/outcome="dropped"\} 2/);
+    expect(await sample(registry, 'hourglass_alert_notifications_total', { sink: 'gated', outcome: 'dropped' })).toBe(
+      2,
+    );
+    expect(logs.entries.filter((e) => /queue full/.test(e.msg)).map((e) => e.alertId)).toEqual(['b', 'c']);
+  });
+
+  it('a broken sink neither throws out of dispatch nor keeps the notification from the others', async () => {
+    const r = await receiver(() => ({ status: 202 }));
+    const broken = { name: 'broken', kind: 'test', routes: null } as unknown as AlertSink;
+    const throwing: AlertSink = {
+      name: 'throwing',
+      kind: 'test',
+      routes: ['page'],
+      send: () => {
+        throw new TypeError('not a promise');
+      },
+    };
+    const { d, registry } = dispatcher([broken, throwing, webhook('ok', r.url)]);
+    expect(() => d.dispatch(note('6'))).not.toThrow();
+    await d.idle();
+    expect(r.requests.map((x) => x.body.alert.id)).toEqual(['6']);
+    expect(await sample(registry, 'hourglass_alert_notifications_total', { sink: 'throwing', outcome: 'failed' })).toBe(
+      1,
+    );
   });
 });
