@@ -274,8 +274,15 @@ function validate(s: Settings): HourglassConfig {
   if (typeof so.prefix !== 'string' || (so.prefix !== '' && !so.prefix.endsWith('/'))) {
     throw new ConfigInvalid({ key: 'store.prefix', rule: 'empty, or a name prefix ending with "/"' });
   }
-  if (typeof b.topicPrefix !== 'string' || !/^[A-Za-z0-9._-]*$/.test(b.topicPrefix)) {
-    throw new ConfigInvalid({ key: 'bus.topicPrefix', rule: 'letters, digits, ".", "_" or "-"' });
+  if (
+    typeof b.topicPrefix !== 'string' ||
+    !/^([A-Za-z][A-Za-z0-9._~+%-]*)?$/.test(b.topicPrefix) ||
+    b.topicPrefix.toLowerCase().startsWith('goog')
+  ) {
+    throw new ConfigInvalid({
+      key: 'bus.topicPrefix',
+      rule: 'empty, or a letter then letters, digits, ".", "_", "-", "~", "+", "%" (Pub/Sub names), not starting with "goog"',
+    });
   }
   if (e.codec !== 'deflate' && e.codec !== 'snappy' && e.codec !== 'null') {
     throw new ConfigInvalid({
