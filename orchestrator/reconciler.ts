@@ -9,7 +9,9 @@
  * - `consumer`: its ETL consumer runs with the type's current versions (when this process runs
  *   the ETL);
  * - `alerts`: its alert rules are registered with the thresholds of its tier (when this process
- *   runs the alerting engine).
+ *   runs the alerting engine);
+ * - `warehouse`: for types stored in the warehouse, its table exists with the current schema
+ *   (when a warehouse other than the files is configured).
  * The catalogue every ingress validates against is refreshed by `CatalogSync` (schema
  * distribution) before the steps run.
  *
@@ -22,7 +24,7 @@
  * - `retired`: the registry marks the type retired. Its data stays until the retention sweeper
  *   removes it.
  *
- * Warehouse tables join as a step with the backends that provide them.
+ * A retired type's warehouse table stays, like its files, until retention removes its data.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
@@ -30,6 +32,7 @@ import { type EventCatalog, type EventType, subscriptionFor, topicFor } from '..
 import { HOUR_MS } from '../core/hours.js';
 import type { Bus } from '../core/ports/bus.js';
 import type { ReconcileStep, StateStore } from '../core/ports/state-store.js';
+import type { Warehouse } from '../core/ports/warehouse.js';
 import type { EtlService } from '../etl/service.js';
 import type { AlertingService } from './alerts/alerting.js';
 import { provisionBus } from './provision.js';
@@ -43,6 +46,8 @@ export interface ReconcilerDeps {
   readonly etl: EtlService | null;
   /** The alerting engine of this process, if it runs one. */
   readonly alerting?: AlertingService | null;
+  /** The warehouse types stored there are loaded into, if not the files alone. */
+  readonly warehouse?: Warehouse | null;
   readonly clock: Clock;
   readonly logger: Logger;
   /** Real ms between passes. */
@@ -68,6 +73,8 @@ export class Reconciler {
   private loaded = false;
   /** When this process first saw each retiring type (pipeline clock). */
   private readonly retiringSince = new Map<string, number>();
+  /** Schema versions whose warehouse table this process made sure of, per type. */
+  private readonly tables = new Map<string, number>();
   private readonly log: Logger;
 
   constructor(private readonly d: ReconcilerDeps) {
@@ -124,6 +131,9 @@ export class Reconciler {
               ['bus', () => this.ensureBus(t)],
               ['consumer', () => this.ensureConsumer(t)],
               ['alerts', () => this.ensureAlerts(t)],
+              ...(t.storage === 'warehouse' && this.d.warehouse
+                ? ([['warehouse', () => this.ensureTable(t)]] as [string, () => Promise<Outcome>][])
+                : []),
             ]
           : t.status === 'retiring'
             ? [
@@ -206,6 +216,15 @@ export class Reconciler {
 
   private async ensureAlerts(t: EventType): Promise<Outcome> {
     await this.d.alerting?.provision(t);
+    return { status: 'done' };
+  }
+
+  private async ensureTable(t: EventType): Promise<Outcome> {
+    // once per schema version per process: a warehouse call each pass would be wasted quota
+    const version = t.versions.length;
+    if (this.tables.get(t.name) === version) return { status: 'done' };
+    await this.d.warehouse?.ensureTable(t);
+    this.tables.set(t.name, version);
     return { status: 'done' };
   }
 
