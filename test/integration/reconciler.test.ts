@@ -169,4 +169,47 @@ describe('reconciler', () => {
     // the other types are untouched
     expect(await bus.listTopics()).toContain(topicFor('EndSong'));
   });
+
+  it('makes sure of the warehouse table of a warehouse-stored type, once per schema version', async () => {
+    const t = await store.getType('EndSong');
+    if (t === null) throw new Error('EndSong not registered');
+    const { versions: _v, revision, createdAt: _c, updatedAt: _u, ...definition } = t;
+    await store.saveType({
+      definition: { ...definition, storage: 'warehouse' },
+      newVersions: [],
+      expectedRevision: revision,
+      actor: 'test',
+      action: 'update',
+      detail: 'storage: files → warehouse',
+      at: 2,
+    });
+    await sync.refresh();
+    const ensured: string[] = [];
+    const warehouse = {
+      backend: 'recording',
+      ensureTable: async (type: { name: string; versions: readonly unknown[] }) => {
+        ensured.push(`${type.name}@${type.versions.length}`);
+      },
+      loadPartition: async () => ({ rows: 0 }),
+      query: async () => ({ columns: [], rows: [] }),
+      close: async () => undefined,
+    };
+    const r = new Reconciler({
+      store,
+      bus,
+      catalog,
+      etl: null,
+      warehouse,
+      clock,
+      logger: silentLogger(),
+      intervalRealMs: 1000,
+      retryMaxRealMs: 100,
+      refuseMarginMs: 0,
+    });
+    await r.pass();
+    await r.pass();
+    expect(ensured).toEqual(['EndSong@2']);
+    expect((await store.listSteps('EndSong')).find((s) => s.step === 'warehouse')?.status).toBe('done');
+    expect((await store.listSteps('PageView')).map((s) => s.step)).not.toContain('warehouse');
+  });
 });
