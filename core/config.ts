@@ -133,6 +133,7 @@ export const ENV_SETTINGS: Readonly<Record<string, string>> = {
   GOOGLE_CLOUD_PROJECT: 'gcp.projectId',
   HOURGLASS_WAREHOUSE: 'warehouse.backend',
   HOURGLASS_BQ_DATASET: 'warehouse.dataset',
+  HOURGLASS_BQ_LOCATION: 'warehouse.location',
   HOURGLASS_BQ_ENDPOINT: 'warehouse.endpoint',
   HOURGLASS_STATE: 'state.backend',
   HOURGLASS_STATE_URL: 'state.url',

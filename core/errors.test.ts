@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { WAREHOUSE_ERROR_CODES } from '../infra/warehouse/bigquery/errors.js';
 import { allErrorCodes, PublishFailed, REQUEST_ERRORS, RequestRejected } from './errors.js';
 import { REJECTION_CODES } from './rejection-codes.js';
 
@@ -19,7 +20,9 @@ function documentedCodes(): { errors: Map<string, number>; rejections: Set<strin
 describe('error codes', () => {
   it('every error code is in the README error table with its HTTP status, and vice versa', () => {
     const { errors } = documentedCodes();
-    expect([...errors.keys()].sort()).toEqual(allErrorCodes().sort());
+    // adapters' own errors (infra/) are documented in the same table
+    expect([...errors.keys()].sort()).toEqual([...allErrorCodes(), ...Object.keys(WAREHOUSE_ERROR_CODES)].sort());
+    for (const [code, status] of Object.entries(WAREHOUSE_ERROR_CODES)) expect(errors.get(code), code).toBe(status);
     for (const [code, { status }] of Object.entries(REQUEST_ERRORS)) expect(errors.get(code), code).toBe(status);
     expect(errors.get('bus_unavailable')).toBe(new PublishFailed({ topic: 't' }).httpStatus);
   });

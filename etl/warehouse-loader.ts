@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
-import { type EventType, PARTITIONINGS } from '../core/event-types.js';
+import { type EventType, latestVersion, PARTITIONINGS } from '../core/event-types.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { HourRecord, StateStore } from '../core/ports/state-store.js';
 import type { Warehouse } from '../core/ports/warehouse.js';
@@ -24,7 +24,8 @@ export interface WarehouseLoaderDeps {
 }
 
 export class WarehouseLoader {
-  private readonly tables = new Set<string>();
+  /** Schema fingerprints whose table this process made sure of, per type (a new version checks again). */
+  private readonly tables = new Map<string, string>();
   private readonly retryAt = new Map<string, { at: number; failures: number }>();
   private readonly log: Logger;
 
@@ -74,9 +75,10 @@ export class WarehouseLoader {
 
   private async load(type: EventType, manifestName: string, hours: readonly HourRecord[]): Promise<void> {
     const m = JSON.parse((await this.d.objects.get(manifestName)).toString('utf8')) as Manifest;
-    if (!this.tables.has(type.name)) {
+    const fingerprint = latestVersion(type).fingerprint;
+    if (this.tables.get(type.name) !== fingerprint) {
       await this.d.warehouse.ensureTable(type);
-      this.tables.add(type.name);
+      this.tables.set(type.name, fingerprint);
     }
     const daily = m.partitioning === PARTITIONINGS[1];
     const start = Date.parse(m.start);
