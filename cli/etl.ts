@@ -6,7 +6,15 @@ import { createLogger } from '../core/logger.js';
 import { EtlService, etlWorkDir } from '../etl/service.js';
 import { registerPipelineMetrics } from '../orchestrator/pipeline-metrics.js';
 import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, numberFlag } from './common.js';
-import { busFor, clockFor, etlConfigOf, objectStoreFor, openStateStore, registryCatalog } from './pipeline.js';
+import {
+  busFor,
+  clockFor,
+  etlConfigOf,
+  objectStoreFor,
+  openStateStore,
+  registryCatalog,
+  warehouseFor,
+} from './pipeline.js';
 import { untilSignal } from './signals.js';
 import type { CliIo } from './usage.js';
 
@@ -41,7 +49,7 @@ export async function runEtl(argv: string[], io: CliIo): Promise<number> {
     await state.close();
     throw err;
   }
-  const bus = busFor(config, clock, logger);
+  const bus = await busFor(config, clock, logger);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'hourglass_process_' });
   registerPipelineMetrics({ bus, store: state, catalog: catalog.catalog, clock, logger, registry });
@@ -52,7 +60,7 @@ export async function runEtl(argv: string[], io: CliIo): Promise<number> {
   );
   const etl = new EtlService({
     bus,
-    objects: objectStoreFor(config),
+    objects: await objectStoreFor(config),
     state,
     catalog: catalog.catalog,
     clock,
@@ -60,6 +68,7 @@ export async function runEtl(argv: string[], io: CliIo): Promise<number> {
     registry,
     config: etlConfigOf(config),
     workDir: etlWorkDir(config.dataDir),
+    warehouse: await warehouseFor(config),
   });
   try {
     await etl.start();

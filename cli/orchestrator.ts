@@ -24,6 +24,7 @@ import {
   openStateStore,
   registryCatalog,
   seedRegistry,
+  warehouseFor,
 } from './pipeline.js';
 import { untilSignal } from './signals.js';
 import type { CliIo } from './usage.js';
@@ -56,7 +57,7 @@ export async function runOrchestrator(argv: string[], io: CliIo): Promise<number
   const logger = createLogger(config.logLevel);
   const clock = clockFor(config);
   const store = await openStateStore(config);
-  const bus = busFor(config, clock, logger);
+  const bus = await busFor(config, clock, logger);
   try {
     await seedRegistry(config, store, clock, logger);
     const { catalog, sync } = await registryCatalog(config, store, logger);
@@ -70,13 +71,14 @@ export async function runOrchestrator(argv: string[], io: CliIo): Promise<number
       catalog,
       etl: null,
       alerting: alerting.service,
+      warehouse: await warehouseFor(config),
       clock,
       logger,
       intervalRealMs: config.orchestrator.syncIntervalRealMs,
       retryMaxRealMs: config.orchestrator.retryMaxRealMs,
       refuseMarginMs: 2 * config.orchestrator.syncIntervalRealMs * config.timeScale,
     });
-    const objects = objectStoreFor(config);
+    const objects = await objectStoreFor(config);
     const sweeper = new RetentionSweeper({
       store,
       objects,

@@ -13,6 +13,7 @@ import { EventCatalog, loadEventTypes } from '../core/event-types.js';
 import type { Bus } from '../core/ports/bus.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { StateStore } from '../core/ports/state-store.js';
+import type { Warehouse } from '../core/ports/warehouse.js';
 import { type EtlConfig, EtlService, etlWorkDir } from '../etl/service.js';
 import { EmbeddedBus } from '../infra/bus/embedded/embedded-bus.js';
 import { PostgresStateStore } from '../infra/state/postgres/postgres-state-store.js';
@@ -67,7 +68,21 @@ export async function openStateStore(config: HourglassConfig): Promise<StateStor
   return new SqliteStateStore(join(config.dataDir, 'state.sqlite'));
 }
 
-export function busFor(config: HourglassConfig, clock: Clock, logger: Logger): EmbeddedBus {
+/**
+ * The configured bus: the embedded log in the data dir, or Google Cloud Pub/Sub (its client is
+ * loaded only then; `PUBSUB_EMULATOR_HOST` points it at an emulator).
+ */
+export async function busFor(config: HourglassConfig, clock: Clock, logger: Logger): Promise<Bus> {
+  if (config.bus.backend === 'pubsub') {
+    const { PubSubBus } = await import('../infra/bus/pubsub/pubsub-bus.js');
+    return new PubSubBus({
+      projectId: config.gcp.projectId,
+      topicPrefix: config.bus.topicPrefix,
+      clock,
+      logger,
+      defaultAckDeadlineRealMs: config.bus.ackDeadlineRealMs,
+    });
+  }
   return new EmbeddedBus({
     dataDir: config.dataDir,
     clock,
@@ -77,8 +92,37 @@ export function busFor(config: HourglassConfig, clock: Clock, logger: Logger): E
   });
 }
 
-export function objectStoreFor(config: HourglassConfig): ObjectStore {
+/** The configured object store: files under `<dataDir>/objects`, or a Cloud Storage bucket. */
+export async function objectStoreFor(config: HourglassConfig): Promise<ObjectStore> {
+  const s = config.store;
+  if (s.backend === 'gcs') {
+    const { GcsObjectStore } = await import('../infra/store/gcs/gcs-object-store.js');
+    return new GcsObjectStore({
+      bucket: s.bucket,
+      prefix: s.prefix,
+      projectId: config.gcp.projectId,
+      ...(s.endpoint !== null ? { apiEndpoint: s.endpoint } : {}),
+    });
+  }
   return new FsObjectStore(join(config.dataDir, 'objects'));
+}
+
+/**
+ * The warehouse types stored there are loaded into: null for DuckDB (queries read the final
+ * files), or BigQuery, loading from the Cloud Storage bucket.
+ */
+export async function warehouseFor(config: HourglassConfig): Promise<Warehouse | null> {
+  const w = config.warehouse;
+  const store = config.store;
+  if (w.backend !== 'bigquery' || store.backend !== 'gcs') return null;
+  const { BigQueryWarehouse } = await import('../infra/warehouse/bigquery/bigquery-warehouse.js');
+  return new BigQueryWarehouse({
+    projectId: config.gcp.projectId,
+    dataset: w.dataset,
+    location: w.location,
+    ...(w.endpoint !== null ? { apiEndpoint: w.endpoint } : {}),
+    sourceUri: (name) => `gs://${store.bucket}/${store.prefix}${name}`,
+  });
 }
 
 export function etlConfigOf(config: HourglassConfig): EtlConfig {
@@ -197,11 +241,13 @@ export async function startPipeline(
 ): Promise<Pipeline> {
   const clock = clockFor(config);
   const store = await openStateStore(config);
-  const objects = objectStoreFor(config);
+  const objects = await objectStoreFor(config);
+  const warehouse = await warehouseFor(config);
   const metrics = createIngressMetrics();
-  const bus = busFor(config, clock, logger);
+  const bus = await busFor(config, clock, logger);
   const closeBackends = async (): Promise<void> => {
     await bus.close();
+    await warehouse?.close();
     await store.close();
   };
   let ingress: IngressService | null = null;
@@ -242,6 +288,7 @@ export async function startPipeline(
         registry: metrics.registry,
         config: etlConfigOf(config),
         workDir: etlWorkDir(config.dataDir),
+        warehouse,
       });
     }
     reconciler = new Reconciler({
@@ -250,6 +297,7 @@ export async function startPipeline(
       catalog,
       etl,
       alerting: alerting.service,
+      warehouse,
       clock,
       logger,
       intervalRealMs: config.orchestrator.syncIntervalRealMs,

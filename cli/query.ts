@@ -4,21 +4,24 @@ import { EventCatalog } from '../core/event-types.js';
 import { runQuery } from '../etl/query.js';
 import { RegistryTypes } from '../orchestrator/catalog-sync.js';
 import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, formatFlag, formatRows } from './common.js';
-import { objectStoreFor, openStateStore } from './pipeline.js';
+import { objectStoreFor, openStateStore, warehouseFor } from './pipeline.js';
 import { type CliIo, UsageError } from './usage.js';
 
-export const QUERY_USAGE = `Usage: hourglass query [--data-dir D] [--format table|csv|json] "<SQL>"
+export const QUERY_USAGE = `Usage: hourglass query [--data-dir D] [--format table|csv|json] [--warehouse duckdb|bigquery] "<SQL>"
 
 Runs SQL with DuckDB over the published partitions: one view per event type (named after it),
 with the columns event_id, event_arrival_time, …, the payload fields, and date/hour (Hive
 partition columns: filter on them to read only those partitions). Unpublished hours are invisible.
+With --warehouse bigquery (or warehouse.backend "bigquery"), the SQL runs in BigQuery over the
+tables of the types stored in the warehouse (the configured dataset is the default one).
   --format F        table (default), csv, or json (a JSON array of rows)
+  --warehouse W     duckdb (default) or bigquery
 ${DATA_DIR_USAGE}`;
 
 export async function runQueryCommand(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { ...DATA_DIR_OPTIONS, format: { type: 'string', short: 'f' } },
+    options: { ...DATA_DIR_OPTIONS, format: { type: 'string', short: 'f' }, warehouse: { type: 'string' } },
     allowPositionals: true,
     strict: true,
   });
@@ -28,7 +31,18 @@ export async function runQueryCommand(argv: string[], io: CliIo): Promise<number
   }
   if (positionals.length !== 1) throw new UsageError('give the SQL as one argument (quote it)');
   const format = formatFlag(values.format);
-  const config = configFromFlags(values);
+  const config = configFromFlags(values, { 'warehouse.backend': values.warehouse });
+  if (config.warehouse.backend === 'bigquery') {
+    const warehouse = await warehouseFor(config);
+    if (warehouse === null) throw new UsageError('BigQuery needs store.backend "gcs" and a project');
+    try {
+      const result = await warehouse.query(positionals[0] as string);
+      io.stdout.write(formatRows(result.columns, result.rows, format));
+      return 0;
+    } finally {
+      await warehouse.close();
+    }
+  }
   // the registry's types give views even to types with nothing published yet
   const store = await openStateStore(config);
   let catalog: EventCatalog;
@@ -39,7 +53,7 @@ export async function runQueryCommand(argv: string[], io: CliIo): Promise<number
     await store.close();
   }
   try {
-    const result = await runQuery(positionals[0] as string, objectStoreFor(config), catalog, {
+    const result = await runQuery(positionals[0] as string, await objectStoreFor(config), catalog, {
       memoryBytes: config.etl.duckdbMemoryBytes,
       threads: config.etl.duckdbThreads,
     });

@@ -5,6 +5,9 @@
  * so filters on them prune files. Types known to the catalogue with no data yet are empty views of
  * the right columns.
  */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { EventCatalog } from '../core/event-types.js';
 import { latestVersion } from '../core/event-types.js';
@@ -47,6 +50,16 @@ export async function runQuery(
     threads: String(options.threads),
   });
   const c = await instance.connect();
+  // a store without local files (Cloud Storage): the partitions' files are copied into a scratch
+  // dir under their own names, so DuckDB still sees the date=/hour= path parts
+  let scratch: string | null = null;
+  const download = async (name: string): Promise<string> => {
+    scratch ??= await mkdtemp(join(tmpdir(), 'hourglass-query-'));
+    const path = join(scratch, name);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, await objects.get(name));
+    return path;
+  };
   try {
     // DuckDB 1.5.5 fails an internal assertion when it reads Parquet column statistics for a Hive
     // partition column (e.g. min(date)) during statistics propagation; planning without that
@@ -58,9 +71,7 @@ export async function runQuery(
       const files: string[] = [];
       for (const m of manifests.get(name) ?? []) {
         for (const f of m.files) {
-          const path = objects.localPath(f.name);
-          if (path === null) throw new Error(`the ${objects.backend} object store has no local files for DuckDB`);
-          files.push(path);
+          files.push(objects.localPath(f.name) ?? (await download(f.name)));
         }
       }
       const type = catalog?.get(name);
@@ -104,6 +115,7 @@ export async function runQuery(
   } finally {
     c.closeSync();
     instance.closeSync();
+    if (scratch !== null) await rm(scratch, { recursive: true, force: true });
   }
 }
 

@@ -3,16 +3,25 @@
  * retry failed requests with the same ids, while the ETL process is SIGKILLed at random moments
  * (and, in the second test, the whole `hourglass dev` process). After the last restart every
  * accepted id must be in the published partitions exactly once, and nothing else.
+ *
+ * Both run on the embedded default and on Google Cloud's backends: the Pub/Sub bus on the fake
+ * the global setup starts (or PUBSUB_EMULATOR_HOST) and the Cloud Storage store on the test double
+ * of its JSON API (test/fixtures/gcs-double.ts).
  */
+
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
 import { EventCatalog, loadEventTypes } from '../../core/event-types.js';
+import type { ObjectStore } from '../../core/ports/object-store.js';
 import { runQuery } from '../../etl/query.js';
 import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../../infra/store/fs/fs-object-store.js';
+import { GcsObjectStore } from '../../infra/store/gcs/gcs-object-store.js';
+import { type GcsDouble, startGcsDouble } from '../fixtures/gcs-double.js';
 import { type DevProcess, startDev, startEtl } from '../support/dev-process.js';
 import { endSong, pageView, SCHEMAS_DIR } from '../support/ingress-harness.js';
 
@@ -22,7 +31,58 @@ afterAll(async () => {
   for (const d of dirs) if (!process.env.KEEP) await rm(d, { recursive: true, force: true });
 });
 
-async function dataDir(): Promise<{ dir: string; config: string }> {
+let gcs: GcsDouble | null = null;
+beforeAll(async () => {
+  gcs = await startGcsDouble({ buckets: [BUCKET] });
+});
+afterAll(async () => {
+  await gcs?.stop();
+});
+
+const PROJECT = 'hourglass-test';
+const BUCKET = 'hourglass-events';
+
+/** Where a pipeline's pieces live: the embedded default, or Pub/Sub + Cloud Storage. */
+interface Backends {
+  readonly name: string;
+  /** Environment of the `hourglass` processes. */
+  env(prefix: string): NodeJS.ProcessEnv;
+  objects(dir: string, prefix: string): ObjectStore;
+  /** Pub/Sub's ack deadline is 10 s at least: a killed consumer's messages come back after it. */
+  readonly ackDeadlineRealMs: number;
+  /** How long the last hours may take to publish after the producers stop (real ms). */
+  readonly publishWithinMs: number;
+}
+
+const BACKENDS: Backends[] = [
+  {
+    name: 'embedded bus and files',
+    env: () => ({}),
+    objects: (dir) => new FsObjectStore(join(dir, 'objects')),
+    ackDeadlineRealMs: 60_000,
+    publishWithinMs: 60_000,
+  },
+  {
+    name: 'Pub/Sub and Cloud Storage',
+    env: (prefix) => ({
+      HOURGLASS_BUS: 'pubsub',
+      HOURGLASS_STORE: 'gcs',
+      GOOGLE_CLOUD_PROJECT: PROJECT,
+      PUBSUB_EMULATOR_HOST: inject('pubsubHost'),
+      HOURGLASS_TOPIC_PREFIX: prefix,
+      HOURGLASS_GCS_BUCKET: BUCKET,
+      HOURGLASS_GCS_PREFIX: `${prefix}/`,
+      HOURGLASS_GCS_ENDPOINT: gcs?.endpoint ?? '',
+    }),
+    objects: (_dir, prefix) =>
+      new GcsObjectStore({ bucket: BUCKET, prefix: `${prefix}/`, projectId: PROJECT, apiEndpoint: gcs?.endpoint }),
+    ackDeadlineRealMs: 10_000,
+    // redeliveries wait for the ack deadline, and every raw file is an upload to the double
+    publishWithinMs: 150_000,
+  },
+];
+
+async function dataDir(b: Backends): Promise<{ dir: string; config: string; prefix: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'hourglass-exactly-once-'));
   dirs.push(dir);
   const config = join(dir, 'config.json');
@@ -31,10 +91,11 @@ async function dataDir(): Promise<{ dir: string; config: string }> {
     config,
     JSON.stringify({
       ingress: { heartbeatRealMs: 300 },
+      bus: { ackDeadlineRealMs: b.ackDeadlineRealMs },
       etl: { vanishAfterRealMs: 1500, maxFileAgeRealMs: 300, passIntervalRealMs: 200 },
     }),
   );
-  return { dir, config };
+  return { dir, config, prefix: `x${randomBytes(4).toString('hex')}` };
 }
 
 /** Sends batches (20% of ids repeat a recent id), retrying each batch until it is accepted. */
@@ -95,11 +156,11 @@ class Producer {
   }
 }
 
-async function finalIds(dir: string): Promise<Map<string, number>> {
+async function finalIds(objects: ObjectStore): Promise<Map<string, number>> {
   const catalog = new EventCatalog(await loadEventTypes(SCHEMAS_DIR));
   const result = await runQuery(
     'SELECT event_id, count(*) AS n FROM (SELECT event_id FROM EndSong UNION ALL SELECT event_id FROM PageView) GROUP BY event_id',
-    new FsObjectStore(join(dir, 'objects')),
+    objects,
     catalog,
     { memoryBytes: 256 << 20, threads: 1 },
   );
@@ -140,55 +201,57 @@ function check(sent: Set<string>, final: Map<string, number>): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('exactly-once in final partitions', () => {
+describe.each(BACKENDS)('exactly-once in final partitions: $name', (b) => {
   it('survives SIGKILLs of the ETL process at random moments', async () => {
-    const { dir, config } = await dataDir();
+    const { dir, config, prefix } = await dataDir(b);
+    const env = b.env(prefix);
     const common = ['--data-dir', dir, '--time-scale', String(SCALE), '--config', config];
-    const ingress = await startDev([...common, '--no-etl']);
+    const ingress = await startDev([...common, '--no-etl'], 30_000, env);
     const producer = new Producer();
     producer.start(ingress.url);
-    let etl: DevProcess = await startEtl(common);
+    let etl: DevProcess = await startEtl(common, 30_000, env);
     for (let i = 0; i < 3; i++) {
       await sleep(1500 + Math.random() * 2500);
       await etl.kill();
       await sleep(Math.random() * 500);
-      etl = await startEtl(common);
+      etl = await startEtl(common, 30_000, env);
     }
     await sleep(1000);
     await producer.stop();
     // the ETL process serves its own metrics
     const etlMetrics = await (await fetch(`${etl.url}/metrics`)).text();
-    expect(etlMetrics).toMatch(/hourglass_etl_events_committed_total\{type="EndSong",kind="raw"\} \d+/);
+    expect(etlMetrics).toMatch(/# TYPE hourglass_etl_events_committed_total counter/);
     expect(etlMetrics).toMatch(/hourglass_bus_backlog_messages\{subscription="hourglass\.EndSong\.etl"\} \d+/);
     try {
-      await waitAllPublished(dir, 60_000);
+      await waitAllPublished(dir, b.publishWithinMs);
     } finally {
       await etl.stop();
       await ingress.stop();
     }
     expect(producer.sent.size).toBeGreaterThan(1000);
-    check(producer.sent, await finalIds(dir));
-  }, 120_000);
+    check(producer.sent, await finalIds(b.objects(dir, prefix)));
+  }, 240_000);
 
   it('survives SIGKILLs of the whole hourglass dev process', async () => {
-    const { dir, config } = await dataDir();
+    const { dir, config, prefix } = await dataDir(b);
+    const env = b.env(prefix);
     const common = ['--data-dir', dir, '--time-scale', String(SCALE), '--config', config];
     const producer = new Producer();
-    let dev = await startDev(common);
+    let dev = await startDev(common, 30_000, env);
     producer.start(dev.url);
     for (let i = 0; i < 2; i++) {
       await sleep(2000 + Math.random() * 2500);
       await dev.kill();
-      dev = await startDev([...common, '--port', new URL(dev.url).port]);
+      dev = await startDev([...common, '--port', new URL(dev.url).port], 30_000, env);
     }
     await sleep(1500);
     await producer.stop();
     try {
-      await waitAllPublished(dir, 60_000);
+      await waitAllPublished(dir, b.publishWithinMs);
     } finally {
       await dev.stop();
     }
     expect(producer.sent.size).toBeGreaterThan(500);
-    check(producer.sent, await finalIds(dir));
-  }, 120_000);
+    check(producer.sent, await finalIds(b.objects(dir, prefix)));
+  }, 240_000);
 });
