@@ -81,6 +81,7 @@ export async function busFor(config: HourglassConfig, clock: Clock, logger: Logg
       clock,
       logger,
       defaultAckDeadlineRealMs: config.bus.ackDeadlineRealMs,
+      pullStreams: config.bus.pullStreams,
     });
   }
   return new EmbeddedBus({

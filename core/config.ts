@@ -39,6 +39,7 @@ export interface HourglassConfig {
     readonly segmentBytes: number;
     readonly ackDeadlineRealMs: number;
     readonly topicPrefix: string;
+    readonly pullStreams: number;
   };
   readonly state:
     | { readonly backend: 'sqlite' }
@@ -126,6 +127,7 @@ export const ENV_SETTINGS: Readonly<Record<string, string>> = {
   HOURGLASS_LEDGER_GRACE_MS: 'ingress.ledgerGraceMs',
   HOURGLASS_BUS: 'bus.backend',
   HOURGLASS_TOPIC_PREFIX: 'bus.topicPrefix',
+  HOURGLASS_PULL_STREAMS: 'bus.pullStreams',
   HOURGLASS_STORE: 'store.backend',
   HOURGLASS_GCS_BUCKET: 'store.bucket',
   HOURGLASS_GCS_PREFIX: 'store.prefix',
@@ -348,6 +350,7 @@ function validate(s: Settings): HourglassConfig {
       segmentBytes: num(b, 'segmentBytes', 'bus.segmentBytes', 64 * 1024),
       ackDeadlineRealMs: num(b, 'ackDeadlineRealMs', 'bus.ackDeadlineRealMs', 10),
       topicPrefix: b.topicPrefix,
+      pullStreams: num(b, 'pullStreams', 'bus.pullStreams', 1, 256),
     },
     state:
       st.backend === 'postgres'

@@ -50,6 +50,8 @@ export const DEFAULTS = {
     ackDeadlineRealMs: 60_000,
     /** Pub/Sub: prepended to every topic and subscription name (several pipelines in one project). */
     topicPrefix: '',
+    /** Pub/Sub: streaming-pull streams per consumer (the client library's default; more for a fake). */
+    pullStreams: 5,
   },
   state: {
     backend: 'sqlite' as const,

@@ -70,6 +70,8 @@ const BACKENDS: Backends[] = [
       GOOGLE_CLOUD_PROJECT: PROJECT,
       PUBSUB_EMULATOR_HOST: inject('pubsubHost'),
       HOURGLASS_TOPIC_PREFIX: prefix,
+      // the fake delivers about one message per stream every 10 ms
+      HOURGLASS_PULL_STREAMS: '32',
       HOURGLASS_GCS_BUCKET: BUCKET,
       HOURGLASS_GCS_PREFIX: `${prefix}/`,
       HOURGLASS_GCS_ENDPOINT: gcs?.endpoint ?? '',
