@@ -9,11 +9,18 @@ const execFileP = promisify(execFile);
 
 /** Runs a `hourglass` command to its end and returns what it printed on stdout. */
 export async function hourglass(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  const { stdout } = await execFileP(process.execPath, ['bin/hourglass.js', ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
-  });
-  return stdout;
+  try {
+    const { stdout } = await execFileP(process.execPath, ['bin/hourglass.js', ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+    });
+    return stdout;
+  } catch (err) {
+    // what the command said is the useful part of a failure
+    const e = err as Error & { stderr?: string };
+    e.message = `${e.message}\n${e.stderr ?? ''}`;
+    throw e;
+  }
 }
 
 export interface DevProcess {
