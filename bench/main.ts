@@ -7,14 +7,17 @@
  *  (c) the ETL consumer of one type: bus → committed raw files (bench/etl-consumer.ts);
  *  (d) the dedup step on hours of 5 M and 20 M events with 1% duplicates (bench/etl-dedup.ts);
  *  (e) end to end, hour end → published partition, for an hour of ~1 M events (bench/etl-e2e.ts);
- *  (f) registry API reads over loopback HTTP (bench/registry-api.ts).
- * `npm run bench -- --only etl` runs (c)–(e) alone; `-- --only registry` runs (f) alone.
+ *  (f) registry API reads over loopback HTTP (bench/registry-api.ts);
+ *  (g) the Google Cloud Pub/Sub bus against Google's in-memory fake: the ingress end to end, the
+ *      ETL consumer draining a backlog, and the consumer keeping up with the ingress (bench/pubsub.ts).
+ * `npm run bench -- --only etl` runs (c)–(e) alone; `-- --only registry` runs (f) alone;
+ * `-- --only pubsub` runs (g) alone (`-- --pull-streams N` sets the consumer's streaming pulls).
  * `npm run bench -- --json` prints one JSON object (fields in bench/README.md) as the last line;
  * it is also written to bench/results/latest.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { loadEventTypes } from '../core/event-types.js';
 import { measureCeiling } from './ceiling.js';
@@ -22,6 +25,7 @@ import { measureConsumer } from './etl-consumer.js';
 import { measureDedup } from './etl-dedup.js';
 import { measureEndToEnd } from './etl-e2e.js';
 import { ROOT, runSend, type SendResult, startDev } from './processes.js';
+import { measurePubsub, type PubsubResult } from './pubsub.js';
 import { measureRegistryReads } from './registry-api.js';
 
 const json = process.argv.includes('--json');
@@ -44,22 +48,34 @@ const TARGETS = {
   dedupPeakRssMb: 1024,
   hourEndToPublishedSec: 60,
   registryReadsPerSec: 2_000,
+  pubsubIngressEventsPerSec: 50_000,
 };
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const onlyEtl = only === 'etl';
 const onlyRegistry = only === 'registry';
+const onlyPubsub = only === 'pubsub';
+const pullStreamsFlag = process.argv.includes('--pull-streams')
+  ? Number(process.argv[process.argv.indexOf('--pull-streams') + 1])
+  : undefined;
+if (pullStreamsFlag !== undefined && !(Number.isInteger(pullStreamsFlag) && pullStreamsFlag > 0)) {
+  throw new Error('--pull-streams takes a positive whole number');
+}
 
 function log(line: string): void {
   if (!json) process.stdout.write(`${line}\n`);
   else process.stderr.write(`${line}\n`);
 }
 
+log(
+  `machine: ${cpus().length} cores (shared with any other work running on it: figures vary with its load), load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
 const types = (await loadEventTypes(join(ROOT, 'schemas'))).filter((t) => TYPES.includes(t.name));
 const ceiling = only ? { eventsPerSec: 0, avgEventBytes: 0 } : measureCeiling(types, 5);
 if (!only) log('(a) ceiling: JSON.parse + validate + encode, in-process, one core …');
 if (!only) log(`    ${ceiling.eventsPerSec} events/s (events of ~${ceiling.avgEventBytes} bytes)`);
 
-const dataDir = await mkdtemp(join(tmpdir(), 'hourglass-bench-'));
 let result: Record<string, unknown> = {
   machine: {
     cpus: cpus().length,
@@ -69,7 +85,9 @@ let result: Record<string, unknown> = {
   },
   targets: {},
 };
-if (!only)
+if (!only) {
+  // (created only here: `--only` runs leave no empty folder behind)
+  const dataDir = await mkdtemp(join(tmpdir(), 'hourglass-bench-'));
   try {
     const dev = await startDev(dataDir);
     try {
@@ -135,6 +153,7 @@ if (!only)
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }
+}
 
 // (c)–(e): the ETL
 let etlFigures: {
@@ -143,7 +162,7 @@ let etlFigures: {
   dedup: Awaited<ReturnType<typeof measureDedup>>[];
   e2e: Awaited<ReturnType<typeof measureEndToEnd>>;
 } | null = null;
-if (!onlyRegistry) {
+if (!onlyRegistry && !onlyPubsub) {
   log('(c) ETL consumer, one type, 1,000,000 events from the embedded bus into committed raw files …');
   const consumerRuns = [];
   for (let i = 0; i < 2; i++) {
@@ -189,7 +208,7 @@ if (!onlyRegistry) {
 }
 
 // (f): registry API reads
-if (!onlyEtl) {
+if (!onlyEtl && !onlyPubsub) {
   log('(f) registry API reads, GET /v1/event-types[/EndSong], 16 in flight, 5 s …');
   const reads = await measureRegistryReads(5, 16);
   log(`    ${reads.readsPerSec} reads/s, p50 ${reads.p50Ms} ms, p99 ${reads.p99Ms} ms, ${reads.errors} errors`);
@@ -202,6 +221,25 @@ if (!onlyEtl) {
         target: TARGETS.registryReadsPerSec,
         pass: reads.readsPerSec >= TARGETS.registryReadsPerSec && reads.errors === 0,
       },
+    },
+    at: new Date().toISOString(),
+  };
+}
+
+// (g): the Pub/Sub bus, against the fake
+let pubsub: PubsubResult | null = null;
+if (!only || onlyPubsub) {
+  pubsub = await measurePubsub(log, pullStreamsFlag !== undefined ? { pullStreams: pullStreamsFlag } : {});
+  result = {
+    ...result,
+    pubsub,
+    targets: {
+      ...(result.targets as object),
+      pubsubIngressEventsPerSec: {
+        target: TARGETS.pubsubIngressEventsPerSec,
+        pass: pubsub.ingress.maxEventsPerSec >= TARGETS.pubsubIngressEventsPerSec,
+      },
+      pubsubConsumerKeepsUp: { target: 1, pass: pubsub.keepUp.keepsUp },
     },
     at: new Date().toISOString(),
   };
@@ -246,11 +284,28 @@ if (etlFigures !== null) {
     `| (e) hour end → published, s (scale 1, derived) | ${e2e.atScale1Sec} | ≤ ${TARGETS.hourEndToPublishedSec} | ${pass('hourEndToPublishedSec')} |`,
   );
 }
-if (!onlyEtl) {
+if (!onlyEtl && !onlyPubsub) {
   const reg = (result as { registry: { readsPerSec: number } }).registry;
   log(
     `| (f) registry API reads/s | ${reg.readsPerSec} | ≥ ${TARGETS.registryReadsPerSec} | ${pass('registryReadsPerSec')} |`,
   );
+}
+if (pubsub !== null) {
+  const p = pubsub;
+  log(
+    `| (g) ingress on the Pub/Sub fake, events/s | ${p.ingress.maxEventsPerSec} | ≥ ${TARGETS.pubsubIngressEventsPerSec} | ${pass('pubsubIngressEventsPerSec')} |`,
+  );
+  log(`| (g) ingress on the fake, p99 at max rate, ms | ${p.ingress.p99Ms} | | |`);
+  log(
+    `| (g) ETL consumer, backlog drain from the fake (pullStreams ${p.consumer.pullStreams}), events/s | ${p.consumer.eventsPerSec} | | |`,
+  );
+  log(
+    `| (g) keep-up in \`hourglass dev\` (pullStreams ${p.keepUp.pullStreams}), accepted/s → committed/s | ${p.keepUp.acceptedPerSec} → ${p.keepUp.committedPerSec} | all committed | ${pass('pubsubConsumerKeepsUp')} |`,
+  );
+  log(
+    `| (g) keep-up, ETL in the bench process (pullStreams ${p.keepUpTuned.pullStreams}), accepted/s → committed/s | ${p.keepUpTuned.acceptedPerSec} → ${p.keepUpTuned.committedPerSec} | | ${p.keepUpTuned.keepsUp ? 'all committed' : 'not all committed'} |`,
+  );
+  log('(g): against the in-memory fake pstest, not Pub/Sub itself, on cores shared with other work.');
 }
 mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
 writeFileSync(join(ROOT, 'bench/results/latest.json'), `${JSON.stringify(result, null, 2)}\n`);

@@ -350,7 +350,7 @@ function validate(s: Settings): HourglassConfig {
       segmentBytes: num(b, 'segmentBytes', 'bus.segmentBytes', 64 * 1024),
       ackDeadlineRealMs: num(b, 'ackDeadlineRealMs', 'bus.ackDeadlineRealMs', 10),
       topicPrefix: b.topicPrefix,
-      pullStreams: num(b, 'pullStreams', 'bus.pullStreams', 1, 256),
+      pullStreams: num(b, 'pullStreams', 'bus.pullStreams', 1, 8192),
     },
     state:
       st.backend === 'postgres'
