@@ -2,36 +2,16 @@
  * The alert sinks against local HTTP receivers: the exact payload of each format, the headers
  * sent, and how answers, timeouts, cancellations and network errors are classified.
  */
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AlertDeliveryFailed, ConfigInvalid } from '../../core/errors.js';
 import type { AlertNotification, AlertSinkConfig, AlertView } from '../../core/ports/alert-sink.js';
+import { type Answer, type Received, type Receiver, startHttpReceiver } from '../../test/support/http-receiver.js';
 import { type AlertDeliveryError, parseRetryAfter, truncate } from './http-post.js';
 import { createSink } from './sinks.js';
 import type { SlackBody } from './slack-sink.js';
 
-interface Request {
-  readonly method: string;
-  readonly path: string;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: unknown;
-}
-
-interface Answer {
-  readonly status: number;
-  readonly headers?: Readonly<Record<string, string>>;
-  readonly body?: string;
-}
-
-interface Receiver {
-  readonly url: string;
-  readonly requests: Request[];
-  /** Resolves once `count` requests arrived. */
-  requestCount(count: number): Promise<void>;
-  /** Resolves once the connection of request `index` closed (the client gave up or finished). */
-  connectionClosed(index: number): Promise<void>;
-  close(): Promise<void>;
-}
+type Request = Omit<Received, 'status'>;
 
 const receivers: Receiver[] = [];
 afterEach(async () => {
@@ -39,58 +19,10 @@ afterEach(async () => {
 });
 
 /** A receiver on 127.0.0.1; `answer` returning null leaves the request unanswered. */
-async function receiver(answer: (r: Request) => Answer | null = () => ({ status: 200 })): Promise<Receiver> {
-  const requests: Request[] = [];
-  const closed: Promise<void>[] = [];
-  const listeners = new Set<() => void>();
-  const server: Server = createServer((req, res) => {
-    let connectionClosed: () => void = () => undefined;
-    closed.push(new Promise<void>((resolve) => (connectionClosed = resolve)));
-    res.on('close', () => connectionClosed());
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        // kept as text
-      }
-      const r: Request = { method: req.method ?? '', path: req.url ?? '/', headers: req.headers, body };
-      requests.push(r);
-      for (const l of listeners) l();
-      const a = answer(r);
-      if (a === null) return;
-      res.writeHead(a.status, { 'content-type': 'text/plain', ...a.headers });
-      res.end(a.body ?? '');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  const r: Receiver = {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    requestCount: (count) =>
-      new Promise<void>((resolve) => {
-        const check = () => {
-          if (requests.length < count) return;
-          listeners.delete(check);
-          resolve();
-        };
-        listeners.add(check);
-        check();
-      }),
-    connectionClosed: async (index) => {
-      await r.requestCount(index + 1);
-      await closed[index];
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+async function receiver(
+  answer: (r: Omit<Request, 'status'>) => Answer | null = () => ({ status: 200, body: '' }),
+): Promise<Receiver> {
+  const r = await startHttpReceiver(answer);
   receivers.push(r);
   return r;
 }

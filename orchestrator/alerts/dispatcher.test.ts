@@ -2,36 +2,16 @@
  * The dispatcher with real sinks and local HTTP receivers: retries, giving up, per-sink order,
  * isolation from a hanging sink, the queue limit, closing, metrics and logs.
  */
-import { createServer, type Server } from 'node:http';
 import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AlertNotification, AlertSink } from '../../core/ports/alert-sink.js';
 import { createSink } from '../../infra/alerts/sinks.js';
 import type { WebhookBody } from '../../infra/alerts/webhook-sink.js';
+import { type Answer, type Received, type Receiver, startHttpReceiver } from '../../test/support/http-receiver.js';
 import { AlertDispatcher, type DispatcherOptions } from './dispatcher.js';
 
-interface Request {
-  readonly path: string;
-  readonly body: WebhookBody;
-  /** The status it was answered with; null: left unanswered. */
-  readonly status: number | null;
-}
-
-interface Answer {
-  readonly status: number;
-  readonly headers?: Readonly<Record<string, string>>;
-}
-
-interface Receiver {
-  readonly url: string;
-  readonly requests: Request[];
-  /** Resolves once `count` requests arrived (rejects after 20 s, with what did arrive). */
-  requestCount(count: number): Promise<void>;
-  /** Resolves once the connection of request `index` closed. */
-  connectionClosed(index: number): Promise<void>;
-  close(): Promise<void>;
-}
+type Request = Received<WebhookBody>;
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -39,56 +19,8 @@ afterEach(async () => {
 });
 
 /** A receiver on 127.0.0.1; `answer` returning null leaves the request unanswered. */
-async function receiver(answer: (r: Omit<Request, 'status'>) => Answer | null): Promise<Receiver> {
-  const requests: Request[] = [];
-  const closed: Promise<void>[] = [];
-  const listeners = new Set<() => void>();
-  const server: Server = createServer((req, res) => {
-    let connectionClosed: () => void = () => undefined;
-    closed.push(new Promise<void>((resolve) => (connectionClosed = resolve)));
-    res.on('close', () => connectionClosed());
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const r = { path: req.url ?? '/', body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as WebhookBody };
-      const a = answer(r);
-      requests.push({ ...r, status: a?.status ?? null });
-      for (const l of listeners) l();
-      if (a === null) return;
-      res.writeHead(a.status, { 'content-type': 'application/json', ...a.headers });
-      res.end('{"status":"success"}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  const rec: Receiver = {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    requestCount: (count) =>
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          listeners.delete(check);
-          reject(new Error(`expected ${count} requests, got ${JSON.stringify(requests)}`));
-        }, 20_000);
-        const check = () => {
-          if (requests.length < count) return;
-          listeners.delete(check);
-          clearTimeout(timer);
-          resolve();
-        };
-        listeners.add(check);
-        check();
-      }),
-    connectionClosed: async (index) => {
-      await rec.requestCount(index + 1);
-      await closed[index];
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+async function receiver(answer: (r: Omit<Request, 'status'>) => Answer | null): Promise<Receiver<WebhookBody>> {
+  const rec = await startHttpReceiver<WebhookBody>(answer);
   cleanups.push(() => rec.close());
   return rec;
 }

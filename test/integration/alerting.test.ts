@@ -105,7 +105,7 @@ describe('alerting', () => {
     await publish('EndSong', 50);
     await publish('PageView', 20);
 
-    const page = await receiver.waitFor('/pd', pd('consumer_stuck', 'EndSong') as (b: never) => boolean);
+    const page = await receiver.waitFor('/pd', pd('consumer_stuck', 'EndSong') as (b: unknown) => boolean);
     const waited = page.at - started;
     expect(waited).toBeGreaterThanOrEqual(stuckRealMs - 50);
     expect(waited).toBeLessThan(stuckRealMs + 3000);
@@ -113,20 +113,23 @@ describe('alerting', () => {
     expect(body.routing_key).toBe('R0UT1NGKEY');
     expect(body.payload?.summary).toMatch(/^EndSong: 50 messages waiting on the bus/);
 
-    const t = await receiver.waitFor('/tickets', ticket('consumer_stuck', 'PageView') as (b: never) => boolean);
+    const t = await receiver.waitFor('/tickets', ticket('consumer_stuck', 'PageView') as (b: unknown) => boolean);
     expect((t.body as WebhookBody).route).toBe('ticket');
     // two engines share the store: each alert is notified once
     await new Promise((r) => setTimeout(r, 500));
-    expect(receiver.find('/pd', pd('consumer_stuck', 'EndSong') as (b: never) => boolean)).toHaveLength(1);
-    expect(receiver.find('/tickets', ticket('consumer_stuck', 'PageView') as (b: never) => boolean)).toHaveLength(1);
-    expect(receiver.find('/pd', pd('consumer_stuck', 'PageView') as (b: never) => boolean)).toHaveLength(0);
-    expect(receiver.find('/tickets', ticket('consumer_stuck', 'EndSong') as (b: never) => boolean)).toHaveLength(0);
+    expect(receiver.find('/pd', pd('consumer_stuck', 'EndSong') as (b: unknown) => boolean)).toHaveLength(1);
+    expect(receiver.find('/tickets', ticket('consumer_stuck', 'PageView') as (b: unknown) => boolean)).toHaveLength(1);
+    expect(receiver.find('/pd', pd('consumer_stuck', 'PageView') as (b: unknown) => boolean)).toHaveLength(0);
+    expect(receiver.find('/tickets', ticket('consumer_stuck', 'EndSong') as (b: unknown) => boolean)).toHaveLength(0);
 
     // the consumer catches up: the alert resolves with the same dedup key
     const sub = await bus.subscribe(subscriptionFor('EndSong'), (messages) => {
       for (const m of messages) m.ack();
     });
-    const resolved = await receiver.waitFor('/pd', pd('consumer_stuck', 'EndSong', 'resolve') as (b: never) => boolean);
+    const resolved = await receiver.waitFor(
+      '/pd',
+      pd('consumer_stuck', 'EndSong', 'resolve') as (b: unknown) => boolean,
+    );
     expect((resolved.body as PagerDutyBody).dedup_key).toBe(body.dedup_key);
     await sub.close();
     const alerts = await store.listAlerts({ type: 'EndSong' });
@@ -144,11 +147,11 @@ describe('alerting', () => {
       businessHours: { timezone: 'UTC', days: [1, 2, 3, 4, 5], startHour: 9, endHour: 17 },
     });
     await publish('UserCreate', 5);
-    const t = await receiver.waitFor('/tickets', ticket('consumer_stuck', 'UserCreate') as (b: never) => boolean);
+    const t = await receiver.waitFor('/tickets', ticket('consumer_stuck', 'UserCreate') as (b: unknown) => boolean);
     const tb = t.body as WebhookBody;
     expect(Date.parse(tb.sentAt)).toBeLessThan(Date.UTC(2026, 10, 23, 9));
     expect(receiver.find('/pd')).toHaveLength(0);
-    const page = await receiver.waitFor('/pd', pd('consumer_stuck', 'UserCreate') as (b: never) => boolean, 20_000);
+    const page = await receiver.waitFor('/pd', pd('consumer_stuck', 'UserCreate') as (b: unknown) => boolean, 20_000);
     const pb = page.body as PagerDutyBody;
     expect(Date.parse(pb.payload?.timestamp ?? '')).toBeGreaterThanOrEqual(Date.UTC(2026, 10, 23, 9));
     expect(pb.dedup_key).toBe(tb.alert.dedupKey);
@@ -163,13 +166,13 @@ describe('alerting', () => {
     await store.saveLedgers([
       { instanceId: 'i1', type: 'EndSong', hour, ranges: [[1, 3]], count: 3, sealed: false, updatedAt: start },
     ]);
-    const risk = await receiver.waitFor('/pd', pd('slo_at_risk', 'EndSong') as (b: never) => boolean);
+    const risk = await receiver.waitFor('/pd', pd('slo_at_risk', 'EndSong') as (b: unknown) => boolean);
     expect((risk.body as PagerDutyBody).payload?.summary).toMatch(/has used \d+% of its 30m SLO/);
-    const breach = await receiver.waitFor('/pd', pd('slo_breached', 'EndSong') as (b: never) => boolean);
+    const breach = await receiver.waitFor('/pd', pd('slo_breached', 'EndSong') as (b: unknown) => boolean);
     expect((breach.body as PagerDutyBody).payload?.summary).toMatch(
       /is not published 3\dm after its end \(SLO 30m; closing\)/,
     );
-    await receiver.waitFor('/pd', pd('slo_at_risk', 'EndSong', 'resolve') as (b: never) => boolean);
+    await receiver.waitFor('/pd', pd('slo_at_risk', 'EndSong', 'resolve') as (b: unknown) => boolean);
     // the hour closes and publishes
     await store.closeHour({
       type: 'EndSong',
@@ -180,7 +183,7 @@ describe('alerting', () => {
       ledgerTotal: 3,
     });
     await store.updateHour('EndSong', hour, { state: 'published', publishedAt: clock.now() }, clock.now());
-    await receiver.waitFor('/pd', pd('slo_breached', 'EndSong', 'resolve') as (b: never) => boolean);
+    await receiver.waitFor('/pd', pd('slo_breached', 'EndSong', 'resolve') as (b: unknown) => boolean);
     expect(await store.listAlerts({ state: 'firing' })).toEqual([]);
   });
 
@@ -239,16 +242,19 @@ describe('alerting', () => {
       }),
     });
     expect(((await res.json()) as { accepted: number }).accepted).toBe(30);
-    const spike = await receiver.waitFor('/tickets', ticket('reject_rate_spike', 'PageView') as (b: never) => boolean);
+    const spike = await receiver.waitFor(
+      '/tickets',
+      ticket('reject_rate_spike', 'PageView') as (b: unknown) => boolean,
+    );
     expect((spike.body as WebhookBody & { alert: { summary: string } }).alert.summary).toMatch(
       /^PageView: 40% of events rejected in the last [12]s \(20 of 50; threshold 20%\)$/,
     );
-    await receiver.waitFor('/tickets', ticket('dead_letter_growth', 'PageView') as (b: never) => boolean);
+    await receiver.waitFor('/tickets', ticket('dead_letter_growth', 'PageView') as (b: unknown) => boolean);
     // nothing rejected since: both resolve once the window has passed
-    await receiver.waitFor('/tickets', ticket('reject_rate_spike', 'PageView', 'resolve') as (b: never) => boolean);
-    await receiver.waitFor('/tickets', ticket('dead_letter_growth', 'PageView', 'resolve') as (b: never) => boolean);
+    await receiver.waitFor('/tickets', ticket('reject_rate_spike', 'PageView', 'resolve') as (b: unknown) => boolean);
+    await receiver.waitFor('/tickets', ticket('dead_letter_growth', 'PageView', 'resolve') as (b: unknown) => boolean);
     expect(
-      receiver.find('/tickets', ((b: WebhookBody) => b.alert.type !== 'PageView') as (b: never) => boolean),
+      receiver.find('/tickets', ((b: WebhookBody) => b.alert.type !== 'PageView') as (b: unknown) => boolean),
     ).toEqual([]);
   });
 });
