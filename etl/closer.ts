@@ -18,9 +18,11 @@
  *    list. They are on the bus, durably. So where the rule applies, the hour also waits until the
  *    type's subscription holds no unacked message published before the instance's death bound
  *    (its last heartbeat plus `vanishAfterRealMs`, and at most the hour's end plus the same): by
- *    then every such event is in a raw file. This needs a bus with exact backlog figures (the
- *    embedded bus); on a bus without them the rule falls back to the saved ledger, and events
- *    missing from it that arrive after the hour closed are late (kept under `late/` and counted).
+ *    then every such event is in a raw file. That needs exact backlog figures (the embedded bus).
+ *    A bus without them (Pub/Sub, Kafka) states within how long a dead consumer's messages are
+ *    delivered again; the hour then waits until the death bound plus that time plus
+ *    `vanishAfterRealMs` have passed. An event still undelivered by then (a consumer lagging by
+ *    more than that) arrives after the hour closed and is late (kept under `late/` and counted).
  *
  * Hours in which no ingress instance recorded anything (no ledger entry of any instance) are not
  * considered: nothing is known about them. An hour waits in `closing` as long as a ledgered event
@@ -58,6 +60,8 @@ export class Closer {
       readonly types: () => readonly string[];
       /** Exact backlog of a type's subscription, or null where the bus cannot tell. */
       readonly backlog?: (type: string) => Promise<Backlog | null>;
+      /** Without exact backlog: within this (real ms) a dead consumer's messages are delivered again. */
+      readonly redeliveryWithinRealMs?: number;
     },
   ) {}
 
@@ -120,11 +124,28 @@ export class Closer {
         deathBound = Math.max(deathBound, e.updatedAt + vanishMs);
       }
     }
-    if (deathBound > 0 && this.d.backlog !== undefined) {
+    if (deathBound > 0) {
       const bound = Math.min(deathBound, hour + HOUR_MS + vanishMs);
-      const backlog = await this.d.backlog(type);
-      if (backlog?.oldestUnackedPublishTime != null && backlog.oldestUnackedPublishTime < bound) {
-        return { type, hour, waitingFor: 'unacked bus messages a vanished instance may have published into the hour' };
+      const backlog = this.d.backlog === undefined ? null : await this.d.backlog(type);
+      if (backlog !== null) {
+        if (backlog.oldestUnackedPublishTime !== null && backlog.oldestUnackedPublishTime < bound) {
+          return {
+            type,
+            hour,
+            waitingFor: 'unacked bus messages a vanished instance may have published into the hour',
+          };
+        }
+      } else if (this.d.redeliveryWithinRealMs !== undefined) {
+        // no exact backlog: wait until messages held by a consumer that died with the instance
+        // are delivered again, and the consumer had as long again to take them
+        const settled = bound + this.d.redeliveryWithinRealMs * this.d.clock.scale + vanishMs;
+        if (now < settled) {
+          return {
+            type,
+            hour,
+            waitingFor: 'bus messages a vanished instance may have published to be delivered again',
+          };
+        }
       }
     }
 

@@ -75,6 +75,7 @@ export class EtlService {
       config: d.config.closer,
       types: () => this.activeTypes().map((t) => t.name),
       backlog: async (type) => (d.bus.capabilities.exactBacklog ? d.bus.backlog(subscriptionFor(type)) : null),
+      redeliveryWithinRealMs: d.bus.capabilities.redeliveryWithinRealMs,
     });
     this.loader = d.warehouse
       ? new WarehouseLoader({

@@ -72,6 +72,12 @@ export interface BusCapabilities {
   readonly exactBacklog: boolean;
   /** `deliveryAttempt` counts redeliveries. */
   readonly countsDeliveryAttempts: boolean;
+  /**
+   * After a consumer dies, the messages it held unacked are delivered again within this (real ms,
+   * subscriptions with the default ack deadline): what a bus without exact backlog figures waits
+   * for before it may say that nothing published earlier is still on its way.
+   */
+  readonly redeliveryWithinRealMs: number;
 }
 
 export interface Bus {

@@ -75,7 +75,7 @@ export interface EmbeddedBusOptions {
 
 export class EmbeddedBus implements Bus {
   readonly backend = 'embedded';
-  readonly capabilities: BusCapabilities = { exactBacklog: true, countsDeliveryAttempts: false };
+  readonly capabilities: BusCapabilities;
   private readonly root: string;
   private readonly topicsDir: string;
   private readonly subsDir: string;
@@ -103,6 +103,11 @@ export class EmbeddedBus implements Bus {
     this.segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
     this.writeLanes = Math.max(1, options.writeLanes ?? 2);
     this.defaultAckDeadlineMs = options.defaultAckDeadlineMs ?? 60_000;
+    this.capabilities = {
+      exactBacklog: true,
+      countsDeliveryAttempts: false,
+      redeliveryWithinRealMs: this.defaultAckDeadlineMs,
+    };
     this.pollIntervalMs = options.pollIntervalMs ?? 100;
     this.stateSaveIntervalMs = options.stateSaveIntervalMs ?? 200;
     const writers = this.writers;

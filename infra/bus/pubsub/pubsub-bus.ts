@@ -92,7 +92,7 @@ const CLOSE_TIMEOUT = Duration.from({ seconds: 10 });
 
 export class PubSubBus implements Bus {
   readonly backend = 'pubsub';
-  readonly capabilities: BusCapabilities = { exactBacklog: false, countsDeliveryAttempts: false };
+  readonly capabilities: BusCapabilities;
   private readonly names: PubSubNames;
   private readonly pubsub: PubSub;
   private publisher: Promise<PublisherClient> | null = null;
@@ -112,6 +112,13 @@ export class PubSubBus implements Bus {
     this.clock = options.clock;
     this.logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'pubsub-bus' });
     this.defaultAckDeadlineRealMs = options.defaultAckDeadlineRealMs ?? 60_000;
+    this.capabilities = {
+      exactBacklog: false,
+      countsDeliveryAttempts: false,
+      // a dead client's leases end with Pub/Sub's own deadline (whole seconds, 10–600)
+      redeliveryWithinRealMs:
+        Math.min(MAX_ACK_SECONDS, Math.max(MIN_ACK_SECONDS, Math.ceil(this.defaultAckDeadlineRealMs / 1000))) * 1000,
+    };
     this.gaxOpts = { timeout: options.requestTimeoutRealMs ?? 30_000 };
     this.pullStreams = Math.max(1, options.pullStreams ?? 5);
     this.estimate = new BacklogEstimate(options.maxTrackedMessages ?? 100_000, (subscription) =>
