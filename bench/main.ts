@@ -9,9 +9,11 @@
  *  (e) end to end, hour end → published partition, for an hour of ~1 M events (bench/etl-e2e.ts);
  *  (f) registry API reads over loopback HTTP (bench/registry-api.ts);
  *  (g) the Google Cloud Pub/Sub bus against Google's in-memory fake: the ingress end to end, the
- *      ETL consumer draining a backlog, and the consumer keeping up with the ingress (bench/pubsub.ts).
+ *      ETL consumer draining a backlog, and the consumer keeping up with the ingress (bench/pubsub.ts);
+ *  (h) the audit of two pipelines (`hourglass audit`) over two hours of 1 M events each (bench/audit.ts).
  * `npm run bench -- --only etl` runs (c)–(e) alone; `-- --only registry` runs (f) alone;
- * `-- --only pubsub` runs (g) alone (`-- --pull-streams N` sets the consumer's streaming pulls).
+ * `-- --only pubsub` runs (g) alone (`-- --pull-streams N` sets the consumer's streaming pulls);
+ * `-- --only audit` runs (h) alone.
  * `npm run bench -- --json` prints one JSON object (fields in bench/README.md) as the last line;
  * it is also written to bench/results/latest.json.
  */
@@ -20,6 +22,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { loadEventTypes } from '../core/event-types.js';
+import { type AuditBenchResult, measureAudit } from './audit.js';
 import { measureCeiling } from './ceiling.js';
 import { measureConsumer } from './etl-consumer.js';
 import { measureDedup } from './etl-dedup.js';
@@ -49,11 +52,13 @@ const TARGETS = {
   hourEndToPublishedSec: 60,
   registryReadsPerSec: 2_000,
   pubsubIngressEventsPerSec: 50_000,
+  auditTwoHoursSec: 30,
 };
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const onlyEtl = only === 'etl';
 const onlyRegistry = only === 'registry';
 const onlyPubsub = only === 'pubsub';
+const onlyAudit = only === 'audit';
 const pullStreamsFlag = process.argv.includes('--pull-streams')
   ? Number(process.argv[process.argv.indexOf('--pull-streams') + 1])
   : undefined;
@@ -162,7 +167,7 @@ let etlFigures: {
   dedup: Awaited<ReturnType<typeof measureDedup>>[];
   e2e: Awaited<ReturnType<typeof measureEndToEnd>>;
 } | null = null;
-if (!onlyRegistry && !onlyPubsub) {
+if (!onlyRegistry && !onlyPubsub && !onlyAudit) {
   log('(c) ETL consumer, one type, 1,000,000 events from the embedded bus into committed raw files …');
   const consumerRuns = [];
   for (let i = 0; i < 2; i++) {
@@ -208,7 +213,7 @@ if (!onlyRegistry && !onlyPubsub) {
 }
 
 // (f): registry API reads
-if (!onlyEtl && !onlyPubsub) {
+if (!onlyEtl && !onlyPubsub && !onlyAudit) {
   log('(f) registry API reads, GET /v1/event-types[/EndSong], 16 in flight, 5 s …');
   const reads = await measureRegistryReads(5, 16);
   log(`    ${reads.readsPerSec} reads/s, p50 ${reads.p50Ms} ms, p99 ${reads.p99Ms} ms, ${reads.errors} errors`);
@@ -240,6 +245,32 @@ if (!only || onlyPubsub) {
         pass: pubsub.ingress.maxEventsPerSec >= TARGETS.pubsubIngressEventsPerSec,
       },
       pubsubConsumerKeepsUp: { target: 1, pass: pubsub.keepUp.keepsUp },
+    },
+    at: new Date().toISOString(),
+  };
+}
+
+// (h): the audit of two pipelines
+let audit: AuditBenchResult | null = null;
+if (!only || onlyAudit) {
+  log('(h) audit of two pipelines, two hours of 1,000,000 events each (one event missing, one extra) …');
+  audit = await measureAudit(1_000_000);
+  log(
+    `    ${audit.seconds} s, ${audit.eventsPerSec} rows/s over both pipelines, peak RSS ${audit.peakRssMb} MB; ${
+      audit.correct
+        ? 'found exactly the injected differences'
+        : `WRONG: missing on a ${JSON.stringify(audit.missingOnA)}, on b ${JSON.stringify(audit.missingOnB)}`
+    } (generation ${audit.generateSeconds} s)`,
+  );
+  result = {
+    ...result,
+    audit,
+    targets: {
+      ...(result.targets as object),
+      auditTwoHoursSec: {
+        target: TARGETS.auditTwoHoursSec,
+        pass: audit.correct && audit.seconds <= TARGETS.auditTwoHoursSec,
+      },
     },
     at: new Date().toISOString(),
   };
@@ -284,7 +315,7 @@ if (etlFigures !== null) {
     `| (e) hour end → published, s (scale 1, derived) | ${e2e.atScale1Sec} | ≤ ${TARGETS.hourEndToPublishedSec} | ${pass('hourEndToPublishedSec')} |`,
   );
 }
-if (!onlyEtl && !onlyPubsub) {
+if (!onlyEtl && !onlyPubsub && !onlyAudit) {
   const reg = (result as { registry: { readsPerSec: number } }).registry;
   log(
     `| (f) registry API reads/s | ${reg.readsPerSec} | ≥ ${TARGETS.registryReadsPerSec} | ${pass('registryReadsPerSec')} |`,
@@ -306,6 +337,12 @@ if (pubsub !== null) {
     `| (g) keep-up, ETL in the bench process (pullStreams ${p.keepUpTuned.pullStreams}), accepted/s → committed/s | ${p.keepUpTuned.acceptedPerSec} → ${p.keepUpTuned.committedPerSec} | | ${p.keepUpTuned.keepsUp ? 'all committed' : 'not all committed'} |`,
   );
   log('(g): against the in-memory fake pstest, not Pub/Sub itself, on cores shared with other work.');
+}
+if (audit !== null) {
+  log(
+    `| (h) audit, two hours of 1 M events on both pipelines, s | ${audit.seconds} | ≤ ${TARGETS.auditTwoHoursSec} | ${pass('auditTwoHoursSec')} |`,
+  );
+  log(`| (h) audit peak RSS, MB | ${audit.peakRssMb} | | |`);
 }
 mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
 writeFileSync(join(ROOT, 'bench/results/latest.json'), `${JSON.stringify(result, null, 2)}\n`);

@@ -12,6 +12,7 @@ Commands:
   etl     run the ETL on its own (with \`hourglass dev --no-etl\`)
   hours   list hours of every event type and their states
   query   run SQL (DuckDB) over the published partitions
+  audit   compare two pipelines' published partitions (counts, ids, digests) over a range of hours
   types   the registry of event types: list, show, plan, apply, retire
   tokens  tokens of the registry API: create, list, revoke
   alerts  firing and recent alerts
@@ -40,6 +41,10 @@ export async function main(
       case 'query': {
         const { runQueryCommand } = await import('./query.js');
         return await runQueryCommand(rest, io);
+      }
+      case 'audit': {
+        const { runAudit } = await import('./audit.js');
+        return await runAudit(rest, io);
       }
       case 'types': {
         const { runTypes } = await import('./types.js');

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { recordedClock, sharedClock } from '../core/clock-origin.js';
-import type { HourglassConfig } from '../core/config.js';
+import { type BusBackend, type HourglassConfig, MAIN_PIPELINE } from '../core/config.js';
 import { ConfigInvalid, EventTypeInvalid } from '../core/errors.js';
 import { EventCatalog, loadEventTypes } from '../core/event-types.js';
 import type { Bus } from '../core/ports/bus.js';
@@ -69,11 +69,37 @@ export async function openStateStore(config: HourglassConfig): Promise<StateStor
 }
 
 /**
- * The configured bus: the embedded log in the data dir, or Google Cloud Pub/Sub (its client is
- * loaded only then; `PUBSUB_EMULATOR_HOST` points it at an emulator).
+ * The configured bus (or `backend`, for the second bus of a parallel run): the embedded log in
+ * `embeddedDir` (default the data dir), Google Cloud Pub/Sub (`PUBSUB_EMULATOR_HOST` points it at
+ * an emulator) or Kafka. A cloud client library is loaded only when its bus is used.
  */
-export async function busFor(config: HourglassConfig, clock: Clock, logger: Logger): Promise<Bus> {
-  if (config.bus.backend === 'pubsub') {
+export async function busFor(
+  config: HourglassConfig,
+  clock: Clock,
+  logger: Logger,
+  backend: BusBackend = config.bus.backend,
+  embeddedDir: string = config.dataDir,
+): Promise<Bus> {
+  if (backend === 'kafka') {
+    const { KafkaBus } = await import('../infra/bus/kafka/kafka-bus.js');
+    const k = config.kafka;
+    return new KafkaBus({
+      brokers: k.brokers,
+      clientId: k.clientId,
+      clock,
+      logger,
+      topicPrefix: config.bus.topicPrefix,
+      partitions: k.partitions,
+      replicationFactor: k.replicationFactor,
+      idempotent: k.idempotent,
+      ssl: k.ssl,
+      sasl: k.sasl,
+      defaultAckDeadlineRealMs: config.bus.ackDeadlineRealMs,
+      sessionTimeoutRealMs: k.sessionTimeoutRealMs,
+      rebalanceTimeoutRealMs: k.rebalanceTimeoutRealMs,
+    });
+  }
+  if (backend === 'pubsub') {
     const { PubSubBus } = await import('../infra/bus/pubsub/pubsub-bus.js');
     return new PubSubBus({
       projectId: config.gcp.projectId,
@@ -85,7 +111,7 @@ export async function busFor(config: HourglassConfig, clock: Clock, logger: Logg
     });
   }
   return new EmbeddedBus({
-    dataDir: config.dataDir,
+    dataDir: embeddedDir,
     clock,
     logger,
     segmentBytes: config.bus.segmentBytes,
@@ -93,19 +119,39 @@ export async function busFor(config: HourglassConfig, clock: Clock, logger: Logg
   });
 }
 
-/** The configured object store: files under `<dataDir>/objects`, or a Cloud Storage bucket. */
-export async function objectStoreFor(config: HourglassConfig): Promise<ObjectStore> {
+/**
+ * The configured object store: files under `<dataDir>/objects`, or a Cloud Storage bucket. The
+ * second pipeline of a parallel run (`pipeline` = `parallel.name`) keeps its data under
+ * `pipelines/<name>/` there; `main` (the default) is the configured bus's pipeline.
+ */
+export async function objectStoreFor(config: HourglassConfig, pipeline: string = MAIN_PIPELINE): Promise<ObjectStore> {
   const s = config.store;
+  const sub = pipelineSubdir(config, pipeline);
   if (s.backend === 'gcs') {
     const { GcsObjectStore } = await import('../infra/store/gcs/gcs-object-store.js');
     return new GcsObjectStore({
       bucket: s.bucket,
-      prefix: s.prefix,
+      prefix: sub === '' ? s.prefix : `${s.prefix}${sub}/`,
       projectId: config.gcp.projectId,
       ...(s.endpoint !== null ? { apiEndpoint: s.endpoint } : {}),
     });
   }
-  return new FsObjectStore(join(config.dataDir, 'objects'));
+  return new FsObjectStore(sub === '' ? join(config.dataDir, 'objects') : join(config.dataDir, 'objects', sub));
+}
+
+/** The pipelines a config defines: `main`, and the parallel run's second one. */
+export function pipelineNames(config: HourglassConfig): string[] {
+  return config.parallel === null ? [MAIN_PIPELINE] : [MAIN_PIPELINE, config.parallel.name];
+}
+
+/** '' for `main`, `pipelines/<name>` for the second pipeline; refuses names the config lacks. */
+function pipelineSubdir(config: HourglassConfig, pipeline: string): string {
+  if (pipeline === MAIN_PIPELINE) return '';
+  if (config.parallel?.name === pipeline) return `pipelines/${pipeline}`;
+  throw new ConfigInvalid({
+    key: 'parallel.name',
+    rule: `no pipeline ${JSON.stringify(pipeline)} in this configuration (it has: ${pipelineNames(config).join(', ')})`,
+  });
 }
 
 /**

@@ -39,7 +39,7 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: { ...env, GOOGLE_CLOUD_PROJECT: '' } })).toThrow(/gcp\.projectId/);
     expect(() => loadConfig({ env: { ...env, HOURGLASS_GCS_BUCKET: 'Not A Bucket' } })).toThrow(/store\.bucket/);
     expect(() => loadConfig({ env: { ...env, HOURGLASS_GCS_PREFIX: 'no-slash' } })).toThrow(/store\.prefix/);
-    expect(() => loadConfig({ env: { HOURGLASS_BUS: 'kafka' } })).toThrow(/bus\.backend.*"embedded" or "pubsub"/);
+    expect(() => loadConfig({ env: { HOURGLASS_BUS: 'kafka' } })).toThrow(/kafka\.brokers.*KAFKA_BROKERS/);
     expect(loadConfig({ env: { ...env, HOURGLASS_WAREHOUSE: 'bigquery' } }).warehouse).toEqual({
       backend: 'bigquery',
       dataset: 'hourglass',
@@ -75,12 +75,33 @@ describe('loadConfig', () => {
     }
   });
 
+  it('chooses the Kafka bus and a parallel run from the environment', () => {
+    const c = loadConfig({
+      env: { HOURGLASS_BUS: 'kafka', KAFKA_BROKERS: 'k1:9092, k2:9093', HOURGLASS_KAFKA_IDEMPOTENT: 'false' },
+    });
+    expect(c.bus.backend).toBe('kafka');
+    expect(c.kafka).toMatchObject({ brokers: ['k1:9092', 'k2:9093'], partitions: 3, idempotent: false, sasl: null });
+    expect(c.parallel).toBeNull();
+    const p = loadConfig({ env: { HOURGLASS_PARALLEL: 'kafka', KAFKA_BROKERS: 'k1:9092' } });
+    expect(p.bus.backend).toBe('embedded');
+    expect(p.parallel).toEqual({ name: 'kafka', bus: 'kafka', ack: 'all' });
+    expect(p.kafka.idempotent).toBe(true);
+  });
+
   it.each([
     [{ HOURGLASS_PORT: 'eighty' }, 'ingress.port'],
     [{ HOURGLASS_PORT: '70000' }, 'ingress.port'],
     [{ HOURGLASS_TIME_SCALE: '0' }, 'timeScale'],
     [{ HOURGLASS_LOG_LEVEL: 'loud' }, 'logLevel'],
     [{ HOURGLASS_BUS: 'carrier-pigeon' }, 'bus.backend'],
+    [{ HOURGLASS_BUS: 'kafka', KAFKA_BROKERS: 'no-port' }, 'kafka.brokers'],
+    [{ HOURGLASS_BUS: 'kafka', KAFKA_BROKERS: 'k:9092', HOURGLASS_KAFKA_SASL_MECHANISM: 'gssapi' }, 'kafka.saslMechanism'],
+    [{ HOURGLASS_BUS: 'kafka', KAFKA_BROKERS: 'k:9092', HOURGLASS_KAFKA_SASL_MECHANISM: 'plain' }, 'kafka.saslUsername'],
+    [{ HOURGLASS_PARALLEL: 'Main' }, 'parallel.name'],
+    [{ HOURGLASS_PARALLEL: 'main' }, 'parallel.name'],
+    [{ HOURGLASS_PARALLEL: 'kafka' }, 'kafka.brokers'],
+    [{ HOURGLASS_PARALLEL: 'kafka', KAFKA_BROKERS: 'k:9092', HOURGLASS_PARALLEL_ACK: 'some' }, 'parallel.ack'],
+    [{ HOURGLASS_BUS: 'kafka', KAFKA_BROKERS: 'k:9092', HOURGLASS_PARALLEL: 'again' }, 'parallel.bus'],
     [{ HOURGLASS_INSTANCE_ID: 'has space' }, 'ingress.instanceId'],
     [{ HOURGLASS_STATE: 'mysql' }, 'state.backend'],
     [{ HOURGLASS_STATE: 'postgres' }, 'state.url'],

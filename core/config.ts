@@ -35,12 +35,14 @@ export interface HourglassConfig {
   readonly ingress: IngressConfig;
   readonly gcp: { readonly projectId: string };
   readonly bus: {
-    readonly backend: 'embedded' | 'pubsub';
+    readonly backend: BusBackend;
     readonly segmentBytes: number;
     readonly ackDeadlineRealMs: number;
     readonly topicPrefix: string;
     readonly pullStreams: number;
   };
+  readonly kafka: KafkaSettings;
+  readonly parallel: ParallelSettings | null;
   readonly state:
     | { readonly backend: 'sqlite' }
     | { readonly backend: 'postgres'; readonly url: string; readonly schema: string };
@@ -65,6 +67,34 @@ export interface HourglassConfig {
   readonly etl: EtlSettings;
   readonly alerting: AlertingSettings;
 }
+
+export type BusBackend = 'embedded' | 'pubsub' | 'kafka';
+
+export interface KafkaSettings {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly partitions: number;
+  readonly replicationFactor: number;
+  readonly idempotent: boolean;
+  readonly sessionTimeoutRealMs: number;
+  readonly rebalanceTimeoutRealMs: number;
+  readonly ssl: boolean;
+  readonly sasl: {
+    readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+    readonly username: string;
+    readonly password: string;
+  } | null;
+}
+
+/** The second pipeline of a parallel run. */
+export interface ParallelSettings {
+  readonly name: string;
+  readonly bus: BusBackend;
+  readonly ack: 'all' | 'primary';
+}
+
+/** The name of the configured bus's pipeline in a parallel run. */
+export const MAIN_PIPELINE = 'main';
 
 export interface AlertingSettings {
   readonly sloMs: Readonly<Record<Tier, number>>;
@@ -128,6 +158,17 @@ export const ENV_SETTINGS: Readonly<Record<string, string>> = {
   HOURGLASS_BUS: 'bus.backend',
   HOURGLASS_TOPIC_PREFIX: 'bus.topicPrefix',
   HOURGLASS_PULL_STREAMS: 'bus.pullStreams',
+  KAFKA_BROKERS: 'kafka.brokers',
+  HOURGLASS_KAFKA_CLIENT_ID: 'kafka.clientId',
+  HOURGLASS_KAFKA_PARTITIONS: 'kafka.partitions',
+  HOURGLASS_KAFKA_SSL: 'kafka.ssl',
+  HOURGLASS_KAFKA_IDEMPOTENT: 'kafka.idempotent',
+  HOURGLASS_KAFKA_SASL_MECHANISM: 'kafka.saslMechanism',
+  HOURGLASS_KAFKA_SASL_USERNAME: 'kafka.saslUsername',
+  HOURGLASS_KAFKA_SASL_PASSWORD: 'kafka.saslPassword',
+  HOURGLASS_PARALLEL: 'parallel.name',
+  HOURGLASS_PARALLEL_BUS: 'parallel.bus',
+  HOURGLASS_PARALLEL_ACK: 'parallel.ack',
   HOURGLASS_STORE: 'store.backend',
   HOURGLASS_GCS_BUCKET: 'store.bucket',
   HOURGLASS_GCS_PREFIX: 'store.prefix',
@@ -258,7 +299,11 @@ function validate(s: Settings): HourglassConfig {
     throw new ConfigInvalid({ key: 'warehouse.dataset', rule: 'letters, digits and "_" (a BigQuery dataset id)' });
   }
   const projectId = typeof g.projectId === 'string' ? g.projectId : '';
-  const needsProject = b.backend === 'pubsub' || so.backend === 'gcs' || w.backend === 'bigquery';
+  const needsProject =
+    b.backend === 'pubsub' ||
+    (s.parallel as Settings).bus === 'pubsub' ||
+    so.backend === 'gcs' ||
+    w.backend === 'bigquery';
   if (needsProject && !/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(projectId)) {
     throw new ConfigInvalid({
       key: 'gcp.projectId',
@@ -297,12 +342,9 @@ function validate(s: Settings): HourglassConfig {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigInvalid({ key: 'logLevel', rule: 'must be fatal, error, warn, info, debug, trace or silent' });
   }
-  if (b.backend !== 'embedded' && b.backend !== 'pubsub') {
-    throw new ConfigInvalid({
-      key: 'bus.backend',
-      rule: `must be "embedded" or "pubsub", got ${JSON.stringify(b.backend)}`,
-    });
-  }
+  const busBackend = busBackendOf(b.backend, 'bus.backend');
+  const parallel = parallelSettings(s.parallel as Settings, busBackend);
+  const kafka = kafkaSettings(s.kafka as Settings, busBackend === 'kafka' || parallel?.bus === 'kafka');
   if (st.backend !== 'sqlite' && st.backend !== 'postgres') {
     throw new ConfigInvalid({
       key: 'state.backend',
@@ -346,12 +388,14 @@ function validate(s: Settings): HourglassConfig {
     },
     gcp: { projectId },
     bus: {
-      backend: b.backend,
+      backend: busBackend,
       segmentBytes: num(b, 'segmentBytes', 'bus.segmentBytes', 64 * 1024),
       ackDeadlineRealMs: num(b, 'ackDeadlineRealMs', 'bus.ackDeadlineRealMs', 10),
       topicPrefix: b.topicPrefix,
       pullStreams: num(b, 'pullStreams', 'bus.pullStreams', 1, 8192),
     },
+    kafka,
+    parallel,
     state:
       st.backend === 'postgres'
         ? { backend: 'postgres', url: st.url as string, schema: stateSchema }
@@ -400,6 +444,73 @@ function validate(s: Settings): HourglassConfig {
       metricsPort: num(e, 'metricsPort', 'etl.metricsPort', 0, 65535),
     },
     alerting: alertingSettings(s.alerting as Settings),
+  };
+}
+
+function busBackendOf(value: unknown, key: string): BusBackend {
+  if (value !== 'embedded' && value !== 'pubsub' && value !== 'kafka') {
+    throw new ConfigInvalid({ key, rule: `must be "embedded", "pubsub" or "kafka", got ${JSON.stringify(value)}` });
+  }
+  return value;
+}
+
+function parallelSettings(p: Settings, primary: BusBackend): ParallelSettings | null {
+  if (p.name === '' || p.name === undefined) return null;
+  const name = str(p, 'name', 'parallel.name');
+  if (!/^[a-z][a-z0-9-]{0,29}$/.test(name) || name === MAIN_PIPELINE) {
+    throw new ConfigInvalid({
+      key: 'parallel.name',
+      rule: `lower-case letters, digits and "-", starting with a letter, at most 30, not "${MAIN_PIPELINE}"; got ${JSON.stringify(name)}`,
+    });
+  }
+  const bus = busBackendOf(p.bus, 'parallel.bus');
+  if (bus === primary && bus !== 'embedded') {
+    throw new ConfigInvalid({ key: 'parallel.bus', rule: `the second bus must differ from bus.backend (${primary})` });
+  }
+  if (p.ack !== 'all' && p.ack !== 'primary') {
+    throw new ConfigInvalid({ key: 'parallel.ack', rule: `must be "all" or "primary", got ${JSON.stringify(p.ack)}` });
+  }
+  return { name, bus, ack: p.ack };
+}
+
+function kafkaSettings(k: Settings, used: boolean): KafkaSettings {
+  const raw = k.brokers;
+  const brokers = (typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : [])
+    .map((x) => String(x).trim())
+    .filter((x) => x !== '');
+  if (used && brokers.length === 0) {
+    throw new ConfigInvalid({ key: 'kafka.brokers', rule: 'at least one broker, host:port (KAFKA_BROKERS)' });
+  }
+  for (const broker of brokers) {
+    if (!/^[A-Za-z0-9._[\]:-]+:\d{1,5}$/.test(broker)) {
+      throw new ConfigInvalid({ key: 'kafka.brokers', rule: `host:port, got ${JSON.stringify(broker)}` });
+    }
+  }
+  const flag = (v: unknown) => v === true || v === 'true' || v === '1';
+  const mechanism = k.saslMechanism;
+  if (mechanism !== '' && mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') {
+    throw new ConfigInvalid({
+      key: 'kafka.saslMechanism',
+      rule: `"", "plain", "scram-sha-256" or "scram-sha-512", got ${JSON.stringify(mechanism)}`,
+    });
+  }
+  return {
+    brokers,
+    clientId: str(k, 'clientId', 'kafka.clientId'),
+    partitions: num(k, 'partitions', 'kafka.partitions', 1, 10_000),
+    replicationFactor: num(k, 'replicationFactor', 'kafka.replicationFactor', -1, 100),
+    idempotent: flag(k.idempotent),
+    sessionTimeoutRealMs: num(k, 'sessionTimeoutRealMs', 'kafka.sessionTimeoutRealMs', 1_000, 3_600_000),
+    rebalanceTimeoutRealMs: num(k, 'rebalanceTimeoutRealMs', 'kafka.rebalanceTimeoutRealMs', 1_000, 3_600_000),
+    ssl: flag(k.ssl),
+    sasl:
+      mechanism === ''
+        ? null
+        : {
+            mechanism,
+            username: str(k, 'saslUsername', 'kafka.saslUsername'),
+            password: str(k, 'saslPassword', 'kafka.saslPassword'),
+          },
   };
 }
 

@@ -42,8 +42,11 @@ export const DEFAULTS = {
     projectId: '',
   },
   bus: {
-    /** `embedded` (one machine) or `pubsub` (Google Cloud Pub/Sub; honours PUBSUB_EMULATOR_HOST). */
-    backend: 'embedded' as 'embedded' | 'pubsub',
+    /**
+     * `embedded` (one machine), `pubsub` (Google Cloud Pub/Sub; honours PUBSUB_EMULATOR_HOST) or
+     * `kafka` (settings under `kafka`).
+     */
+    backend: 'embedded' as 'embedded' | 'pubsub' | 'kafka',
     /** Embedded bus: a writer starts a new segment file past this size. */
     segmentBytes: 64 * 1024 * 1024,
     /** Time a delivered message may stay unacked before redelivery (real ms). */
@@ -52,6 +55,41 @@ export const DEFAULTS = {
     topicPrefix: '',
     /** Pub/Sub: streaming-pull streams per consumer (the client library's default; more for a fake). */
     pullStreams: 5,
+  },
+  /** The Kafka bus (`bus.backend: kafka`, or the second bus of a parallel run). */
+  kafka: {
+    /** Bootstrap brokers, `host:port` (also KAFKA_BROKERS, comma-separated). */
+    brokers: [] as string[],
+    clientId: 'hourglass',
+    /** Partitions of each type's topic, and its replication factor (-1: the broker's default). */
+    partitions: 3,
+    replicationFactor: -1,
+    /** Idempotent producer (needs a controller broker; librdkafka's mock cluster has none). */
+    idempotent: true,
+    /** Consumer group session timeout, and the time members get to rejoin in a rebalance (real ms). */
+    sessionTimeoutRealMs: 10_000,
+    rebalanceTimeoutRealMs: 10_000,
+    /** TLS to the brokers, and SASL (`plain`, `scram-sha-256`, `scram-sha-512`; '' for none). */
+    ssl: false,
+    saslMechanism: '' as '' | 'plain' | 'scram-sha-256' | 'scram-sha-512',
+    saslUsername: '',
+    saslPassword: '',
+  },
+  /**
+   * A parallel run: the ingress publishes every accepted event to the configured bus (pipeline
+   * `main`) and to a second bus (pipeline `name`), whose ETL writes under `pipelines/<name>/` in
+   * the same store. '' = no parallel run.
+   */
+  parallel: {
+    name: '',
+    /** The second bus: `kafka`, `pubsub` or `embedded` (its settings are the `kafka`/`gcp`/`bus` ones). */
+    bus: 'kafka' as 'embedded' | 'pubsub' | 'kafka',
+    /**
+     * `all`: producers are answered once both buses hold the events (503 when either fails);
+     * `primary`: once the primary holds them and the copy for the second bus is spooled on local
+     * disk, from where it is forwarded when that bus is reachable.
+     */
+    ack: 'all' as 'all' | 'primary',
   },
   state: {
     backend: 'sqlite' as const,

@@ -39,6 +39,38 @@ export async function publishedManifests(objects: ObjectStore): Promise<Map<stri
   return out;
 }
 
+/** Local paths of a store's objects, for DuckDB to read. */
+export interface LocalFiles {
+  /** The object's own file (filesystem store), or a copy of it in the scratch dir. */
+  path(name: string): Promise<string>;
+  /** Deletes the copies (the store's own files stay). */
+  close(): Promise<void>;
+}
+
+/**
+ * Local files of `objects`: a store without local files (Cloud Storage) has the objects copied
+ * into a scratch dir (made on first use, under the OS temp dir, named `<prefix>…`) under their own
+ * names, so DuckDB still sees the date=/hour= path parts.
+ */
+export function localFiles(objects: ObjectStore, prefix: string): LocalFiles {
+  let scratch: string | null = null;
+  return {
+    async path(name) {
+      const own = objects.localPath(name);
+      if (own !== null) return own;
+      scratch ??= await mkdtemp(join(tmpdir(), prefix));
+      const path = join(scratch, name);
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, await objects.get(name));
+      return path;
+    },
+    async close() {
+      if (scratch !== null) await rm(scratch, { recursive: true, force: true });
+      scratch = null;
+    },
+  };
+}
+
 export async function runQuery(
   sql: string,
   objects: ObjectStore,
@@ -50,16 +82,7 @@ export async function runQuery(
     threads: String(options.threads),
   });
   const c = await instance.connect();
-  // a store without local files (Cloud Storage): the partitions' files are copied into a scratch
-  // dir under their own names, so DuckDB still sees the date=/hour= path parts
-  let scratch: string | null = null;
-  const download = async (name: string): Promise<string> => {
-    scratch ??= await mkdtemp(join(tmpdir(), 'hourglass-query-'));
-    const path = join(scratch, name);
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, await objects.get(name));
-    return path;
-  };
+  const local = localFiles(objects, 'hourglass-query-');
   try {
     // DuckDB 1.5.5 fails an internal assertion when it reads Parquet column statistics for a Hive
     // partition column (e.g. min(date)) during statistics propagation; planning without that
@@ -71,7 +94,7 @@ export async function runQuery(
       const files: string[] = [];
       for (const m of manifests.get(name) ?? []) {
         for (const f of m.files) {
-          files.push(objects.localPath(f.name) ?? (await download(f.name)));
+          files.push(await local.path(f.name));
         }
       }
       const type = catalog?.get(name);
@@ -115,7 +138,7 @@ export async function runQuery(
   } finally {
     c.closeSync();
     instance.closeSync();
-    if (scratch !== null) await rm(scratch, { recursive: true, force: true });
+    await local.close();
   }
 }
 
