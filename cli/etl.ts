@@ -2,23 +2,30 @@
 import { parseArgs } from 'node:util';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { MAIN_PIPELINE } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
+import type { Bus } from '../core/ports/bus.js';
+import type { StateStore } from '../core/ports/state-store.js';
 import { EtlService, etlWorkDir } from '../etl/service.js';
 import { registerPipelineMetrics } from '../orchestrator/pipeline-metrics.js';
 import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, numberFlag } from './common.js';
+import { secondBus, secondEtl } from './parallel.js';
 import {
   busFor,
   clockFor,
+  consumersFollowRegistry,
   etlConfigOf,
   objectStoreFor,
   openStateStore,
+  pipelineNames,
   registryCatalog,
   warehouseFor,
 } from './pipeline.js';
 import { untilSignal } from './signals.js';
 import type { CliIo } from './usage.js';
+import { UsageError } from './usage.js';
 
-export const ETL_USAGE = `Usage: hourglass etl [--data-dir D] [--schemas DIR] [--time-scale N] [--config FILE] [--metrics-port P]
+export const ETL_USAGE = `Usage: hourglass etl [--data-dir D] [--schemas DIR] [--time-scale N] [--config FILE] [--metrics-port P] [--pipeline NAME]
 
 Runs the ETL on its own: a consumer per event type writing raw hour files, the closer, and the
 dedup step publishing final partitions. Use it with \`hourglass dev --no-etl\` on the same data dir
@@ -26,12 +33,14 @@ dedup step publishing final partitions. Use it with \`hourglass dev --no-etl\` o
 Serves /metrics (Prometheus) and /healthz on --metrics-port.
 ${DATA_DIR_USAGE}
   --metrics-port P  port of /metrics and /healthz (default 8082; 0 picks a free one)
+  --pipeline NAME   in a parallel run, the pipeline whose ETL this is: main (default) or
+                    parallel.name (consumes the second bus into pipelines/<name>/)
   --log-level L     fatal|error|warn|info|debug|trace|silent (default info)`;
 
 export async function runEtl(argv: string[], io: CliIo): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { ...DATA_DIR_OPTIONS, 'metrics-port': { type: 'string' } },
+    options: { ...DATA_DIR_OPTIONS, 'metrics-port': { type: 'string' }, pipeline: { type: 'string' } },
     strict: true,
   });
   if (values.help) {
@@ -49,41 +58,59 @@ export async function runEtl(argv: string[], io: CliIo): Promise<number> {
     await state.close();
     throw err;
   }
-  const bus = await busFor(config, clock, logger);
+  const pipeline = values.pipeline ?? MAIN_PIPELINE;
+  if (!pipelineNames(config).includes(pipeline)) {
+    await state.close();
+    throw new UsageError(
+      `--pipeline: no pipeline ${JSON.stringify(pipeline)} here (${pipelineNames(config).join(', ')})`,
+    );
+  }
+  const parallel = pipeline === MAIN_PIPELINE ? null : config.parallel;
+  const bus: Bus =
+    parallel === null ? await busFor(config, clock, logger) : await secondBus(config, parallel, clock, logger);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'hourglass_process_' });
-  registerPipelineMetrics({ bus, store: state, catalog: catalog.catalog, clock, logger, registry });
   const app = Fastify({ loggerInstance: logger.child({ component: 'etl-metrics' }) as FastifyBaseLogger });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/metrics', async (_request, reply) =>
     reply.header('content-type', registry.contentType).send(await registry.metrics()),
   );
-  const etl = new EtlService({
-    bus,
-    objects: await objectStoreFor(config),
-    state,
-    catalog: catalog.catalog,
-    clock,
-    logger,
-    registry,
-    config: etlConfigOf(config),
-    workDir: etlWorkDir(config.dataDir),
-    warehouse: await warehouseFor(config),
-  });
+  let etlState: StateStore = state;
+  let etl: EtlService;
+  if (parallel === null) {
+    etl = new EtlService({
+      bus,
+      objects: await objectStoreFor(config),
+      state,
+      catalog: catalog.catalog,
+      clock,
+      logger,
+      registry,
+      config: etlConfigOf(config),
+      workDir: etlWorkDir(config.dataDir),
+      warehouse: await warehouseFor(config),
+    });
+  } else {
+    const second = await secondEtl(config, parallel, {
+      bus,
+      shared: state,
+      catalog: catalog.catalog,
+      clock,
+      logger,
+      registry,
+    });
+    etl = second.etl;
+    etlState = second.state;
+  }
+  registerPipelineMetrics({ bus, store: etlState, catalog: catalog.catalog, clock, logger, registry });
   try {
     await etl.start();
     // types registered, evolved or retired while running: consumers follow the registry
-    catalog.sync.onChange(async (changed) => {
-      for (const name of changed) {
-        const t = catalog.catalog.get(name);
-        if (t === undefined || t.status === 'retired') await etl.stopConsumer(name);
-        else await etl.ensureConsumer(t);
-      }
-    });
+    consumersFollowRegistry(etl, catalog.catalog, catalog.sync);
     catalog.sync.start();
     const url = await app.listen({ host: config.etl.metricsHost, port: config.etl.metricsPort });
     io.stdout.write(
-      `hourglass etl: ${catalog.catalog.list().length} event types, data dir ${config.dataDir}, metrics on ${url}/metrics\n`,
+      `hourglass etl: pipeline ${pipeline}, ${catalog.catalog.list().length} event types, data dir ${config.dataDir}, metrics on ${url}/metrics\n`,
     );
     await untilSignal(logger);
   } finally {
@@ -91,6 +118,7 @@ export async function runEtl(argv: string[], io: CliIo): Promise<number> {
     await catalog.sync.stop();
     await etl.close();
     await bus.close();
+    if (etlState !== state) await etlState.close();
     await state.close();
   }
   logger.flush();

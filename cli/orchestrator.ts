@@ -16,8 +16,8 @@ import { registerRegistryApi } from '../orchestrator/registry-api.js';
 import { RetentionSweeper } from '../orchestrator/retention.js';
 import { jsonApi } from '../services/http/json-api.js';
 import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, numberFlag } from './common.js';
+import { publishingBuses } from './parallel.js';
 import {
-  busFor,
   clockFor,
   dashboardDeps,
   objectStoreFor,
@@ -57,7 +57,8 @@ export async function runOrchestrator(argv: string[], io: CliIo): Promise<number
   const logger = createLogger(config.logLevel);
   const clock = clockFor(config);
   const store = await openStateStore(config);
-  const bus = await busFor(config, clock, logger);
+  // in a parallel run, topics and subscriptions are provisioned on both buses
+  const { bus } = await publishingBuses(config, clock, logger, { spool: false });
   try {
     await seedRegistry(config, store, clock, logger);
     const { catalog, sync } = await registryCatalog(config, store, logger);

@@ -30,6 +30,7 @@ import { registerRegistryApi } from '../orchestrator/registry-api.js';
 import { RetentionSweeper } from '../orchestrator/retention.js';
 import { createIngressMetrics } from '../services/ingress/metrics.js';
 import { IngressService } from '../services/ingress/server.js';
+import { publishingBuses, secondEtl } from './parallel.js';
 
 export interface Pipeline {
   readonly url: string;
@@ -263,6 +264,17 @@ export async function registryCatalog(
   return { catalog, sync };
 }
 
+/** The ETL's consumers follow the registry: started for new types and versions, stopped on retirement. */
+export function consumersFollowRegistry(etl: EtlService, catalog: EventCatalog, sync: CatalogSync): void {
+  sync.onChange(async (changed) => {
+    for (const name of changed) {
+      const t = catalog.get(name);
+      if (t === undefined || t.status === 'retired') await etl.stopConsumer(name);
+      else await etl.ensureConsumer(t);
+    }
+  });
+}
+
 /** What the dashboard reads, on this process's backends. */
 export function dashboardDeps(
   config: HourglassConfig,
@@ -291,8 +303,11 @@ export async function startPipeline(
   const objects = await objectStoreFor(config);
   const warehouse = await warehouseFor(config);
   const metrics = createIngressMetrics();
-  const bus = await busFor(config, clock, logger);
+  const { bus, second } = await publishingBuses(config, clock, logger, { spool: true });
+  let etl2: { etl: EtlService; state: StateStore } | null = null;
   const closeBackends = async (): Promise<void> => {
+    await etl2?.etl.close();
+    await etl2?.state.close();
     await bus.close();
     await warehouse?.close();
     await store.close();
@@ -353,6 +368,11 @@ export async function startPipeline(
     });
     await reconciler.pass();
     await etl?.start();
+    if (etl !== null && second !== null && config.parallel !== null) {
+      etl2 = await secondEtl(config, config.parallel, { bus: second, shared: store, catalog, clock, logger });
+      await etl2.etl.start();
+      consumersFollowRegistry(etl2.etl, catalog, sync);
+    }
     const r = reconciler;
     sync.onChange(() => r.pass());
     sync.start();

@@ -95,8 +95,14 @@ describe('loadConfig', () => {
     [{ HOURGLASS_LOG_LEVEL: 'loud' }, 'logLevel'],
     [{ HOURGLASS_BUS: 'carrier-pigeon' }, 'bus.backend'],
     [{ HOURGLASS_BUS: 'kafka', KAFKA_BROKERS: 'no-port' }, 'kafka.brokers'],
-    [{ HOURGLASS_BUS: 'kafka', KAFKA_BROKERS: 'k:9092', HOURGLASS_KAFKA_SASL_MECHANISM: 'gssapi' }, 'kafka.saslMechanism'],
-    [{ HOURGLASS_BUS: 'kafka', KAFKA_BROKERS: 'k:9092', HOURGLASS_KAFKA_SASL_MECHANISM: 'plain' }, 'kafka.saslUsername'],
+    [
+      { HOURGLASS_BUS: 'kafka', KAFKA_BROKERS: 'k:9092', HOURGLASS_KAFKA_SASL_MECHANISM: 'gssapi' },
+      'kafka.saslMechanism',
+    ],
+    [
+      { HOURGLASS_BUS: 'kafka', KAFKA_BROKERS: 'k:9092', HOURGLASS_KAFKA_SASL_MECHANISM: 'plain' },
+      'kafka.saslUsername',
+    ],
     [{ HOURGLASS_PARALLEL: 'Main' }, 'parallel.name'],
     [{ HOURGLASS_PARALLEL: 'main' }, 'parallel.name'],
     [{ HOURGLASS_PARALLEL: 'kafka' }, 'kafka.brokers'],

@@ -1,0 +1,119 @@
+/**
+ * A parallel run as a team migrating between buses runs it: `hourglass dev` with the embedded bus
+ * as the main pipeline and Kafka (librdkafka's mock cluster, or KAFKA_BROKERS) as the second, both
+ * ETLs publishing the same hours; `hourglass audit main kafka` finds them identical (exit 0), and
+ * finds a partition removed from one side (exit 1).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js';
+import { hourglass, startDev } from '../support/dev-process.js';
+
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+const kafka = inject('kafka');
+
+async function publishedHours(path: string): Promise<Map<string, number>> {
+  const store = new SqliteStateStore(path);
+  try {
+    const hours = await store.listHours();
+    return new Map(
+      hours
+        .filter((h) => h.state === 'published' && h.type === 'EndSong')
+        .map((h) => [String(h.hour), h.eventsOut ?? 0]),
+    );
+  } finally {
+    await store.close();
+  }
+}
+
+describe('parallel run on the embedded bus and Kafka', () => {
+  it('publishes the same hours in both pipelines, and the audit proves it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hourglass-parallel-'));
+    dirs.push(dir);
+    const config = join(dir, 'config.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        bus: { topicPrefix: `pr${randomBytes(4).toString('hex')}-` },
+        kafka: {
+          brokers: kafka.brokers,
+          idempotent: kafka.idempotence,
+          sessionTimeoutRealMs: 6000,
+          rebalanceTimeoutRealMs: 2000,
+        },
+        parallel: { name: 'kafka', bus: 'kafka', ack: 'all' },
+        etl: { maxFileAgeRealMs: 300, passIntervalRealMs: 200 },
+      }),
+    );
+    const common = ['--data-dir', dir, '--config', config];
+    const dev = await startDev([...common, '--time-scale', '360'], 60_000);
+    let from = 0;
+    let to = 0;
+    try {
+      const sent = JSON.parse(
+        (
+          await hourglass([
+            'send',
+            '--url',
+            dev.url,
+            '--type',
+            'EndSong',
+            '--rate',
+            '1000',
+            '--duration',
+            '12',
+            '--duplicates',
+            '0.05',
+            '--json',
+          ])
+        )
+          .trim()
+          .split('\n')
+          .pop() as string,
+      ) as { accepted: number };
+      expect(sent.accepted).toBeGreaterThan(5_000);
+      // both pipelines publish the hours the events fell into
+      const deadline = Date.now() + 120_000;
+      let main = new Map<string, number>();
+      let second = new Map<string, number>();
+      for (;;) {
+        main = await publishedHours(join(dir, 'state.sqlite'));
+        second = await publishedHours(join(dir, 'pipelines', 'kafka', 'state.sqlite'));
+        const both = [...main.keys()].filter((h) => second.has(h) && (main.get(h) ?? 0) > 0);
+        if (both.length >= 2) {
+          const hours = both.map(Number).sort((a, b) => a - b);
+          from = hours[0] as number;
+          to = (hours[1] as number) + 3_600_000;
+          break;
+        }
+        if (Date.now() > deadline) throw new Error(`not published in both: main ${[...main]}, kafka ${[...second]}`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    } finally {
+      await dev.stop();
+    }
+    const range = ['--type', 'EndSong', '--from', new Date(from).toISOString(), '--to', new Date(to).toISOString()];
+    const same = await hourglass(['audit', ...common, ...range, 'main', 'kafka']);
+    expect(same).toMatch(/the pipelines hold the same data/);
+
+    // the second side's first partition unpublished (its manifest gone): a difference, exit 1
+    const partition = join(dir, 'objects', 'pipelines', 'kafka', 'final', 'EndSong');
+    const day = (await readdir(partition)).sort()[0] as string;
+    const hourDir = join(partition, day, (await readdir(join(partition, day))).sort()[0] as string);
+    await unlink(join(hourDir, '_manifest.json'));
+    const differ = await hourglass(['audit', ...common, ...range, 'main', 'kafka']).then(
+      (stdout) => ({ code: 0, stdout }),
+      (err: { code?: number; stdout?: string }) => ({ code: err.code ?? -1, stdout: err.stdout ?? '' }),
+    );
+    expect(differ.code).toBe(1);
+    expect(differ.stdout).toMatch(/only on a/);
+    expect(differ.stdout).toMatch(/the pipelines differ/);
+  }, 240_000);
+});
