@@ -13,6 +13,7 @@ Commands:
   hours   list hours of every event type and their states
   query   run SQL (DuckDB) over the published partitions
   audit   compare two pipelines' published partitions (counts, ids, digests) over a range of hours
+  bridge  feed a legacy Kafka topic through the ingress path (validation, publish, ledger)
   types   the registry of event types: list, show, plan, apply, retire
   tokens  tokens of the registry API: create, list, revoke
   alerts  firing and recent alerts
@@ -61,6 +62,10 @@ export async function main(
       case 'tokens': {
         const { runTokens } = await import('./tokens.js');
         return await runTokens(rest, io);
+      }
+      case 'bridge': {
+        const { runBridge } = await import('./bridge.js');
+        return await runBridge(rest, io);
       }
       case 'send': {
         const { runSend } = await import('./send.js');

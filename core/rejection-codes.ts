@@ -15,6 +15,7 @@ export const REJECTION_CODES = {
   missing_payload: 'the event has no "payload" object',
   schema_violation: 'the payload does not satisfy the Avro schema',
   unknown_field: 'the event envelope has a field that is not part of the envelope',
+  undecodable_message: 'a message of a bridged Kafka topic is not JSON, or not Avro of the mapped type',
 } as const;
 
 export type RejectionCode = keyof typeof REJECTION_CODES;

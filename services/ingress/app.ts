@@ -14,7 +14,7 @@ import type { Bus } from '../../core/ports/bus.js';
 import type { StateStore } from '../../core/ports/state-store.js';
 import { jsonApi } from '../http/json-api.js';
 import type { DeadLetterSink } from './dead-letters.js';
-import { BusHealth, ingest } from './ingest.js';
+import { BusHealth, type IngestAnswer, ingest } from './ingest.js';
 import type { IngressLedger } from './ledger.js';
 import type { IngressMetrics } from './metrics.js';
 
@@ -37,7 +37,14 @@ export interface IngressAppDeps extends IngressBackends {
   readonly isStopping?: () => boolean;
 }
 
-export function buildApp(deps: IngressAppDeps): FastifyInstance {
+/** The HTTP app, and the same validation and publish path for events that come another way (the bridge). */
+export interface IngressApp {
+  readonly app: FastifyInstance;
+  /** Validates, publishes and records events as `POST /v1/events` does (throws when the bus fails). */
+  ingest(events: readonly unknown[]): Promise<IngestAnswer>;
+}
+
+export function buildApp(deps: IngressAppDeps): IngressApp {
   const { config, metrics } = deps;
   const app = Fastify({
     loggerInstance: deps.logger.child({ component: 'ingress' }) as FastifyBaseLogger,
@@ -143,7 +150,13 @@ export function buildApp(deps: IngressAppDeps): FastifyInstance {
     return { type: request.params.type, total: totals[request.params.type] ?? 0, items };
   });
 
-  return app;
+  return {
+    app,
+    ingest: (events) => {
+      if (deps.isStopping?.()) return Promise.reject(new RequestRejected('not_ready', 'the ingress is shutting down'));
+      return ingest(events, deps.clock.now(), ingestDeps);
+    },
+  };
 }
 
 /** The `events` array of a request body, or the request-level rejection. */

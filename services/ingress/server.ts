@@ -9,8 +9,9 @@ import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { IngressInstance } from '../../core/ports/state-store.js';
-import { buildApp, type IngressBackends } from './app.js';
+import { buildApp, type IngressApp, type IngressBackends } from './app.js';
 import { DeadLetterSink } from './dead-letters.js';
+import type { IngestAnswer } from './ingest.js';
 import { IngressLedger } from './ledger.js';
 import { createIngressMetrics, type IngressMetrics } from './metrics.js';
 
@@ -41,6 +42,7 @@ export class IngressService {
   private timers: NodeJS.Timeout[] = [];
   private instance: IngressInstance;
   private closing: Promise<void> | null = null;
+  private readonly ingestEvents: IngressApp['ingest'];
 
   constructor(private readonly deps: IngressServiceDeps) {
     const { config, clock, store } = deps;
@@ -63,7 +65,7 @@ export class IngressService {
       lastSeenAt: now,
       stoppedAt: null,
     };
-    this.app = buildApp({
+    const built = buildApp({
       bus: deps.bus,
       catalog: deps.catalog,
       store,
@@ -76,6 +78,8 @@ export class IngressService {
       metrics: deps.metrics ?? createIngressMetrics(),
       isStopping: () => this.stopping,
     });
+    this.app = built.app;
+    this.ingestEvents = built.ingest;
     deps.routes?.(this.app);
   }
 
@@ -100,6 +104,14 @@ export class IngressService {
     for (const t of this.timers) t.unref();
     this.logger.info({ url }, 'ingress listening');
     return url;
+  }
+
+  /**
+   * Events that come another way than HTTP (the Kafka bridge): validated, published, ledgered and
+   * dead-lettered exactly as `POST /v1/events` does. Throws when the bus fails (nothing accepted).
+   */
+  ingest(events: readonly unknown[]): Promise<IngestAnswer> {
+    return this.ingestEvents(events);
   }
 
   /** The port actually bound (useful with port 0). */
