@@ -4,9 +4,10 @@
  * (and, in the second test, the whole `hourglass dev` process). After the last restart every
  * accepted id must be in the published partitions exactly once, and nothing else.
  *
- * Both run on the embedded default and on Google Cloud's backends: the Pub/Sub bus on the fake
- * the global setup starts (or PUBSUB_EMULATOR_HOST) and the Cloud Storage store on the test double
- * of its JSON API (test/fixtures/gcs-double.ts).
+ * Both run on the embedded default, on Google Cloud's backends (the Pub/Sub bus on the fake the
+ * global setup starts, or PUBSUB_EMULATOR_HOST, and the Cloud Storage store on the test double of
+ * its JSON API, test/fixtures/gcs-double.ts), and on the Kafka bus (librdkafka's mock cluster, or
+ * KAFKA_BROKERS), where every restart of a killed ETL goes through a consumer-group rebalance.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -52,6 +53,10 @@ interface Backends {
   readonly ackDeadlineRealMs: number;
   /** How long the last hours may take to publish after the producers stop (real ms). */
   readonly publishWithinMs: number;
+  /** More settings for the config file. */
+  readonly config?: Record<string, unknown>;
+  /** Pause of each producer between batches (real ms; default none). */
+  readonly producerPauseMs?: number;
 }
 
 const BACKENDS: Backends[] = [
@@ -82,6 +87,24 @@ const BACKENDS: Backends[] = [
     // redeliveries wait for the ack deadline, and every raw file is an upload to the double
     publishWithinMs: 150_000,
   },
+  {
+    // a killed ETL stays in its consumer groups until the session timeout: its restart joins a
+    // rebalance, and the next kill often lands in the middle of one
+    name: 'Kafka and files',
+    env: (prefix) => ({
+      HOURGLASS_BUS: 'kafka',
+      KAFKA_BROKERS: inject('kafka').brokers.join(','),
+      HOURGLASS_KAFKA_IDEMPOTENT: String(inject('kafka').idempotence),
+      HOURGLASS_TOPIC_PREFIX: `${prefix}-`,
+    }),
+    objects: (dir) => new FsObjectStore(join(dir, 'objects')),
+    ackDeadlineRealMs: 30_000,
+    publishWithinMs: 150_000,
+    config: { kafka: { sessionTimeoutRealMs: 6_000, rebalanceTimeoutRealMs: 3_000 } },
+    // the mock cluster keeps about 5 MB per partition and drops older records, consumed or not (a
+    // size-based retention): the traffic is paced so that a restarting ETL's lag stays within it
+    producerPauseMs: 15,
+  },
 ];
 
 async function dataDir(b: Backends): Promise<{ dir: string; config: string; prefix: string }> {
@@ -95,6 +118,7 @@ async function dataDir(b: Backends): Promise<{ dir: string; config: string; pref
       ingress: { heartbeatRealMs: 300 },
       bus: { ackDeadlineRealMs: b.ackDeadlineRealMs },
       etl: { vanishAfterRealMs: 1500, maxFileAgeRealMs: 300, passIntervalRealMs: 200 },
+      ...b.config,
     }),
   );
   return { dir, config, prefix: `x${randomBytes(4).toString('hex')}` };
@@ -103,6 +127,7 @@ async function dataDir(b: Backends): Promise<{ dir: string; config: string; pref
 /** Sends batches (20% of ids repeat a recent id), retrying each batch until it is accepted. */
 class Producer {
   readonly sent = new Set<string>();
+  constructor(private readonly pauseMs = 0) {}
   private n = 0;
   private stopped = false;
   private url = '';
@@ -147,6 +172,7 @@ class Producer {
         if (res.status === 200) {
           for (const e of pending as { id: string }[]) this.sent.add(e.id);
           pending = null;
+          if (this.pauseMs > 0) await new Promise((r) => setTimeout(r, this.pauseMs));
         }
       } catch {
         // the ingress is down: retry the same batch (same ids) once it is back
@@ -209,7 +235,7 @@ describe.each(BACKENDS)('exactly-once in final partitions: $name', (b) => {
     const env = b.env(prefix);
     const common = ['--data-dir', dir, '--time-scale', String(SCALE), '--config', config];
     const ingress = await startDev([...common, '--no-etl'], 30_000, env);
-    const producer = new Producer();
+    const producer = new Producer(b.producerPauseMs);
     producer.start(ingress.url);
     let etl: DevProcess = await startEtl(common, 30_000, env);
     for (let i = 0; i < 3; i++) {
@@ -238,7 +264,7 @@ describe.each(BACKENDS)('exactly-once in final partitions: $name', (b) => {
     const { dir, config, prefix } = await dataDir(b);
     const env = b.env(prefix);
     const common = ['--data-dir', dir, '--time-scale', String(SCALE), '--config', config];
-    const producer = new Producer();
+    const producer = new Producer(b.producerPauseMs);
     let dev = await startDev(common, 30_000, env);
     producer.start(dev.url);
     for (let i = 0; i < 2; i++) {

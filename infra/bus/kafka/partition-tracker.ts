@@ -99,9 +99,15 @@ export class PartitionTracker {
     }
   }
 
+  /** The offset the next fetched message should have: the one after the last seen, or the floor. */
+  expected(): number {
+    return this.next ?? this.floor;
+  }
+
   /**
    * A fetched message: deliver it, or skip it (below the floor, already seen in this generation,
-   * or acked by an earlier consumer).
+   * or acked by an earlier consumer). The caller makes sure no offset between `expected()` and
+   * this one is skipped unseen (see the subscriber's gap check).
    */
   admit(offset: number, publishTime: number, nowReal: number): Admission {
     if (offset < this.floor) return 'skip';

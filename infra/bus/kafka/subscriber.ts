@@ -47,6 +47,8 @@ export class KafkaSubscriber implements Subscriber {
   private deadlineTimer: NodeJS.Timeout | null = null;
   private committing: Promise<void> = Promise.resolve();
   private readonly capacityWaiters = new Set<() => void>();
+  /** Rewinds to a partition's expected offset, to tell a hole in the log from a stale position. */
+  private readonly gaps = new Map<number, { offset: number; times: number }>();
 
   constructor(private readonly o: KafkaSubscriberOptions) {
     this.consumer = o.kafka.consumer({
@@ -133,6 +135,10 @@ export class KafkaSubscriber implements Subscriber {
       }
       if (this.trackers.get(batch.partition) !== tracker) return;
       const offset = Number(m.offset);
+      if (offset > tracker.expected() && !this.acceptGap(batch.partition, tracker.expected(), offset)) {
+        flush();
+        return;
+      }
       const publishTime = Number(m.timestamp);
       if (tracker.admit(offset, publishTime, Date.now()) === 'deliver') {
         pending.push(this.message(batch.partition, tracker, offset, publishTime, m.value, m.headers));
@@ -142,6 +148,30 @@ export class KafkaSubscriber implements Subscriber {
     }
     flush();
     await p.heartbeat();
+  }
+
+  /**
+   * The fetch position must not be past what this generation has seen: the consumer library may
+   * resume a partition from a position of its own (after a rebalance, or a seek of an earlier
+   * generation), and delivering from there would let the commit pass messages never delivered.
+   * So the partition is rewound to the expected offset; only when the same hole comes back three
+   * times are the offsets taken as gone from the log (deleted by retention), and passed.
+   */
+  private acceptGap(partition: number, expected: number, fetched: number): boolean {
+    const gap = this.gaps.get(partition);
+    const times = gap?.offset === expected ? gap.times + 1 : 1;
+    if (times <= 3) {
+      this.gaps.set(partition, { offset: expected, times });
+      this.o.logger.debug({ partition, expected, fetched }, 'fetched past the expected offset: rewinding');
+      this.consumer.seek({ topic: this.o.kafkaTopic, partition, offset: String(expected) });
+      return false;
+    }
+    this.gaps.delete(partition);
+    this.o.logger.warn(
+      { subscription: this.o.subscription, partition, from: expected, to: fetched },
+      'offsets missing from the log (deleted by retention before they were consumed)',
+    );
+    return true;
   }
 
   private message(
