@@ -24,20 +24,14 @@ import { mergeRanges, rangeCount } from '../core/ranges.js';
 import { type AuditReport, auditPartitions } from '../etl/audit.js';
 import { ContainerWriter } from '../etl/avro-container.js';
 import { type Manifest, runDedup } from '../etl/dedup.js';
-import { rawSchemaFor } from '../etl/raw-record.js';
+import { type RawEnvelope, rawSchemaFor } from '../etl/raw-record.js';
 import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
 import { endSongType, payloads } from './etl-data.js';
 import { ROOT } from './processes.js';
 
 /** One event as the ETL consumer stores it: the envelope the ingress stamped, and the payload. */
-export interface RawEvent {
-  readonly id: string;
-  readonly arrivalTime: number;
-  readonly ingressInstance: string;
-  readonly sequence: number;
-  readonly clientTime: number | null;
-  readonly writerVersion: number;
+export interface RawEvent extends RawEnvelope {
   /** The payload, Avro-encoded in the type's current schema. */
   readonly payload: Uint8Array;
 }

@@ -10,10 +10,11 @@
  *  (f) registry API reads over loopback HTTP (bench/registry-api.ts);
  *  (g) the Google Cloud Pub/Sub bus against Google's in-memory fake: the ingress end to end, the
  *      ETL consumer draining a backlog, and the consumer keeping up with the ingress (bench/pubsub.ts);
- *  (h) the audit of two pipelines (`hourglass audit`) over two hours of 1 M events each (bench/audit.ts).
+ *  (h) the audit of two pipelines (`hourglass audit`) over two hours of 1 M events each (bench/audit.ts);
+ *  (i) the ingress on the Kafka bus, against librdkafka's mock cluster (bench/kafka.ts).
  * `npm run bench -- --only etl` runs (c)–(e) alone; `-- --only registry` runs (f) alone;
  * `-- --only pubsub` runs (g) alone (`-- --pull-streams N` sets the consumer's streaming pulls);
- * `-- --only audit` runs (h) alone.
+ * `-- --only audit` runs (h) alone, `-- --only kafka` runs (i) alone.
  * `npm run bench -- --json` prints one JSON object (fields in bench/README.md) as the last line;
  * it is also written to bench/results/latest.json.
  */
@@ -27,6 +28,7 @@ import { measureCeiling } from './ceiling.js';
 import { measureConsumer } from './etl-consumer.js';
 import { measureDedup } from './etl-dedup.js';
 import { measureEndToEnd } from './etl-e2e.js';
+import { type KafkaBenchResult, measureKafka } from './kafka.js';
 import { ROOT, runSend, type SendResult, startDev } from './processes.js';
 import { measurePubsub, type PubsubResult } from './pubsub.js';
 import { measureRegistryReads } from './registry-api.js';
@@ -53,12 +55,14 @@ const TARGETS = {
   registryReadsPerSec: 2_000,
   pubsubIngressEventsPerSec: 50_000,
   auditTwoHoursSec: 30,
+  kafkaIngressEventsPerSec: 50_000,
 };
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const onlyEtl = only === 'etl';
 const onlyRegistry = only === 'registry';
 const onlyPubsub = only === 'pubsub';
 const onlyAudit = only === 'audit';
+const onlyKafka = only === 'kafka';
 const pullStreamsFlag = process.argv.includes('--pull-streams')
   ? Number(process.argv[process.argv.indexOf('--pull-streams') + 1])
   : undefined;
@@ -167,7 +171,7 @@ let etlFigures: {
   dedup: Awaited<ReturnType<typeof measureDedup>>[];
   e2e: Awaited<ReturnType<typeof measureEndToEnd>>;
 } | null = null;
-if (!onlyRegistry && !onlyPubsub && !onlyAudit) {
+if (!onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka) {
   log('(c) ETL consumer, one type, 1,000,000 events from the embedded bus into committed raw files …');
   const consumerRuns = [];
   for (let i = 0; i < 2; i++) {
@@ -213,7 +217,7 @@ if (!onlyRegistry && !onlyPubsub && !onlyAudit) {
 }
 
 // (f): registry API reads
-if (!onlyEtl && !onlyPubsub && !onlyAudit) {
+if (!onlyEtl && !onlyPubsub && !onlyAudit && !onlyKafka) {
   log('(f) registry API reads, GET /v1/event-types[/EndSong], 16 in flight, 5 s …');
   const reads = await measureRegistryReads(5, 16);
   log(`    ${reads.readsPerSec} reads/s, p50 ${reads.p50Ms} ms, p99 ${reads.p99Ms} ms, ${reads.errors} errors`);
@@ -276,6 +280,24 @@ if (!only || onlyAudit) {
   };
 }
 
+// (i): the Kafka bus, against the mock cluster
+let kafka: KafkaBenchResult | null = null;
+if (!only || onlyKafka) {
+  kafka = await measureKafka(log);
+  result = {
+    ...result,
+    kafka,
+    targets: {
+      ...(result.targets as object),
+      kafkaIngressEventsPerSec: {
+        target: TARGETS.kafkaIngressEventsPerSec,
+        pass: kafka.maxEventsPerSec >= TARGETS.kafkaIngressEventsPerSec,
+      },
+    },
+    at: new Date().toISOString(),
+  };
+}
+
 const r = result as {
   machine: { cpus: number; cpuModel: string; memGiB: number; node: string };
   ingress: { maxEventsPerSec: number; p99Ms: number; halfLoad: { rate: number; p99Ms: number }; peakRssMb: number };
@@ -315,7 +337,7 @@ if (etlFigures !== null) {
     `| (e) hour end → published, s (scale 1, derived) | ${e2e.atScale1Sec} | ≤ ${TARGETS.hourEndToPublishedSec} | ${pass('hourEndToPublishedSec')} |`,
   );
 }
-if (!onlyEtl && !onlyPubsub && !onlyAudit) {
+if (!onlyEtl && !onlyPubsub && !onlyAudit && !onlyKafka) {
   const reg = (result as { registry: { readsPerSec: number } }).registry;
   log(
     `| (f) registry API reads/s | ${reg.readsPerSec} | ≥ ${TARGETS.registryReadsPerSec} | ${pass('registryReadsPerSec')} |`,
@@ -343,6 +365,13 @@ if (audit !== null) {
     `| (h) audit, two hours of 1 M events on both pipelines, s | ${audit.seconds} | ≤ ${TARGETS.auditTwoHoursSec} | ${pass('auditTwoHoursSec')} |`,
   );
   log(`| (h) audit peak RSS, MB | ${audit.peakRssMb} | | |`);
+}
+if (kafka !== null) {
+  log(
+    `| (i) ingress on the Kafka mock cluster, events/s | ${kafka.maxEventsPerSec} | ≥ ${TARGETS.kafkaIngressEventsPerSec} | ${pass('kafkaIngressEventsPerSec')} |`,
+  );
+  log(`| (i) p99 at max rate, ms; peak RSS, MB | ${kafka.p99Ms}; ${kafka.peakRssMb} | | |`);
+  log(`(i): against ${kafka.cluster}, not a real Kafka cluster.`);
 }
 mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
 writeFileSync(join(ROOT, 'bench/results/latest.json'), `${JSON.stringify(result, null, 2)}\n`);

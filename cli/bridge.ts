@@ -7,7 +7,7 @@ import { createIngressMetrics } from '../services/ingress/metrics.js';
 import { IngressService } from '../services/ingress/server.js';
 import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, numberFlag } from './common.js';
 import { publishingBuses } from './parallel.js';
-import { clockFor, openStateStore, registryCatalog } from './pipeline.js';
+import { clockFor, openRegistry } from './pipeline.js';
 import { untilSignal } from './signals.js';
 import { type CliIo, UsageError } from './usage.js';
 
@@ -68,14 +68,7 @@ export async function runBridge(argv: string[], io: CliIo): Promise<number> {
     throw new UsageError('no Kafka brokers: --brokers, kafka.brokers or KAFKA_BROKERS');
   const logger = createLogger(config.logLevel);
   const clock = clockFor(config);
-  const state = await openStateStore(config);
-  let catalog: Awaited<ReturnType<typeof registryCatalog>>;
-  try {
-    catalog = await registryCatalog(config, state, logger);
-  } catch (err) {
-    await state.close();
-    throw err;
-  }
+  const { state, catalog } = await openRegistry(config, logger);
   if (catalog.catalog.get(values.type) === undefined) {
     await catalog.sync.stop();
     await state.close();

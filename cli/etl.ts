@@ -16,9 +16,8 @@ import {
   consumersFollowRegistry,
   etlConfigOf,
   objectStoreFor,
-  openStateStore,
+  openRegistry,
   pipelineNames,
-  registryCatalog,
   warehouseFor,
 } from './pipeline.js';
 import { untilSignal } from './signals.js';
@@ -50,14 +49,7 @@ export async function runEtl(argv: string[], io: CliIo): Promise<number> {
   const config = configFromFlags(values, { 'etl.metricsPort': numberFlag('metrics-port', values['metrics-port']) });
   const logger = createLogger(config.logLevel);
   const clock = clockFor(config);
-  const state = await openStateStore(config);
-  let catalog: Awaited<ReturnType<typeof registryCatalog>>;
-  try {
-    catalog = await registryCatalog(config, state, logger);
-  } catch (err) {
-    await state.close();
-    throw err;
-  }
+  const { state, catalog } = await openRegistry(config, logger);
   const pipeline = values.pipeline ?? MAIN_PIPELINE;
   if (!pipelineNames(config).includes(pipeline)) {
     await state.close();

@@ -247,6 +247,20 @@ export async function seedRegistry(
 }
 
 /** The registry's types, in memory, kept fresh by polling (schema distribution). */
+/** The state store and the registry's catalogue, for a command that follows the registry. */
+export async function openRegistry(
+  config: HourglassConfig,
+  logger: Logger,
+): Promise<{ state: StateStore; catalog: { catalog: EventCatalog; sync: CatalogSync } }> {
+  const state = await openStateStore(config);
+  try {
+    return { state, catalog: await registryCatalog(config, state, logger) };
+  } catch (err) {
+    await state.close();
+    throw err;
+  }
+}
+
 export async function registryCatalog(
   config: HourglassConfig,
   store: StateStore,
