@@ -75,8 +75,28 @@ export interface KafkaBusOptions {
   readonly requestTimeoutRealMs?: number;
 }
 
-/** Records per produce call: larger calls are split (a broker refuses batches over `message.max.bytes`). */
+/**
+ * Bytes of records per produce request (queued calls are joined up to it): a broker refuses record
+ * batches over its `message.max.bytes` (1 MB by default).
+ */
 const MAX_CALL_BYTES = 768 * 1024;
+/** Produce requests in flight at once; calls arriving meanwhile are queued and sent together. */
+const MAX_SENDS = 4;
+
+interface KafkaRecord {
+  readonly key: string | null;
+  readonly value: Buffer;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly timestamp: string;
+}
+
+interface QueuedCall {
+  readonly topic: string;
+  readonly records: KafkaRecord[];
+  readonly bytes: number;
+  resolve(): void;
+  reject(err: unknown): void;
+}
 const CATALOG = 'hourglass.bus-catalog';
 /** Kafka's topic name rule. */
 const KAFKA_NAME = /^[A-Za-z0-9._-]{1,249}$/;
@@ -95,6 +115,8 @@ export class KafkaBus implements Bus {
   private noController = false;
   private readonly subscribers = new Set<KafkaSubscriber>();
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly queue: QueuedCall[] = [];
+  private sends = 0;
   private readonly consumerOptions: { sessionTimeout: number; rebalanceTimeout: number; heartbeatInterval: number };
 
   constructor(private readonly o: KafkaBusOptions) {
@@ -301,24 +323,31 @@ export class KafkaBus implements Bus {
     }
     if (messages.length === 0) return;
     const timestamp = String(this.o.clock.now());
-    const calls: Array<
-      Array<{ key: string | null; value: Buffer; headers: Record<string, string>; timestamp: string }>
-    > = [];
-    let call: (typeof calls)[number] = [];
+    // a call over MAX_CALL_BYTES is queued in parts (each part is one produce request at most)
+    const parts: Promise<void>[] = [];
+    let records: KafkaRecord[] = [];
     let bytes = 0;
+    const queuePart = () => {
+      const part = { records, bytes };
+      parts.push(
+        new Promise<void>((resolve, reject) => {
+          this.queue.push({ topic: kafkaTopic, records: part.records, bytes: part.bytes, resolve, reject });
+        }),
+      );
+      records = [];
+      bytes = 0;
+    };
     for (const m of messages) {
-      const size = m.data.length + 64 + Object.entries(m.attributes).reduce((n, [k, v]) => n + k.length + v.length, 0);
-      if (call.length > 0 && bytes + size > MAX_CALL_BYTES) {
-        calls.push(call);
-        call = [];
-        bytes = 0;
-      }
-      call.push({ key: m.attributes.id ?? null, value: m.data, headers: { ...m.attributes }, timestamp });
+      let size = m.data.length + 64;
+      for (const k in m.attributes) size += k.length + (m.attributes[k] as string).length;
+      if (records.length > 0 && bytes + size > MAX_CALL_BYTES) queuePart();
+      records.push({ key: m.attributes.id ?? null, value: m.data, headers: m.attributes, timestamp });
       bytes += size;
     }
-    calls.push(call);
-    const sending = Promise.all(calls.map((c) => this.producer.send({ topic: kafkaTopic, acks: -1, messages: c })));
+    queuePart();
+    const sending = Promise.all(parts).then(() => undefined);
     this.inFlight.add(sending);
+    this.flush();
     try {
       await sending;
     } catch (err) {
@@ -326,6 +355,46 @@ export class KafkaBus implements Bus {
       throw new PublishFailed({ topic, messages: messages.length }, { cause: err });
     } finally {
       this.inFlight.delete(sending);
+    }
+  }
+
+  /**
+   * Sends what publish calls queued, as few produce requests as possible: calls that arrive while
+   * `MAX_SENDS` requests are in flight wait and go together in the next one (up to
+   * MAX_CALL_BYTES; a larger call goes alone). Each call's promise settles with its request.
+   */
+  private flush(): void {
+    while (this.sends < MAX_SENDS && this.queue.length > 0) {
+      const batch: QueuedCall[] = [];
+      let bytes = 0;
+      while (this.queue.length > 0) {
+        const next = this.queue[0] as QueuedCall;
+        if (batch.length > 0 && bytes + next.bytes > MAX_CALL_BYTES) break;
+        batch.push(next);
+        bytes += next.bytes;
+        this.queue.shift();
+      }
+      const byTopic = new Map<string, KafkaRecord[]>();
+      for (const c of batch) {
+        const list = byTopic.get(c.topic);
+        if (list === undefined) byTopic.set(c.topic, [...c.records]);
+        else for (const r of c.records) list.push(r);
+      }
+      this.sends++;
+      this.producer
+        .sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
+        .then(
+          () => {
+            for (const c of batch) c.resolve();
+          },
+          (err: unknown) => {
+            for (const c of batch) c.reject(err);
+          },
+        )
+        .finally(() => {
+          this.sends--;
+          this.flush();
+        });
     }
   }
 
