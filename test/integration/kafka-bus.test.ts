@@ -53,6 +53,20 @@ function messages(n: number, tag: string): OutgoingMessage[] {
 }
 
 describe('kafka bus beyond the contract', () => {
+  it('answers a publish with bus_unavailable (retriable) when no broker is reachable', async () => {
+    const bus = new KafkaBus({ brokers: ['127.0.0.1:1'], clock: new SystemClock(), idempotent: false });
+    try {
+      const started = Date.now();
+      await expect(bus.publish('t.down', [{ data: Buffer.from('x'), attributes: { id: 'x' } }])).rejects.toMatchObject({
+        code: 'bus_unavailable',
+        retriable: true,
+      });
+      expect(Date.now() - started).toBeLessThan(30_000);
+    } finally {
+      await bus.close();
+    }
+  }, 40_000);
+
   it('two consumers of one subscription share the partitions; when one leaves, the other gets its unacked messages', async () => {
     const prefix = `hg-${randomBytes(4).toString('hex')}-`;
     const bus = kafkaBus(prefix);

@@ -34,7 +34,14 @@
 import { type Admin, Kafka, type KafkaConfig, logLevel, type Producer, type SASLOptions } from 'kafkajs';
 import pino, { type Logger } from 'pino';
 import type { Clock } from '../../../core/clock.js';
-import { BusClosed, InvalidName, PublishFailed, SubscriptionNotFound, TopicNotFound } from '../../../core/errors.js';
+import {
+  BusClosed,
+  HourglassError,
+  InvalidName,
+  PublishFailed,
+  SubscriptionNotFound,
+  TopicNotFound,
+} from '../../../core/errors.js';
 import {
   type Backlog,
   BUS_NAME_PATTERN,
@@ -316,11 +323,15 @@ export class KafkaBus implements Bus {
   async publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
     if (this.closed) throw new BusClosed({ topic });
     const kafkaTopic = this.kafkaName('topic', topic);
-    await this.ready();
-    if (!this.catalog.topics.has(topic)) {
-      await this.catalog.sync();
-      if (!this.catalog.topics.has(topic)) throw new TopicNotFound({ topic });
+    try {
+      await this.ready();
+      if (!this.catalog.topics.has(topic)) await this.catalog.sync();
+    } catch (err) {
+      // the cluster unreachable: the ingress answers 503 and the producer retries
+      if (err instanceof HourglassError) throw err;
+      throw new PublishFailed({ topic, messages: messages.length }, { cause: err });
     }
+    if (!this.catalog.topics.has(topic)) throw new TopicNotFound({ topic });
     if (messages.length === 0) return;
     const timestamp = String(this.o.clock.now());
     // a call over MAX_CALL_BYTES is queued in parts (each part is one produce request at most)
@@ -467,7 +478,13 @@ export class KafkaBus implements Bus {
     await Promise.allSettled([...this.inFlight]);
     for (const s of [...this.subscribers]) await s.close();
     await this.catalog.close();
-    await this.producer.disconnect().catch(() => undefined);
-    await this.admin.disconnect().catch(() => undefined);
+    for (const [what, client] of [
+      ['producer', this.producer],
+      ['admin client', this.admin],
+    ] as const) {
+      await client
+        .disconnect()
+        .catch((err: unknown) => this.logger.warn({ err }, `kafka ${what} did not disconnect cleanly`));
+    }
   }
 }

@@ -67,7 +67,10 @@ export class KafkaSubscriber implements Subscriber {
       this.wakeCapacity();
       const partitions = e.payload.memberAssignment[this.o.kafkaTopic] ?? [];
       this.floors = this.readFloors(partitions);
-      this.floors.catch(() => undefined);
+      // a failure surfaces in the next batch (which awaits it); kafkajs then restarts the consumer
+      this.floors.catch((err: unknown) =>
+        this.o.logger.warn({ err, subscription: this.o.subscription }, 'reading committed offsets failed'),
+      );
       this.o.logger.debug({ subscription: this.o.subscription, partitions }, 'kafka consumer joined its group');
     });
     await c.connect();

@@ -139,7 +139,11 @@ export class SpooledBus implements Bus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const f of this.forwarders.values()) await f.then((s) => s.close()).catch(() => undefined);
+    for (const [topic, f] of this.forwarders) {
+      await f
+        .then((s) => s.close())
+        .catch((err: unknown) => this.logger.warn({ err, topic }, 'spool forwarder did not stop cleanly'));
+    }
     this.forwarders.clear();
     await Promise.allSettled([this.spool.close(), this.target.close()]);
   }
