@@ -9,7 +9,7 @@ import type { StateStore } from '../core/ports/state-store.js';
 import { EtlService, etlWorkDir } from '../etl/service.js';
 import { registerPipelineMetrics } from '../orchestrator/pipeline-metrics.js';
 import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, numberFlag } from './common.js';
-import { secondBus, secondEtl } from './parallel.js';
+import { pipelineOf, secondBus, secondEtl } from './parallel.js';
 import {
   busFor,
   clockFor,
@@ -17,12 +17,10 @@ import {
   etlConfigOf,
   objectStoreFor,
   openRegistry,
-  pipelineNames,
   warehouseFor,
 } from './pipeline.js';
 import { untilSignal } from './signals.js';
 import type { CliIo } from './usage.js';
-import { UsageError } from './usage.js';
 
 export const ETL_USAGE = `Usage: hourglass etl [--data-dir D] [--schemas DIR] [--time-scale N] [--config FILE] [--metrics-port P] [--pipeline NAME]
 
@@ -49,14 +47,8 @@ export async function runEtl(argv: string[], io: CliIo): Promise<number> {
   const config = configFromFlags(values, { 'etl.metricsPort': numberFlag('metrics-port', values['metrics-port']) });
   const logger = createLogger(config.logLevel);
   const clock = clockFor(config);
+  const pipeline = pipelineOf(config, values.pipeline);
   const { state, catalog } = await openRegistry(config, logger);
-  const pipeline = values.pipeline ?? MAIN_PIPELINE;
-  if (!pipelineNames(config).includes(pipeline)) {
-    await state.close();
-    throw new UsageError(
-      `--pipeline: no pipeline ${JSON.stringify(pipeline)} here (${pipelineNames(config).join(', ')})`,
-    );
-  }
   const parallel = pipeline === MAIN_PIPELINE ? null : config.parallel;
   const bus: Bus =
     parallel === null ? await busFor(config, clock, logger) : await secondBus(config, parallel, clock, logger);

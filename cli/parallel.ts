@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { Clock } from '../core/clock.js';
-import type { HourglassConfig, ParallelSettings } from '../core/config.js';
+import { type HourglassConfig, MAIN_PIPELINE, type ParallelSettings } from '../core/config.js';
 import type { EventCatalog } from '../core/event-types.js';
 import type { Bus } from '../core/ports/bus.js';
 import type { StateStore } from '../core/ports/state-store.js';
@@ -21,7 +21,8 @@ import { TeeBus } from '../infra/bus/parallel/tee-bus.js';
 import { PipelineStateStore } from '../infra/state/pipeline-state-store.js';
 import { PostgresStateStore } from '../infra/state/postgres/postgres-state-store.js';
 import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
-import { busFor, etlConfigOf, objectStoreFor } from './pipeline.js';
+import { busFor, etlConfigOf, objectStoreFor, openStateStore, pipelineNames } from './pipeline.js';
+import { UsageError } from './usage.js';
 
 /** Where the second pipeline keeps its local data (its embedded bus or spool, work files, state). */
 export function pipelineDir(config: HourglassConfig, name: string): string {
@@ -83,6 +84,36 @@ export async function pipelineStateStore(
   const dir = pipelineDir(config, name);
   mkdirSync(dir, { recursive: true });
   return new PipelineStateStore(shared, new SqliteStateStore(join(dir, 'state.sqlite')));
+}
+
+export const PIPELINE_USAGE = `  --pipeline NAME   in a parallel run: main (default) or the second pipeline (parallel.name)`;
+
+/** The pipeline a `--pipeline` flag names (default main); refuses a name the configuration lacks. */
+export function pipelineOf(config: HourglassConfig, value: string | undefined): string {
+  const name = value ?? MAIN_PIPELINE;
+  if (!pipelineNames(config).includes(name)) {
+    throw new UsageError(`--pipeline: no pipeline ${JSON.stringify(name)} here (${pipelineNames(config).join(', ')})`);
+  }
+  return name;
+}
+
+/** A pipeline's state store for a command that reads it; `close` closes what it opened. */
+export async function openPipelineState(config: HourglassConfig, pipeline: string): Promise<StateStore> {
+  const shared = await openStateStore(config);
+  if (pipeline === MAIN_PIPELINE) return shared;
+  let own: StateStore;
+  try {
+    own = await pipelineStateStore(config, pipeline, shared);
+  } catch (err) {
+    await shared.close();
+    throw err;
+  }
+  const close = own.close.bind(own);
+  own.close = async () => {
+    await close();
+    await shared.close();
+  };
+  return own;
 }
 
 /** The second pipeline's ETL (its metrics in a registry of their own: `hourglass etl --pipeline` serves them). */

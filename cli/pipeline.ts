@@ -319,7 +319,9 @@ export async function startPipeline(
   const metrics = createIngressMetrics();
   const { bus, second } = await publishingBuses(config, clock, logger, { spool: true });
   let etl2: { etl: EtlService; state: StateStore } | null = null;
+  let sweeper2: RetentionSweeper | null = null;
   const closeBackends = async (): Promise<void> => {
+    await sweeper2?.stop();
     await etl2?.etl.close();
     await etl2?.state.close();
     await bus.close();
@@ -386,6 +388,15 @@ export async function startPipeline(
       etl2 = await secondEtl(config, config.parallel, { bus: second, shared: store, catalog, clock, logger });
       await etl2.etl.start();
       consumersFollowRegistry(etl2.etl, catalog, sync);
+      // the second pipeline's data expires with the same per-type retention
+      sweeper2 = new RetentionSweeper({
+        store: etl2.state,
+        objects: await objectStoreFor(config, config.parallel.name),
+        clock,
+        logger: logger.child({ pipeline: config.parallel.name }),
+        intervalRealMs: config.orchestrator.retentionSweepRealMs,
+      });
+      sweeper2.start();
     }
     const r = reconciler;
     sync.onChange(() => r.pass());

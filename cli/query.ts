@@ -1,13 +1,15 @@
 /** `hourglass query`: SQL over the published final partitions (DuckDB). */
 import { parseArgs } from 'node:util';
+import { MAIN_PIPELINE } from '../core/config.js';
 import { EventCatalog } from '../core/event-types.js';
 import { runQuery } from '../etl/query.js';
 import { RegistryTypes } from '../orchestrator/catalog-sync.js';
 import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, formatFlag, formatRows } from './common.js';
+import { PIPELINE_USAGE, pipelineOf } from './parallel.js';
 import { objectStoreFor, openStateStore, warehouseFor } from './pipeline.js';
 import { type CliIo, UsageError } from './usage.js';
 
-export const QUERY_USAGE = `Usage: hourglass query [--data-dir D] [--format table|csv|json] [--warehouse duckdb|bigquery] "<SQL>"
+export const QUERY_USAGE = `Usage: hourglass query [--data-dir D] [--format table|csv|json] [--warehouse duckdb|bigquery] [--pipeline NAME] "<SQL>"
 
 Runs SQL with DuckDB over the published partitions: one view per event type (named after it),
 with the columns event_id, event_arrival_time, …, the payload fields, and date/hour (Hive
@@ -16,12 +18,18 @@ With --warehouse bigquery (or warehouse.backend "bigquery"), the SQL runs in Big
 tables of the types stored in the warehouse (the configured dataset is the default one).
   --format F        table (default), csv, or json (a JSON array of rows)
   --warehouse W     duckdb (default) or bigquery
+${PIPELINE_USAGE} (DuckDB over its partitions)
 ${DATA_DIR_USAGE}`;
 
 export async function runQueryCommand(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { ...DATA_DIR_OPTIONS, format: { type: 'string', short: 'f' }, warehouse: { type: 'string' } },
+    options: {
+      ...DATA_DIR_OPTIONS,
+      format: { type: 'string', short: 'f' },
+      warehouse: { type: 'string' },
+      pipeline: { type: 'string' },
+    },
     allowPositionals: true,
     strict: true,
   });
@@ -32,7 +40,8 @@ export async function runQueryCommand(argv: string[], io: CliIo): Promise<number
   if (positionals.length !== 1) throw new UsageError('give the SQL as one argument (quote it)');
   const format = formatFlag(values.format);
   const config = configFromFlags(values, { 'warehouse.backend': values.warehouse });
-  if (config.warehouse.backend === 'bigquery') {
+  const pipeline = pipelineOf(config, values.pipeline);
+  if (config.warehouse.backend === 'bigquery' && pipeline === MAIN_PIPELINE) {
     const warehouse = await warehouseFor(config);
     if (warehouse === null) throw new UsageError('BigQuery needs store.backend "gcs" and a project');
     try {
@@ -53,7 +62,7 @@ export async function runQueryCommand(argv: string[], io: CliIo): Promise<number
     await store.close();
   }
   try {
-    const result = await runQuery(positionals[0] as string, await objectStoreFor(config), catalog, {
+    const result = await runQuery(positionals[0] as string, await objectStoreFor(config, pipeline), catalog, {
       memoryBytes: config.etl.duckdbMemoryBytes,
       threads: config.etl.duckdbThreads,
     });

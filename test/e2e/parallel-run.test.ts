@@ -99,6 +99,26 @@ describe('parallel run on the embedded bus and Kafka', () => {
     } finally {
       await dev.stop();
     }
+    // the second pipeline's hours and data, as a user looks at them
+    const hours = JSON.parse(
+      await hourglass(['hours', ...common, '--pipeline', 'kafka', '--type', 'EndSong', '--format', 'json']),
+    ) as { hour: string; state: string }[];
+    expect(hours.filter((h) => h.state === 'published').length).toBeGreaterThanOrEqual(2);
+    const count = async (pipeline: string) =>
+      JSON.parse(
+        await hourglass([
+          'query',
+          ...common,
+          '--pipeline',
+          pipeline,
+          '--format',
+          'json',
+          `SELECT count(*) AS n FROM EndSong WHERE epoch_ms(event_arrival_time) >= ${from} AND epoch_ms(event_arrival_time) < ${to}`,
+        ]),
+      ) as { n: number }[];
+    expect(await count('kafka')).toEqual(await count('main'));
+    await expect(hourglass(['hours', ...common, '--pipeline', 'nope'])).rejects.toThrow(/no pipeline "nope"/);
+
     const range = ['--type', 'EndSong', '--from', new Date(from).toISOString(), '--to', new Date(to).toISOString()];
     const same = await hourglass(['audit', ...common, ...range, 'main', 'kafka']);
     expect(same).toMatch(/the pipelines hold the same data/);
