@@ -75,11 +75,18 @@ export class KafkaSubscriber implements Subscriber {
     });
     await c.connect();
     await c.subscribe({ topics: [this.o.kafkaTopic], fromBeginning: true });
-    await c.run({
+    // joining the group takes a rebalance (seconds): delivery starts when it is done, and the
+    // caller (a process starting several consumers, the ingress waiting behind them) goes on
+    c.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 4,
       eachBatch: (payload) => this.onBatch(payload),
+    }).catch((err: unknown) => {
+      this.o.logger.error(
+        { err, subscription: this.o.subscription },
+        'kafka consumer stopped: no delivery until restarted',
+      );
     });
     this.commitTimer = setInterval(() => void this.commitNow(), COMMIT_INTERVAL_MS);
     const deadline = this.o.record.ackDeadlineRealMs;
