@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hourglass as cli, startDev } from '../support/dev-process.js';
+import { hourglass as cli, sendSummary, startDev } from '../support/dev-process.js';
 
 const dirs: string[] = [];
 const hourglass = (...args: string[]): Promise<string> => cli(args);
@@ -22,27 +22,18 @@ describe('quick start', () => {
     dirs.push(dir);
     const dev = await startDev(['--data-dir', dir, '--time-scale', '360']);
     try {
-      const send = JSON.parse(
-        (
-          await hourglass(
-            'send',
-            '--url',
-            dev.url,
-            '--type',
-            'EndSong,PageView',
-            '--rate',
-            '2000',
-            '--duration',
-            '12',
-            '--duplicates',
-            '0.05',
-            '--json',
-          )
-        )
-          .trim()
-          .split('\n')
-          .pop() as string,
-      ) as { accepted: number };
+      const send = await sendSummary([
+        '--url',
+        dev.url,
+        '--type',
+        'EndSong,PageView',
+        '--rate',
+        '2000',
+        '--duration',
+        '12',
+        '--duplicates',
+        '0.05',
+      ]);
       expect(send.accepted).toBeGreaterThan(10_000);
       let published: { type: string; hour: string; in: number; duplicates: number; out: number }[] = [];
       while (Date.now() - started < 120_000) {

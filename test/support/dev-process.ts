@@ -23,6 +23,12 @@ export async function hourglass(args: string[], env: NodeJS.ProcessEnv = {}): Pr
   }
 }
 
+/** Runs `hourglass send … --json` to its end and returns its summary (the last stdout line). */
+export async function sendSummary(args: string[]): Promise<{ accepted: number; sent: number }> {
+  const out = await hourglass(['send', ...args, '--json']);
+  return JSON.parse(out.trim().split('\n').pop() as string) as { accepted: number; sent: number };
+}
+
 export interface DevProcess {
   readonly child: ChildProcess;
   readonly url: string;
