@@ -442,7 +442,8 @@ export class KafkaBus implements Bus {
   async backlog(subscription: string): Promise<Backlog> {
     const groupId = this.kafkaName('subscription', subscription);
     await this.ready();
-    await this.catalog.sync();
+    // read every few seconds by metrics and alerting: the followed catalog answers, a miss reads it up to date
+    if (!this.catalog.subscriptions.has(subscription)) await this.catalog.sync();
     const record = this.catalog.subscriptions.get(subscription);
     if (record === undefined) throw new SubscriptionNotFound({ subscription });
     const kafkaTopic = `${this.prefix}${record.topic}`;

@@ -82,6 +82,8 @@ export class PartitionTracker {
   private next: number | null = null;
   private lastCommitted: number | null = null;
   private lastCommittedText = '';
+  /** Delivered and not acked (kept, not counted: flow control asks for it per message). */
+  private unacked = 0;
 
   /**
    * @param floor first offset to deliver: the committed offset of this incarnation, or the
@@ -115,6 +117,7 @@ export class PartitionTracker {
     this.next = offset + 1;
     if (this.skip.delete(offset)) return 'skip';
     this.entries.push({ offset, publishTime, deliveredAtReal: nowReal, acked: false });
+    this.unacked++;
     return 'deliver';
   }
 
@@ -126,6 +129,7 @@ export class PartitionTracker {
       const mid = (lo + hi) >> 1;
       const e = this.entries[mid] as Entry;
       if (e.offset === offset) {
+        if (!e.acked) this.unacked--;
         e.acked = true;
         break;
       }
@@ -141,9 +145,7 @@ export class PartitionTracker {
 
   /** Delivered and not acked. */
   get outstanding(): number {
-    let n = 0;
-    for (let i = this.head; i < this.entries.length; i++) if (!(this.entries[i] as Entry).acked) n++;
-    return n;
+    return this.unacked;
   }
 
   /** The oldest unacked delivery: its offset and when it was delivered (real ms), or null. */
