@@ -139,26 +139,34 @@ export class GcsObjectStore implements ObjectStore {
     const writeId = randomUUID();
     const crc = new CRC32C();
     crc.update(data);
-    const resumable = data.length > this.threshold;
     try {
-      await file.save(data, {
-        resumable,
-        ...(resumable ? { chunkSize: this.chunkBytes } : {}),
-        validation: 'crc32c',
-        preconditionOpts: { ifGenerationMatch: 0 },
-        metadata: {
-          contentType: CONTENT_TYPE,
-          crc32c: crc.toString(),
-          metadata: { [WRITE_ID]: writeId },
-          ...(resumable ? { contentLength: data.length } : {}),
-        },
-      });
+      const options = this.writeOptions(data.length, writeId);
+      await file.save(data, { ...options, metadata: { ...options.metadata, crc32c: crc.toString() } });
       return this.info(name, file.metadata);
     } catch (err) {
       const outcome = await this.afterWriteError('put', name, file, writeId, err);
       if (outcome instanceof Error) throw outcome;
       return outcome;
     }
+  }
+
+  /**
+   * What every write sends: create only (`ifGenerationMatch: 0`), crc32c validation, our write id,
+   * and a resumable upload in chunks above the threshold.
+   */
+  private writeOptions(size: number, writeId: string) {
+    const resumable = size > this.threshold;
+    return {
+      resumable,
+      ...(resumable ? { chunkSize: this.chunkBytes } : {}),
+      validation: 'crc32c' as const,
+      preconditionOpts: { ifGenerationMatch: 0 },
+      metadata: {
+        contentType: CONTENT_TYPE,
+        metadata: { [WRITE_ID]: writeId },
+        ...(resumable ? { contentLength: size } : {}),
+      },
+    };
   }
 
   async putFile(name: string, path: string): Promise<ObjectInfo> {
@@ -170,19 +178,10 @@ export class GcsObjectStore implements ObjectStore {
     } catch (err) {
       throw new ObjectStoreFailed({ operation: 'putFile', name }, { cause: err });
     }
-    const resumable = size > this.threshold;
     try {
       const [, metadata] = await this.storage.bucket(this.bucket).upload(path, {
         destination: file,
-        resumable,
-        ...(resumable ? { chunkSize: this.chunkBytes } : {}),
-        validation: 'crc32c',
-        preconditionOpts: { ifGenerationMatch: 0 },
-        metadata: {
-          contentType: CONTENT_TYPE,
-          metadata: { [WRITE_ID]: writeId },
-          ...(resumable ? { contentLength: size } : {}),
-        },
+        ...this.writeOptions(size, writeId),
       });
       return this.info(name, metadata ?? file.metadata);
     } catch (err) {
