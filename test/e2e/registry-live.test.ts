@@ -28,6 +28,11 @@ async function send(url: string, version: number, payload: object): Promise<{ ac
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ events: [{ id: `s-${Math.random()}`, type: 'Search', version, payload }] }),
   });
+  // before the new type's topic is provisioned the whole request is refused (503 topic_not_found)
+  if (res.status !== 200) {
+    const refused = (await res.json()) as { error?: { code?: string } };
+    return { accepted: 0, code: refused.error?.code };
+  }
   const body = (await res.json()) as { accepted: number; rejected: { code: string }[] };
   return { accepted: body.accepted, code: body.rejected[0]?.code };
 }
