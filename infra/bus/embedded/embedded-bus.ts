@@ -2,7 +2,9 @@
  * The embedded bus: a durable on-disk log in the data dir, for one machine.
  *
  * Layout under `<dataDir>/bus/`:
- * - `topics/<topic>/topic.json`, `topics/<topic>/segments/<writerId>-<n>.log` (frames, see frame.ts)
+ * - `topics/<topic>/topic.json`, `topics/<topic>/segments/<writerId>-<n>.log` (frames, see frame.ts);
+ *   a writer id is `<process writer id>.<random per topic writer>.l<lane>`, so segment names never
+ *   repeat across topics
  * - `subscriptions/<sub>/subscription.json` (topic, ack deadline), `state.json` (acked positions),
  *   `consumer.lock` (the process consuming it)
  *
@@ -18,7 +20,9 @@
  * consumed by different processes.
  *
  * Retention: a segment is deleted once it is finished and every subscription of its topic has
- * acked all of it (at once when the topic has no subscription). Unacked data is kept.
+ * acked all of it (at once when the topic has no subscription). Unacked data is kept. Whether a
+ * segment is finished is decided per topic: only that topic's writers are asked (see
+ * segment-lifecycle.ts). Every deletion is logged with the cursors that allowed it.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
@@ -47,10 +51,16 @@ import {
 } from '../../../core/ports/bus.js';
 import { encodeFrame } from './frame.js';
 import { fsyncDir, writeFileAtomic } from './fs-util.js';
-import { type LocalWriters, listSegmentNames, segmentIsFinished } from './segment-lifecycle.js';
+import { type LocalWriters, listSegmentNames, whyFinished } from './segment-lifecycle.js';
 import { scanHeaders } from './segment-scan.js';
 import { EmbeddedSubscriber } from './subscriber.js';
-import { loadMeta, loadState, type SubscriptionMeta, type SubscriptionState } from './subscription-state.js';
+import {
+  loadMeta,
+  loadState,
+  type SegmentCursor,
+  type SubscriptionMeta,
+  type SubscriptionState,
+} from './subscription-state.js';
 import { TopicLanes } from './topic-writer.js';
 import { newWriterId, parseSegmentName, processAlive } from './writer-id.js';
 
@@ -91,7 +101,6 @@ export class EmbeddedBus implements Bus {
   private readonly stateSaveIntervalMs: number;
   private readonly sweepTimer: NodeJS.Timeout | null = null;
   private closed = false;
-  private readonly localWriters: LocalWriters;
 
   constructor(private readonly options: EmbeddedBusOptions) {
     this.root = join(options.dataDir, 'bus');
@@ -110,19 +119,6 @@ export class EmbeddedBus implements Bus {
     };
     this.pollIntervalMs = options.pollIntervalMs ?? 100;
     this.stateSaveIntervalMs = options.stateSaveIntervalMs ?? 200;
-    const writers = this.writers;
-    const ownId = this.writerId;
-    this.localWriters = {
-      isFinishedLocally(segment: string): boolean | undefined {
-        const parsed = parseSegmentName(segment);
-        if (parsed === null || !parsed.writerId.startsWith(`${ownId}.`)) return undefined;
-        for (const w of writers.values()) {
-          const answer = w.isFinished(segment);
-          if (answer !== undefined) return answer;
-        }
-        return undefined;
-      },
-    };
     const sweepMs = options.retentionSweepMs ?? 5000;
     if (sweepMs > 0) {
       this.sweepTimer = setInterval(() => {
@@ -130,6 +126,22 @@ export class EmbeddedBus implements Bus {
       }, sweepMs);
       this.sweepTimer.unref();
     }
+  }
+
+  /**
+   * What this process's writers know about one topic's segments. Only the topic's own writers
+   * answer: a segment of this process that no live writer of the topic claims was written by an
+   * earlier writer of the topic that has since closed, so it is finished.
+   */
+  private localWritersOf(topic: string): LocalWriters {
+    const ownPrefix = `${this.writerId}.`;
+    return {
+      isFinishedLocally: (segment: string): boolean | undefined => {
+        const parsed = parseSegmentName(segment);
+        if (parsed === null || !parsed.writerId.startsWith(ownPrefix)) return undefined;
+        return this.writers.get(topic)?.isFinished(segment) ?? true;
+      },
+    };
   }
 
   private topicDir(topic: string): string {
@@ -241,7 +253,10 @@ export class EmbeddedBus implements Bus {
       if (err instanceof HourglassError) throw err;
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(join(this.topicDir(topic), 'topic.json'))) {
         this.knownTopics.delete(topic);
-        this.writers.delete(topic);
+        if (this.writers.get(topic) === writer) this.writers.delete(topic);
+        writer
+          .close()
+          .catch((closeErr: unknown) => this.logger.warn({ err: closeErr, topic }, 'closing writer failed'));
         throw new TopicNotFound({ topic }, { cause: err });
       }
       throw new PublishFailed({ topic, messages: messages.length }, { cause: err });
@@ -271,7 +286,7 @@ export class EmbeddedBus implements Bus {
       ackDeadlineMs: meta.ackDeadlineMs,
       pollIntervalMs: this.pollIntervalMs,
       stateSaveIntervalMs: this.stateSaveIntervalMs,
-      localWriters: this.localWriters,
+      localWriters: this.localWritersOf(meta.topic),
       logger: this.logger,
       onClose: async () => {
         this.subscribers.delete(subscription);
@@ -316,7 +331,11 @@ export class EmbeddedBus implements Bus {
     return out;
   }
 
-  /** Deletes finished segments that every subscription of their topic has fully acked. */
+  /**
+   * Deletes finished segments that every subscription of their topic has fully acked. Each
+   * deletion is logged with the topic, the segment, why it counts as finished and the cursors
+   * that allowed it.
+   */
   async sweep(): Promise<number> {
     if (this.closed) return 0;
     let deleted = 0;
@@ -324,20 +343,38 @@ export class EmbeddedBus implements Bus {
     for (const topic of await this.listTopics()) {
       const segDir = this.segmentsDir(topic);
       const names = listSegmentNames(safeReaddir(segDir));
+      const local = this.localWritersOf(topic);
       const states = metas
         .filter((m) => m.topic === topic)
         .map((m) => {
           const live = this.subscribers.get(m.name)?.subscriber;
-          return live ? { cursorOf: (s: string) => live.cursorOf(s) } : cursorsFrom(loadState(this.subDir(m.name)));
+          const cursors = live
+            ? { cursorOf: (s: string) => live.cursorOf(s) }
+            : cursorsFrom(loadState(this.subDir(m.name)));
+          return { subscription: m.name, ...cursors };
         });
       for (const name of names) {
-        if (!segmentIsFinished(name, names, this.localWriters)) continue;
+        const reason = whyFinished(name, names, local);
+        if (reason === null) continue;
         if (!states.every((s) => s.cursorOf(name)?.done === true)) continue;
-        await unlink(join(segDir, name)).catch(() => undefined);
+        try {
+          await unlink(join(segDir, name));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+          throw err;
+        }
         deleted++;
+        this.logger.info(
+          {
+            topic,
+            segment: name,
+            finished: reason,
+            cursors: states.map((s) => ({ subscription: s.subscription, ...s.cursorOf(name) })),
+          },
+          'retention: deleted a finished, fully acked segment',
+        );
       }
     }
-    if (deleted > 0) this.logger.debug({ deleted }, 'retention: deleted fully acked segments');
     return deleted;
   }
 
@@ -355,7 +392,7 @@ export class EmbeddedBus implements Bus {
   }
 }
 
-function cursorsFrom(state: SubscriptionState): { cursorOf(s: string): { done: boolean } | undefined } {
+function cursorsFrom(state: SubscriptionState): { cursorOf(s: string): SegmentCursor | undefined } {
   return { cursorOf: (s: string) => state.segments[s] };
 }
 

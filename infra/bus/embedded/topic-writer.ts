@@ -7,12 +7,28 @@
  * After any write error the segment is abandoned (truncated back to its last durable size when
  * possible) and the next flush starts a new segment, so a torn frame is always the last thing in
  * its segment.
+ *
+ * Defence in depth: after each write the writer checks that its segment is still linked (`fstat`
+ * link count). A segment deleted while written (by a retention bug, or by hand) would swallow every
+ * later append where no reader looks; the writer then fails the publish (the bus answers `bus_unavailable`, 503) and
+ * starts a new segment, instead of answering as if the data were durable.
  */
-import { constants } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { constants, fstatSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir } from './fs-util.js';
-import { segmentName } from './writer-id.js';
+import { parseSegmentName, segmentName } from './writer-id.js';
+
+/** The segment being appended to was unlinked: what was written to it can never be read. */
+export class SegmentDeleted extends Error {
+  readonly path: string;
+  constructor(path: string) {
+    super(`segment ${path} was deleted while being written; the write is not durable`);
+    this.name = 'SegmentDeleted';
+    this.path = path;
+  }
+}
 
 interface Pending {
   readonly frame: Buffer;
@@ -25,15 +41,16 @@ export class TopicWriter {
   private flushing = false;
   private handle: FileHandle | null = null;
   private size = 0;
+  /** Index of the segment being written (or about to be created); 0 before the first. */
   private index = 0;
+  /** Every segment of this writer up to this index is finished: no more appends will come. */
+  private finishedUpTo = 0;
   private closed = false;
-  /** Segments this writer has finished (no more appends), for in-process readers. */
-  readonly finished = new Set<string>();
   current: string | null = null;
 
   constructor(
     private readonly segmentsDir: string,
-    private readonly writerId: string,
+    readonly writerId: string,
     private readonly segmentBytes: number,
     private readonly onAppend: () => void,
   ) {}
@@ -86,13 +103,29 @@ export class TopicWriter {
       written += bytesWritten;
     }
     this.size += bytes;
+    // the write went to an inode that no directory names any more: nobody will read it
+    if (fstatSync(handle.fd).nlink === 0) {
+      throw new SegmentDeleted(join(this.segmentsDir, this.current ?? ''));
+    }
+  }
+
+  /**
+   * Whether a segment of this writer will get no more appends: true for every segment before the
+   * one being written (or about to be created), and for all once closed. Decided by the segment's
+   * number, so a file that is being created (listed by a reader before `open` returned) is never
+   * taken for finished. undefined for another writer's segment.
+   */
+  isFinished(segment: string): boolean | undefined {
+    const parsed = parseSegmentName(segment);
+    if (parsed === null || parsed.writerId !== this.writerId) return undefined;
+    return parsed.index <= this.finishedUpTo;
   }
 
   private async roll(): Promise<void> {
     if (this.handle !== null) {
       await this.handle.close();
       this.handle = null;
-      if (this.current) this.finished.add(this.current);
+      this.finishedUpTo = this.index;
     }
     this.index += 1;
     const name = segmentName(this.writerId, this.index);
@@ -117,7 +150,7 @@ export class TopicWriter {
   private async abandonSegment(): Promise<void> {
     const handle = this.handle;
     this.handle = null;
-    if (this.current) this.finished.add(this.current);
+    this.finishedUpTo = this.index;
     if (handle === null) return;
     try {
       await handle.truncate(this.size);
@@ -139,7 +172,7 @@ export class TopicWriter {
       await this.handle.close();
       this.handle = null;
     }
-    if (this.current) this.finished.add(this.current);
+    this.finishedUpTo = this.index;
   }
 }
 
@@ -161,14 +194,19 @@ function remainder(frames: Buffer[], skip: number): Buffer[] {
  * Several writers (lanes) for one topic in one process, each with its own segment files, so that
  * several durable writes are in flight at once: a publish goes to an idle lane when there is one,
  * else to the least loaded. Each lane stays a strictly sequential log (no holes after a crash).
+ *
+ * Lane writer ids are `<process writer id>.<random>.l<lane>`: the random part is drawn per
+ * TopicLanes, so no two topics (nor two successive writers of one topic) in a process ever name a
+ * segment alike.
  */
 export class TopicLanes {
   private readonly lanes: TopicWriter[];
 
   constructor(segmentsDir: string, writerId: string, segmentBytes: number, lanes: number, onAppend: () => void) {
+    const own = `${writerId}.${randomBytes(3).toString('hex')}`;
     this.lanes = Array.from(
       { length: lanes },
-      (_, i) => new TopicWriter(segmentsDir, `${writerId}.l${i}`, segmentBytes, onAppend),
+      (_, i) => new TopicWriter(segmentsDir, `${own}.l${i}`, segmentBytes, onAppend),
     );
   }
 
@@ -184,11 +222,11 @@ export class TopicLanes {
     return best.append(frame);
   }
 
-  /** true/false when the segment is one of ours, undefined otherwise. */
+  /** true/false when the segment is one of these lanes', undefined otherwise. */
   isFinished(segment: string): boolean | undefined {
     for (const lane of this.lanes) {
-      if (lane.current === segment) return false;
-      if (lane.finished.has(segment)) return true;
+      const answer = lane.isFinished(segment);
+      if (answer !== undefined) return answer;
     }
     return undefined;
   }
