@@ -61,6 +61,7 @@ export async function publishingBuses(
       clock,
       logger,
       segmentBytes: config.bus.segmentBytes,
+      retentionSweepMs: config.bus.retentionSweepRealMs,
       defaultAckDeadlineMs: config.bus.ackDeadlineRealMs,
     });
     const spooled = new SpooledBus(spool, second, logger.child({ pipeline: p.name, component: 'spool' }));

@@ -116,6 +116,7 @@ export async function busFor(
     clock,
     logger,
     segmentBytes: config.bus.segmentBytes,
+    retentionSweepMs: config.bus.retentionSweepRealMs,
     defaultAckDeadlineMs: config.bus.ackDeadlineRealMs,
   });
 }

@@ -37,6 +37,7 @@ export interface HourglassConfig {
   readonly bus: {
     readonly backend: BusBackend;
     readonly segmentBytes: number;
+    readonly retentionSweepRealMs: number;
     readonly ackDeadlineRealMs: number;
     readonly topicPrefix: string;
     readonly pullStreams: number;
@@ -390,6 +391,7 @@ function validate(s: Settings): HourglassConfig {
     bus: {
       backend: busBackend,
       segmentBytes: num(b, 'segmentBytes', 'bus.segmentBytes', 64 * 1024),
+      retentionSweepRealMs: num(b, 'retentionSweepRealMs', 'bus.retentionSweepRealMs', 10),
       ackDeadlineRealMs: num(b, 'ackDeadlineRealMs', 'bus.ackDeadlineRealMs', 10),
       topicPrefix: b.topicPrefix,
       pullStreams: num(b, 'pullStreams', 'bus.pullStreams', 1, 8192),

@@ -49,6 +49,8 @@ export const DEFAULTS = {
     backend: 'embedded' as 'embedded' | 'pubsub' | 'kafka',
     /** Embedded bus: a writer starts a new segment file past this size. */
     segmentBytes: 64 * 1024 * 1024,
+    /** Embedded bus: how often finished, fully acked segments are deleted (real ms). */
+    retentionSweepRealMs: 5_000,
     /** Time a delivered message may stay unacked before redelivery (real ms). */
     ackDeadlineRealMs: 60_000,
     /** Pub/Sub: prepended to every topic and subscription name (several pipelines in one project). */

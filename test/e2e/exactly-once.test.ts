@@ -55,6 +55,8 @@ interface Backends {
   readonly publishWithinMs: number;
   /** More settings for the config file. */
   readonly config?: Record<string, unknown>;
+  /** More settings of the config file's `bus` section. */
+  readonly busConfig?: Record<string, unknown>;
   /** Pause of each producer between batches (real ms; default none). */
   readonly producerPauseMs?: number;
 }
@@ -62,7 +64,10 @@ interface Backends {
 const BACKENDS: Backends[] = [
   {
     name: 'embedded bus and files',
-    env: () => ({}),
+    // segments small enough that every topic rolls many times, swept often (retention must never
+    // delete a segment another topic's writer rolled away from)
+    env: () => ({ HOURGLASS_SEGMENT_BYTES: '16384' }),
+    busConfig: { retentionSweepRealMs: 200 },
     objects: (dir) => new FsObjectStore(join(dir, 'objects')),
     ackDeadlineRealMs: 60_000,
     publishWithinMs: 60_000,
@@ -116,7 +121,7 @@ async function dataDir(b: Backends): Promise<{ dir: string; config: string; pref
     config,
     JSON.stringify({
       ingress: { heartbeatRealMs: 300 },
-      bus: { ackDeadlineRealMs: b.ackDeadlineRealMs },
+      bus: { ackDeadlineRealMs: b.ackDeadlineRealMs, ...b.busConfig },
       etl: { vanishAfterRealMs: 1500, maxFileAgeRealMs: 300, passIntervalRealMs: 200 },
       ...b.config,
     }),
