@@ -390,7 +390,7 @@ function validate(s: Settings): HourglassConfig {
     gcp: { projectId },
     bus: {
       backend: busBackend,
-      segmentBytes: num(b, 'segmentBytes', 'bus.segmentBytes', 64 * 1024),
+      segmentBytes: num(b, 'segmentBytes', 'bus.segmentBytes', 4096),
       retentionSweepRealMs: num(b, 'retentionSweepRealMs', 'bus.retentionSweepRealMs', 10),
       ackDeadlineRealMs: num(b, 'ackDeadlineRealMs', 'bus.ackDeadlineRealMs', 10),
       topicPrefix: b.topicPrefix,

@@ -288,3 +288,34 @@ describe.each(BACKENDS)('exactly-once in final partitions: $name', (b) => {
     check(producer.sent, await finalIds(b.objects(dir, prefix)));
   }, 240_000);
 });
+
+describe('restart at any moment (embedded bus)', () => {
+  it('20 SIGKILLs of hourglass dev under traffic, each restarted after 0–500 ms: every accepted id once', async () => {
+    const b = BACKENDS[0] as Backends;
+    const { dir, config, prefix } = await dataDir(b);
+    const env = b.env(prefix);
+    const common = ['--data-dir', dir, '--time-scale', String(SCALE), '--config', config];
+    const producer = new Producer();
+    let dev = await startDev(common, 30_000, env);
+    const port = new URL(dev.url).port;
+    producer.start(dev.url);
+    for (let i = 0; i < 20; i++) {
+      await sleep(300 + Math.random() * 700);
+      dev.child.kill('SIGKILL');
+      // the restart does not wait for the killed process to be gone
+      const dying = dev.exited;
+      await sleep(Math.random() * 500);
+      dev = await startDev([...common, '--port', port], 30_000, env);
+      await dying;
+    }
+    await sleep(1000);
+    await producer.stop();
+    try {
+      await waitAllPublished(dir, b.publishWithinMs);
+    } finally {
+      await dev.stop();
+    }
+    expect(producer.sent.size).toBeGreaterThan(1000);
+    check(producer.sent, await finalIds(b.objects(dir, prefix)));
+  }, 300_000);
+});

@@ -3,7 +3,7 @@
  * several processes on one data dir, acked positions across restarts.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { appendFileSync, readdirSync } from 'node:fs';
+import { appendFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -137,6 +137,44 @@ describe('embedded bus durability', () => {
     await expect(bus.subscribe('t.lock.s', () => undefined)).rejects.toMatchObject({ code: 'subscription_busy' });
     const other = open(dir);
     await expect(other.subscribe('t.lock.s', () => undefined)).resolves.toBeDefined(); // same pid: lock is ours
+    await s.close();
+  });
+
+  it('a killed consumer frees its subscription at once: a successor started without waiting for its exit takes it', async () => {
+    const dir = await tempDir();
+    const bus = open(dir, { consumerLockWaitMs: 3000 });
+    await bus.createTopic('t.kill');
+    await bus.createSubscription('t.kill.s', 't.kill');
+    for (let round = 0; round < 3; round++) {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'test/fixtures/embedded-bus-consumer.ts', dir, 't.kill.s'],
+        { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const exited = new Promise((r) => child.once('exit', r));
+      await new Promise<void>((r) => child.stdout?.on('data', (d: Buffer) => d.toString().includes('ready') && r()));
+      // held by a live process: refused, after the bounded wait
+      const quick = open(dir, { consumerLockWaitMs: 100 });
+      await expect(quick.subscribe('t.kill.s', () => undefined)).rejects.toMatchObject({
+        code: 'subscription_busy',
+        message: expect.stringContaining(`pid ${child.pid}`),
+      });
+      child.kill('SIGKILL');
+      // not waiting for the exit (nor for the parent to reap it)
+      const s = await bus.subscribe('t.kill.s', () => undefined);
+      await s.close();
+      await exited;
+    }
+  }, 60_000);
+
+  it('a lock file naming a live process that is not the holder (a reused pid) does not block', async () => {
+    const dir = await tempDir();
+    const bus = open(dir, { consumerLockWaitMs: 200 });
+    await bus.createTopic('t.reuse');
+    await bus.createSubscription('t.reuse.s', 't.reuse');
+    // pid 1 is always alive: a pid file lock would think the subscription held
+    writeFileSync(join(dir, 'bus/subscriptions/t.reuse.s/consumer.lock'), JSON.stringify({ pid: 1 }));
+    const s = await bus.subscribe('t.reuse.s', () => undefined);
     await s.close();
   });
 

@@ -37,6 +37,8 @@ export interface DevProcess {
   stop(): Promise<number | null>;
   /** SIGKILL and wait for exit. */
   kill(): Promise<void>;
+  /** Resolves with the exit code once the process has exited. */
+  readonly exited: Promise<number | null>;
 }
 
 export async function startDev(args: string[], timeoutMs = 30_000, env: NodeJS.ProcessEnv = {}): Promise<DevProcess> {
@@ -121,5 +123,6 @@ async function startCommand(
       child.kill('SIGKILL');
       await exited;
     },
+    exited,
   };
 }

@@ -16,16 +16,16 @@
  *
  * Several processes: each publishing process appends only to its own segment files, so any number
  * of processes may publish to the same data dir. A subscription is consumed by one process at a
- * time (`consumer.lock`; a second consumer gets SubscriptionBusy); different subscriptions may be
- * consumed by different processes.
+ * time (a lock the kernel releases when the holder dies, see consumer-lock.ts; a second consumer
+ * gets SubscriptionBusy); different subscriptions may be consumed by different processes.
  *
  * Retention: a segment is deleted once it is finished and every subscription of its topic has
  * acked all of it (at once when the topic has no subscription). Unacked data is kept. Whether a
  * segment is finished is decided per topic: only that topic's writers are asked (see
  * segment-lifecycle.ts). Every deletion is logged with the cursors that allowed it.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { mkdir, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Clock } from '../../../core/clock.js';
@@ -49,8 +49,9 @@ import {
   type Subscriber,
   type SubscriptionOptions,
 } from '../../../core/ports/bus.js';
+import { acquireConsumerLock } from './consumer-lock.js';
 import { encodeFrame } from './frame.js';
-import { fsyncDir, writeFileAtomic } from './fs-util.js';
+import { writeFileAtomic } from './fs-util.js';
 import { type LocalWriters, listSegmentNames, whyFinished } from './segment-lifecycle.js';
 import { scanHeaders } from './segment-scan.js';
 import { EmbeddedSubscriber } from './subscriber.js';
@@ -62,7 +63,7 @@ import {
   type SubscriptionState,
 } from './subscription-state.js';
 import { TopicLanes } from './topic-writer.js';
-import { newWriterId, parseSegmentName, processAlive } from './writer-id.js';
+import { newWriterId, parseSegmentName } from './writer-id.js';
 
 export interface EmbeddedBusOptions {
   /** The process's data dir; the bus lives in `<dataDir>/bus`. */
@@ -81,6 +82,8 @@ export interface EmbeddedBusOptions {
   readonly retentionSweepMs?: number;
   /** Durable writes in flight at once per topic (each lane its own segment files). Default 2. */
   readonly writeLanes?: number;
+  /** How long `subscribe` waits for a subscription held by another (e.g. dying) process, real ms. Default 5 s. */
+  readonly consumerLockWaitMs?: number;
 }
 
 export class EmbeddedBus implements Bus {
@@ -275,7 +278,7 @@ export class EmbeddedBus implements Bus {
     if (this.subscribers.has(subscription)) {
       throw new SubscriptionBusy({ subscription, holder: `this process (${process.pid})` });
     }
-    await acquireLock(join(dir, 'consumer.lock'), subscription, this.writerId);
+    const lock = await acquireConsumerLock(dir, subscription, this.writerId, this.options.consumerLockWaitMs ?? 5000);
     const subscriber = new EmbeddedSubscriber({
       name: subscription,
       subDir: dir,
@@ -290,7 +293,7 @@ export class EmbeddedBus implements Bus {
       logger: this.logger,
       onClose: async () => {
         this.subscribers.delete(subscription);
-        await unlink(join(dir, 'consumer.lock')).catch(() => undefined);
+        await lock.release();
       },
     });
     this.subscribers.set(subscription, { topic: meta.topic, subscriber });
@@ -412,28 +415,4 @@ function safeReaddir(dir: string): string[] {
   } catch {
     return [];
   }
-}
-
-async function acquireLock(path: string, subscription: string, writerId: string): Promise<void> {
-  const body = JSON.stringify({ pid: process.pid, writerId, at: new Date().toISOString() });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      await writeFile(path, body, { flag: 'wx' });
-      await fsyncDir(path.slice(0, path.lastIndexOf('/')));
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      let holder: { pid?: number } = {};
-      try {
-        holder = JSON.parse(readFileSync(path, 'utf8')) as { pid?: number };
-      } catch {
-        // unreadable lock: treat as stale
-      }
-      if (typeof holder.pid === 'number' && holder.pid !== process.pid && processAlive(holder.pid)) {
-        throw new SubscriptionBusy({ subscription, holder: `pid ${holder.pid}` });
-      }
-      await unlink(path).catch(() => undefined);
-    }
-  }
-  throw new SubscriptionBusy({ subscription, holder: 'a concurrent consumer' });
 }
