@@ -62,6 +62,8 @@ export async function publishingBuses(
       logger,
       segmentBytes: config.bus.segmentBytes,
       retentionSweepMs: config.bus.retentionSweepRealMs,
+      // another process forwarding a topic keeps it: looked at again every second, no long wait
+      consumerLockWaitMs: 200,
       defaultAckDeadlineMs: config.bus.ackDeadlineRealMs,
     });
     const spooled = new SpooledBus(spool, second, logger.child({ pipeline: p.name, component: 'spool' }));

@@ -42,6 +42,32 @@ describe('IngressLedger', () => {
     });
   });
 
+  it('keeps sequence numbers and entries apart per type and per instance (one store, one hour)', async () => {
+    const other = new IngressLedger(store, clock, 'ingress-b', 60_000, silentLogger(), () => ['EndSong', 'PageView']);
+    const endSongs = ledger.reserve('EndSong', H0, 3);
+    const pageViews = ledger.reserve('PageView', H0, 2);
+    const elsewhere = other.reserve('EndSong', H0, 4);
+    expect([endSongs.from, pageViews.from, elsewhere.from]).toEqual([1, 1, 1]);
+    ledger.confirm(endSongs);
+    ledger.confirm(pageViews);
+    other.confirm(elsewhere);
+    await Promise.all([ledger.flush(), other.flush()]);
+    const entries = async () =>
+      (await store.listLedgers({ hour: H0 })).map((e) => [e.type, e.instanceId, e.ranges, e.sealed]);
+    expect(await entries()).toEqual([
+      ['EndSong', 'ingress-a', [[1, 3]], false],
+      ['EndSong', 'ingress-b', [[1, 4]], false],
+      ['PageView', 'ingress-a', [[1, 2]], false],
+    ]);
+    // one instance sealing (a clean stop) leaves the other's entry of the same type and hour open
+    await ledger.sealAll();
+    expect(await entries()).toEqual([
+      ['EndSong', 'ingress-a', [[1, 3]], true],
+      ['EndSong', 'ingress-b', [[1, 4]], false],
+      ['PageView', 'ingress-a', [[1, 2]], true],
+    ]);
+  });
+
   it('seals an hour only after the grace period and when nothing is in flight', async () => {
     const r = ledger.reserve('EndSong', H0, 4);
     clock.set(H0 + HOUR_MS + 30_000);

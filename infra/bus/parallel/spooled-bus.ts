@@ -10,8 +10,17 @@
  * the spool first, so publishing works while the target is down; creating them on the target is
  * retried by whoever creates topics (the reconcile loop). Subscriptions, delivery and backlog are
  * the target's.
+ *
+ * Per topic: a topic the target refuses (a topic not created there yet) backs off alone; the
+ * others keep being forwarded.
+ *
+ * Several processes on one data dir (`hourglass dev` and `hourglass bridge`) spool into the same
+ * spool: each publishes into it, and a topic's forwarder (a subscription of the spool, one
+ * consumer at a time) runs in one of them. A process that finds a topic forwarded by another one
+ * leaves it to it, and looks again every second, so it takes over when that process is gone.
  */
 import type { Logger } from 'pino';
+import { SubscriptionBusy } from '../../../core/errors.js';
 import type {
   Backlog,
   Bus,
@@ -25,6 +34,8 @@ import type {
 
 const FORWARD = '.forward';
 const MAX_BACKOFF_MS = 30_000;
+/** How often a process looks for spooled topics no forwarder of its own serves (real ms). */
+const ADOPT_INTERVAL_MS = 1_000;
 
 export class SpooledBus implements Bus {
   readonly backend: string;
@@ -32,9 +43,13 @@ export class SpooledBus implements Bus {
   private readonly forwarders = new Map<string, Promise<Subscriber>>();
   private started: Promise<void> | null = null;
   private closed = false;
-  /** No forwarding attempt before this (real ms) after a failure. */
-  private retryAt = 0;
-  private failures = 0;
+  /** Per topic: failures in a row, and no forwarding attempt before `retryAt` (real ms). */
+  private readonly backoff = new Map<string, { failures: number; retryAt: number }>();
+  /** Topics another process forwards (logged once). */
+  private readonly elsewhere = new Set<string>();
+  /** Changes to the spool's topics and subscriptions, one at a time (see `serially`). */
+  private changes: Promise<unknown> = Promise.resolve();
+  private adoptTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly spool: Bus,
@@ -45,15 +60,43 @@ export class SpooledBus implements Bus {
     this.capabilities = target.capabilities;
   }
 
-  /** Starts forwarding every topic the spool has (after a restart). */
+  /** Starts forwarding every topic the spool has (after a restart) that no other process forwards. */
   start(): Promise<void> {
     this.started ??= (async () => {
-      for (const topic of await this.spool.listTopics()) {
-        await this.spool.createSubscription(`${topic}${FORWARD}`, topic);
-        await this.forward(topic);
-      }
+      await this.adopt();
+      this.adoptTimer = setInterval(() => {
+        this.adopt().catch((err: unknown) => this.logger.warn({ err }, 'looking for spooled topics failed'));
+      }, ADOPT_INTERVAL_MS);
+      this.adoptTimer.unref();
     })();
     return this.started;
+  }
+
+  /**
+   * Runs changes to the spool's topics and subscriptions one at a time (the spool writes their
+   * files under temp names of the process). Waiting for a forwarder to start is left outside.
+   */
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.changes.then(fn, fn);
+    this.changes = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Forwards every spooled topic that has no forwarder here (another process's may be gone). */
+  private async adopt(): Promise<void> {
+    const starting = await this.serially(async () => {
+      const out: Promise<void>[] = [];
+      if (this.closed) return out;
+      for (const topic of await this.spool.listTopics()) {
+        if (this.forwarders.has(topic)) continue;
+        await this.spool.createSubscription(`${topic}${FORWARD}`, topic);
+        const forwarding = this.forward(topic);
+        forwarding.catch(() => undefined); // awaited below, after the loop
+        out.push(forwarding);
+      }
+      return out;
+    });
+    await Promise.all(starting);
   }
 
   /** Messages in the spool not yet stored by the target. */
@@ -61,21 +104,40 @@ export class SpooledBus implements Bus {
     return this.spool.backlog(`${topic}${FORWARD}`);
   }
 
-  private forward(topic: string): Promise<Subscriber> {
+  /**
+   * Starts this process's forwarder of the topic (once); when another process holds the topic's
+   * forwarder, leaves it to that one (`adopt` tries again later).
+   */
+  private async forward(topic: string): Promise<void> {
     let f = this.forwarders.get(topic);
     if (f === undefined) {
-      f = this.spool.subscribe(`${topic}${FORWARD}`, (messages) => this.send(topic, messages), {
+      const started = this.spool.subscribe(`${topic}${FORWARD}`, (messages) => this.send(topic, messages), {
         maxOutstandingMessages: 20_000,
         maxBatchMessages: 1_000,
       });
-      f.catch(() => this.forwarders.delete(topic));
-      this.forwarders.set(topic, f);
+      started.catch(() => {
+        if (this.forwarders.get(topic) === started) this.forwarders.delete(topic);
+      });
+      this.forwarders.set(topic, started);
+      f = started;
     }
-    return f;
+    try {
+      await f;
+      if (this.elsewhere.delete(topic)) this.logger.info({ topic }, 'forwarding spooled events taken over');
+    } catch (err) {
+      if (!(err instanceof SubscriptionBusy)) throw err;
+      if (!this.elsewhere.has(topic)) {
+        this.elsewhere.add(topic);
+        this.logger.info(
+          { topic, holder: err.context.holder },
+          'spooled events of this topic are forwarded by another process',
+        );
+      }
+    }
   }
 
   private async send(topic: string, messages: Parameters<MessageHandler>[0]): Promise<void> {
-    const wait = this.retryAt - Date.now();
+    const wait = (this.backoff.get(topic)?.retryAt ?? 0) - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     if (this.closed) return;
     try {
@@ -84,33 +146,43 @@ export class SpooledBus implements Bus {
         messages.map((m) => ({ data: m.data, attributes: m.attributes })),
       );
       for (const m of messages) m.ack();
-      if (this.failures > 0)
-        this.logger.info({ topic, after: this.failures }, 'second bus reachable again: forwarding');
-      this.failures = 0;
-      this.retryAt = 0;
+      const after = this.backoff.get(topic)?.failures ?? 0;
+      if (after > 0) this.logger.info({ topic, after }, 'second bus reachable again: forwarding');
+      this.backoff.delete(topic);
     } catch (err) {
-      this.failures++;
-      const backoff = Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(this.failures, 10));
-      this.retryAt = Date.now() + backoff * (0.5 + Math.random() / 2);
-      if (this.failures === 1 || this.failures % 20 === 0) {
-        this.logger.warn({ err, topic, failures: this.failures }, 'second bus refused spooled events: kept, retried');
+      const failures = (this.backoff.get(topic)?.failures ?? 0) + 1;
+      const backoff = Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(failures, 10));
+      this.backoff.set(topic, { failures, retryAt: Date.now() + backoff * (0.5 + Math.random() / 2) });
+      if (failures === 1 || failures % 20 === 0) {
+        this.logger.warn({ err, topic, failures }, 'second bus refused spooled events: kept, retried');
       }
       for (const m of messages) m.nack();
     }
   }
 
   async createTopic(topic: string): Promise<void> {
-    await this.spool.createTopic(topic);
-    await this.spool.createSubscription(`${topic}${FORWARD}`, topic);
-    await this.forward(topic);
+    const { forwarding } = await this.serially(async () => {
+      await this.spool.createTopic(topic);
+      await this.spool.createSubscription(`${topic}${FORWARD}`, topic);
+      return { forwarding: this.forward(topic) };
+    });
+    await forwarding;
     await this.target.createTopic(topic);
   }
 
   async deleteTopic(topic: string): Promise<void> {
-    const f = this.forwarders.get(topic);
-    this.forwarders.delete(topic);
-    if (f !== undefined) await (await f).close();
-    await this.spool.deleteTopic(topic);
+    await this.serially(async () => {
+      const f = this.forwarders.get(topic);
+      this.forwarders.delete(topic);
+      if (f !== undefined)
+        await f.then(
+          (s) => s.close(),
+          () => undefined,
+        );
+      await this.spool.deleteTopic(topic);
+      this.backoff.delete(topic);
+      this.elsewhere.delete(topic);
+    });
     await this.target.deleteTopic(topic);
   }
 
@@ -139,6 +211,8 @@ export class SpooledBus implements Bus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.adoptTimer) clearInterval(this.adoptTimer);
+    await this.changes;
     for (const [topic, f] of this.forwarders) {
       await f
         .then((s) => s.close())
