@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mergeRanges, missingRanges, rangeCount, rangesOf } from './ranges.js';
+import { describeRanges, mergeRanges, missingRanges, rangeCount, rangesOf } from './ranges.js';
 
 describe('ranges', () => {
   it('merges overlapping and adjacent ranges', () => {
@@ -55,5 +55,27 @@ describe('ranges', () => {
         [5, 5],
       ]),
     ).toBe(4);
+  });
+
+  it('describes missing ranges per instance, bounded', () => {
+    expect(
+      describeRanges([
+        [
+          'i1',
+          [
+            [4, 5],
+            [9, 9],
+          ],
+        ],
+        ['i2', [[7, 7]]],
+      ]),
+    ).toBe('i1: 4-5, 9; i2: 7');
+    const many = Array.from(
+      { length: 7 },
+      (_, i) => [`i${i}`, Array.from({ length: 7 }, (_, j) => [j * 2, j * 2])] as const,
+    );
+    const text = describeRanges(many as unknown as [string, [number, number][]][]);
+    expect(text.split('; ')).toHaveLength(5);
+    expect(text.split('; ')[0]).toBe('i0: 0, 2, 4, 6, 8');
   });
 });

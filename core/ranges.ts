@@ -52,3 +52,24 @@ export function rangeCount(ranges: readonly Range[]): number {
   for (const [a, b] of ranges) n += b - a + 1;
   return n;
 }
+
+/**
+ * Missing ranges per ingress instance as text for errors and logs: `i1: 4-5, 9; i2: 7`, at most
+ * `maxInstances` instances with at most `maxRanges` ranges each (in the order given).
+ */
+export function describeRanges(
+  byInstance: Iterable<readonly [string, readonly Range[]]>,
+  maxInstances = 5,
+  maxRanges = 5,
+): string {
+  return [...byInstance]
+    .slice(0, maxInstances)
+    .map(
+      ([i, r]) =>
+        `${i}: ${r
+          .slice(0, maxRanges)
+          .map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`))
+          .join(', ')}`,
+    )
+    .join('; ');
+}

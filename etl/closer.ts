@@ -3,7 +3,7 @@
  * closes it. Closing is atomic in the state store with file registration: once closed, no raw file
  * can join the hour, and events that arrive for it later go to `late/`.
  *
- * An ended hour closes when both hold:
+ * An ended hour closes when all hold:
  * 1. **Every ingress instance has finished with it.** An instance that is alive (heartbeat within
  *    `vanishAfterRealMs`) and started before the hour ended must have sealed its ledger entry for
  *    the hour (live instances seal every hour they lived through, empty ones included). An instance
@@ -24,16 +24,35 @@
  *    `vanishAfterRealMs` have passed. An event still undelivered by then (a consumer lagging by
  *    more than that) arrives after the hour closed and is late (kept under `late/` and counted).
  *
+ * **Loss is never silent.** An hour whose instances have all finished with it but whose ledgers
+ * name sequence numbers no registered raw file holds is marked `failed` (closed, so no file can
+ * join it later and a late event goes to `late/`; alerting pages on it), with
+ * `ledger_mismatch: N acknowledged events are missing from the bus (instance: ranges; …)`, once
+ * the bus proves they cannot come any more:
+ * - with exact backlog figures (the embedded bus): the type's subscription holds no unacked
+ *   message, or only messages published after the ledgers' last update (plus `vanishAfterRealMs`
+ *   of margin; a ledger records only what the bus confirmed, so before it saved it). The backlog is read before the raw files are listed: the consumer registers a
+ *   file before it acks its messages, so every message acked by then is in a listed file.
+ * - without (Pub/Sub, Kafka): once `redeliveryWithinRealMs` plus `vanishAfterRealMs` have passed
+ *   since the last sign of life of the hour: the ledgers' last update, the last raw file
+ *   registered for it, the last message of it the type's consumer in this process received, the
+ *   consumer's start or recovery from failed commits, and the moment this closer first saw the
+ *   events missing. The consumer must hold no message of the hour, and the bus's backlog figure,
+ *   where it has one, must be 0. Without a consumer of the type in this process, it waits. (A
+ *   consumer lagging behind still receives messages of the hour, or registers files of it: the
+ *   hour waits for it.)
+ * Until then the hour waits in `closing`, saying what for (logged, rate-limited per hour); the
+ * timeliness SLO alerts on it.
+ *
  * Hours in which no ingress instance recorded anything (no ledger entry of any instance) are not
- * considered: nothing is known about them. An hour waits in `closing` as long as a ledgered event
- * is not persisted; the timeliness SLO alerts on that.
+ * considered: nothing is known about them.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { HOUR_MS } from '../core/hours.js';
 import type { Backlog } from '../core/ports/bus.js';
-import type { IngressInstance, LedgerEntry, StateStore } from '../core/ports/state-store.js';
-import { mergeRanges, missingRanges, type Range, rangeCount } from '../core/ranges.js';
+import type { IngressInstance, LedgerEntry, RawFile, StateStore } from '../core/ports/state-store.js';
+import { describeRanges, mergeRanges, missingRanges, type Range, rangeCount } from '../core/ranges.js';
 import type { EtlMetrics } from './metrics.js';
 
 export interface CloserConfig {
@@ -44,11 +63,45 @@ export interface CloserConfig {
 export interface HourCheck {
   readonly type: string;
   readonly hour: number;
-  /** Why the hour is not closed yet (null when it closed in this pass). */
+  /** Why the hour is not closed yet (null when it closed, or failed, in this pass). */
   readonly waitingFor: string | null;
+  /** Set when the hour was marked `failed` in this pass: the error recorded. */
+  readonly failed?: string;
 }
 
+/** A closing hour's wait is logged at debug when first seen, then at info at most this often (real ms). */
+const WAIT_LOG_EVERY_REAL_MS = 5 * 60_000;
+
+/** What a type's consumer knows of an hour (see TypeConsumer). */
+export interface ConsumerView {
+  /** Since when it has run with its commits succeeding (its start, or its recovery), clock ms. */
+  readonly steadySince: number;
+  /** When it last received a message of the hour (clock ms), or null. */
+  readonly lastReceivedAt: number | null;
+  /** Whether it holds messages of the hour not acked yet (open or committing files). */
+  readonly holding: boolean;
+}
+
+/** What the registered raw files of an hour lack of its ledgers. */
+interface Tally {
+  readonly files: readonly RawFile[];
+  readonly ledgerTotal: number;
+  readonly missing: number;
+  /** Missing ranges per instance, instances sorted. */
+  readonly ranges: readonly (readonly [string, Range[]])[];
+}
+
+/** Whether the bus proves that missing ledgered events can no longer arrive. */
+type Verdict =
+  | { readonly lost: true; readonly rule: 'exact_backlog' | 'redelivery_bound'; readonly backlog: Backlog | null }
+  | { readonly lost: false; readonly reason: string | null };
+
 export class Closer {
+  /** Per closing hour (`type\0hour`): when this closer first saw ledgered events missing (clock ms). */
+  private readonly missingSince = new Map<string, number>();
+  /** Per closing hour: when its wait was last logged (real ms). */
+  private readonly waitLogged = new Map<string, number>();
+
   constructor(
     private readonly d: {
       readonly state: StateStore;
@@ -58,10 +111,17 @@ export class Closer {
       readonly config: CloserConfig;
       /** Names of the types whose hours are closed. */
       readonly types: () => readonly string[];
-      /** Exact backlog of a type's subscription, or null where the bus cannot tell. */
+      /**
+       * Backlog figures of a type's subscription (exact where `exactBacklog`, otherwise the bus's
+       * estimate), or null where the bus cannot tell (e.g. no such subscription).
+       */
       readonly backlog?: (type: string) => Promise<Backlog | null>;
+      /** Whether `backlog` gives exact figures (the embedded bus). */
+      readonly exactBacklog?: boolean;
       /** Without exact backlog: within this (real ms) a dead consumer's messages are delivered again. */
       readonly redeliveryWithinRealMs?: number;
+      /** What the type's consumer in this process knows of an hour; null when none runs here. */
+      readonly consumer?: (type: string, hour: number) => ConsumerView | null;
     },
   ) {}
 
@@ -86,10 +146,34 @@ export class Closer {
     }
 
     const out: HourCheck[] = [];
-    for (const { type, hour, entries } of pending.values()) {
-      out.push(await this.check(type, hour, entries, instances, finished, now));
+    for (const [key, { type, hour, entries }] of pending) {
+      const c = await this.check(type, hour, entries, instances, finished, now);
+      out.push(c);
+      if (c.waitingFor === null) {
+        this.missingSince.delete(key);
+        this.waitLogged.delete(key);
+      } else {
+        this.logWait(key, c);
+      }
+    }
+    // forget hours that are no longer pending (closed elsewhere, forgotten by retention)
+    for (const m of [this.missingSince, this.waitLogged]) {
+      for (const key of m.keys()) if (!pending.has(key)) m.delete(key);
     }
     return out;
+  }
+
+  private logWait(key: string, c: HourCheck): void {
+    const t = performance.now();
+    const last = this.waitLogged.get(key);
+    const fields = { type: c.type, hour: new Date(c.hour).toISOString(), waitingFor: c.waitingFor };
+    if (last === undefined) {
+      this.d.logger.debug(fields, 'hour closing');
+      this.waitLogged.set(key, t);
+    } else if (t - last >= WAIT_LOG_EVERY_REAL_MS) {
+      this.d.logger.info(fields, 'hour still closing');
+      this.waitLogged.set(key, t);
+    }
   }
 
   private async check(
@@ -126,7 +210,7 @@ export class Closer {
     }
     if (deathBound > 0) {
       const bound = Math.min(deathBound, hour + HOUR_MS + vanishMs);
-      const backlog = this.d.backlog === undefined ? null : await this.d.backlog(type);
+      const backlog = this.d.backlog === undefined || this.d.exactBacklog !== true ? null : await this.d.backlog(type);
       if (backlog !== null) {
         if (backlog.oldestUnackedPublishTime !== null && backlog.oldestUnackedPublishTime < bound) {
           return {
@@ -149,6 +233,50 @@ export class Closer {
       }
     }
 
+    let tally = await this.tally(type, hour, entries);
+    if (tally.missing > 0) {
+      const key = `${type}\u0000${hour}`;
+      const seen = this.missingSince.get(key) ?? now;
+      this.missingSince.set(key, seen);
+      const verdict = await this.verdict(type, hour, entries, tally, seen, now);
+      if (!verdict.lost) {
+        const detail = describeRanges(tally.ranges);
+        const why = verdict.reason === null ? '' : `; ${verdict.reason}`;
+        return { type, hour, waitingFor: `${tally.missing} ledgered events to be persisted (${detail})${why}` };
+      }
+      // list the files again, after the backlog was read: a file registered meanwhile counts
+      tally = await this.tally(type, hour, entries);
+      if (tally.missing > 0) return this.fail(type, hour, tally, vanished, verdict, now);
+    }
+
+    const closedBy = vanished.length > 0 ? 'vanished' : 'sealed';
+    const created = await this.d.state.closeHour({
+      type,
+      hour,
+      closedAt: now,
+      closedBy,
+      vanishedInstances: vanished.sort(),
+      ledgerTotal: tally.ledgerTotal,
+    });
+    if (created) {
+      this.d.metrics.hoursClosed.inc({ type, rule: closedBy });
+      this.d.logger.info(
+        {
+          type,
+          hour: new Date(hour).toISOString(),
+          ledgerTotal: tally.ledgerTotal,
+          files: tally.files.length,
+          closedBy,
+          vanished,
+        },
+        'hour closed',
+      );
+    }
+    return { type, hour, waitingFor: null };
+  }
+
+  /** The hour's registered raw files against its ledgers. */
+  private async tally(type: string, hour: number, entries: readonly LedgerEntry[]): Promise<Tally> {
     const files = await this.d.state.listFiles(type, hour, 'raw');
     const have = new Map<string, Range[]>();
     for (const f of files) {
@@ -160,12 +288,98 @@ export class Closer {
     }
     let ledgerTotal = 0;
     let missing = 0;
-    for (const e of entries) {
+    const ranges: [string, Range[]][] = [];
+    for (const e of [...entries].sort((a, b) => (a.instanceId < b.instanceId ? -1 : 1))) {
       ledgerTotal += e.count;
-      missing += rangeCount(missingRanges(mergeRanges(e.ranges), mergeRanges(have.get(e.instanceId) ?? [])));
+      const m = missingRanges(mergeRanges(e.ranges), mergeRanges(have.get(e.instanceId) ?? []));
+      if (m.length === 0) continue;
+      missing += rangeCount(m);
+      ranges.push([e.instanceId, m]);
     }
-    if (missing > 0) return { type, hour, waitingFor: `${missing} ledgered events to be persisted` };
+    return { files, ledgerTotal, missing, ranges };
+  }
 
+  /**
+   * Whether ledgered events still missing (every instance has finished with the hour) can no
+   * longer arrive. Reads the backlog (when it does) before the caller lists the files again.
+   */
+  private async verdict(
+    type: string,
+    hour: number,
+    entries: readonly LedgerEntry[],
+    tally: Tally,
+    seen: number,
+    now: number,
+  ): Promise<Verdict> {
+    const scale = this.d.clock.scale;
+    const vanishMs = this.d.config.vanishAfterRealMs * scale;
+    // every ledgered event was stored by the bus before the entry naming it was saved
+    const lastUpdate = Math.max(...entries.map((e) => e.updatedAt));
+    const read = async (): Promise<{ figures: Backlog | null } | null> => {
+      if (this.d.backlog === undefined) return { figures: null };
+      try {
+        return { figures: await this.d.backlog(type) };
+      } catch (err) {
+        this.d.logger.warn({ err, type }, 'reading the bus backlog failed');
+        return null;
+      }
+    };
+    const unreadable = { lost: false, reason: 'the bus backlog could not be read' } as const;
+    let backlog: { figures: Backlog | null } | null | undefined;
+    if (this.d.exactBacklog === true) {
+      backlog = await read();
+      if (backlog === null) return unreadable;
+      const b = backlog.figures;
+      if (b !== null) {
+        const oldest = b.oldestUnackedPublishTime;
+        if (b.messages === 0 || (oldest !== null && oldest > lastUpdate + vanishMs)) {
+          return { lost: true, rule: 'exact_backlog', backlog: b };
+        }
+        return {
+          lost: false,
+          reason: `the bus still holds ${b.messages} unacked messages of the type${
+            oldest === null ? '' : `, the oldest published ${new Date(oldest).toISOString()}`
+          }`,
+        };
+      }
+      // no figures (no such subscription): as a bus without exact ones
+    }
+    if (this.d.redeliveryWithinRealMs === undefined) return { lost: false, reason: null };
+    // no exact figures: a consumer may lag, and a dead one's messages come back only after the
+    // redelivery time. So only once nothing of the hour has come for that long (plus the vanish
+    // time): no ledger update, no raw file registered, nothing received by the type's consumer
+    // here, which has run steadily (started, no failed commit) all that time and holds none of it
+    const view = this.d.consumer?.(type, hour) ?? null;
+    if (view === null) return { lost: false, reason: 'no consumer of the type runs here to tell' };
+    const lastCommit = Math.max(0, ...tally.files.map((f) => f.committedAt));
+    const from = Math.max(lastUpdate, seen, lastCommit, view.steadySince, view.lastReceivedAt ?? 0);
+    const failAt = from + this.d.redeliveryWithinRealMs * scale + vanishMs;
+    if (now < failAt) {
+      return {
+        lost: false,
+        reason: `counted as lost from ${new Date(failAt).toISOString()} if nothing of the hour arrives until then`,
+      };
+    }
+    if (view.holding) return { lost: false, reason: 'the consumer holds messages of the hour not stored yet' };
+    backlog ??= await read();
+    if (backlog === null) return unreadable;
+    if (backlog.figures !== null && backlog.figures.messages > 0) {
+      return { lost: false, reason: `the bus reports ${backlog.figures.messages} unacked messages of the type` };
+    }
+    return { lost: true, rule: 'redelivery_bound', backlog: backlog.figures };
+  }
+
+  /** Closes the hour (its raw bucket frozen) and marks it `failed`. */
+  private async fail(
+    type: string,
+    hour: number,
+    tally: Tally,
+    vanished: string[],
+    verdict: Extract<Verdict, { lost: true }>,
+    now: number,
+  ): Promise<HourCheck> {
+    const detail = describeRanges(tally.ranges);
+    const error = `ledger_mismatch: ${tally.missing} acknowledged events are missing from the bus (${detail})`;
     const closedBy = vanished.length > 0 ? 'vanished' : 'sealed';
     const created = await this.d.state.closeHour({
       type,
@@ -173,15 +387,28 @@ export class Closer {
       closedAt: now,
       closedBy,
       vanishedInstances: vanished.sort(),
-      ledgerTotal,
+      ledgerTotal: tally.ledgerTotal,
     });
-    if (created) {
-      this.d.metrics.hoursClosed.inc({ type, rule: closedBy });
-      this.d.logger.info(
-        { type, hour: new Date(hour).toISOString(), ledgerTotal, files: files.length, closedBy, vanished },
-        'hour closed',
-      );
-    }
-    return { type, hour, waitingFor: null };
+    // recorded meanwhile by another process: its record stands
+    if (!created) return { type, hour, waitingFor: null };
+    // a crash right here leaves the hour closed: the dedup check then fails it
+    await this.d.state.updateHour(type, hour, { state: 'failed', error }, now);
+    this.d.metrics.hoursFailed.inc({ type });
+    this.d.logger.error(
+      {
+        type,
+        hour: new Date(hour).toISOString(),
+        missing: tally.missing,
+        ranges: detail,
+        ledgerTotal: tally.ledgerTotal,
+        files: tally.files.length,
+        rule: verdict.rule,
+        backlog: verdict.backlog?.messages ?? null,
+        closedBy,
+        vanished,
+      },
+      'completeness violated: ledgered events are missing from the bus; hour failed',
+    );
+    return { type, hour, waitingFor: null, failed: error };
   }
 }

@@ -63,6 +63,8 @@ interface OpenFile {
 }
 
 const BLOCK_BYTES = 256 * 1024;
+/** Hours whose last receipt is remembered (the most recently received ones). */
+const RECEIPTS_KEPT = 1000;
 
 export class TypeConsumer {
   private readonly encoder: RawEncoder;
@@ -76,6 +78,12 @@ export class TypeConsumer {
   private commits = new Set<Promise<void>>();
   private failures = 0;
   private retryAt = 0;
+  /** Clock time of the start, or of the first successful commit after failed ones. */
+  private steady = 0;
+  /** Per hour of arrival: when a message of it was last received (clock ms); recent hours only. */
+  private readonly received = new Map<number, number>();
+  /** Per hour of arrival: files of it being committed (their messages not acked yet). */
+  private readonly committing = new Map<number, number>();
   private readonly log: Logger;
   private stopped = false;
 
@@ -89,6 +97,7 @@ export class TypeConsumer {
   }
 
   async start(): Promise<void> {
+    this.steady = this.d.clock.now();
     this.subscriber = await this.d.bus.subscribe(subscriptionFor(this.type.name), (batch) => this.receive(batch), {
       maxOutstandingMessages: this.d.config.maxOutstandingMessages,
       maxBatchMessages: 1000,
@@ -96,6 +105,25 @@ export class TypeConsumer {
     this.timer = setInterval(() => this.commitDue(), Math.min(250, this.d.config.maxFileAgeRealMs / 4));
     this.timer.unref();
     this.log.info({ subscription: subscriptionFor(this.type.name) }, 'consumer started');
+  }
+
+  /**
+   * Clock time since which the consumer has been running with its commits succeeding (its start,
+   * or its recovery from failed commits); now while a commit is failing.
+   */
+  steadySince(): number {
+    return this.failures > 0 ? this.d.clock.now() : this.steady;
+  }
+
+  /**
+   * What the consumer knows of an hour: when it last received a message of it (clock ms; null: not
+   * since it started) and whether it holds messages of it not yet acked (open or committing files).
+   */
+  hourView(hour: number): { lastReceivedAt: number | null; holding: boolean } {
+    const open = [this.open.raw.get(hour), this.open.late.get(hour)].some(
+      (f) => f !== undefined && f.messages.length > 0,
+    );
+    return { lastReceivedAt: this.received.get(hour) ?? null, holding: open || (this.committing.get(hour) ?? 0) > 0 };
   }
 
   /** Open files' bytes (the type's memory in use). */
@@ -107,9 +135,11 @@ export class TypeConsumer {
 
   private receive(batch: DeliveredMessage[]): void {
     const bad: { m: DeliveredMessage; err: BadMessage }[] = [];
+    const now = this.d.clock.now();
     for (const m of batch) {
       const arrival = Number(m.attributes.arrivalTime);
       const hour = Number.isSafeInteger(arrival) ? hourStart(arrival) : 0;
+      this.noteReceived(hour, now);
       const kind = this.closedHours.has(hour) ? 'late' : 'raw';
       const file = this.fileFor(kind, hour);
       const target = file.writer.target;
@@ -139,6 +169,16 @@ export class TypeConsumer {
     if (this.bufferedBytes() > this.d.config.maxBufferedBytes || held >= this.d.config.maxOutstandingMessages / 4) {
       const biggest = this.files.sort((a, b) => b.messages.length - a.messages.length)[0];
       if (biggest !== undefined) this.commit(biggest);
+    }
+  }
+
+  private noteReceived(hour: number, now: number): void {
+    if (this.received.get(hour) === now) return;
+    this.received.delete(hour); // re-inserted last: the map stays in order of last receipt
+    this.received.set(hour, now);
+    if (this.received.size > RECEIPTS_KEPT) {
+      const oldest = this.received.keys().next().value;
+      if (oldest !== undefined) this.received.delete(oldest);
     }
   }
 
@@ -178,7 +218,13 @@ export class TypeConsumer {
   private commit(file: OpenFile): void {
     this.open[file.kind].delete(file.hour);
     if (file.writer.count === 0) return;
-    const p = this.commitFile(file).finally(() => this.commits.delete(p));
+    this.committing.set(file.hour, (this.committing.get(file.hour) ?? 0) + 1);
+    const p = this.commitFile(file).finally(() => {
+      this.commits.delete(p);
+      const n = (this.committing.get(file.hour) ?? 1) - 1;
+      if (n > 0) this.committing.set(file.hour, n);
+      else this.committing.delete(file.hour);
+    });
     this.commits.add(p);
   }
 
@@ -213,6 +259,7 @@ export class TypeConsumer {
         await this.d.objects.delete(rawName);
       }
       for (const m of file.messages) m.ack();
+      if (this.failures > 0) this.steady = this.d.clock.now();
       this.failures = 0;
       this.d.metrics.eventsCommitted.inc({ type, kind }, file.writer.count);
       this.d.metrics.filesCommitted.inc({ type, kind });

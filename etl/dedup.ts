@@ -31,7 +31,7 @@ import { type EventType, latestVersion } from '../core/event-types.js';
 import { HOUR_MS } from '../core/hours.js';
 import { listAll, type ObjectStore } from '../core/ports/object-store.js';
 import type { HourRecord, RawFile, StateStore } from '../core/ports/state-store.js';
-import { mergeRanges, missingRanges, type Range, rangeCount } from '../core/ranges.js';
+import { describeRanges, mergeRanges, missingRanges, type Range, rangeCount } from '../core/ranges.js';
 import { avroSkipper } from './avro-check.js';
 import { openContainer } from './avro-container.js';
 import { Reader, TextSink } from './avro-text.js';
@@ -386,16 +386,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     const missing = check.missing();
     if (missing.size > 0) {
       const total = [...missing.values()].reduce((n, r) => n + rangeCount(r), 0);
-      const detail = [...missing.entries()]
-        .slice(0, 5)
-        .map(
-          ([i, r]) =>
-            `${i}: ${r
-              .slice(0, 5)
-              .map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`))
-              .join(', ')}`,
-        )
-        .join('; ');
+      const detail = describeRanges(missing.entries());
       return {
         status: 'failed',
         error: `ledger_mismatch: ${total} ledgered events are not in the raw files (${detail})`,

@@ -4,7 +4,8 @@
  *
  * Dedup jobs run one at a time, oldest partition first across types; a job that throws (store
  * down, disk full) is retried with backoff without holding up the other partitions. A completeness
- * violation marks the partition's hours `failed` and is not retried.
+ * violation marks the partition's hours `failed` and is not retried; so does an hour the closer
+ * failed (ledgered events missing from the bus) for the other hours of its day (daily types).
  */
 
 import { randomBytes } from 'node:crypto';
@@ -14,7 +15,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../core/clock.js';
 import { type EventCatalog, type EventType, subscriptionFor } from '../core/event-types.js';
-import { HOUR_MS } from '../core/hours.js';
+import { HOUR_MS, hourLabel } from '../core/hours.js';
 import type { Bus } from '../core/ports/bus.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { HourRecord, StateStore } from '../core/ports/state-store.js';
@@ -74,8 +75,20 @@ export class EtlService {
       metrics: this.metrics,
       config: d.config.closer,
       types: () => this.activeTypes().map((t) => t.name),
-      backlog: async (type) => (d.bus.capabilities.exactBacklog ? d.bus.backlog(subscriptionFor(type)) : null),
+      backlog: async (type) => {
+        try {
+          return await d.bus.backlog(subscriptionFor(type));
+        } catch (err) {
+          if ((err as { code?: string }).code === 'subscription_not_found') return null;
+          throw err;
+        }
+      },
+      exactBacklog: d.bus.capabilities.exactBacklog,
       redeliveryWithinRealMs: d.bus.capabilities.redeliveryWithinRealMs,
+      consumer: (type, hour) => {
+        const c = this.consumers.get(type);
+        return c === undefined ? null : { steadySince: c.steadySince(), ...c.hourView(hour) };
+      },
     });
     this.loader = d.warehouse
       ? new WarehouseLoader({
@@ -242,13 +255,15 @@ export class EtlService {
     const type = job.type.name;
     const started = performance.now();
     try {
-      const result = await runDedup(job, {
-        objects: this.d.objects,
-        state: this.d.state,
-        clock: this.d.clock,
-        logger: this.log,
-        config: { ...this.d.config.dedup, workDir: this.d.workDir },
-      });
+      const result =
+        (await this.failedHourOfDay(job)) ??
+        (await runDedup(job, {
+          objects: this.d.objects,
+          state: this.d.state,
+          clock: this.d.clock,
+          logger: this.log,
+          config: { ...this.d.config.dedup, workDir: this.d.workDir },
+        }));
       const now = this.d.clock.now();
       if (result.status === 'failed') {
         for (const h of job.hours)
@@ -295,6 +310,26 @@ export class EtlService {
         'dedup failed; will retry',
       );
     }
+  }
+
+  /**
+   * A daily partition with an hour the closer marked `failed` (ledgered events missing from the
+   * bus) is not published either: the result that fails the day's other hours; null otherwise.
+   */
+  private async failedHourOfDay(job: PartitionJob): Promise<{ status: 'failed'; error: string } | null> {
+    if (!job.daily) return null;
+    const failed = await this.d.state.listHours({
+      type: job.type.name,
+      from: job.start,
+      to: job.start + DAY_MS,
+      states: ['failed'],
+    });
+    const first = failed[0];
+    if (first === undefined) return null;
+    return {
+      status: 'failed',
+      error: `ledger_mismatch: hour ${hourLabel(first.hour)} of the day failed: ${first.error ?? 'ledgered events missing'}`,
+    };
   }
 
   consumerFor(type: string): TypeConsumer | undefined {

@@ -116,6 +116,16 @@ describe('alert rules', () => {
     expect(
       checkRule(spec(t, 'slo_breached'), snapshot(t, { unpublished: [failed], now: H + 100 * HOUR_MS })),
     ).toBeNull();
+    // failed by the closer (ledgered events missing from the bus), not by the dedup check
+    const error = 'ledger_mismatch: 2 acknowledged events are missing from the bus (i: 8-9)';
+    const lost: HourStatus = { ...failed, record: { state: 'failed', error } as HourRecord };
+    const c = checkRule(spec(type('high'), 'completeness_violation'), snapshot(type('high'), { unpublished: [lost] }));
+    expect(c).toMatchObject({
+      rule: 'completeness_violation',
+      tier: 'high',
+      summary: `EndSong: hour 2026-11-23T10 lacks ledgered events and is not published: ${error}`,
+      details: { hour: new Date(H).toISOString(), hours: 1, error },
+    });
   });
 
   it('consumer_stuck needs an old backlog and no recent commit, in real time', () => {

@@ -47,6 +47,8 @@ export interface Cell {
   readonly timeliness: HourSlo['timeliness'] | null;
   readonly budgetUsed: number | null;
   readonly deliveryDelayMs: number | null;
+  /** Why a `failed` hour failed (`ledger_mismatch: …`), else null. */
+  readonly error: string | null;
 }
 
 export function cellState(s: HourStatus | undefined, slo: HourSlo | null): CellState {
@@ -96,6 +98,7 @@ export async function dashboardGrid(d: DashboardDeps, hours: number) {
         timeliness: slo?.timeliness ?? null,
         budgetUsed: slo === null ? null : round(slo.budgetUsed),
         deliveryDelayMs: slo?.deliveryDelayMs ?? null,
+        error: s?.record?.error ?? null,
       });
     }
     return { ...typeInfo(t, d.slo), firing: firing.filter((a) => a.type === t.name).length, cells };

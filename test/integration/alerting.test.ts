@@ -10,8 +10,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type Clock, ScaledClock, SystemClock } from '../../core/clock.js';
 import { loadConfig } from '../../core/config.js';
 import { EventCatalog, loadEventTypes, subscriptionFor, topicFor } from '../../core/event-types.js';
-import { HOUR_MS, hourStart } from '../../core/hours.js';
+import { HOUR_MS, hourLabel, hourStart } from '../../core/hours.js';
 import { silentLogger } from '../../core/logger.js';
+import { Closer } from '../../etl/closer.js';
+import { createEtlMetrics } from '../../etl/metrics.js';
 import { EmbeddedBus } from '../../infra/bus/embedded/embedded-bus.js';
 import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js';
 import { type Alerting, createAlerting } from '../../orchestrator/alerts/notifier.js';
@@ -185,6 +187,38 @@ describe('alerting', () => {
     await store.updateHour('EndSong', hour, { state: 'published', publishedAt: clock.now() }, clock.now());
     await receiver.waitFor('/pd', pd('slo_breached', 'EndSong', 'resolve') as (b: unknown) => boolean);
     expect(await store.listAlerts({ state: 'firing' })).toEqual([]);
+  });
+
+  it('an hour the closer fails (ledgered events missing from the bus) pages completeness_violation', async () => {
+    // an hour ended 5 clock minutes ago; an instance that stopped had published 1–3 into it
+    const start = hourStart(Date.now()) + 5 * 60_000;
+    const clock = new ScaledClock(360, start);
+    const hour = hourStart(start) - HOUR_MS;
+    const { store, bus, receiver } = await setup(clock, {});
+    await store.upsertInstance({ id: 'z', host: 'h', pid: 1, startedAt: hour, lastSeenAt: hour, stoppedAt: hour });
+    await store.saveLedgers([
+      { instanceId: 'z', type: 'EndSong', hour, ranges: [[1, 3]], count: 3, sealed: true, updatedAt: hour },
+    ]);
+    // the bus holds nothing for EndSong (exact figures): the events can no longer arrive
+    const closer = new Closer({
+      state: store,
+      clock,
+      logger: silentLogger(),
+      metrics: createEtlMetrics(new Registry()),
+      config: { vanishAfterRealMs: 30_000 },
+      types: () => ['EndSong'],
+      backlog: (type) => bus.backlog(subscriptionFor(type)),
+      exactBacklog: bus.capabilities.exactBacklog,
+      redeliveryWithinRealMs: bus.capabilities.redeliveryWithinRealMs,
+    });
+    const error = 'ledger_mismatch: 3 acknowledged events are missing from the bus (z: 1-3)';
+    expect((await closer.run()).map((c) => c.failed)).toEqual([error]);
+    const page = await receiver.waitFor('/pd', pd('completeness_violation', 'EndSong') as (b: unknown) => boolean);
+    expect((page.body as PagerDutyBody).payload?.summary).toBe(
+      `EndSong: hour ${hourLabel(hour)} lacks ledgered events and is not published: ${error}`,
+    );
+    const [alert] = await store.listAlerts({ state: 'firing', type: 'EndSong' });
+    expect(alert).toMatchObject({ rule: 'completeness_violation', routes: ['page'], details: { error } });
   });
 
   it('a reject-rate spike opens an alert from the ingress ledgers and dead letters, and resolves once the window is clean', async () => {

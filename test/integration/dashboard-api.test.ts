@@ -17,7 +17,11 @@ const H = Date.UTC(2026, 10, 22, 10);
 
 interface Grid {
   hours: string[];
-  types: { name: string; tier: string; cells: { hour: string; state: string; events: number; out: number | null }[] }[];
+  types: {
+    name: string;
+    tier: string;
+    cells: { hour: string; state: string; events: number; out: number | null; error: string | null }[];
+  }[];
   legend: { state: string; description: string }[];
 }
 
@@ -100,6 +104,26 @@ describe('dashboard API', () => {
       manifest: null,
       manifestError: expect.stringMatching(/could not be read/),
     });
+  });
+
+  it('shows an hour whose ledgered events are missing from the bus as failed, with the error', async () => {
+    const clock = new ManualClock(H + 10 * 60_000);
+    const { x, app } = await start(clock);
+    // an ingress instance that stopped after publishing 1–4; no raw file holds any of them
+    await x.store.upsertInstance({ id: 'ingress-z', host: 'h', pid: 1, startedAt: H, lastSeenAt: H, stoppedAt: H });
+    await x.store.saveLedgers([
+      { instanceId: 'ingress-z', type: 'EndSong', hour: H, ranges: [[1, 4]], count: 4, sealed: true, updatedAt: H },
+    ]);
+    clock.set(H + HOUR_MS + 1);
+    await x.until(async () => (await x.store.listHours({ type: 'EndSong', states: ['failed'] })).length > 0);
+    const error = 'ledger_mismatch: 4 acknowledged events are missing from the bus (ingress-z: 1-4)';
+    expect(cell(await grid(app), 'EndSong', H)).toMatchObject({ state: 'failed', events: 4, error });
+    const detail = (await app.inject({ url: '/v1/hours/EndSong/2026-11-22T10' })).json() as {
+      state: string;
+      hourState: string;
+      record: { error: string };
+    };
+    expect(detail).toMatchObject({ state: 'failed', hourState: 'failed', record: { error } });
   });
 
   it("a type's panel groups reject reasons; alerts are listed; bad parameters get 400 naming the parameter", async () => {

@@ -5,16 +5,18 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../core/clock.js';
 import { ObjectStoreFailed } from '../../core/errors.js';
 import { HOUR_MS, hourPath } from '../../core/hours.js';
 import { silentLogger } from '../../core/logger.js';
+import type { Backlog } from '../../core/ports/bus.js';
 import { listAll, type ObjectStore } from '../../core/ports/object-store.js';
 import type { RawFile } from '../../core/ports/state-store.js';
 import { ContainerWriter } from '../../etl/avro-container.js';
-import { Closer } from '../../etl/closer.js';
+import { Closer, type ConsumerView } from '../../etl/closer.js';
 import { type Manifest, runDedup } from '../../etl/dedup.js';
 import { createEtlMetrics } from '../../etl/metrics.js';
 import { rawSchemaFor } from '../../etl/raw-record.js';
@@ -28,7 +30,9 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function stateOnly(clock: ManualClock) {
+type CloserDeps = ConstructorParameters<typeof Closer>[0];
+
+async function stateOnly(clock: ManualClock, over: Partial<CloserDeps> = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'hourglass-closer-'));
   const state = new SqliteStateStore(join(dir, 'state.sqlite'));
   cleanups.push(async () => {
@@ -42,6 +46,7 @@ async function stateOnly(clock: ManualClock) {
     metrics: createEtlMetrics(new Registry()),
     config: { vanishAfterRealMs: 30_000 },
     types: () => ['EndSong'],
+    ...over,
   });
   return { dir, state, closer };
 }
@@ -109,7 +114,7 @@ describe('closer', () => {
       },
     ]);
     await state.registerFile(file('a', { i: [[1, 5]] }));
-    expect((await closer.run())[0]?.waitingFor).toBe('2 ledgered events to be persisted');
+    expect((await closer.run())[0]?.waitingFor).toBe('2 ledgered events to be persisted (i: 8-9)');
     expect(await state.listHours()).toEqual([]);
   });
 
@@ -123,7 +128,7 @@ describe('closer', () => {
     await state.saveLedgers([
       { instanceId: 'gone', type: 'EndSong', hour: H, ranges: [[1, 3]], count: 3, sealed: false, updatedAt: 0 },
     ]);
-    expect((await closer.run())[0]?.waitingFor).toBe('3 ledgered events to be persisted');
+    expect((await closer.run())[0]?.waitingFor).toBe('3 ledgered events to be persisted (gone: 1-3)');
     await state.registerFile(file('a', { gone: [[1, 3]] }));
     expect((await closer.run())[0]?.waitingFor).toBeNull();
     expect(await state.listHours()).toMatchObject([
@@ -142,6 +147,271 @@ describe('closer', () => {
     clock.advance(25_000);
     expect((await closer.run())[0]?.waitingFor).toBeNull();
     expect(await state.listHours()).toMatchObject([{ closedBy: 'vanished', vanishedInstances: ['slow'] }]);
+  });
+});
+
+/** A logger whose records the test reads. */
+function capturingLogger() {
+  const records: { level: number; msg: string; [k: string]: unknown }[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => records.push(JSON.parse(line)) });
+  return { logger, records };
+}
+
+describe('closer: loss is never silent', () => {
+  // sealed ledger: 1–5 and 8–9; the registered file holds 1–5, so 8 and 9 are missing
+  async function sealedWithGap(clock: ManualClock, over: Partial<CloserDeps>) {
+    const log = capturingLogger();
+    const x = await stateOnly(clock, { logger: log.logger, ...over });
+    await x.state.upsertInstance(instance('i', H, clock.now()));
+    await x.state.saveLedgers([
+      {
+        instanceId: 'i',
+        type: 'EndSong',
+        hour: H,
+        ranges: [
+          [1, 5],
+          [8, 9],
+        ],
+        count: 7,
+        sealed: true,
+        updatedAt: H + HOUR_MS,
+      },
+    ]);
+    await x.state.registerFile(file('a', { i: [[1, 5]] }));
+    return { ...x, log };
+  }
+  const ERROR = 'ledger_mismatch: 2 acknowledged events are missing from the bus (i: 8-9)';
+
+  it('exact backlog, empty: the hour fails at once, closed, with the missing ranges, and is logged', async () => {
+    const clock = new ManualClock(H + HOUR_MS + 1000);
+    const metrics = createEtlMetrics(new Registry());
+    const empty: Backlog = { messages: 0, oldestUnackedPublishTime: null };
+    const { state, closer, log } = await sealedWithGap(clock, {
+      metrics,
+      backlog: async () => empty,
+      exactBacklog: true,
+      redeliveryWithinRealMs: 60_000,
+    });
+    expect(await closer.run()).toEqual([{ type: 'EndSong', hour: H, waitingFor: null, failed: ERROR }]);
+    expect(await state.listHours()).toMatchObject([
+      { type: 'EndSong', hour: H, state: 'failed', error: ERROR, closedBy: 'sealed', ledgerTotal: 7 },
+    ]);
+    // closed: no raw file joins it any more (a late event goes to late/), and it is not looked at again
+    expect(await state.registerFile(file('b', { i: [[8, 9]] }))).toBe('hour_closed');
+    expect(await closer.run()).toEqual([]);
+    expect((await metrics.hoursFailed.get()).values).toMatchObject([{ labels: { type: 'EndSong' }, value: 1 }]);
+    const errors = log.records.filter((r) => r.level === 50);
+    expect(errors).toMatchObject([
+      { type: 'EndSong', hour: new Date(H).toISOString(), missing: 2, ranges: 'i: 8-9', rule: 'exact_backlog' },
+    ]);
+  });
+
+  it('exact backlog: reads the backlog before listing the files, so a file registered meanwhile counts', async () => {
+    const clock = new ManualClock(H + HOUR_MS + 1000);
+    let state: SqliteStateStore | undefined;
+    const x = await sealedWithGap(clock, {
+      // the consumer registers the file holding 8–9, then acks: the backlog read sees it empty
+      backlog: async () => {
+        await state?.registerFile(file('b', { i: [[8, 9]] }));
+        return { messages: 0, oldestUnackedPublishTime: null };
+      },
+      exactBacklog: true,
+    });
+    state = x.state;
+    expect((await x.closer.run())[0]).toEqual({ type: 'EndSong', hour: H, waitingFor: null });
+    expect(await x.state.listHours()).toMatchObject([{ state: 'closed', error: null, ledgerTotal: 7 }]);
+  });
+
+  it('exact backlog, not empty: the hour keeps waiting, saying why, until only newer messages are left', async () => {
+    const clock = new ManualClock(H + HOUR_MS + 1000);
+    let backlog: Backlog = { messages: 4, oldestUnackedPublishTime: H + 30 * 60_000 };
+    const { state, closer, log } = await sealedWithGap(clock, {
+      backlog: async () => backlog,
+      exactBacklog: true,
+      redeliveryWithinRealMs: 60_000,
+    });
+    const [check] = await closer.run();
+    expect(check?.waitingFor).toBe(
+      '2 ledgered events to be persisted (i: 8-9); the bus still holds 4 unacked messages of the type, the oldest published 2026-11-22T10:30:00.000Z',
+    );
+    expect(await state.listHours()).toEqual([]);
+    // however long it takes
+    clock.advance(6 * HOUR_MS);
+    expect((await closer.run())[0]?.waitingFor).toMatch(/^2 ledgered events to be persisted/);
+    expect(await state.listHours()).toEqual([]);
+    // what it waits for is logged (debug when first seen; info at most every few minutes after)
+    expect(log.records.filter((r) => r.msg === 'hour closing')).toMatchObject([
+      { level: 20, type: 'EndSong', waitingFor: check?.waitingFor },
+    ]);
+    expect(log.records.filter((r) => r.level >= 40)).toEqual([]);
+    // traffic goes on, but every unacked message was published after the ledger's last update
+    // (plus the vanish time): nothing ledgered is on the bus any more
+    backlog = { messages: 4, oldestUnackedPublishTime: H + HOUR_MS + 30_001 };
+    expect((await closer.run())[0]?.failed).toBe(ERROR);
+    expect(await state.listHours()).toMatchObject([{ state: 'failed', error: ERROR }]);
+  });
+
+  it('without exact backlog: fails only once the redelivery bound has passed and the backlog figure is 0', async () => {
+    // ledger sealed at the hour's end (H + 1h); first seen missing at H + 1h + 1 s
+    const clock = new ManualClock(H + HOUR_MS + 1000);
+    let estimate: Backlog = { messages: 0, oldestUnackedPublishTime: null };
+    const { state, closer } = await sealedWithGap(clock, {
+      backlog: async () => estimate,
+      exactBacklog: false,
+      redeliveryWithinRealMs: 60_000,
+      consumer: () => ({ steadySince: H, lastReceivedAt: null, holding: false }),
+    });
+    // bound: 60 s redelivery + 30 s vanish after the closer first saw the events missing
+    const failAt = H + HOUR_MS + 1000 + 90_000;
+    expect((await closer.run())[0]?.waitingFor).toBe(
+      `2 ledgered events to be persisted (i: 8-9); counted as lost from ${new Date(failAt).toISOString()} if nothing of the hour arrives until then`,
+    );
+    clock.set(failAt - 1);
+    expect((await closer.run())[0]?.waitingFor).toMatch(/^2 ledgered events to be persisted/);
+    expect(await state.listHours()).toEqual([]);
+    // past the bound, but the bus reports messages: still waiting
+    clock.set(failAt);
+    estimate = { messages: 3, oldestUnackedPublishTime: H };
+    expect((await closer.run())[0]?.waitingFor).toBe(
+      '2 ledgered events to be persisted (i: 8-9); the bus reports 3 unacked messages of the type',
+    );
+    estimate = { messages: 0, oldestUnackedPublishTime: null };
+    expect((await closer.run())[0]?.failed).toBe(ERROR);
+    expect(await state.listHours()).toMatchObject([{ state: 'failed', error: ERROR, closedBy: 'sealed' }]);
+  });
+
+  it('without exact backlog: any sign of life of the hour, or a consumer restarting or failing, restarts the bound', async () => {
+    const clock = new ManualClock(H + 2 * HOUR_MS);
+    const t0 = clock.now();
+    let view: ConsumerView | null = { steadySince: H, lastReceivedAt: null, holding: false };
+    const { state, closer } = await sealedWithGap(clock, { redeliveryWithinRealMs: 60_000, consumer: () => view });
+    const waiting = async () =>
+      expect((await closer.run())[0]?.waitingFor).toMatch(/^2 ledgered events to be persisted/);
+    // the consumer still receives messages of the hour (it lags): 90 s from the last one
+    clock.set(t0 + 50_000);
+    view = { ...view, lastReceivedAt: clock.now() };
+    await waiting();
+    clock.set(t0 + 139_999);
+    await waiting();
+    // … and holds some not stored yet
+    clock.set(t0 + 140_000);
+    view = { ...view, holding: true };
+    expect((await closer.run())[0]?.waitingFor).toMatch(/the consumer holds messages of the hour not stored yet$/);
+    // it stores them: a raw file registered (not holding the missing ones) counts from its commit
+    view = { ...view, holding: false };
+    await state.registerFile({ ...file('late-file', { i: [[2, 2]] }), committedAt: clock.now() });
+    clock.set(t0 + 229_999);
+    await waiting();
+    // its commits fail (it reports "now" while failing), then recover
+    view = { ...view, steadySince: clock.now() };
+    clock.set(t0 + 319_998);
+    await waiting();
+    // no consumer of the type in this process: it cannot tell, so it waits
+    const kept = view;
+    view = null;
+    clock.set(t0 + 10 * HOUR_MS);
+    expect((await closer.run())[0]?.waitingFor).toMatch(/no consumer of the type runs here to tell$/);
+    expect(await state.listHours()).toEqual([]);
+    view = kept;
+    expect((await closer.run())[0]?.failed).toBe(ERROR);
+  });
+
+  it('waits (never fails) when the bus cannot say, or while the backlog cannot be read', async () => {
+    const clock = new ManualClock(H + HOUR_MS + 1000);
+    const { state, closer } = await sealedWithGap(clock, {
+      backlog: async () => {
+        throw new Error('bus down');
+      },
+      exactBacklog: true,
+      redeliveryWithinRealMs: 60_000,
+    });
+    expect((await closer.run())[0]?.waitingFor).toBe(
+      '2 ledgered events to be persisted (i: 8-9); the bus backlog could not be read',
+    );
+    const bare = await sealedWithGap(clock, {}); // neither backlog nor a redelivery bound
+    clock.advance(24 * HOUR_MS);
+    expect((await bare.closer.run())[0]?.waitingFor).toBe('2 ledgered events to be persisted (i: 8-9)');
+    expect(await state.listHours()).toEqual([]);
+    expect(await bare.state.listHours()).toEqual([]);
+  });
+
+  it('vanished instances: fails once the rule has finished with them and their events are not on the bus', async () => {
+    const clock = new ManualClock(H + HOUR_MS + 1000);
+    const { state, closer } = await stateOnly(clock, {
+      backlog: async () => ({ messages: 0, oldestUnackedPublishTime: null }),
+      exactBacklog: true,
+    });
+    await state.upsertInstance(instance('gone', H - HOUR_MS, H + 40 * 60_000));
+    await state.saveLedgers([
+      { instanceId: 'gone', type: 'EndSong', hour: H, ranges: [[1, 3]], count: 3, sealed: false, updatedAt: H },
+    ]);
+    await state.registerFile(file('a', { gone: [[2, 2]] }));
+    expect((await closer.run())[0]?.failed).toBe(
+      'ledger_mismatch: 2 acknowledged events are missing from the bus (gone: 1, 3)',
+    );
+    expect(await state.listHours()).toMatchObject([
+      { state: 'failed', closedBy: 'vanished', vanishedInstances: ['gone'], ledgerTotal: 3 },
+    ]);
+  });
+
+  it('in the ETL on the embedded bus: a sealed ledger naming events no file holds fails the hour at once', async () => {
+    const clock = new ManualClock(H + 10 * 60_000);
+    const x = await startEtlHarness({ clock });
+    cleanups.push(() => x.close());
+    await x.store.upsertInstance(instance('ingress-z', H, H + 2000, H + 2000));
+    await x.store.saveLedgers([
+      { instanceId: 'ingress-z', type: 'EndSong', hour: H, ranges: [[1, 3]], count: 3, sealed: true, updatedAt: H },
+    ]);
+    clock.set(H + HOUR_MS + 1);
+    await x.until(async () => (await x.store.listHours({ type: 'EndSong', states: ['failed'] })).length === 1);
+    const [failed] = await x.store.listHours({ type: 'EndSong', states: ['failed'] });
+    expect(failed?.error).toBe('ledger_mismatch: 3 acknowledged events are missing from the bus (ingress-z: 1-3)');
+    expect(await listAll(x.objects, 'final/EndSong/')).toEqual([]);
+    const violations = await x.etl.metrics.hoursFailed.get();
+    expect(violations.values.find((v) => v.labels.type === 'EndSong')?.value).toBe(1);
+  });
+
+  it('a daily type: an hour failed by the closer keeps its whole day from being published', async () => {
+    const clock = new ManualClock(H + 60_000);
+    const x = await startEtlHarness({ clock });
+    cleanups.push(() => x.close());
+    const user = {
+      type: 'UserCreate',
+      id: 'u-1',
+      payload: {
+        userId: 'u1',
+        country: 'SE',
+        signupMethod: 'EMAIL',
+        birthYear: null,
+        referrer: null,
+        marketingOptIn: true,
+      },
+    };
+    expect((await x.post([user])).body.accepted).toBe(1);
+    await x.store.upsertInstance(instance('ingress-z', H, H + 2000, H + 2000));
+    await x.store.saveLedgers([
+      {
+        instanceId: 'ingress-z',
+        type: 'UserCreate',
+        hour: H + HOUR_MS,
+        ranges: [[1, 2]],
+        count: 2,
+        sealed: true,
+        updatedAt: H,
+      },
+    ]);
+    clock.set(H + 2 * HOUR_MS + 1);
+    await x.until(async () => {
+      const hours = await x.store.listHours({ type: 'UserCreate' });
+      return hours.some((r) => r.hour === H && r.state === 'closed') && hours.some((r) => r.state === 'failed');
+    });
+    clock.set(Date.UTC(2026, 10, 23) + 1);
+    await x.until(async () => (await x.store.listHours({ type: 'UserCreate' })).every((r) => r.state === 'failed'));
+    const hours = await x.store.listHours({ type: 'UserCreate' });
+    expect(hours.find((r) => r.hour === H)?.error).toBe(
+      'ledger_mismatch: hour 2026-11-22T11 of the day failed: ledger_mismatch: 2 acknowledged events are missing from the bus (ingress-z: 1-2)',
+    );
+    expect(await listAll(x.objects, 'final/UserCreate/')).toEqual([]);
   });
 });
 
@@ -275,6 +545,12 @@ describe('isolation', () => {
     expect(await x.query('SELECT count(*) n FROM EndSong')).toEqual([{ n: 2000 }]);
     const failures = await x.etl.metrics.commitFailures.get();
     expect(failures.values.find((v) => v.labels.type === 'PageView')?.value).toBeGreaterThan(0);
+    // a consumer whose commits fail is not steady (the closer's redelivery bound counts from then)
+    expect(x.etl.consumerFor('PageView')?.steadySince()).toBe(clock.now());
+    expect(x.etl.consumerFor('EndSong')?.steadySince()).toBe(H + 10 * 60_000);
+    // and holds the messages it could not store; EndSong's are all stored
+    expect(x.etl.consumerFor('PageView')?.hourView(H)).toEqual({ lastReceivedAt: expect.any(Number), holding: true });
+    expect(x.etl.consumerFor('EndSong')?.hourView(H)).toEqual({ lastReceivedAt: H + 10 * 60_000, holding: false });
     // the disk recovers: nothing was lost, PageView's hour completes
     failPageView = false;
     await x.until(async () =>
