@@ -1,7 +1,10 @@
 /** `hourglass dev`: the whole pipeline on the embedded default, in one process. */
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../core/config.js';
+import { DEFAULTS } from '../core/defaults.js';
 import { createLogger } from '../core/logger.js';
+import { DEV_KEY_FILE, DEV_TOKEN_FILE, ensureDevKey, ensureDevToken } from './dev-key.js';
 import { startPipeline } from './pipeline.js';
 import { untilSignal } from './signals.js';
 import { type CliIo, UsageError } from './usage.js';
@@ -61,16 +64,23 @@ export async function runDev(argv: string[], io: CliIo): Promise<number> {
   });
   const logger = createLogger(config.logLevel);
   const pipeline = await startPipeline(config, logger, { etl: values['no-etl'] !== true });
+  const devKey = config.ingress.auth ? await ensureDevKey(config.dataDir, pipeline.store) : null;
+  const devToken = await ensureDevToken(config.dataDir, pipeline.store);
+  const types = pipeline.catalog
+    .list()
+    .filter((t) => t.status === 'active')
+    .map((t) => t.name);
   io.stdout.write(
-    `hourglass dev: ingress on ${pipeline.url} — ${pipeline.catalog.list().length} event types (${pipeline.catalog
+    `hourglass dev: ingress on ${pipeline.url}${pipeline.adminUrl !== pipeline.url ? ` (registry, dashboard, reads on ${pipeline.adminUrl})` : ''} — ${pipeline.catalog.list().length} event types (${pipeline.catalog
       .list()
       .map((t) => t.name)
       .join(', ')}), data dir ${config.dataDir}${config.timeScale !== 1 ? `, time ×${config.timeScale}` : ''}\n` +
-      `send traffic: npx hourglass send --url ${pipeline.url} --type ${pipeline.catalog
-        .list()
-        .map((t) => t.name)
-        .join(',')} --rate 1000 --duration 10\n` +
-      `dashboard:    ${pipeline.url}/dashboard\n` +
+      (devKey === null
+        ? 'producer keys: off (ingress.auth), POST /v1/events takes no key\n'
+        : `producer key: ${devKey.key} (all types; ${devKey.created ? 'new, ' : ''}saved in ${join(config.dataDir, DEV_KEY_FILE)})\n`) +
+      `send traffic: npx hourglass send --url ${pipeline.url}${config.dataDir === resolve(DEFAULTS.dataDir) ? '' : ` --data-dir ${config.dataDir}`} --type ${types.join(',')} --rate 1000 --duration 10\n` +
+      `dashboard:    ${pipeline.adminUrl}/dashboard#token=${devToken.token}\n` +
+      `              (an admin registry token, saved in ${join(config.dataDir, DEV_TOKEN_FILE)})\n` +
       `see hours:    npx hourglass hours --data-dir ${config.dataDir}${config.timeScale !== 1 ? ` --time-scale ${config.timeScale}` : ''}\n` +
       `query:        npx hourglass query --data-dir ${config.dataDir} "SELECT date, hour, count(*) FROM ${pipeline.catalog.list()[0]?.name ?? 'EndSong'} GROUP BY ALL ORDER BY ALL"\n`,
   );

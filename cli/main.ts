@@ -16,6 +16,7 @@ Commands:
   bridge  feed a legacy Kafka topic through the ingress path (validation, publish, ledger)
   types   the registry of event types: list, show, plan, apply, retire
   tokens  tokens of the registry API: create, list, revoke
+  keys    producer write keys of POST /v1/events: create, list, revoke
   alerts  firing and recent alerts
   orchestrator  the registry API, reconcile loop, retention, alerting and dashboard as a process of its own
   help    show this help (hourglass <command> --help for a command's options)
@@ -62,6 +63,10 @@ export async function main(
       case 'tokens': {
         const { runTokens } = await import('./tokens.js');
         return await runTokens(rest, io);
+      }
+      case 'keys': {
+        const { runKeys } = await import('./keys.js');
+        return await runKeys(rest, io);
       }
       case 'bridge': {
         const { runBridge } = await import('./bridge.js');

@@ -34,6 +34,8 @@ import { publishingBuses, secondEtl } from './parallel.js';
 
 export interface Pipeline {
   readonly url: string;
+  /** Where the registry, dashboard and reads are served (`ingress.adminPort`), else `url`. */
+  readonly adminUrl: string;
   readonly clock: Clock;
   readonly bus: Bus;
   readonly store: StateStore;
@@ -300,6 +302,7 @@ export function dashboardDeps(
 ): DashboardDeps {
   return {
     store,
+    allowedHosts: config.ingress.allowedHosts,
     objects,
     catalog,
     now: () => clock.now(),
@@ -435,6 +438,7 @@ export async function startPipeline(
   let closing: Promise<void> | null = null;
   return {
     url,
+    adminUrl: (ingress as IngressService).adminUrl() ?? url,
     clock,
     bus,
     store,

@@ -6,13 +6,16 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
+import { DEFAULTS } from '../core/defaults.js';
 import { type EventType, loadEventTypes } from '../core/event-types.js';
+import { readDevKey } from './dev-key.js';
 import { type BatchEvent, BatchFactory } from './traffic/batches.js';
 import { rng } from './traffic/generators.js';
 import { type CliIo, UsageError } from './usage.js';
 
 export const SEND_USAGE = `Usage: hourglass send [--url U] [--type T[,T2…]] [--rate R] [--duration S] [--invalid F] [--duplicates F]
                       [--batch N] [--concurrency C] [--retries N] [--schemas DIR] [--seed N] [--json]
+                      [--key K] [--data-dir D]
 
   --url U          ingress base URL (default http://127.0.0.1:8080)
   --type T,…       event types to send, spread evenly (default EndSong)
@@ -24,7 +27,10 @@ export const SEND_USAGE = `Usage: hourglass send [--url U] [--type T[,T2…]] [-
   --concurrency C  requests in flight (default 8)
   --retries N      retries of a request answered 429/503 or failing on the network (default 0)
   --schemas DIR    event type declarations (default ./schemas)
-  --json           print the summary as one JSON object on the last line`;
+  --json           print the summary as one JSON object on the last line
+  --key K          producer key (Authorization: Bearer K); default $HOURGLASS_KEY, else the
+                   key \`hourglass dev\` saved in <data-dir>/dev-key, else none
+  --data-dir D     where to look for dev-key (default ./.hourglass)`;
 
 export interface SendSummary {
   sent: number;
@@ -55,6 +61,8 @@ interface SendOptions {
   schemasDir: string;
   seed: number;
   json: boolean;
+  /** The producer key sent as `Authorization: Bearer`, or null for none. */
+  key: string | null;
 }
 
 function parseOptions(argv: string[]): SendOptions | 'help' {
@@ -73,6 +81,8 @@ function parseOptions(argv: string[]): SendOptions | 'help' {
       schemas: { type: 'string', default: 'schemas' },
       seed: { type: 'string' },
       json: { type: 'boolean', default: false },
+      key: { type: 'string' },
+      'data-dir': { type: 'string', default: DEFAULTS.dataDir },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -111,6 +121,7 @@ function parseOptions(argv: string[]): SendOptions | 'help' {
     schemasDir: resolve(values.schemas),
     seed: values.seed === undefined ? Date.now() : Math.floor(num('seed', values.seed, 0, 2 ** 32)),
     json: values.json,
+    key: values.key ?? (process.env.HOURGLASS_KEY || null) ?? readDevKey(resolve(values['data-dir'])),
   };
 }
 
@@ -235,13 +246,15 @@ async function sendTraffic(o: SendOptions, types: EventType[], io: CliIo): Promi
     }
   };
 
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (o.key !== null) headers.authorization = `Bearer ${o.key}`;
   const post = async (body: string): Promise<{ status: number; answer: Answer | null; retryAfterMs: number }> => {
     const t0 = performance.now();
     try {
       const res = await pool.request({
         path: '/v1/events',
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers,
         body,
       });
       const text = await res.body.text();

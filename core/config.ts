@@ -19,12 +19,31 @@ export interface IngressConfig {
   readonly maxEventsPerBatch: number;
   readonly maxIdLength: number;
   readonly maxInFlightBytes: number;
+  /** Largest event (its JSON) in a batch; a larger one is rejected with `event_too_large`, unparsed. */
+  readonly maxEventBytes: number;
+  /** Most open connections (node's `server.maxConnections`); further ones are closed on arrival. */
+  readonly maxConnections: number;
   readonly requestTimeoutRealMs: number;
   readonly headersTimeoutRealMs: number;
   readonly ledgerGraceMs: number;
   readonly heartbeatRealMs: number;
   readonly deadLetterMaxPerType: number;
   readonly deadLetterEventBytes: number;
+  /** `POST /v1/events` needs a producer key. */
+  readonly auth: boolean;
+  /** Rate and burst of producer keys that set none (events/s, events; 0: unlimited). */
+  readonly keyRatePerSec: number;
+  readonly keyBurst: number;
+  /** How long a key check is cached (real ms): the bound on revocation. */
+  readonly keyRecheckRealMs: number;
+  /** Host names the dashboard answers to (`Host` header; DNS rebinding); empty: any. */
+  readonly allowedHosts: readonly string[];
+  /**
+   * A second listener for everything but `POST /v1/events` (registry, dashboard, dead letters,
+   * metrics, health): its port, or null to serve all on `port`.
+   */
+  readonly adminPort: number | null;
+  readonly adminHost: string;
 }
 
 export interface HourglassConfig {
@@ -156,6 +175,10 @@ export const ENV_SETTINGS: Readonly<Record<string, string>> = {
   HOURGLASS_MAX_IN_FLIGHT_BYTES: 'ingress.maxInFlightBytes',
   HOURGLASS_REQUEST_TIMEOUT_MS: 'ingress.requestTimeoutRealMs',
   HOURGLASS_LEDGER_GRACE_MS: 'ingress.ledgerGraceMs',
+  HOURGLASS_INGRESS_AUTH: 'ingress.auth',
+  HOURGLASS_ALLOWED_HOSTS: 'ingress.allowedHosts',
+  HOURGLASS_ADMIN_PORT: 'ingress.adminPort',
+  HOURGLASS_ADMIN_HOST: 'ingress.adminHost',
   HOURGLASS_BUS: 'bus.backend',
   HOURGLASS_TOPIC_PREFIX: 'bus.topicPrefix',
   HOURGLASS_PULL_STREAMS: 'bus.pullStreams',
@@ -245,6 +268,20 @@ function setPath(target: Settings, path: string, value: unknown): void {
   let node = target;
   for (const p of parts.slice(0, -1)) node = node[p] as Settings;
   node[parts[parts.length - 1] as string] = value;
+}
+
+/** A list of host names (an array, or comma-separated text), lower case. */
+function hostList(raw: unknown): string[] {
+  const items = typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : [];
+  return items.map((h) => String(h).trim().toLowerCase()).filter(Boolean);
+}
+
+/** A switch: true/false, "on"/"off", "true"/"false", "1"/"0". */
+function onOff(s: Settings, key: string, path: string): boolean {
+  const raw = s[key];
+  if (raw === true || raw === 'on' || raw === 'true' || raw === '1') return true;
+  if (raw === false || raw === 'off' || raw === 'false' || raw === '0') return false;
+  throw new ConfigInvalid({ key: path, rule: `on or off, got ${JSON.stringify(raw)}` });
 }
 
 function num(
@@ -380,12 +417,27 @@ function validate(s: Settings): HourglassConfig {
       maxEventsPerBatch: num(i, 'maxEventsPerBatch', 'ingress.maxEventsPerBatch', 1, 100_000),
       maxIdLength: num(i, 'maxIdLength', 'ingress.maxIdLength', 8, 1024),
       maxInFlightBytes: num(i, 'maxInFlightBytes', 'ingress.maxInFlightBytes', 1024, 16 * 1024 * 1024 * 1024),
+      maxEventBytes: num(i, 'maxEventBytes', 'ingress.maxEventBytes', 256, 1024 * 1024 * 1024),
+      maxConnections: num(i, 'maxConnections', 'ingress.maxConnections', 1, 1_000_000),
       requestTimeoutRealMs: num(i, 'requestTimeoutRealMs', 'ingress.requestTimeoutRealMs', 100),
       headersTimeoutRealMs: num(i, 'headersTimeoutRealMs', 'ingress.headersTimeoutRealMs', 100),
       ledgerGraceMs: num(i, 'ledgerGraceMs', 'ingress.ledgerGraceMs', 0),
       heartbeatRealMs: num(i, 'heartbeatRealMs', 'ingress.heartbeatRealMs', 10),
       deadLetterMaxPerType: num(i, 'deadLetterMaxPerType', 'ingress.deadLetterMaxPerType', 0),
       deadLetterEventBytes: num(i, 'deadLetterEventBytes', 'ingress.deadLetterEventBytes', 64),
+      auth: onOff(i, 'auth', 'ingress.auth'),
+      keyRatePerSec: num(i, 'keyRatePerSec', 'ingress.keyRatePerSec', 0, Number.MAX_SAFE_INTEGER, false),
+      keyBurst: num(i, 'keyBurst', 'ingress.keyBurst', 1),
+      keyRecheckRealMs: num(i, 'keyRecheckRealMs', 'ingress.keyRecheckRealMs', 10, 60_000),
+      allowedHosts: hostList(i.allowedHosts),
+      adminPort:
+        i.adminPort === null || i.adminPort === '' || i.adminPort === undefined
+          ? null
+          : num(i, 'adminPort', 'ingress.adminPort', 0, 65535),
+      adminHost:
+        i.adminHost === null || i.adminHost === ''
+          ? str(i, 'host', 'ingress.host')
+          : str(i, 'adminHost', 'ingress.adminHost'),
     },
     gcp: { projectId },
     bus: {

@@ -23,6 +23,13 @@ export const DEFAULTS = {
     maxIdLength: 128,
     /** Request bytes being processed at once; beyond it requests get 429 overloaded. */
     maxInFlightBytes: 64 * 1024 * 1024,
+    /**
+     * Largest event in a batch, as bytes of its JSON; a larger one is rejected (`event_too_large`)
+     * without being parsed, and the rest of its batch goes through.
+     */
+    maxEventBytes: 64 * 1024,
+    /** Most open connections; further ones are closed on arrival (node's `server.maxConnections`). */
+    maxConnections: 10_000,
     /** A request must arrive completely within this (real ms), or it gets 408 (slow clients). */
     requestTimeoutRealMs: 30_000,
     /** Headers must arrive within this (real ms). */
@@ -35,6 +42,30 @@ export const DEFAULTS = {
     deadLetterMaxPerType: 1000,
     /** Bytes of a rejected event kept in the dead-letter area. */
     deadLetterEventBytes: 4096,
+    /** `POST /v1/events` needs a producer key (`Authorization: Bearer hgk_…`, `hourglass keys create`). */
+    auth: true as boolean,
+    /**
+     * Events per second a producer key may send, per ingress instance, when the key sets no rate of
+     * its own (token bucket; 0: unlimited). Over it a request gets 429 rate_limited with Retry-After.
+     */
+    keyRatePerSec: 10_000,
+    /** Events a key may send at once above its rate (the bucket's size), when the key sets none. */
+    keyBurst: 20_000,
+    /** A key check is cached this long (real ms): a revoked key stops working within it everywhere. */
+    keyRecheckRealMs: 1_000,
+    /**
+     * Host names the dashboard answers to (its `Host` header, port aside), against DNS rebinding;
+     * add the names it is reached by when it listens beyond loopback. Empty: any host.
+     */
+    allowedHosts: ['localhost', '127.0.0.1', '::1'] as string[],
+    /**
+     * Port of a second listener for everything but `POST /v1/events` and its CORS preflight (the
+     * registry API, dashboard, dead letters, alerts, metrics, health), so producers' port can face
+     * the internet while the rest stays private. null: everything on `port`.
+     */
+    adminPort: null as number | null,
+    /** Address of the admin listener; '' : the same as `host`. */
+    adminHost: '',
   },
   /** Google Cloud settings shared by the Pub/Sub bus, the Cloud Storage store and BigQuery. */
   gcp: {

@@ -171,6 +171,9 @@ export function allErrorCodes(): string[] {
     new ObjectStoreFailed({ operation: 'o', name: 'n' }).code,
     new RegistryConflict({ type: 't', expectedRevision: 0, reason: 'r' }).code,
     new Unauthorized({ reason: 'r' }).code,
+    new RateLimited({ key: 'k', producer: 'p', events: 1, ratePerSec: 1, retryAfterSeconds: 1 }).code,
+    new OriginNotAllowed({ key: 'k', origin: 'o' }).code,
+    new HostNotAllowed({ host: 'h' }).code,
     new Forbidden({ owner: 'o', type: 't', action: 'a' }).code,
     new TypeNotFound({ type: 't' }).code,
     new RegistryRefused('type_exists', 'm', { type: 't' }).code,
@@ -237,13 +240,62 @@ export class RegistryConflict extends HourglassError {
   }
 }
 
-/** The registry API needs a valid bearer token (missing, malformed, unknown or revoked). */
+/**
+ * A valid bearer credential is required (missing, malformed, unknown, expired or revoked): a
+ * registry token for the registry API and the read endpoints, a producer key for `POST /v1/events`.
+ */
 export class Unauthorized extends HourglassError {
   readonly code = 'unauthorized';
   readonly httpStatus = 401;
   readonly retriable = false;
-  constructor(context: { reason: string }) {
-    super(`a valid registry token is required (Authorization: Bearer …): ${context.reason}`, context);
+  constructor(context: { reason: string; credential?: 'registry token' | 'producer key' }) {
+    super(
+      `a valid ${context.credential ?? 'registry token'} is required (Authorization: Bearer …): ${context.reason}`,
+      context,
+    );
+  }
+}
+
+/** A producer key sent more events than its rate allows: nothing of the request was accepted. */
+export class RateLimited extends HourglassError {
+  readonly code = 'rate_limited';
+  readonly httpStatus = 429;
+  readonly retriable = true;
+  /** When a retry of the same request fits the key's rate again, seconds (the Retry-After header). */
+  readonly retryAfterSeconds: number;
+  constructor(context: {
+    key: string;
+    producer: string;
+    events: number;
+    ratePerSec: number;
+    retryAfterSeconds: number;
+  }) {
+    super(
+      `producer ${context.producer} (key ${context.key}) is over its rate of ${context.ratePerSec} events/s; ` +
+        `retry in ${context.retryAfterSeconds} s`,
+      context,
+    );
+    this.retryAfterSeconds = context.retryAfterSeconds;
+  }
+}
+
+/** A read route was reached through a host name not in `ingress.allowedHosts` (DNS rebinding). */
+export class HostNotAllowed extends HourglassError {
+  readonly code = 'host_not_allowed';
+  readonly httpStatus = 421;
+  readonly retriable = false;
+  constructor(context: { host: string }) {
+    super(`this server does not answer to host ${JSON.stringify(context.host)} (ingress.allowedHosts)`, context);
+  }
+}
+
+/** A browser page of an origin the producer key does not list tried to use it (CORS). */
+export class OriginNotAllowed extends HourglassError {
+  readonly code = 'origin_not_allowed';
+  readonly httpStatus = 403;
+  readonly retriable = false;
+  constructor(context: { key: string; origin: string }) {
+    super(`origin ${context.origin} may not use key ${context.key} (hourglass keys create --origins)`, context);
   }
 }
 

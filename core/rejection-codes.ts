@@ -15,6 +15,8 @@ export const REJECTION_CODES = {
   missing_payload: 'the event has no "payload" object',
   schema_violation: 'the payload does not satisfy the Avro schema',
   unknown_field: 'the event envelope has a field that is not part of the envelope',
+  event_too_large: 'the event is more bytes of JSON than ingress.maxEventBytes allows (it was not parsed)',
+  type_not_allowed: 'the producer key may not write events of this type (hourglass keys create --types)',
   undecodable_message: 'a message of a bridged Kafka topic is not JSON, or not Avro of the mapped type',
 } as const;
 

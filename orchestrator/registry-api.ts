@@ -1,7 +1,8 @@
 /**
  * The registry HTTP API, served on the ingress port by `hourglass dev` (and by the orchestrator
  * process in a deployment). Every route needs `Authorization: Bearer <token>` (401 otherwise);
- * an owner token changes only its owner's types (403), an admin token changes all.
+ * an owner token reads and changes only its owner's types (403; lists leave others out), an admin
+ * token reads and changes all.
  *
  *   GET  /v1/event-types                  every type (summary)
  *   GET  /v1/event-types/:name            one type with its versions and history
@@ -16,6 +17,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Clock } from '../core/clock.js';
 import { TypeNotFound } from '../core/errors.js';
 import type { RegisteredType, StateStore } from '../core/ports/state-store.js';
+import { assertCanRead, canRead, readerOf } from './read-access.js';
 import { actorOf, addVersion, registerType, setStatus, typeSummary } from './registry.js';
 import { authenticate } from './tokens.js';
 
@@ -49,14 +51,15 @@ export function registerRegistryApi(app: FastifyInstance, deps: RegistryApiDeps)
   const auth = (request: FastifyRequest) => authenticate(store, request.headers.authorization);
 
   app.get('/v1/event-types', async (request) => {
-    await auth(request);
-    return { eventTypes: (await store.listTypes()).map(typeSummary) };
+    const reader = await readerOf(store, request.headers.authorization);
+    return { eventTypes: (await store.listTypes()).filter((t) => canRead(reader, t)).map(typeSummary) };
   });
 
   app.get<{ Params: { name: string } }>('/v1/event-types/:name', async (request) => {
-    await auth(request);
+    const reader = await readerOf(store, request.headers.authorization);
     const t = await store.getType(request.params.name);
     if (t === null) throw new TypeNotFound({ type: request.params.name });
+    assertCanRead(reader, t);
     return { ...full(t), history: await store.typeHistory(t.name), steps: await store.listSteps(t.name) };
   });
 

@@ -93,7 +93,8 @@ export interface RawFile {
 /**
  * States an hour goes through once it ended: `closed` (raw bucket complete and frozen), `deduped`
  * (final data written, manifest not yet), `published` (manifest written: readers see it), or
- * `failed` (the dedup check found ledgered events missing: not published, alerting pages).
+ * `failed` (ledgered events missing: found by the closer, when the bus shows they can no longer
+ * arrive, or by the dedup check; frozen like a closed hour, not published, alerting pages).
  * Before a record exists the hour is `open` (not ended) or `closing` (ended, not yet complete).
  */
 export type HourState = 'closed' | 'deduped' | 'published' | 'failed';
@@ -207,6 +208,31 @@ export interface ApiToken {
   /** SHA-256 of the secret, hex. */
   readonly hash: string;
   readonly createdAt: number;
+  readonly revokedAt: number | null;
+}
+
+/**
+ * A producer write key: lets `producer` write events of `types` (null: every type) through
+ * `POST /v1/events`, within its rate. Only the SHA-256 of the key's secret is stored.
+ */
+export interface ProducerKey {
+  readonly id: string;
+  /** The producer's name: it travels with every event the key writes. */
+  readonly producer: string;
+  /** The types the key may write; null: every type. */
+  readonly types: readonly string[] | null;
+  /** Events per second the key may send (token bucket refill); null: the configured default; 0: unlimited. */
+  readonly ratePerSec: number | null;
+  /** Events the key may send at once above its rate (bucket size); null: the configured default. */
+  readonly burst: number | null;
+  /** Browser origins (`scheme://host[:port]`) allowed to use the key; empty: none (not for browsers). */
+  readonly origins: readonly string[];
+  /** SHA-256 of the secret, hex. */
+  readonly hash: string;
+  readonly createdAt: number;
+  /** Who created it (`cli`, or the registry token's owner). */
+  readonly createdBy: string;
+  readonly expiresAt: number | null;
   readonly revokedAt: number | null;
 }
 
@@ -339,6 +365,14 @@ export interface StateStore {
   listTokens(): Promise<ApiToken[]>;
   /** Marks a token revoked; false if there is no such token. */
   revokeToken(id: string, at: number): Promise<boolean>;
+
+  /** Stores a new producer key (its id must be new). */
+  addProducerKey(key: ProducerKey): Promise<void>;
+  getProducerKey(id: string): Promise<ProducerKey | null>;
+  /** Every key, revoked and expired ones too, oldest first. */
+  listProducerKeys(): Promise<ProducerKey[]>;
+  /** Marks a key revoked (the first revocation time is kept); false if there is no such key. */
+  revokeProducerKey(id: string, at: number): Promise<boolean>;
 
   /** Replaces the alert rules of a type (an empty list removes them). */
   saveAlertRules(type: string, rules: readonly AlertRuleSpec[]): Promise<void>;

@@ -20,6 +20,7 @@ import type {
   LedgerKey,
   NewAlert,
   NewDeadLetter,
+  ProducerKey,
   RawFile,
   ReconcileStep,
   RegisteredType,
@@ -123,6 +124,18 @@ export class PipelineStateStore implements StateStore {
   }
   revokeToken(id: string, at: number): Promise<boolean> {
     return this.shared.revokeToken(id, at);
+  }
+  addProducerKey(key: ProducerKey): Promise<void> {
+    return this.shared.addProducerKey(key);
+  }
+  getProducerKey(id: string): Promise<ProducerKey | null> {
+    return this.shared.getProducerKey(id);
+  }
+  listProducerKeys(): Promise<ProducerKey[]> {
+    return this.shared.listProducerKeys();
+  }
+  revokeProducerKey(id: string, at: number): Promise<boolean> {
+    return this.shared.revokeProducerKey(id, at);
   }
   saveAlertRules(type: string, rules: readonly AlertRuleSpec[]): Promise<void> {
     return this.shared.saveAlertRules(type, rules);

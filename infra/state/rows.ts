@@ -14,6 +14,7 @@ import type {
   HourRecord,
   IngressInstance,
   LedgerEntry,
+  ProducerKey,
   RawFile,
   ReconcileStep,
   RegisteredType,
@@ -250,6 +251,56 @@ export function tokenFromRow(r: TokenRow): ApiToken {
     revokedAt: r.revoked_at,
   };
 }
+
+export interface ProducerKeyRow {
+  id: string;
+  producer: string;
+  types: string | null;
+  rate_per_sec: number | null;
+  burst: number | null;
+  origins: string;
+  hash: string;
+  created_at: number;
+  created_by: string;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+
+export function producerKeyFromRow(r: ProducerKeyRow): ProducerKey {
+  return {
+    id: r.id,
+    producer: r.producer,
+    types: r.types === null ? null : (JSON.parse(r.types) as string[]),
+    ratePerSec: r.rate_per_sec === null ? null : Number(r.rate_per_sec),
+    burst: r.burst === null ? null : Number(r.burst),
+    origins: JSON.parse(r.origins) as string[],
+    hash: r.hash,
+    createdAt: Number(r.created_at),
+    createdBy: r.created_by,
+    expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+    revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+  };
+}
+
+/** The row values of a key, in the column order of PRODUCER_KEY_COLUMNS. */
+export function producerKeyValues(k: ProducerKey): unknown[] {
+  return [
+    k.id,
+    k.producer,
+    k.types === null ? null : JSON.stringify(k.types),
+    k.ratePerSec,
+    k.burst,
+    JSON.stringify(k.origins),
+    k.hash,
+    k.createdAt,
+    k.createdBy,
+    k.expiresAt,
+    k.revokedAt,
+  ];
+}
+
+export const PRODUCER_KEY_COLUMNS =
+  'id, producer, types, rate_per_sec, burst, origins, hash, created_at, created_by, expires_at, revoked_at';
 
 export interface AlertRuleRow {
   type: string;

@@ -28,6 +28,8 @@ export type CellState = keyof typeof CELL_STATES;
 
 export interface DashboardDeps {
   readonly store: StateStore;
+  /** Host names the dashboard answers to (DNS rebinding); empty: any. */
+  readonly allowedHosts: readonly string[];
   readonly objects: ObjectStore;
   readonly catalog: EventCatalog;
   readonly now: () => number;
@@ -73,13 +75,13 @@ function typeInfo(t: EventType, slo: SloPolicy) {
   };
 }
 
-export async function dashboardGrid(d: DashboardDeps, hours: number) {
+export async function dashboardGrid(d: DashboardDeps, hours: number, visible: (t: EventType) => boolean = () => true) {
   const now = d.now();
   const last = hourStart(now);
   const first = last - (hours - 1) * HOUR_MS;
   const states = await hourStates(d.store, now, { from: first });
   const byKey = new Map(states.map((s) => [`${s.type}\u0000${s.hour}`, s]));
-  const shown = d.catalog.list().filter((t) => t.status !== 'retired');
+  const shown = d.catalog.list().filter((t) => t.status !== 'retired' && visible(t));
   const names = new Set(shown.map((t) => t.name));
   const firing = (await d.store.listAlerts({ state: 'firing' })).filter((a) => names.has(a.type));
   const types = shown.map((t) => {

@@ -5,7 +5,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { HourglassError, RequestRejected } from '../../core/errors.js';
+import { HourglassError, RateLimited, RequestRejected } from '../../core/errors.js';
 
 const FASTIFY_CODES: Record<string, RequestRejected['code']> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
@@ -37,6 +37,7 @@ export function jsonApi(app: FastifyInstance, bodyLimit: number): void {
     if (err instanceof HourglassError) {
       if (err.httpStatus >= 500) request.log.warn({ err, code: err.code }, 'request failed');
       if (err.code === 'overloaded') reply.header('retry-after', '1');
+      if (err instanceof RateLimited) reply.header('retry-after', String(err.retryAfterSeconds));
       return reply.code(err.httpStatus).send({ error: err.toJSON() });
     }
     const mapped = FASTIFY_CODES[err.code];

@@ -8,15 +8,20 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.js';
 import type { IngressConfig } from '../../core/config.js';
-import { RequestRejected } from '../../core/errors.js';
+import { Forbidden, RequestRejected } from '../../core/errors.js';
 import type { EventCatalog } from '../../core/event-types.js';
 import type { Bus } from '../../core/ports/bus.js';
 import type { StateStore } from '../../core/ports/state-store.js';
+import { assertCanRead, readerOf } from '../../orchestrator/read-access.js';
 import { jsonApi } from '../http/json-api.js';
 import type { DeadLetterSink } from './dead-letters.js';
+import { type EventsBody, eventsBodyParser } from './events-body.js';
 import { BusHealth, type IngestAnswer, ingest } from './ingest.js';
 import type { IngressLedger } from './ledger.js';
+import { InFlightBudget, limitConnections } from './limits.js';
 import type { IngressMetrics } from './metrics.js';
+import { producerAuth } from './producer-auth.js';
+import type { ProducerKeyCache } from './producer-keys.js';
 
 /** The backends and settings the ingress runs on. */
 export interface IngressBackends {
@@ -35,11 +40,20 @@ export interface IngressAppDeps extends IngressBackends {
   readonly metrics: IngressMetrics;
   /** Set while the service shuts down: readiness fails, new batches get 503. */
   readonly isStopping?: () => boolean;
+  /** Producer keys; null or absent: `POST /v1/events` takes no key (`ingress.auth: off`). */
+  readonly keys?: ProducerKeyCache | null;
+  /**
+   * The reads (metrics, dead letters) are served by another app (`ingress.adminPort`): the caller
+   * registers them there with `registerAdminRoutes`. Default: on this app.
+   */
+  readonly separateAdmin?: boolean;
 }
 
 /** The HTTP app, and the same validation and publish path for events that come another way (the bridge). */
 export interface IngressApp {
   readonly app: FastifyInstance;
+  /** Registers health, readiness, metrics and dead letters on another app (the admin listener). */
+  registerAdminRoutes(target: FastifyInstance): void;
   /** Validates, publishes and records events as `POST /v1/events` does (throws when the bus fails). */
   ingest(events: readonly unknown[]): Promise<IngestAnswer>;
 }
@@ -51,25 +65,34 @@ export function buildApp(deps: IngressAppDeps): IngressApp {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: true,
-    serverFactory: (handler) =>
-      createServer(
+    serverFactory: (handler) => {
+      const headersTimeout = Math.min(config.headersTimeoutRealMs, config.requestTimeoutRealMs);
+      const server = createServer(
         {
           requestTimeout: config.requestTimeoutRealMs,
-          headersTimeout: Math.min(config.headersTimeoutRealMs, config.requestTimeoutRealMs),
+          headersTimeout,
           connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.requestTimeoutRealMs / 4))),
           keepAliveTimeout: 10_000,
         },
         handler,
-      ),
+      );
+      limitConnections(server, {
+        maxConnections: config.maxConnections,
+        silentMs: headersTimeout,
+        onDrop: () => metrics.connectionsDropped.inc(),
+      });
+      return server;
+    },
   });
 
   jsonApi(app, config.bodyLimitBytes);
 
-  // Bytes of request bodies being handled. A request that alone exceeds the limit still runs when
-  // nothing else is in flight, so a large (but allowed) body can never starve.
-  let inFlightBytes = 0;
+  const budget = new InFlightBudget(config.maxInFlightBytes, config.bodyLimitBytes, (bytes) =>
+    metrics.inFlightBytes.set(bytes),
+  );
+  // each request's share of the budget, released by whichever way the request ends first
+  const releases = new WeakMap<object, () => void>();
   const busHealth = new BusHealth();
-  const requestBytes = new WeakMap<object, number>();
   const ingestDeps = {
     bus: deps.bus,
     catalog: deps.catalog,
@@ -84,74 +107,116 @@ export function buildApp(deps: IngressAppDeps): IngressApp {
     busHealth,
   };
 
-  app.post(
-    '/v1/events',
-    {
-      // callback-style hooks: no promise per request on the hot path
-      onRequest: (request, _reply, done) => {
-        const declared = Number(request.headers['content-length'] ?? config.bodyLimitBytes);
-        const size =
-          Number.isFinite(declared) && declared >= 0
-            ? Math.min(declared, config.bodyLimitBytes)
-            : config.bodyLimitBytes;
-        if (inFlightBytes + size > config.maxInFlightBytes && inFlightBytes > 0) {
-          done(new RequestRejected('overloaded', 'too many bytes in flight; retry after a short wait'));
-          return;
-        }
-        inFlightBytes += size;
-        metrics.inFlightBytes.set(inFlightBytes);
-        requestBytes.set(request, size);
-        done();
+  const auth = deps.keys ? producerAuth(app, deps.keys, (producer) => metrics.rateLimited.inc({ producer })) : null;
+
+  // A scope of its own: its JSON bodies are read by the batch scanner, which enforces the batch
+  // and event limits before anything is parsed (events-body.ts).
+  app.register(async (scope) => {
+    eventsBodyParser(scope, {
+      bodyLimitBytes: config.bodyLimitBytes,
+      maxEventsPerBatch: config.maxEventsPerBatch,
+      maxEventBytes: config.maxEventBytes,
+      headBytes: config.deadLetterEventBytes,
+    });
+    scope.post(
+      '/v1/events',
+      {
+        ...(auth ? { preParsing: auth.hook } : {}),
+        // callback-style hooks: no promise per request on the hot path
+        onRequest: (request, reply, done) => {
+          const declared = Number(request.headers['content-length'] ?? config.bodyLimitBytes);
+          const size =
+            Number.isFinite(declared) && declared >= 0
+              ? Math.min(declared, config.bodyLimitBytes)
+              : config.bodyLimitBytes;
+          const release = budget.reserve(size);
+          if (release === null) {
+            done(new RequestRejected('overloaded', 'too many bytes in flight; retry after a short wait'));
+            return;
+          }
+          releases.set(request, release);
+          // The response's 'close' ends every request, however it ends: answered, refused by any
+          // hook, failed, cut by the client (mid-body or while handled), or timed out (node answers
+          // 408 and closes the socket, and fastify sees no response). onResponse and
+          // onRequestAbort release earlier where they run; the release frees the bytes once.
+          reply.raw.once('close', release);
+          if (reply.raw.destroyed) release();
+          done();
+        },
+        onRequestAbort: (request, done) => {
+          releases.get(request)?.();
+          done();
+        },
+        onResponse: (request, reply, done) => {
+          releases.get(request)?.();
+          metrics.requests.inc({ status: String(reply.statusCode) });
+          metrics.requestSeconds.observe(reply.elapsedTime / 1000);
+          done();
+        },
       },
-      onResponse: (request, reply, done) => {
-        const size = requestBytes.get(request);
-        if (size !== undefined) {
-          inFlightBytes -= size;
-          metrics.inFlightBytes.set(inFlightBytes);
-        }
-        metrics.requests.inc({ status: String(reply.statusCode) });
-        metrics.requestSeconds.observe(reply.elapsedTime / 1000);
-        done();
+      async (request) => {
+        if (deps.isStopping?.()) throw new RequestRejected('not_ready', 'the ingress is shutting down');
+        const refused = (request.body as EventsBody | undefined)?.rejection;
+        if (refused) throw refused;
+        const arrival = deps.clock.now();
+        const events = batchOf(request.body, config.maxEventsPerBatch);
+        return ingest(events, arrival, ingestDeps, auth ? auth.admit(request, events.length) : null);
       },
-    },
-    async (request) => {
-      if (deps.isStopping?.()) throw new RequestRejected('not_ready', 'the ingress is shutting down');
-      const arrival = deps.clock.now();
-      const events = batchOf(request.body, config.maxEventsPerBatch);
-      return ingest(events, arrival, ingestDeps);
-    },
-  );
-
-  app.get('/healthz', async () => ({ status: 'ok' }));
-
-  app.get('/readyz', async (_request, reply) => {
-    const checks = {
-      accepting: !(deps.isStopping?.() ?? false),
-      bus: busHealth.healthy(),
-      stateStore: await deps.store.ping(),
-      eventTypes: deps.catalog.list().length > 0,
-    };
-    const ready = Object.values(checks).every(Boolean);
-    return reply.code(ready ? 200 : 503).send({ ready, checks });
+    );
   });
 
-  app.get('/metrics', async (_request, reply) => {
-    metrics.deadLettersDropped.set(deps.deadLetters.dropped);
-    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
+  const registerHealth = (target: FastifyInstance): void => {
+    target.get('/healthz', async () => ({ status: 'ok' }));
 
-  app.get<{ Params: { type: string }; Querystring: { limit?: string } }>('/v1/dead-letters/:type', async (request) => {
-    const limit = Math.max(1, Math.min(1000, Number(request.query.limit ?? 100) || 100));
-    await deps.deadLetters.flush();
-    const [items, totals] = await Promise.all([
-      deps.store.listDeadLetters(request.params.type, limit),
-      deps.store.deadLetterTotals(),
-    ]);
-    return { type: request.params.type, total: totals[request.params.type] ?? 0, items };
-  });
+    target.get('/readyz', async (_request, reply) => {
+      const checks = {
+        accepting: !(deps.isStopping?.() ?? false),
+        bus: busHealth.healthy(),
+        stateStore: await deps.store.ping(),
+        eventTypes: deps.catalog.list().length > 0,
+        // a largest batch would get 429 overloaded now
+        inFlightBudget: !budget.exhausted(),
+      };
+      const ready = Object.values(checks).every(Boolean);
+      return reply.code(ready ? 200 : 503).send({ ready, checks });
+    });
+  };
+
+  const registerReads = (target: FastifyInstance): void => {
+    target.get('/metrics', async (_request, reply) => {
+      metrics.deadLettersDropped.set(deps.deadLetters.dropped);
+      return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+
+    // rejected events with their payloads: a registry token of the type's owner, or an admin's
+    target.get<{ Params: { type: string }; Querystring: { limit?: string } }>(
+      '/v1/dead-letters/:type',
+      async (request) => {
+        const reader = await readerOf(deps.store, request.headers.authorization);
+        const name = request.params.type;
+        const known = deps.catalog.get(name);
+        if (known !== undefined) assertCanRead(reader, known);
+        else if (!reader.admin) throw new Forbidden({ owner: reader.owner, type: name, action: 'read' });
+        const limit = Math.max(1, Math.min(1000, Number(request.query.limit ?? 100) || 100));
+        await deps.deadLetters.flush();
+        const [items, totals] = await Promise.all([
+          deps.store.listDeadLetters(name, limit),
+          deps.store.deadLetterTotals(),
+        ]);
+        return { type: name, total: totals[name] ?? 0, items };
+      },
+    );
+  };
+
+  registerHealth(app);
+  if (deps.separateAdmin !== true) registerReads(app);
 
   return {
     app,
+    registerAdminRoutes: (target) => {
+      registerHealth(target);
+      registerReads(target);
+    },
     ingest: (events) => {
       if (deps.isStopping?.()) return Promise.reject(new RequestRejected('not_ready', 'the ingress is shutting down'));
       return ingest(events, deps.clock.now(), ingestDeps);

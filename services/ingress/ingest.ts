@@ -18,7 +18,14 @@ import { BatchEncoder } from './batch-encoder.js';
 import { boundedJson, type DeadLetterSink } from './dead-letters.js';
 import type { IngressLedger, Reservation } from './ledger.js';
 import type { IngressMetrics } from './metrics.js';
-import { isRejection, type Rejection, type ValidEvent, validateEvent } from './validate-event.js';
+import {
+  isRejection,
+  OversizedEvent,
+  type Rejection,
+  UNKNOWN_TYPE_BUCKET,
+  type ValidEvent,
+  validateEvent,
+} from './validate-event.js';
 
 export interface IngestAnswer {
   readonly accepted: number;
@@ -59,10 +66,21 @@ export class BusHealth {
   }
 }
 
+/**
+ * Who sends a batch: the producer named by its key (travelling with every event as the `producer`
+ * attribute) and the types the key may write (null: every type). null for the whole scope when the
+ * ingress runs without keys (`ingress.auth: off`): events then carry no producer.
+ */
+export interface ProducerScope {
+  readonly producer: string;
+  readonly types: ReadonlySet<string> | null;
+}
+
 /** Attribute names of a bus message (the event envelope). */
 export const ATTR = {
   type: 'type',
   id: 'id',
+  producer: 'producer',
   version: 'version',
   arrivalTime: 'arrivalTime',
   instance: 'ingressInstance',
@@ -70,14 +88,28 @@ export const ATTR = {
   clientTime: 'clientTime',
 } as const;
 
-export async function ingest(events: readonly unknown[], arrival: number, d: IngestDeps): Promise<IngestAnswer> {
+export async function ingest(
+  events: readonly unknown[],
+  arrival: number,
+  d: IngestDeps,
+  scope: ProducerScope | null = null,
+): Promise<IngestAnswer> {
   const hour = hourStart(arrival);
   const groups = new Map<string, ValidEvent[]>();
   const rejected: Rejection[] = [];
+  const notAllowed: Rejection[] = [];
   const limits = { maxIdLength: d.maxIdLength };
   const encoder = new BatchEncoder(events.length * 256);
   const encode = (type: avro.Type, payload: unknown): Buffer => encoder.encode(type, payload);
+  const allowed = scope?.types ?? null;
   for (let i = 0; i < events.length; i++) {
+    if (allowed !== null) {
+      const denied = typeNotAllowed(events[i], i, allowed);
+      if (denied !== null) {
+        notAllowed.push(denied);
+        continue;
+      }
+    }
     const r = validateEvent(events[i], i, d.catalog, limits, encode);
     if (isRejection(r)) {
       rejected.push(r);
@@ -89,6 +121,17 @@ export async function ingest(events: readonly unknown[], arrival: number, d: Ing
   }
 
   if (rejected.length > 0) recordRejections(events, rejected, arrival, d);
+  // not dead-lettered: the area of a type the key may not write is not the key's to fill
+  for (const r of notAllowed) {
+    d.metrics.rejected.inc({
+      type: d.catalog.get(r.deadLetterType) ? r.deadLetterType : UNKNOWN_TYPE_BUCKET,
+      code: r.code,
+    });
+  }
+  if (notAllowed.length > 0) {
+    rejected.push(...notAllowed);
+    rejected.sort((a, b) => a.index - b.index);
+  }
 
   const arrivalText = String(arrival);
   const publishes: { type: string; reservation: Reservation; count: number; done: Promise<void> }[] = [];
@@ -106,6 +149,7 @@ export async function ingest(events: readonly unknown[], arrival: number, d: Ing
         ingressInstance: d.instanceId,
         sequence: String(reservation.from + k),
       };
+      if (scope !== null) attributes.producer = scope.producer;
       if (e.clientTime !== null) attributes.clientTime = e.clientTime;
       messages[k] = { data: e.data, attributes };
     }
@@ -143,6 +187,26 @@ export async function ingest(events: readonly unknown[], arrival: number, d: Ing
   };
 }
 
+/** The rejection of an event whose type the producer's key may not write, or null. */
+function typeNotAllowed(event: unknown, index: number, allowed: ReadonlySet<string>): Rejection | null {
+  if (typeof event !== 'object' || event === null) return null;
+  const { type, id } = event as { type?: unknown; id?: unknown };
+  if (typeof type !== 'string' || allowed.has(type)) return null;
+  return {
+    index,
+    id: typeof id === 'string' ? id : null,
+    code: 'type_not_allowed',
+    path: 'type',
+    message: `type: the producer key may not write events of type ${JSON.stringify(type.slice(0, 100))}`,
+    deadLetterType: type,
+  };
+}
+
+/** What the dead-letter area keeps of a rejected event: bounded JSON, or an unparsed event's first bytes. */
+function deadLetterJson(event: unknown, maxBytes: number): string {
+  return event instanceof OversizedEvent ? event.head : boundedJson(event, maxBytes);
+}
+
 function recordRejections(events: readonly unknown[], rejected: Rejection[], arrival: number, d: IngestDeps): void {
   const counts = new Map<string, number>();
   d.deadLetters.add(
@@ -157,7 +221,7 @@ function recordRejections(events: readonly unknown[], rejected: Rejection[], arr
         code: r.code,
         path: r.path,
         message: r.message,
-        event: boundedJson(events[r.index], d.deadLetterEventBytes),
+        event: deadLetterJson(events[r.index], d.deadLetterEventBytes),
       };
     }),
   );

@@ -9,7 +9,9 @@ export interface IngressMetrics {
   readonly publishSeconds: Histogram<'type'>;
   readonly requestSeconds: Histogram;
   readonly inFlightBytes: Gauge;
+  readonly connectionsDropped: Counter;
   readonly deadLettersDropped: Gauge;
+  readonly rateLimited: Counter<'producer'>;
 }
 
 export function createIngressMetrics(options: { defaultMetrics?: boolean } = {}): IngressMetrics {
@@ -52,6 +54,17 @@ export function createIngressMetrics(options: { defaultMetrics?: boolean } = {})
     inFlightBytes: new Gauge({
       name: 'hourglass_ingress_in_flight_bytes',
       help: 'Request body bytes being processed.',
+      registers: [registry],
+    }),
+    connectionsDropped: new Counter({
+      name: 'hourglass_ingress_connections_dropped_total',
+      help: 'Connections closed on arrival because ingress.maxConnections were open.',
+      registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: 'hourglass_ingress_rate_limited_total',
+      help: 'Requests refused with 429 rate_limited, by producer (the key is over its rate).',
+      labelNames: ['producer'],
       registers: [registry],
     }),
     deadLettersDropped: new Gauge({

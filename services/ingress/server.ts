@@ -6,18 +6,20 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { IngressInstance } from '../../core/ports/state-store.js';
+import { jsonApi } from '../http/json-api.js';
 import { buildApp, type IngressApp, type IngressBackends } from './app.js';
 import { DeadLetterSink } from './dead-letters.js';
 import type { IngestAnswer } from './ingest.js';
 import { IngressLedger } from './ledger.js';
 import { createIngressMetrics, type IngressMetrics } from './metrics.js';
+import { ProducerKeyCache } from './producer-keys.js';
 
 export interface IngressServiceDeps extends IngressBackends {
   readonly metrics?: IngressMetrics;
-  /** More routes on the same server (the registry API in `hourglass dev`). */
+  /** More routes (the registry API and dashboard in `hourglass dev`): on the admin listener when there is one. */
   readonly routes?: (app: FastifyInstance) => void;
 }
 
@@ -35,6 +37,8 @@ export function newInstanceId(): string {
 export class IngressService {
   readonly instanceId: string;
   readonly app: FastifyInstance;
+  /** The listener of everything but `POST /v1/events` (`ingress.adminPort`), or null when `app` serves all. */
+  readonly adminApp: FastifyInstance | null;
   readonly ledger: IngressLedger;
   readonly deadLetters: DeadLetterSink;
   private readonly logger: Logger;
@@ -77,10 +81,30 @@ export class IngressService {
       deadLetters: this.deadLetters,
       metrics: deps.metrics ?? createIngressMetrics(),
       isStopping: () => this.stopping,
+      keys: config.auth
+        ? new ProducerKeyCache(store, {
+            recheckMs: config.keyRecheckRealMs,
+            defaultRatePerSec: config.keyRatePerSec,
+            defaultBurst: config.keyBurst,
+          })
+        : null,
+      separateAdmin: config.adminPort !== null,
     });
     this.app = built.app;
     this.ingestEvents = built.ingest;
-    deps.routes?.(this.app);
+    if (config.adminPort !== null) {
+      this.adminApp = Fastify({
+        loggerInstance: this.logger.child({ listener: 'admin' }) as FastifyBaseLogger,
+        logController: new LogController({ disableRequestLogging: true }),
+        return503OnClosing: true,
+      });
+      jsonApi(this.adminApp, 1024 * 1024);
+      built.registerAdminRoutes(this.adminApp);
+      deps.routes?.(this.adminApp);
+    } else {
+      this.adminApp = null;
+      deps.routes?.(this.app);
+    }
   }
 
   /** Registers the instance, starts listening, starts heartbeat and sealing. Returns the URL. */
@@ -89,7 +113,14 @@ export class IngressService {
     let url: string;
     try {
       url = await this.app.listen({ host: this.deps.config.host, port: this.deps.config.port });
+      if (this.adminApp !== null) {
+        this.adminUrlValue = await this.adminApp.listen({
+          host: this.deps.config.adminHost,
+          port: this.deps.config.adminPort ?? 0,
+        });
+      }
     } catch (err) {
+      await this.app.close().catch(() => undefined);
       // never served: record a clean stop so the instance is not taken for a vanished one
       const now = this.deps.clock.now();
       await this.deps.store
@@ -102,8 +133,15 @@ export class IngressService {
     const flush = setInterval(() => void this.flushLedger(), LEDGER_FLUSH_REAL_MS);
     this.timers.push(heartbeat, seal, flush);
     for (const t of this.timers) t.unref();
-    this.logger.info({ url }, 'ingress listening');
+    this.logger.info({ url, adminUrl: this.adminUrlValue }, 'ingress listening');
     return url;
+  }
+
+  private adminUrlValue: string | null = null;
+
+  /** Where the registry, dashboard and other reads are served: the admin listener, or the ingress URL. */
+  adminUrl(): string | null {
+    return this.adminUrlValue;
   }
 
   /**
@@ -150,6 +188,7 @@ export class IngressService {
       this.stopping = true;
       for (const t of this.timers) clearInterval(t);
       await this.app.close();
+      await this.adminApp?.close();
       try {
         await this.ledger.flush();
         await this.ledger.sealAll();

@@ -5,7 +5,7 @@
 import type avro from 'avsc';
 import { type EventCatalog, type EventType, latestVersion, type SchemaVersion } from '../../core/event-types.js';
 import type { RejectionCode } from '../../core/rejection-codes.js';
-import { findSchemaProblem } from './describe-avro.js';
+import { appendPath, findSchemaProblem, jsonToAvro } from './describe-avro.js';
 
 export interface ValidEvent {
   readonly index: number;
@@ -28,6 +28,20 @@ export interface Rejection {
   readonly deadLetterType: string;
 }
 
+/**
+ * An event of a request body over `ingress.maxEventBytes`, in place of the event: it was never
+ * parsed; its id and type are what could be read cheaply from its bytes, `head` its first bytes.
+ */
+export class OversizedEvent {
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+    readonly id: string | null,
+    readonly type: string | null,
+    readonly head: string,
+  ) {}
+}
+
 export const UNKNOWN_TYPE_BUCKET = '_unknown';
 const ENVELOPE_FIELDS = new Set(['type', 'id', 'version', 'time', 'payload']);
 const ID_PATTERN = /^[\x21-\x7e]+$/;
@@ -47,6 +61,17 @@ export function validateEvent(
   limits: ValidationLimits,
   encode: PayloadEncoder = encodeAlone,
 ): ValidEvent | Rejection {
+  if (raw instanceof OversizedEvent) {
+    const known = raw.type === null ? undefined : catalog.get(raw.type);
+    return reject(
+      index,
+      raw.id?.slice(0, limits.maxIdLength) ?? null,
+      'event_too_large',
+      '',
+      `the event is ${raw.bytes} bytes of JSON; at most ${raw.limit} are allowed`,
+      known ? known.name : UNKNOWN_TYPE_BUCKET,
+    );
+  }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return reject(index, null, 'invalid_event', '', 'the event must be a JSON object', UNKNOWN_TYPE_BUCKET);
   }
@@ -63,7 +88,7 @@ export function validateEvent(
         index,
         idForAnswer,
         'unknown_field',
-        key,
+        appendPath('', key),
         `not an envelope field (allowed: type, id, version, time, payload)`,
         bucket,
       );
@@ -153,11 +178,17 @@ export function validateEvent(
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
     return reject(index, id, 'missing_payload', 'payload', 'required: a JSON object matching the schema', bucket);
   }
-  if (!version.type.isValid(payload, { noUndeclaredFields: true })) {
-    const problem = findSchemaProblem(version.type, payload) ?? { path: 'payload', rule: 'does not match the schema' };
+  // JSON conventions (bytes as strings, own properties only, …) first, then avsc's own check
+  const avroPayload = jsonToAvro(version.type, payload);
+  if (avroPayload.problem !== null) {
+    return reject(index, id, 'schema_violation', avroPayload.problem.path, avroPayload.problem.rule, bucket);
+  }
+  const value = avroPayload.value;
+  if (!version.type.isValid(value, { noUndeclaredFields: true })) {
+    const problem = findSchemaProblem(version.type, value) ?? { path: 'payload', rule: 'does not match the schema' };
     return reject(index, id, 'schema_violation', problem.path, problem.rule, bucket);
   }
-  return { index, id, type, version, clientTime, data: encode(version.type, payload) };
+  return { index, id, type, version, clientTime, data: encode(version.type, value) };
 }
 
 function reject(

@@ -334,6 +334,43 @@ export function stateStoreContract(
       expect(await store.revokeToken('nope', 9)).toBe(false);
     });
 
+    it('stores producer keys by id with their hash, scopes and limits, lists and revokes them', async () => {
+      const k = {
+        id: 'c0ffee000001',
+        producer: 'web-app',
+        types: ['PageView', 'EndSong'],
+        ratePerSec: 250.5,
+        burst: 1000,
+        origins: ['https://app.example.com'],
+        hash: 'cd'.repeat(32),
+        createdAt: 5,
+        createdBy: 'cli',
+        expiresAt: 99,
+        revokedAt: null,
+      };
+      await store.addProducerKey(k);
+      await store.addProducerKey({
+        ...k,
+        id: 'c0ffee000002',
+        producer: 'backend',
+        types: null,
+        ratePerSec: null,
+        burst: null,
+        origins: [],
+        expiresAt: null,
+        createdAt: 6,
+      });
+      await expect(store.addProducerKey(k)).rejects.toMatchObject({ code: 'state_store_unavailable' });
+      expect(await store.getProducerKey('c0ffee000001')).toEqual(k);
+      expect((await store.getProducerKey('c0ffee000002'))?.types).toBeNull();
+      expect(await store.getProducerKey('nope')).toBeNull();
+      expect((await store.listProducerKeys()).map((x) => x.producer)).toEqual(['web-app', 'backend']);
+      expect(await store.revokeProducerKey('c0ffee000001', 9)).toBe(true);
+      expect(await store.revokeProducerKey('c0ffee000001', 10)).toBe(true);
+      expect((await store.getProducerKey('c0ffee000001'))?.revokedAt).toBe(9);
+      expect(await store.revokeProducerKey('nope', 9)).toBe(false);
+    });
+
     it('replaces and lists alert rules per type', async () => {
       const rule = (r: 'slo_breached' | 'consumer_stuck', budget: number) => ({
         type: 'EndSong',

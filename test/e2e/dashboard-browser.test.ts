@@ -81,6 +81,17 @@ function send(url: string, args: string[]): Promise<string> {
   });
 }
 
+/** The page's document inside a browser-side function (this file is typed without the DOM library). */
+interface PageElement {
+  readonly dataset: Record<string, string>;
+}
+function pageDocument(): {
+  getElementById(id: string): PageElement;
+  querySelectorAll(selector: string): Iterable<PageElement>;
+} {
+  return (globalThis as unknown as { document: ReturnType<typeof pageDocument> }).document;
+}
+
 const cell = (type: string, hour: string): string => `button.cell[data-type="${type}"][data-hour="${hour}"]`;
 
 describe('dashboard in Chromium', () => {
@@ -97,6 +108,11 @@ describe('dashboard in Chromium', () => {
 
     const response = await page.goto(`${dev.url}/dashboard?refresh=500`, { timeout: 60_000 });
     expect(response?.status()).toBe(200);
+    // no data without a token: the page asks for one
+    await page.locator('#token-form').waitFor({ state: 'visible', timeout: 60_000 });
+    await page.locator('#token-input').fill(dev.token as string);
+    await page.locator('#token-form button[type="submit"]').click();
+    await page.locator('#token-form').waitFor({ state: 'hidden' });
     await page.locator('#refreshed:not([data-count="0"])').waitFor({ timeout: 60_000 });
 
     const rows = await page
@@ -128,6 +144,7 @@ describe('dashboard in Chromium', () => {
     const p = started(page, 'the browser');
     const d = started(dev, 'hourglass dev');
     sent = send(d.url, [
+      ...d.keyArgs,
       '--type',
       'EndSong,PageView',
       '--rate',
@@ -141,14 +158,15 @@ describe('dashboard in Chromium', () => {
     sent.catch(() => undefined); // awaited below; a failure is reported there
 
     // an EndSong hour receiving events right now (`open`), or just ended (`closing`)
-    const seen = (await (
+    const seen = (await // (a function, not a string: the page's CSP forbids evaluating strings)
+    (
       await p.waitForFunction(
-        `(() => {
-          const cell = [...document.querySelectorAll('button.cell[data-type="EndSong"]')].find(
+        () => {
+          const cell = [...pageDocument().querySelectorAll('button.cell[data-type="EndSong"]')].find(
             (b) => (b.dataset.state === 'open' || b.dataset.state === 'closing') && Number(b.dataset.events) > 0,
           );
           return cell ? { hour: cell.dataset.hour, state: cell.dataset.state } : null;
-        })()`,
+        },
         undefined,
         { polling: 200, timeout: 60_000 },
       )
@@ -214,7 +232,7 @@ describe('dashboard in Chromium', () => {
 
     // two more refreshes: the detail stays open on the same hour
     const count = Number(await p.locator('#refreshed').getAttribute('data-count'));
-    await p.waitForFunction(`Number(document.getElementById('refreshed').dataset.count) >= ${count + 2}`, undefined, {
+    await p.waitForFunction((n) => Number(pageDocument().getElementById('refreshed').dataset.count) >= n, count + 2, {
       polling: 100,
       timeout: 30_000,
     });
@@ -229,7 +247,7 @@ describe('dashboard in Chromium', () => {
     // one valid and one invalid PageView: the reject reason shows up in the panel
     const res = await fetch(`${d.url}/v1/events`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: d.headers,
       body: JSON.stringify({
         events: [
           {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SystemClock } from '../../core/clock.js';
 import { EmbeddedBus } from '../../infra/bus/embedded/embedded-bus.js';
-import { startDev } from '../support/dev-process.js';
+import { type DevProcess, startDev } from '../support/dev-process.js';
 import { drain, endSong, pageView } from '../support/ingress-harness.js';
 
 const dirs: string[] = [];
@@ -16,7 +16,7 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-async function produce(url: string, prefix: string, accepted: Set<string>, stop: () => boolean): Promise<void> {
+async function produce(dev: DevProcess, prefix: string, accepted: Set<string>, stop: () => boolean): Promise<void> {
   let n = 0;
   const worker = async (w: number): Promise<void> => {
     while (!stop()) {
@@ -27,9 +27,9 @@ async function produce(url: string, prefix: string, accepted: Set<string>, stop:
           : { type: 'EndSong', id: `${prefix}-${w}-${batch}-${i}`, payload: endSong() },
       );
       try {
-        const res = await fetch(`${url}/v1/events`, {
+        const res = await fetch(`${dev.url}/v1/events`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: dev.headers,
           body: JSON.stringify({ events }),
         });
         const body = (await res.json()) as { accepted?: number };
@@ -53,7 +53,7 @@ describe('hourglass dev crash', () => {
     for (let cycle = 0; cycle < 2; cycle++) {
       const dev = await startDev(['--data-dir', dir, '--no-etl']);
       let killed = false;
-      const producing = produce(dev.url, `c${cycle}`, accepted, () => killed);
+      const producing = produce(dev, `c${cycle}`, accepted, () => killed);
       await new Promise((r) => setTimeout(r, 800 + Math.random() * 700));
       killed = true;
       await dev.kill();

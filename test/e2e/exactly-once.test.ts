@@ -136,10 +136,12 @@ class Producer {
   private n = 0;
   private stopped = false;
   private url = '';
+  private headers: Record<string, string> = {};
   private running: Promise<void> | null = null;
 
-  start(url: string): void {
+  start(url: string, headers: Record<string, string>): void {
     this.url = url;
+    this.headers = headers;
     this.stopped = false;
     this.running = Promise.all([0, 1].map((w) => this.loop(w))).then(() => undefined);
   }
@@ -170,7 +172,7 @@ class Producer {
       try {
         const res = await fetch(`${this.url}/v1/events`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: this.headers,
           body: JSON.stringify({ events: pending }),
           signal: AbortSignal.timeout(5000),
         });
@@ -241,7 +243,7 @@ describe.each(BACKENDS)('exactly-once in final partitions: $name', (b) => {
     const common = ['--data-dir', dir, '--time-scale', String(SCALE), '--config', config];
     const ingress = await startDev([...common, '--no-etl'], 30_000, env);
     const producer = new Producer(b.producerPauseMs);
-    producer.start(ingress.url);
+    producer.start(ingress.url, ingress.headers);
     let etl: DevProcess = await startEtl(common, 30_000, env);
     for (let i = 0; i < 3; i++) {
       await sleep(1500 + Math.random() * 2500);
@@ -271,7 +273,7 @@ describe.each(BACKENDS)('exactly-once in final partitions: $name', (b) => {
     const common = ['--data-dir', dir, '--time-scale', String(SCALE), '--config', config];
     const producer = new Producer(b.producerPauseMs);
     let dev = await startDev(common, 30_000, env);
-    producer.start(dev.url);
+    producer.start(dev.url, dev.headers);
     for (let i = 0; i < 2; i++) {
       await sleep(2000 + Math.random() * 2500);
       await dev.kill();
@@ -298,7 +300,7 @@ describe('restart at any moment (embedded bus)', () => {
     const producer = new Producer();
     let dev = await startDev(common, 30_000, env);
     const port = new URL(dev.url).port;
-    producer.start(dev.url);
+    producer.start(dev.url, dev.headers);
     for (let i = 0; i < 20; i++) {
       await sleep(300 + Math.random() * 700);
       dev.child.kill('SIGKILL');

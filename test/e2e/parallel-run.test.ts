@@ -61,6 +61,7 @@ describe('parallel run on the embedded bus and Kafka', () => {
       const sent = await sendSummary([
         '--url',
         dev.url,
+        ...dev.keyArgs,
         '--type',
         'EndSong',
         '--rate',

@@ -22,9 +22,12 @@ describe('quick start', () => {
     dirs.push(dir);
     const dev = await startDev(['--data-dir', dir, '--time-scale', '360']);
     try {
+      // the key hourglass dev saved in the data dir, as the README's send command finds it
       const send = await sendSummary([
         '--url',
         dev.url,
+        '--data-dir',
+        dir,
         '--type',
         'EndSong,PageView',
         '--rate',

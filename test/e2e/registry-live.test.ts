@@ -7,7 +7,7 @@ import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hourglass as cli, REPO_ROOT, startDev } from '../support/dev-process.js';
+import { hourglass as cli, type DevProcess, REPO_ROOT, startDev } from '../support/dev-process.js';
 
 const dirs: string[] = [];
 const hourglass = (...args: string[]): Promise<string> => cli(args);
@@ -22,10 +22,10 @@ const search = (fields: object[]) => ({
   fields: [{ name: 'query', type: 'string' }, ...fields],
 });
 
-async function send(url: string, version: number, payload: object): Promise<{ accepted: number; code?: string }> {
-  const res = await fetch(`${url}/v1/events`, {
+async function send(dev: DevProcess, version: number, payload: object): Promise<{ accepted: number; code?: string }> {
+  const res = await fetch(`${dev.url}/v1/events`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: dev.headers,
     body: JSON.stringify({ events: [{ id: `s-${Math.random()}`, type: 'Search', version, payload }] }),
   });
   // before the new type's topic is provisioned the whole request is refused (503 topic_not_found)
@@ -38,10 +38,10 @@ async function send(url: string, version: number, payload: object): Promise<{ ac
 }
 
 /** Real ms until an event of `version` is accepted (polling every 100 ms, at most 20 s). */
-async function acceptedAfter(url: string, version: number, payload: object): Promise<number> {
+async function acceptedAfter(dev: DevProcess, version: number, payload: object): Promise<number> {
   const started = Date.now();
   while (Date.now() - started < 20_000) {
-    if ((await send(url, version, payload)).accepted === 1) return Date.now() - started;
+    if ((await send(dev, version, payload)).accepted === 1) return Date.now() - started;
     await new Promise((r) => setTimeout(r, 100));
   }
   return Number.POSITIVE_INFINITY;
@@ -56,7 +56,7 @@ describe('self-service event types with hourglass dev running', () => {
     const data = join(dir, 'data');
     const dev = await startDev(['--data-dir', data, '--schemas', schemas]);
     try {
-      expect((await send(dev.url, 1, { query: 'x' })).code).toBe('unknown_type');
+      expect((await send(dev, 1, { query: 'x' })).code).toBe('unknown_type');
 
       await mkdir(join(schemas, 'Search'));
       await writeFile(
@@ -65,7 +65,7 @@ describe('self-service event types with hourglass dev running', () => {
       );
       await writeFile(join(schemas, 'Search', 'v1.avsc'), JSON.stringify(search([])));
       await hourglass('types', 'apply', schemas, '--data-dir', data);
-      const v1 = await acceptedAfter(dev.url, 1, { query: 'jazz' });
+      const v1 = await acceptedAfter(dev, 1, { query: 'jazz' });
       expect(v1).toBeLessThanOrEqual(10_000);
 
       await writeFile(
@@ -73,7 +73,7 @@ describe('self-service event types with hourglass dev running', () => {
         JSON.stringify(search([{ name: 'results', type: 'int', default: 0 }])),
       );
       await hourglass('types', 'apply', schemas, '--data-dir', data);
-      const v2 = await acceptedAfter(dev.url, 2, { query: 'jazz', results: 7 });
+      const v2 = await acceptedAfter(dev, 2, { query: 'jazz', results: 7 });
       expect(v2).toBeLessThanOrEqual(10_000);
 
       console.info(`new type accepted ${v1} ms after apply; new version ${v2} ms after apply`);

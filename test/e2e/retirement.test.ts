@@ -25,6 +25,7 @@ describe('retirement', () => {
         'send',
         '--url',
         dev.url,
+        ...dev.keyArgs,
         '--type',
         'PageView',
         '--rate',
@@ -84,7 +85,7 @@ describe('retirement', () => {
 
       const res = await fetch(`${dev.url}/v1/events`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: dev.headers,
         body: JSON.stringify({ events: [{ id: 'late-1', type: 'PageView', version: 1, payload: {} }] }),
       });
       expect(((await res.json()) as { rejected: { code: string }[] }).rejected[0]?.code).toBe('retired_type');

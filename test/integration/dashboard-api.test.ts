@@ -9,6 +9,7 @@ import { ManualClock } from '../../core/clock.js';
 import { loadConfig } from '../../core/config.js';
 import { HOUR_MS } from '../../core/hours.js';
 import { registerDashboard } from '../../orchestrator/dashboard/dashboard-api.js';
+import { createToken } from '../../orchestrator/tokens.js';
 import { jsonApi } from '../../services/http/json-api.js';
 import { type EtlHarness, startEtlHarness } from '../support/etl-harness.js';
 import { endSong } from '../support/ingress-harness.js';
@@ -25,6 +26,9 @@ interface Grid {
   legend: { state: string; description: string }[];
 }
 
+/** Headers of the tests' reads: an admin token (set once the store exists). */
+const auth: Record<string, string> = {};
+
 describe('dashboard API', () => {
   let x: EtlHarness | null = null;
   let app: FastifyInstance | null = null;
@@ -40,8 +44,10 @@ describe('dashboard API', () => {
     const settings = loadConfig({ overrides: { 'alerting.sloMs.high': 2 * HOUR_MS } }).alerting;
     app = Fastify();
     jsonApi(app, 1024 * 1024);
+    auth.authorization = `Bearer ${(await createToken(x.store, 'ops', 'admin', 0)).token}`;
     registerDashboard(app, {
       store: x.store,
+      allowedHosts: ['localhost'],
       objects: x.objects,
       catalog: x.catalog,
       now: () => clock.now(),
@@ -52,7 +58,7 @@ describe('dashboard API', () => {
   }
 
   const grid = async (a: FastifyInstance, hours = 3): Promise<Grid> =>
-    (await a.inject({ url: `/v1/dashboard?hours=${hours}` })).json() as Grid;
+    (await a.inject({ headers: auth, url: `/v1/dashboard?hours=${hours}` })).json() as Grid;
   const cell = (g: Grid, type: string, hour: number) =>
     g.types.find((t) => t.name === type)?.cells.find((c) => c.hour === new Date(hour).toISOString());
 
@@ -81,7 +87,7 @@ describe('dashboard API', () => {
     g = await grid(app, 4);
     expect(cell(g, 'EndSong', H)).toMatchObject({ state: 'published', events: 35, out: 30 });
 
-    const detail = (await app.inject({ url: '/v1/hours/EndSong/2026-11-22T10' })).json() as {
+    const detail = (await app.inject({ headers: auth, url: '/v1/hours/EndSong/2026-11-22T10' })).json() as {
       state: string;
       slo: { timeliness: string; deliveryDelayMs: number };
       files: { raw: number; rawEvents: number };
@@ -92,12 +98,12 @@ describe('dashboard API', () => {
     expect(detail.slo.deliveryDelayMs).toBeGreaterThan(2 * HOUR_MS);
     expect(detail.files.rawEvents).toBe(35);
     expect(detail.manifest).toMatchObject({ eventsOut: 30, duplicatesRemoved: 5, rawEventsIn: 35 });
-    const same = (await app.inject({ url: `/v1/hours/EndSong/${H}` })).json() as { state: string };
+    const same = (await app.inject({ headers: auth, url: `/v1/hours/EndSong/${H}` })).json() as { state: string };
     expect(same.state).toBe('published');
     // a manifest that disappeared (retention racing the read): the rest of the detail still answers
     const [record] = await x.store.listHours({ type: 'EndSong', from: H, to: H + 1 });
     await x.objects.delete(record?.manifest as string);
-    const gone = await app.inject({ url: '/v1/hours/EndSong/2026-11-22T10' });
+    const gone = await app.inject({ headers: auth, url: '/v1/hours/EndSong/2026-11-22T10' });
     expect(gone.statusCode).toBe(200);
     expect(gone.json()).toMatchObject({
       state: 'published',
@@ -118,7 +124,7 @@ describe('dashboard API', () => {
     await x.until(async () => (await x.store.listHours({ type: 'EndSong', states: ['failed'] })).length > 0);
     const error = 'ledger_mismatch: 4 acknowledged events are missing from the bus (ingress-z: 1-4)';
     expect(cell(await grid(app), 'EndSong', H)).toMatchObject({ state: 'failed', events: 4, error });
-    const detail = (await app.inject({ url: '/v1/hours/EndSong/2026-11-22T10' })).json() as {
+    const detail = (await app.inject({ headers: auth, url: '/v1/hours/EndSong/2026-11-22T10' })).json() as {
       state: string;
       hourState: string;
       record: { error: string };
@@ -144,7 +150,7 @@ describe('dashboard API', () => {
       details: { rejected: 2 },
       openedAt: clock.now(),
     });
-    const panel = (await app.inject({ url: '/v1/types/EndSong/panel' })).json() as {
+    const panel = (await app.inject({ headers: auth, url: '/v1/types/EndSong/panel' })).json() as {
       rejects: { total: number; reasons: { code: string; path: string; count: number }[] };
       alerts: { rule: string; state: string; dedupKey: string }[];
       throughput: { events: number }[];
@@ -155,7 +161,9 @@ describe('dashboard API', () => {
     ]);
     expect(panel.alerts).toEqual([expect.objectContaining({ rule: 'reject_rate_spike', state: 'firing' })]);
     expect(panel.throughput.at(-1)?.events).toBe(1);
-    const alerts = (await app.inject({ url: '/v1/alerts?state=firing' })).json() as { alerts: unknown[] };
+    const alerts = (await app.inject({ headers: auth, url: '/v1/alerts?state=firing' })).json() as {
+      alerts: unknown[];
+    };
     expect(alerts.alerts).toHaveLength(1);
     expect((await grid(app)).types.find((t) => t.name === 'EndSong')).toMatchObject({ firing: 1 });
 
@@ -164,16 +172,68 @@ describe('dashboard API', () => {
       ['/v1/hours/EndSong/yesterday', 'hour: expected YYYY-MM-DDTHH, an ISO-8601 time or epoch ms, got "yesterday"'],
       ['/v1/alerts?state=open', 'state: must be firing or resolved, got "open"'],
     ] as const) {
-      const res = await app.inject({ url });
+      const res = await app.inject({ headers: auth, url });
       expect(res.statusCode, url).toBe(400);
       expect(res.json()).toEqual({ error: { code: 'invalid_query', message, retriable: false } });
     }
-    const missing = await app.inject({ url: '/v1/types/Nope/panel' });
+    const missing = await app.inject({ headers: auth, url: '/v1/types/Nope/panel' });
     expect(missing.statusCode).toBe(404);
     expect(missing.json().error.code).toBe('type_not_found');
-    const page = await app.inject({ url: '/dashboard' });
+    const page = await app.inject({ headers: auth, url: '/dashboard' });
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toContain('text/html');
     expect(page.body).not.toMatch(/<(script|link)[^>]+(src|href)=["']?https?:/i);
+  });
+
+  it('needs a token for every data route; owners see their own types only', async () => {
+    const clock = new ManualClock(H + 10 * 60_000);
+    const { x, app } = await start(clock);
+    const owner = (name: string) => x.catalog.get(name)?.owner as string;
+    const own = `Bearer ${(await createToken(x.store, owner('PageView'), 'owner', 0)).token}`;
+    const routes = ['/v1/dashboard', '/v1/hours/EndSong/2026-11-22T10', '/v1/types/EndSong/panel', '/v1/alerts'];
+    for (const url of routes) {
+      const res = await app.inject({ url });
+      expect(res.statusCode, url).toBe(401);
+      expect(res.json().error.code).toBe('unauthorized');
+      const bad = await app.inject({ url, headers: { authorization: 'Bearer hgt_000000000000_nope' } });
+      expect(bad.statusCode, url).toBe(401);
+    }
+    const g = (await app.inject({ url: '/v1/dashboard', headers: { authorization: own } })).json() as Grid;
+    expect(g.types.map((t) => t.name)).toEqual(
+      x.catalog
+        .list()
+        .filter((t) => t.owner === owner('PageView') && t.status !== 'retired')
+        .map((t) => t.name),
+    );
+    if (owner('EndSong') !== owner('PageView')) {
+      const other = await app.inject({ url: '/v1/types/EndSong/panel', headers: { authorization: own } });
+      expect(other.statusCode).toBe(403);
+      expect(other.json().error.code).toBe('forbidden');
+    }
+    expect((await app.inject({ url: '/v1/types/PageView/panel', headers: { authorization: own } })).statusCode).toBe(
+      200,
+    );
+  });
+
+  it('sends the page with a strict CSP and frame and sniffing protection, and only to allowed host names', async () => {
+    const clock = new ManualClock(H);
+    const { app } = await start(clock);
+    const page = await app.inject({ url: '/dashboard' });
+    expect(page.statusCode).toBe(200);
+    const csp = page.headers['content-security-policy'] as string;
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toMatch(/script-src 'sha256-[A-Za-z0-9+/=]+'/);
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(page.headers['x-frame-options']).toBe('DENY');
+    expect(page.headers['x-content-type-options']).toBe('nosniff');
+    // a name that resolves to this machine by DNS rebinding is not one it answers to
+    for (const url of ['/dashboard', '/v1/dashboard']) {
+      const rebound = await app.inject({ url, headers: { ...auth, host: 'attacker.example:8080' } });
+      expect(rebound.statusCode, url).toBe(421);
+      expect(rebound.json().error.code).toBe('host_not_allowed');
+    }
+    expect((await app.inject({ url: '/v1/dashboard', headers: { ...auth, host: 'localhost:8080' } })).statusCode).toBe(
+      200,
+    );
   });
 });

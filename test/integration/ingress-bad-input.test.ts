@@ -3,7 +3,7 @@
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { drain, endSong, type Harness, pageView, startHarness } from '../support/ingress-harness.js';
+import { adminHeaders, drain, endSong, type Harness, pageView, startHarness } from '../support/ingress-harness.js';
 
 let h: Harness;
 
@@ -261,14 +261,18 @@ describe('per-event rejections (the rest of the batch goes through)', () => {
   });
 
   it('deeply nested junk inside a payload is rejected and stored bounded', async () => {
-    const depth = 50_000;
+    const depth = 30_000; // the event stays under ingress.maxEventBytes (64 KiB), so it is parsed
     const junk = `${'['.repeat(depth)}"x"${']'.repeat(depth)}`;
     const page = JSON.stringify(pageView({ experiments: '__JUNK__' })).replace('"__JUNK__"', junk);
     const body = `{"events":[{"type":"PageView","id":"deep-1","payload":${page}}]}`;
     const r = await post(body);
     expect(r.status).toBe(200);
     expect(r.body.rejected).toMatchObject([{ code: 'schema_violation', path: 'payload.experiments.0' }]);
-    const res = await h.ingress.app.inject({ method: 'GET', url: '/v1/dead-letters/PageView?limit=5' });
+    const res = await h.ingress.app.inject({
+      method: 'GET',
+      headers: await adminHeaders(h),
+      url: '/v1/dead-letters/PageView?limit=5',
+    });
     const items = res.json().items as { eventId: string; event: string }[];
     const stored = items.find((i) => i.eventId === 'deep-1');
     expect(stored).toBeDefined();
@@ -278,7 +282,11 @@ describe('per-event rejections (the rest of the batch goes through)', () => {
   it('rejected events land in the per-type dead-letter area with reason and time', async () => {
     const before = Date.now();
     await post(JSON.stringify({ events: [{ type: 'EndSong', id: 'dl-1', payload: endSong({ shuffle: 'yes' }) }] }));
-    const res = await h.ingress.app.inject({ method: 'GET', url: '/v1/dead-letters/EndSong?limit=10' });
+    const res = await h.ingress.app.inject({
+      method: 'GET',
+      headers: await adminHeaders(h),
+      url: '/v1/dead-letters/EndSong?limit=10',
+    });
     const body = res.json() as {
       total: number;
       items: { eventId: string; code: string; path: string; receivedAt: number }[];

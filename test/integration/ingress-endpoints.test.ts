@@ -27,7 +27,7 @@ describe('operational endpoints', () => {
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({
       ready: true,
-      checks: { accepting: true, bus: true, stateStore: true, eventTypes: true },
+      checks: { accepting: true, bus: true, stateStore: true, eventTypes: true, inFlightBudget: true },
     });
     await post(h.url, batch('m', 7));
     await post(h.url, JSON.stringify({ events: [{ type: 'Nope', id: 'x', payload: {} }] }));

@@ -19,7 +19,8 @@ const tokens: Record<string, string> = {};
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hourglass-registry-api-'));
   const config = loadConfig({
-    overrides: { dataDir: dir, schemasDir: SCHEMAS_DIR, 'ingress.port': 0, logLevel: 'silent' },
+    // events are posted without a producer key here (keys: test/integration/ingress-auth.test.ts)
+    overrides: { dataDir: dir, schemasDir: SCHEMAS_DIR, 'ingress.port': 0, 'ingress.auth': false, logLevel: 'silent' },
   });
   p = await startPipeline(config, silentLogger(), { etl: false });
   for (const [name, owner, role] of [
@@ -75,13 +76,19 @@ describe('registry API', () => {
     expect(revoked.body.error.message).toMatch(/revoked/);
   });
 
-  it('lists and shows types', async () => {
-    const list = await api('GET', '/v1/event-types', tokens.web as string);
+  it('lists and shows types: an admin all, an owner its own', async () => {
+    const list = await api('GET', '/v1/event-types', tokens.admin as string);
     expect(list.status).toBe(200);
     expect(list.body.eventTypes.map((t: { name: string }) => t.name)).toEqual(['EndSong', 'PageView', 'UserCreate']);
-    const one = await api('GET', '/v1/event-types/EndSong', tokens.web as string);
+    const own = await api('GET', '/v1/event-types', tokens.web as string);
+    expect(own.body.eventTypes.map((t: { name: string }) => t.name)).toEqual(['PageView']);
+    const one = await api('GET', '/v1/event-types/EndSong', tokens.admin as string);
     expect(one.body.versions.map((v: { version: number }) => v.version)).toEqual([1, 2]);
     expect(one.body.history[0].action).toBe('create');
+    const other = await api('GET', '/v1/event-types/EndSong', tokens.web as string);
+    expect(other.status).toBe(403);
+    expect(other.body.error.code).toBe('forbidden');
+    expect((await api('GET', '/v1/event-types/PageView', tokens.web as string)).status).toBe(200);
     expect((await api('GET', '/v1/event-types/Nope', tokens.web as string)).status).toBe(404);
   });
 

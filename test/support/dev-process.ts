@@ -2,6 +2,8 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { readDevKey, readDevToken } from '../../cli/dev-key.js';
+import type { SendSummary } from '../../cli/send.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
@@ -24,9 +26,9 @@ export async function hourglass(args: string[], env: NodeJS.ProcessEnv = {}): Pr
 }
 
 /** Runs `hourglass send … --json` to its end and returns its summary (the last stdout line). */
-export async function sendSummary(args: string[]): Promise<{ accepted: number; sent: number }> {
+export async function sendSummary(args: string[]): Promise<SendSummary> {
   const out = await hourglass(['send', ...args, '--json']);
-  return JSON.parse(out.trim().split('\n').pop() as string) as { accepted: number; sent: number };
+  return JSON.parse(out.trim().split('\n').pop() as string) as SendSummary;
 }
 
 export interface DevProcess {
@@ -39,6 +41,14 @@ export interface DevProcess {
   kill(): Promise<void>;
   /** Resolves with the exit code once the process has exited. */
   readonly exited: Promise<number | null>;
+  /** The data dir's dev producer key (`<data-dir>/dev-key`), or null. */
+  readonly key: string | null;
+  /** Headers of an event batch request: JSON, with the dev key when there is one. */
+  readonly headers: Record<string, string>;
+  /** `hourglass send` arguments that carry the dev key (none when there is no key). */
+  readonly keyArgs: string[];
+  /** The data dir's dev admin registry token (`<data-dir>/dev-token`), or null. */
+  readonly token: string | null;
 }
 
 export async function startDev(args: string[], timeoutMs = 30_000, env: NodeJS.ProcessEnv = {}): Promise<DevProcess> {
@@ -111,9 +121,15 @@ async function startCommand(
       reject(new Error(`hourglass ${argv[0]} exited with ${code}:\n${out}`));
     });
   });
+  const dataDirAt = argv.indexOf('--data-dir');
+  const key = dataDirAt >= 0 ? readDevKey(argv[dataDirAt + 1] as string) : null;
   return {
     child,
     url,
+    key,
+    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    keyArgs: key ? ['--key', key] : [],
+    token: dataDirAt >= 0 ? readDevToken(argv[dataDirAt + 1] as string) : null,
     output: () => out,
     async stop() {
       child.kill('SIGTERM');

@@ -10,6 +10,7 @@ import type { Bus } from '../../core/ports/bus.js';
 import { EmbeddedBus } from '../../infra/bus/embedded/embedded-bus.js';
 import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js';
 import { provisionBus } from '../../orchestrator/provision.js';
+import { createToken } from '../../orchestrator/tokens.js';
 import { IngressService } from '../../services/ingress/server.js';
 
 export const SCHEMAS_DIR = resolve(import.meta.dirname, '../../schemas');
@@ -36,7 +37,13 @@ export interface HarnessOptions {
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const dir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'hourglass-test-')));
-  const overrides: Record<string, unknown> = { dataDir: dir, 'ingress.port': 0, logLevel: 'silent' };
+  // producer keys are off unless a test asks for them (test/integration/ingress-auth.test.ts does)
+  const overrides: Record<string, unknown> = {
+    dataDir: dir,
+    'ingress.port': 0,
+    'ingress.auth': false,
+    logLevel: 'silent',
+  };
   for (const [k, v] of Object.entries(options.ingress ?? {})) overrides[`ingress.${k}`] = v;
   const config = loadConfig({ overrides });
   const clock = options.clock ?? new SystemClock();
@@ -64,6 +71,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       if (options.dataDir === undefined) await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Headers with a new admin registry token of the harness's store (for the read routes). */
+export async function adminHeaders(h: Pick<Harness, 'store'>): Promise<Record<string, string>> {
+  return { authorization: `Bearer ${(await createToken(h.store, 'ops', 'admin', 0)).token}` };
 }
 
 /** A valid EndSong v2 payload. */

@@ -183,4 +183,23 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
     name: 'warehouse loads',
     sql: `ALTER TABLE hours ADD COLUMN loaded_at BIGINT;`,
   },
+  {
+    version: 8,
+    name: 'producer keys',
+    sql: `
+      CREATE TABLE producer_keys (
+        id TEXT PRIMARY KEY,
+        producer TEXT NOT NULL,
+        types TEXT,
+        rate_per_sec DOUBLE PRECISION,
+        burst DOUBLE PRECISION,
+        origins TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        created_by TEXT NOT NULL,
+        expires_at BIGINT,
+        revoked_at BIGINT
+      );
+    `,
+  },
 ];

@@ -28,6 +28,7 @@ import type {
   LedgerKey,
   NewAlert,
   NewDeadLetter,
+  ProducerKey,
   RawFile,
   ReconcileStep,
   RegisteredType,
@@ -53,6 +54,10 @@ import {
   instanceFromRow,
   type LedgerRow,
   ledgerFromRow,
+  PRODUCER_KEY_COLUMNS,
+  type ProducerKeyRow,
+  producerKeyFromRow,
+  producerKeyValues,
   type StepRow,
   stepFromRow,
   type TokenRow,
@@ -540,6 +545,39 @@ export class PostgresStateStore implements StateStore {
       async (sql) =>
         (await sql('UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2', [at, id])).rowCount ===
         1,
+    );
+  }
+
+  addProducerKey(k: ProducerKey): Promise<void> {
+    return this.run('addProducerKey', async (sql) => {
+      await sql(
+        `INSERT INTO producer_keys (${PRODUCER_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        producerKeyValues(k),
+      );
+    });
+  }
+
+  getProducerKey(id: string): Promise<ProducerKey | null> {
+    return this.run('getProducerKey', async (sql) => {
+      const r = (await sql('SELECT * FROM producer_keys WHERE id = $1', [id])).rows[0] as ProducerKeyRow | undefined;
+      return r === undefined ? null : producerKeyFromRow(r);
+    });
+  }
+
+  listProducerKeys(): Promise<ProducerKey[]> {
+    return this.run('listProducerKeys', async (sql) =>
+      ((await sql('SELECT * FROM producer_keys ORDER BY created_at, id')).rows as ProducerKeyRow[]).map(
+        producerKeyFromRow,
+      ),
+    );
+  }
+
+  revokeProducerKey(id: string, at: number): Promise<boolean> {
+    return this.run(
+      'revokeProducerKey',
+      async (sql) =>
+        (await sql('UPDATE producer_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2', [at, id]))
+          .rowCount === 1,
     );
   }
 

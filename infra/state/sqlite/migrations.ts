@@ -182,4 +182,23 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
     name: 'warehouse loads',
     sql: `ALTER TABLE hours ADD COLUMN loaded_at INTEGER;`,
   },
+  {
+    version: 8,
+    name: 'producer keys',
+    sql: `
+      CREATE TABLE producer_keys (
+        id TEXT PRIMARY KEY,
+        producer TEXT NOT NULL,
+        types TEXT,
+        rate_per_sec REAL,
+        burst REAL,
+        origins TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER
+      );
+    `,
+  },
 ];

@@ -25,6 +25,7 @@ import type {
   LedgerKey,
   NewAlert,
   NewDeadLetter,
+  ProducerKey,
   RawFile,
   ReconcileStep,
   RegisteredType,
@@ -50,6 +51,10 @@ import {
   instanceFromRow,
   type LedgerRow,
   ledgerFromRow,
+  PRODUCER_KEY_COLUMNS,
+  type ProducerKeyRow,
+  producerKeyFromRow,
+  producerKeyValues,
   type StepRow,
   stepFromRow,
   type TokenRow,
@@ -512,6 +517,38 @@ export class SqliteStateStore implements StateStore {
       'revokeToken',
       () =>
         this.stmt('UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(at, id).changes === 1,
+    );
+  }
+
+  addProducerKey(k: ProducerKey): Promise<void> {
+    return this.run('addProducerKey', () => {
+      this.stmt(`INSERT INTO producer_keys (${PRODUCER_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+        ...producerKeyValues(k),
+      );
+    });
+  }
+
+  getProducerKey(id: string): Promise<ProducerKey | null> {
+    return this.run('getProducerKey', () => {
+      const r = this.stmt('SELECT * FROM producer_keys WHERE id = ?').get(id) as ProducerKeyRow | undefined;
+      return r === undefined ? null : producerKeyFromRow(r);
+    });
+  }
+
+  listProducerKeys(): Promise<ProducerKey[]> {
+    return this.run('listProducerKeys', () =>
+      (this.stmt('SELECT * FROM producer_keys ORDER BY created_at, id').all() as ProducerKeyRow[]).map(
+        producerKeyFromRow,
+      ),
+    );
+  }
+
+  revokeProducerKey(id: string, at: number): Promise<boolean> {
+    return this.run(
+      'revokeProducerKey',
+      () =>
+        this.stmt('UPDATE producer_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(at, id).changes ===
+        1,
     );
   }
 

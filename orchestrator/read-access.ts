@@ -1,0 +1,29 @@
+/**
+ * Who may read what: every read that may show event data or a team's setup (registry, dashboard,
+ * hours, alerts, dead letters) needs a registry token (`Authorization: Bearer hgt_…`). An admin
+ * token reads every type; an owner token reads only its owner's types (403 for another's, and
+ * lists leave them out).
+ */
+import { Forbidden } from '../core/errors.js';
+import type { StateStore } from '../core/ports/state-store.js';
+import { authenticate } from './tokens.js';
+
+export interface Reader {
+  readonly owner: string;
+  readonly admin: boolean;
+}
+
+/** The reader of a request's `Authorization` header; throws Unauthorized. */
+export async function readerOf(store: StateStore, header: string | undefined): Promise<Reader> {
+  const token = await authenticate(store, header);
+  return { owner: token.owner, admin: token.role === 'admin' };
+}
+
+export function canRead(reader: Reader, type: { readonly owner: string }): boolean {
+  return reader.admin || reader.owner === type.owner;
+}
+
+/** Throws Forbidden unless the reader may read the type. */
+export function assertCanRead(reader: Reader, type: { readonly name: string; readonly owner: string }): void {
+  if (!canRead(reader, type)) throw new Forbidden({ owner: reader.owner, type: type.name, action: 'read' });
+}

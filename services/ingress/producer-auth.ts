@@ -1,0 +1,116 @@
+/**
+ * Producer authentication of `POST /v1/events`: the key is checked before the body is read (a
+ * request without a valid key costs no parsing), the page's origin must be one the key lists
+ * (browsers as producers, CORS), and the key's rate is taken once the batch size is known.
+ *
+ * CORS: a preflight (`OPTIONS /v1/events`) carries no key, so it is answered for any origin that
+ * some active key lists; the real request is then checked against its own key's origins. Requests
+ * from a page of another origin get 403 origin_not_allowed and no CORS headers, so the browser
+ * shows the page nothing.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest, preParsingHookHandler } from 'fastify';
+import { OriginNotAllowed, RateLimited } from '../../core/errors.js';
+import type { ProducerScope } from './ingest.js';
+import { normalizeOrigin, type ProducerKeyCache, type ProducerPrincipal } from './producer-keys.js';
+
+export interface ProducerAuth {
+  /** The route's preParsing hook: authenticates, checks the origin. */
+  readonly hook: preParsingHookHandler;
+  /** Takes `events` from the request's key's rate (throws RateLimited) and returns its scope. */
+  admit(request: FastifyRequest, events: number): ProducerScope;
+}
+
+const PREFLIGHT_MAX_AGE_SECONDS = 600;
+
+export function producerAuth(
+  app: FastifyInstance,
+  keys: ProducerKeyCache,
+  onRateLimited: (producer: string) => void,
+): ProducerAuth {
+  const principals = new WeakMap<FastifyRequest, ProducerPrincipal>();
+
+  app.options('/v1/events', async (request, reply) => {
+    const origin = originOf(request);
+    if (origin === null || !(await keys.originKnown(origin))) {
+      return reply.code(403).send({
+        error: { code: 'origin_not_allowed', message: 'no producer key allows this origin', retriable: false },
+      });
+    }
+    return reply
+      .code(204)
+      .header('access-control-allow-origin', origin)
+      .header('access-control-allow-methods', 'POST')
+      .header('access-control-allow-headers', 'authorization, content-type')
+      .header('access-control-max-age', String(PREFLIGHT_MAX_AGE_SECONDS))
+      .header('vary', 'Origin')
+      .send();
+  });
+
+  const accept = (request: FastifyRequest, reply: FastifyReply, principal: ProducerPrincipal): void => {
+    const origin = originOf(request);
+    if (origin !== null) {
+      if (!principal.origins.has(origin)) throw new OriginNotAllowed({ key: principal.keyId, origin });
+      reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
+    }
+    principals.set(request, principal);
+  };
+
+  const hook: preParsingHookHandler = (request, reply, payload, done) => {
+    let got: ProducerPrincipal | Promise<ProducerPrincipal>;
+    try {
+      got = keys.authenticate(request.headers.authorization);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    if (!(got instanceof Promise)) {
+      try {
+        accept(request, reply, got);
+      } catch (err) {
+        done(err as Error);
+        return;
+      }
+      done(null, payload);
+      return;
+    }
+    got.then(
+      (p) => {
+        try {
+          accept(request, reply, p);
+        } catch (err) {
+          done(err as Error);
+          return;
+        }
+        done(null, payload);
+      },
+      (err: Error) => done(err),
+    );
+  };
+
+  return {
+    hook,
+    admit(request, events) {
+      const p = principals.get(request);
+      if (p === undefined) throw new Error('producer auth hook did not run');
+      const wait = p.bucket.take(events, performance.now());
+      if (wait > 0) {
+        onRateLimited(p.producer);
+        throw new RateLimited({
+          key: p.keyId,
+          producer: p.producer,
+          events,
+          ratePerSec: p.bucket.ratePerSec,
+          retryAfterSeconds: wait,
+        });
+      }
+      return { producer: p.producer, types: p.types };
+    },
+  };
+}
+
+function originOf(request: FastifyRequest): string | null {
+  const raw = request.headers.origin;
+  if (typeof raw !== 'string' || raw === '') return null;
+  // "null" (sandboxed frames, file pages) matches no key's origins
+  return normalizeOrigin(raw) ?? raw;
+}
