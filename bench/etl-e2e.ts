@@ -38,6 +38,7 @@ export async function measureEndToEnd(): Promise<EndToEndResult> {
     const sent = await runSend([
       '--url',
       dev.url,
+      ...dev.keyArgs,
       '--type',
       'EndSong',
       '--rate',

@@ -49,7 +49,7 @@ export async function measureKafka(log: Log): Promise<KafkaBenchResult> {
       const dataDir = await mkdtemp(join(tmpdir(), 'hourglass-bench-kafka-'));
       const dev = await startDevOnKafka(dataDir, kafka.brokers, kafka.idempotence, `bench${Date.now().toString(36)}-`);
       try {
-        const common = ['--url', dev.url, '--type', TYPES.join(','), '--batch', '100', '--rate', 'max'];
+        const common = ['--url', dev.url, ...dev.keyArgs, '--type', TYPES.join(','), '--batch', '100', '--rate', 'max'];
         if (i === 0) {
           await runSend([...common, '--concurrency', '16', '--duration', '2']); // warm-up
           continue;

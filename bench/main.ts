@@ -11,10 +11,16 @@
  *  (g) the Google Cloud Pub/Sub bus against Google's in-memory fake: the ingress end to end, the
  *      ETL consumer draining a backlog, and the consumer keeping up with the ingress (bench/pubsub.ts);
  *  (h) the audit of two pipelines (`hourglass audit`) over two hours of 1 M events each (bench/audit.ts);
- *  (i) the ingress on the Kafka bus, against librdkafka's mock cluster (bench/kafka.ts).
+ *  (i) the ingress on the Kafka bus, against librdkafka's mock cluster (bench/kafka.ts);
+ *  (j) only with `--only soak`: the soak (bench/soak.ts): `hourglass dev` with 1-MiB bus segments at
+ *      time scale 60 under a steady load of three types (default 20,000 events/s for 300 s;
+ *      `--soak-seconds N`, `--soak-rate N`), every topic rolling segments; RSS of the dev process
+ *      over time, ingress p99, segment files seen per topic, then every accepted event id checked
+ *      to be in the published final partitions exactly once (DuckDB). Exits 1 on any loss.
  * `npm run bench -- --only etl` runs (c)–(e) alone; `-- --only registry` runs (f) alone;
  * `-- --only pubsub` runs (g) alone (`-- --pull-streams N` sets the consumer's streaming pulls);
- * `-- --only audit` runs (h) alone, `-- --only kafka` runs (i) alone.
+ * `-- --only audit` runs (h) alone, `-- --only kafka` runs (i) alone, `-- --only soak` runs (j)
+ * (and it runs only so).
  * `npm run bench -- --json` prints one JSON object (fields in bench/README.md) as the last line;
  * it is also written to bench/results/latest.json.
  */
@@ -32,6 +38,7 @@ import { type KafkaBenchResult, measureKafka } from './kafka.js';
 import { ROOT, runSend, type SendResult, startDev } from './processes.js';
 import { measurePubsub, type PubsubResult } from './pubsub.js';
 import { measureRegistryReads } from './registry-api.js';
+import { measureSoak, type SoakResult } from './soak.js';
 
 const json = process.argv.includes('--json');
 const TYPES = ['EndSong', 'PageView', 'UserCreate'];
@@ -63,6 +70,19 @@ const onlyRegistry = only === 'registry';
 const onlyPubsub = only === 'pubsub';
 const onlyAudit = only === 'audit';
 const onlyKafka = only === 'kafka';
+const onlySoak = only === 'soak';
+if (only !== undefined && !['etl', 'registry', 'pubsub', 'audit', 'kafka', 'soak'].includes(only)) {
+  throw new Error(`--only takes etl, registry, pubsub, audit, kafka or soak, got ${JSON.stringify(only)}`);
+}
+/** A positive whole number from `--<flag> N`, or the default. */
+function positiveFlag(flag: string, fallback: number): number {
+  if (!process.argv.includes(flag)) return fallback;
+  const n = Number(process.argv[process.argv.indexOf(flag) + 1]);
+  if (!(Number.isInteger(n) && n > 0)) throw new Error(`${flag} takes a positive whole number`);
+  return n;
+}
+const soakSeconds = positiveFlag('--soak-seconds', 300);
+const soakRate = positiveFlag('--soak-rate', 20_000);
 const pullStreamsFlag = process.argv.includes('--pull-streams')
   ? Number(process.argv[process.argv.indexOf('--pull-streams') + 1])
   : undefined;
@@ -100,7 +120,7 @@ if (!only) {
   try {
     const dev = await startDev(dataDir);
     try {
-      const common = ['--url', dev.url, '--type', TYPES.join(','), '--batch', '100'];
+      const common = ['--url', dev.url, ...dev.keyArgs, '--type', TYPES.join(','), '--batch', '100'];
       log(`(b) ingress end to end, as fast as possible (${MAX_CONCURRENCY} requests in flight, best of ${MAX_RUNS}) …`);
       await runSend([...common, '--concurrency', '16', '--rate', 'max', '--duration', '2']); // warm-up
       const runs: SendResult[] = [];
@@ -171,7 +191,7 @@ let etlFigures: {
   dedup: Awaited<ReturnType<typeof measureDedup>>[];
   e2e: Awaited<ReturnType<typeof measureEndToEnd>>;
 } | null = null;
-if (!onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka) {
+if (!onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka && !onlySoak) {
   log('(c) ETL consumer, one type, 1,000,000 events from the embedded bus into committed raw files …');
   const consumerRuns = [];
   for (let i = 0; i < 2; i++) {
@@ -217,7 +237,7 @@ if (!onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka) {
 }
 
 // (f): registry API reads
-if (!onlyEtl && !onlyPubsub && !onlyAudit && !onlyKafka) {
+if (!onlyEtl && !onlyPubsub && !onlyAudit && !onlyKafka && !onlySoak) {
   log('(f) registry API reads, GET /v1/event-types[/EndSong], 16 in flight, 5 s …');
   const reads = await measureRegistryReads(5, 16);
   log(`    ${reads.readsPerSec} reads/s, p50 ${reads.p50Ms} ms, p99 ${reads.p99Ms} ms, ${reads.errors} errors`);
@@ -298,6 +318,18 @@ if (!only || onlyKafka) {
   };
 }
 
+// (j): the soak (only with `--only soak`)
+let soak: SoakResult | null = null;
+if (onlySoak) {
+  soak = await measureSoak(log, { seconds: soakSeconds, ratePerSec: soakRate });
+  result = {
+    ...result,
+    soak,
+    targets: { ...(result.targets as object), soakNoLoss: { target: 1, pass: soak.pass } },
+    at: new Date().toISOString(),
+  };
+}
+
 const r = result as {
   machine: { cpus: number; cpuModel: string; memGiB: number; node: string };
   ingress: { maxEventsPerSec: number; p99Ms: number; halfLoad: { rate: number; p99Ms: number }; peakRssMb: number };
@@ -337,7 +369,7 @@ if (etlFigures !== null) {
     `| (e) hour end → published, s (scale 1, derived) | ${e2e.atScale1Sec} | ≤ ${TARGETS.hourEndToPublishedSec} | ${pass('hourEndToPublishedSec')} |`,
   );
 }
-if (!onlyEtl && !onlyPubsub && !onlyAudit && !onlyKafka) {
+if (!onlyEtl && !onlyPubsub && !onlyAudit && !onlyKafka && !onlySoak) {
   const reg = (result as { registry: { readsPerSec: number } }).registry;
   log(
     `| (f) registry API reads/s | ${reg.readsPerSec} | ≥ ${TARGETS.registryReadsPerSec} | ${pass('registryReadsPerSec')} |`,
@@ -373,6 +405,21 @@ if (kafka !== null) {
   log(`| (i) p99 at max rate, ms; peak RSS, MB | ${kafka.p99Ms}; ${kafka.peakRssMb} | | |`);
   log(`(i): against ${kafka.cluster}, not a real Kafka cluster.`);
 }
+if (soak !== null) {
+  const s = soak;
+  const sum = (m: Record<string, number>): number => Object.values(m).reduce((a, b) => a + b, 0);
+  log(
+    `| (j) soak, ${s.sendSeconds} s at ${s.achievedEventsPerSec} events/s: accepted ids missing / duplicated in final partitions | ${sum(s.missing)} / ${sum(s.duplicates)} | 0 / 0 | ${pass('soakNoLoss')} |`,
+  );
+  log(
+    `| (j) segment files seen per topic | ${s.types.map((t) => `${t} ${s.segmentsSeen[t]}`).join(', ')} | > 1 each | |`,
+  );
+  log(`| (j) ingress p99, ms | ${s.ingressP99Ms} | | |`);
+  log(
+    `| (j) RSS of hourglass dev, MB (first, median, last, max; slope MB/min) | ${s.rss.firstMb}, ${s.rss.medianMb}, ${s.rss.lastMb}, ${s.rss.maxMb}; ${s.rss.slopeMbPerMin} (${s.rss.trend}) | | |`,
+  );
+}
 mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
 writeFileSync(join(ROOT, 'bench/results/latest.json'), `${JSON.stringify(result, null, 2)}\n`);
 if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
+if (soak !== null && !soak.pass) process.exitCode = 1;

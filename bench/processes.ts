@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { readDevKey } from '../cli/dev-key.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 const children = new Set<ChildProcess>();
@@ -9,10 +10,11 @@ process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-function start(args: string[]): ChildProcess {
+function start(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   const child = spawn(process.execPath, ['bin/hourglass.js', ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   children.add(child);
   child.once('exit', () => children.delete(child));
@@ -21,6 +23,8 @@ function start(args: string[]): ChildProcess {
 
 export interface DevServer {
   readonly url: string;
+  /** `hourglass send` arguments carrying the data dir's dev producer key (none with keys off). */
+  readonly keyArgs: string[];
   readonly pid: number;
   /** Peak resident set size so far (VmHWM), MB. */
   peakRssMb(): number;
@@ -28,8 +32,12 @@ export interface DevServer {
 }
 
 /** `hourglass dev` (by default the ingress only: `--no-etl`). */
-export async function startDev(dataDir: string, args: string[] = ['--no-etl']): Promise<DevServer> {
-  const child = start(['dev', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args]);
+export async function startDev(
+  dataDir: string,
+  args: string[] = ['--no-etl'],
+  env: NodeJS.ProcessEnv = {},
+): Promise<DevServer> {
+  const child = start(['dev', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args], env);
   let out = '';
   child.stderr?.on('data', (d: Buffer) => {
     out += d.toString();
@@ -50,8 +58,10 @@ export async function startDev(dataDir: string, args: string[] = ['--no-etl']): 
     });
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const key = readDevKey(dataDir);
   return {
     url,
+    keyArgs: key === null ? [] : ['--key', key],
     pid: child.pid as number,
     peakRssMb() {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');

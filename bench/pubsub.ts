@@ -194,7 +194,7 @@ async function measureIngress(host: string, prefix: string, log: Log): Promise<P
   try {
     const dev = await startDevOnPubsub(dataDir, host, prefix, ['--no-etl']);
     try {
-      const common = ['--url', dev.url, '--type', TYPES.join(','), '--batch', '100'];
+      const common = ['--url', dev.url, ...dev.keyArgs, '--type', TYPES.join(','), '--batch', '100'];
       log(`    1. ingress, as fast as possible (${MAX_CONCURRENCY} requests in flight, best of ${MAX_RUNS}) …`);
       await runSend([...common, '--concurrency', '16', '--rate', 'max', '--duration', '2']); // warm-up
       const runs: { send: SendResult; cpu: CpuShare | null }[] = [];
@@ -375,6 +375,7 @@ async function measureKeepUp(
       const send = await runSend([
         '--url',
         dev.url,
+        ...dev.keyArgs,
         '--type',
         TYPES.join(','),
         '--batch',
