@@ -55,7 +55,17 @@ export function producerAuth(
     principals.set(request, principal);
   };
 
+  // callback style: a cached key is checked without a promise on the hot path
   const hook: preParsingHookHandler = (request, reply, payload, done) => {
+    const finish = (principal: ProducerPrincipal): void => {
+      try {
+        accept(request, reply, principal);
+      } catch (err) {
+        done(err as Error);
+        return;
+      }
+      done(null, payload);
+    };
     let got: ProducerPrincipal | Promise<ProducerPrincipal>;
     try {
       got = keys.authenticate(request.headers.authorization);
@@ -63,28 +73,8 @@ export function producerAuth(
       done(err as Error);
       return;
     }
-    if (!(got instanceof Promise)) {
-      try {
-        accept(request, reply, got);
-      } catch (err) {
-        done(err as Error);
-        return;
-      }
-      done(null, payload);
-      return;
-    }
-    got.then(
-      (p) => {
-        try {
-          accept(request, reply, p);
-        } catch (err) {
-          done(err as Error);
-          return;
-        }
-        done(null, payload);
-      },
-      (err: Error) => done(err),
-    );
+    if (got instanceof Promise) got.then(finish, (err: Error) => done(err));
+    else finish(got);
   };
 
   return {

@@ -13,22 +13,12 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CELL_STATES } from '../../orchestrator/dashboard/dashboard-data.js';
+import { launchChromium } from '../support/chromium.js';
 import { type DevProcess, REPO_ROOT, startDev } from '../support/dev-process.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const TYPES = ['EndSong', 'PageView', 'UserCreate'];
 const SCREENSHOT = join(REPO_ROOT, 'test-results', 'dashboard.png');
 /** How long a cell seen open may take to be published (an hour is 10 s at ×360). */
@@ -101,7 +91,7 @@ describe('dashboard in Chromium', () => {
       ['--data-dir', join(dir, 'data'), '--time-scale', '360', '--schemas', join(REPO_ROOT, 'schemas')],
       60_000,
     );
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60_000 });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.setDefaultTimeout(30_000);
     page.on('pageerror', (err) => pageErrors.push(err.message));
