@@ -24,14 +24,18 @@ import { mergeRanges, rangeCount } from '../core/ranges.js';
 import { type AuditReport, auditPartitions } from '../etl/audit.js';
 import { ContainerWriter } from '../etl/avro-container.js';
 import { type Manifest, runDedup } from '../etl/dedup.js';
-import { type RawEnvelope, rawSchemaFor } from '../etl/raw-record.js';
+import { type RawEnvelope, rawSchemaFor, writeEnvelope } from '../etl/raw-record.js';
 import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
 import { endSongType, payloads } from './etl-data.js';
 import { ROOT } from './processes.js';
 
-/** One event as the ETL consumer stores it: the envelope the ingress stamped, and the payload. */
-export interface RawEvent extends RawEnvelope {
+/**
+ * One event as the ETL consumer stores it: the envelope the ingress stamped (without `producer`:
+ * sent without a producer key), and the payload.
+ */
+export interface RawEvent extends Omit<RawEnvelope, 'producer'> {
+  readonly producer?: string | null;
   /** The payload, Avro-encoded in the type's current schema. */
   readonly payload: Uint8Array;
 }
@@ -100,16 +104,7 @@ export async function publishPartition(p: PartitionSource): Promise<Manifest> {
     }
     const t = o.writer.target;
     const before = t.pos;
-    t.writeString(e.id);
-    t.writeLong(e.arrivalTime);
-    t.writeString(e.ingressInstance);
-    t.writeLong(e.sequence);
-    if (e.clientTime === null) t.writeLong(0);
-    else {
-      t.writeLong(1);
-      t.writeLong(e.clientTime);
-    }
-    t.writeLong(e.writerVersion);
+    writeEnvelope(t, e);
     t.writeBytes(e.payload);
     o.writer.commitRecord(t.pos - before);
     const r = o.ranges.get(e.ingressInstance) ?? [];

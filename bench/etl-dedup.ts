@@ -1,5 +1,6 @@
 /**
- * (d) The dedup step on one hour of EndSong events with 1% duplicates: raw Avro files (snappy) as
+ * (d) The dedup step on one hour of EndSong events (four producers) with 1% duplicates (producer
+ * retries: same producer, id and payload): raw Avro files (snappy) as
  * the consumer writes them → checked against the ledger → deduplicated → Parquet (zstd) →
  * published. Each size runs in a child process of its own (generation in another), so the peak
  * RSS reported is the dedup step's alone.
@@ -17,7 +18,7 @@ import { hourPath, hourStart } from '../core/hours.js';
 import { silentLogger } from '../core/logger.js';
 import { ContainerWriter } from '../etl/avro-container.js';
 import { runDedup } from '../etl/dedup.js';
-import { rawSchemaFor } from '../etl/raw-record.js';
+import { rawSchemaFor, writeEnvelope } from '../etl/raw-record.js';
 import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
 import { endSongType, payloads } from './etl-data.js';
@@ -39,14 +40,19 @@ async function generate(dir: string, events: number): Promise<void> {
     for (let i = start; i < end; i++) {
       const t = w.target;
       const before = t.pos;
-      // every 100th event repeats the id of an event 50 earlier (a producer retry)
-      t.writeString(i % 100 === 99 ? `e-${i - 50}` : `e-${i}`);
-      t.writeLong(HOUR + Math.floor((i / events) * 3_599_000));
-      t.writeString(INSTANCE);
-      t.writeLong(i + 1);
-      t.writeLong(0);
-      t.writeLong(2);
-      t.writeBytes(bodies[i % bodies.length] as Buffer);
+      // every 100th event repeats the id of an event 50 earlier (a producer retry, same payload);
+      // events come from four producers
+      const n = i % 100 === 99 ? i - 50 : i;
+      writeEnvelope(t, {
+        id: `e-${n}`,
+        producer: `producer-${n % 4}`,
+        arrivalTime: HOUR + Math.floor((i / events) * 3_599_000),
+        ingressInstance: INSTANCE,
+        sequence: i + 1,
+        clientTime: null,
+        writerVersion: 2,
+      });
+      t.writeBytes(bodies[n % bodies.length] as Buffer);
       w.commitRecord(t.pos - before);
     }
     const name = `raw/EndSong/${hourPath(HOUR)}/etl-bench-${String(n).padStart(4, '0')}.avro`;
@@ -91,6 +97,7 @@ async function generate(dir: string, events: number): Promise<void> {
 export interface DedupResult {
   readonly events: number;
   readonly duplicates: number;
+  readonly idConflicts: number;
   readonly eventsOut: number;
   readonly seconds: number;
   readonly eventsPerSec: number;
@@ -129,6 +136,7 @@ async function run(dir: string, maxIds: number): Promise<DedupResult> {
   return {
     events,
     duplicates: result.manifest.duplicatesRemoved,
+    idConflicts: result.manifest.idConflicts,
     eventsOut: result.manifest.eventsOut,
     seconds: Math.round(seconds * 100) / 100,
     eventsPerSec: Math.round(events / seconds),

@@ -23,8 +23,9 @@ export const AUDIT_USAGE = `Usage: hourglass audit --type T --from H1 --to H2 [-
 
 Compares two pipelines' published partitions (a migration between buses: the ingress publishes
 every event to both). Per type and partition (hour, or day for daily types) from H1 up to H2
-(excluded): event count, distinct ids, an order-independent digest of the rows over every column,
-and the ids either side lacks. A partition published on one side only is a difference; one
+(excluded): event count, distinct ids (per producer: the same id from two producers is two
+events), an order-independent digest of the rows over every column, and the ids either side
+lacks (with their producer). A partition published on one side only is a difference; one
 published on neither is reported as not published. A pipeline is a name the configuration
 defines (${MAIN_PIPELINE}, or parallel.name) or a config file (.json, .yaml, .yml) whose ${MAIN_PIPELINE} pipeline is used.
   --type T          event type; repeat it or separate types with commas
@@ -217,7 +218,10 @@ export function formatReport(report: AuditReport): string {
       const l = p[key];
       if (l.count === 0) continue;
       lines.push('', `${p.type} ${partitionLabel(p)}: ${title}: ${l.count}`);
-      for (const id of l.ids) lines.push(`  ${id}`);
+      for (const [i, id] of l.ids.entries()) {
+        const producer = l.producers?.[i] ?? null;
+        lines.push(producer === null ? `  ${id}` : `  ${id}  (producer ${producer})`);
+      }
       if (l.count > l.ids.length) lines.push(`  … and ${l.count - l.ids.length} more (--limit 0 lists all)`);
     }
   }

@@ -5,18 +5,23 @@
  *
  * Per type and partition (hour, or day for daily types) of a range, it reads the Parquet files the
  * two pipelines' manifests list (nothing else) with DuckDB and compares:
- * - the event count and the number of distinct event ids;
+ * - the event count and the number of distinct events: (producer, id) keys, as the dedup step
+ *   keys them (an id is the producer's own: the same id from two producers is two events; events
+ *   without a producer, NULL `event_producer` or partitions written before the column, are one
+ *   producer);
  * - an order-independent digest of the rows: every row is hashed over its columns (DuckDB's
  *   64-bit `hash`), the row hashes are summed, and the sum is kept modulo 2^64. It covers every
- *   column of the final files: the envelope (`event_id`, `event_arrival_time`,
+ *   column of the final files: the envelope (`event_id`, `event_producer`, `event_arrival_time`,
  *   `event_ingress_instance`, `event_sequence`, `event_client_time`, `event_writer_version`) is
  *   stamped by the ingress before the event is published to either bus, and the payload is the
  *   producer's, so no column is specific to a pipeline. The Hive columns `date`/`hour` are not
  *   read (they are the partition itself). A column the two sides store with different types
- *   hashes differently. Digests depend on DuckDB's hash function: compare them only between runs
- *   of the same DuckDB version;
- * - per event id (a full outer join on `event_id`): ids one side lacks, ids whose rows differ in
- *   content, and ids whose rows differ only in the **delivery columns** `event_arrival_time`,
+ *   hashes differently, and a column one side lacks (`event_producer` in partitions written before
+ *   it) hashes as NULL there. Digests depend on DuckDB's hash function: compare them only between
+ *   runs of the same DuckDB version;
+ * - per event (a full outer join on (`event_producer`, `event_id`)): events one side lacks,
+ *   events whose rows differ in content, and events whose rows differ only in the **delivery
+ *   columns** `event_arrival_time`,
  *   `event_ingress_instance` and `event_sequence`. The last happens legitimately for an event a
  *   producer retried within the hour: each copy has its own arrival time and sequence number,
  *   dedup keeps the first copy it reads, and two buses may deliver the copies in different
@@ -46,6 +51,8 @@ const DAY_MS = 24 * HOUR_MS;
 /**
  * Envelope columns that belong to one delivered copy of an event rather than to the event: a
  * producer's retry has the same id and payload but its own arrival time, instance and sequence.
+ * `event_producer` is not one of them: a retry comes with the same key, so every copy of an event
+ * has the same producer; it is part of the event's identity (the join key) and of its content.
  */
 export const DELIVERY_COLUMNS = ['event_arrival_time', 'event_ingress_instance', 'event_sequence'] as const;
 
@@ -86,6 +93,7 @@ export type PartitionStatus = 'match' | 'differ' | 'only_a' | 'only_b' | 'not_pu
 export interface SideFigures {
   /** Rows in the files the manifest lists. */
   readonly events: number;
+  /** Distinct (producer, id) keys. */
   readonly ids: number;
   /** Order-independent digest of the rows over the compared columns, 16 hex digits. */
   readonly digest: string;
@@ -94,10 +102,18 @@ export interface SideFigures {
   readonly schemaVersion: number;
 }
 
-/** Ids of one kind of difference: the exact count, and the first ids in id order (up to the limit). */
+/**
+ * Events of one kind of difference: the exact count, and the ids of the first ones in (id,
+ * producer) order (up to the limit).
+ */
 export interface IdList {
   readonly count: number;
   readonly ids: readonly string[];
+  /**
+   * The producer of each listed id (`producers[i]` of `ids[i]`; null: none), present only when
+   * one of them has a producer.
+   */
+  readonly producers?: readonly (string | null)[];
 }
 
 export interface PartitionAudit {
@@ -110,7 +126,7 @@ export interface PartitionAudit {
   /** Null where the partition is not published. */
   readonly a: SideFigures | null;
   readonly b: SideFigures | null;
-  /** Ids `b` holds and `a` lacks. */
+  /** Events (by producer and id) `b` holds and `a` lacks. */
   readonly missingOnA: IdList;
   /** Ids `a` holds and `b` lacks. */
   readonly missingOnB: IdList;
@@ -210,7 +226,11 @@ function sqlString(s: string): string {
   return `'${s.replaceAll("'", "''")}'`;
 }
 
-/** A temp table `side_<tag>` of (id, n, c, r) per event id from the files: rows, content and full-row hash sums. */
+/**
+ * A temp table `side_<tag>` of (id, producer, n, c, r) per (producer, id) from the files: rows,
+ * content and full-row hash sums. `producer` is '' for events without one (no producer name is
+ * empty), so the key joins with plain equality.
+ */
 class SideTable {
   constructor(
     readonly tag: 'a' | 'b',
@@ -238,18 +258,23 @@ class SideTable {
 
   async build(c: DuckDBConnection, all: readonly [string, string][]): Promise<void> {
     if (this.paths.length === 0) {
-      await c.run(`CREATE OR REPLACE TEMP TABLE ${this.table} (id VARCHAR, n BIGINT, c HUGEINT, r HUGEINT)`);
+      await c.run(
+        `CREATE OR REPLACE TEMP TABLE ${this.table} (id VARCHAR, producer VARCHAR, n BIGINT, c HUGEINT, r HUGEINT)`,
+      );
       return;
     }
     const expr = (name: string, type: string): string => (this.columns.has(name) ? quoteIdent(name) : `NULL::${type}`);
     const delivery = new Set<string>(DELIVERY_COLUMNS);
+    // `event_producer` (when either side has it) is content, and part of the key: see DELIVERY_COLUMNS
     const content = all.filter(([n]) => !delivery.has(n)).map(([n, t]) => expr(n, t));
     const copy = DELIVERY_COLUMNS.map((n) => expr(n, all.find(([x]) => x === n)?.[1] ?? 'VARCHAR'));
+    const producer = this.columns.has('event_producer') ? "coalesce(event_producer, '')" : "''";
     await c.run(
       `CREATE OR REPLACE TEMP TABLE ${this.table} AS
-       SELECT id, count(*) AS n, sum(hc) AS c, sum(hash(hc, hk)) AS r
-       FROM (SELECT event_id AS id, hash(${content.join(', ')}) AS hc, hash(${copy.join(', ')}) AS hk FROM ${this.source()})
-       GROUP BY id`,
+       SELECT id, producer, count(*) AS n, sum(hc) AS c, sum(hash(hc, hk)) AS r
+       FROM (SELECT event_id AS id, ${producer} AS producer, hash(${content.join(', ')}) AS hc, hash(${copy.join(', ')}) AS hk
+             FROM ${this.source()})
+       GROUP BY id, producer`,
     );
   }
 
@@ -266,35 +291,46 @@ class SideTable {
 
 type DiffKind = 'missing_a' | 'missing_b' | 'content' | 'copy';
 
-/** The ids that differ between the two side tables, by kind: exact counts, the first `limit` ids of each. */
+/**
+ * The events that differ between the two side tables, by kind: exact counts, the first `limit`
+ * (by id, then producer) of each.
+ */
 async function differingIds(c: DuckDBConnection, limit: number): Promise<Record<DiffKind, IdList>> {
   await c.run(
     `CREATE OR REPLACE TEMP TABLE diff AS
-     SELECT coalesce(a.id, b.id) AS id,
+     SELECT coalesce(a.id, b.id) AS id, coalesce(a.producer, b.producer) AS producer,
             CASE WHEN a.id IS NULL THEN 'missing_a'
                  WHEN b.id IS NULL THEN 'missing_b'
                  WHEN a.n <> b.n OR a.c <> b.c THEN 'content'
                  ELSE 'copy' END AS kind
-     FROM side_a a FULL OUTER JOIN side_b b ON a.id = b.id
+     FROM side_a a FULL OUTER JOIN side_b b ON a.id = b.id AND a.producer = b.producer
      WHERE a.id IS NULL OR b.id IS NULL OR a.n <> b.n OR a.c <> b.c OR a.r <> b.r`,
   );
-  const out: Record<DiffKind, { count: number; ids: string[] }> = {
-    missing_a: { count: 0, ids: [] },
-    missing_b: { count: 0, ids: [] },
-    content: { count: 0, ids: [] },
-    copy: { count: 0, ids: [] },
+  const out: Record<DiffKind, { count: number; ids: string[]; producers: (string | null)[] }> = {
+    missing_a: { count: 0, ids: [], producers: [] },
+    missing_b: { count: 0, ids: [], producers: [] },
+    content: { count: 0, ids: [], producers: [] },
+    copy: { count: 0, ids: [], producers: [] },
   };
   for (const [kind, n] of (await c.runAndReadAll('SELECT kind, count(*)::BIGINT FROM diff GROUP BY kind')).getRows()) {
     out[kind as DiffKind].count = Number(n);
   }
   const bounded = Number.isFinite(limit)
-    ? `SELECT kind, id FROM (SELECT kind, id, row_number() OVER (PARTITION BY kind ORDER BY id) AS k FROM diff) WHERE k <= ${Math.max(0, Math.floor(limit))} ORDER BY kind, id`
-    : 'SELECT kind, id FROM diff ORDER BY kind, id';
+    ? `SELECT kind, id, producer FROM (SELECT kind, id, producer, row_number() OVER (PARTITION BY kind ORDER BY id, producer) AS k FROM diff) WHERE k <= ${Math.max(0, Math.floor(limit))} ORDER BY kind, id, producer`
+    : 'SELECT kind, id, producer FROM diff ORDER BY kind, id, producer';
   const result = await c.stream(bounded);
   for (let chunk = await result.fetchChunk(); chunk !== null && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
-    for (const [kind, id] of chunk.getRows()) out[kind as DiffKind].ids.push(String(id));
+    for (const [kind, id, producer] of chunk.getRows()) {
+      const list = out[kind as DiffKind];
+      list.ids.push(String(id));
+      list.producers.push(producer === '' || producer === null ? null : String(producer));
+    }
   }
-  return out;
+  const lists = {} as Record<DiffKind, IdList>;
+  for (const [kind, { count, ids, producers }] of Object.entries(out) as [DiffKind, (typeof out)[DiffKind]][]) {
+    lists[kind] = producers.some((p) => p !== null) ? { count, ids, producers } : { count, ids };
+  }
+  return lists;
 }
 
 /** Compares two pipelines' published partitions of the given types over [from, to). */

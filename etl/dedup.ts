@@ -6,10 +6,17 @@
  *    sequence) against the ledgers: a ledgered event
  *    missing from the raw hour is a completeness violation; the partition is then not published
  *    and its hours are marked `failed` (alerting pages on that state).
- * 2. Removes duplicates by event id, keeping the first copy read (files in name order, which is
- *    commit order per consumer), and drops events whose id is already in the previous partition
- *    of the type (a producer retry that crossed the hour boundary). Memory is bounded: at most `maxIdsInMemory` ids are held; a
- *    bigger partition is split by a hash of the id into spill files on disk, deduplicated one
+ * 2. Removes duplicates by (producer, event id), keeping the first copy read (files in name
+ *    order, which is commit order per consumer), and drops events whose (producer, id) is already
+ *    in the previous partition of the type (a producer retry that crossed the hour boundary). Ids
+ *    are the producers' own, so one producer's id never removes another producer's event; events
+ *    without a producer (no key, raw files or partitions from before producers) are one producer.
+ *    A copy whose payload bytes differ from the copy kept is still removed, and counted as an id
+ *    conflict: a payload digest (MurmurHash3, 32 bits) is kept with each key, so the check costs a
+ *    hash of each payload and 4 bytes per key, and misses a conflict with probability 2^-32.
+ *    Copies of a (producer, id) of the previous partition are not checked for conflicts (its
+ *    payloads are not read). Memory is bounded: at most `maxIdsInMemory` ids are held; a
+ *    bigger partition is split by a hash of the key into spill files on disk, deduplicated one
  *    split at a time.
  * 3. Shreds the records kept straight from Avro into Parquet columns (no objects built; see
  *    `raw-parquet.ts` for the column mapping), snappy-compressed pages, row groups of about
@@ -32,10 +39,11 @@ import { HOUR_MS } from '../core/hours.js';
 import { listAll, type ObjectStore } from '../core/ports/object-store.js';
 import type { HourRecord, RawFile, StateStore } from '../core/ports/state-store.js';
 import { describeRanges, mergeRanges, missingRanges, type Range, rangeCount } from '../core/ranges.js';
+import { AvroBuffer } from './avro-binary.js';
 import { avroSkipper } from './avro-check.js';
 import { openContainer } from './avro-container.js';
 import { Reader, TextSink } from './avro-text.js';
-import { fnv1a, IdSet, splitOf } from './id-set.js';
+import { Added, digest32, fnv1a, IdSet, splitOf } from './id-set.js';
 import { finalPrefix, MANIFEST, uniquePart } from './names.js';
 import { RawParquetTranscoder } from './raw-parquet.js';
 import { rawSchemaFor, rawTypeFor } from './raw-record.js';
@@ -81,8 +89,13 @@ export interface Manifest {
   readonly rawFiles: number;
   readonly rawEventsIn: number;
   readonly duplicatesRemoved: number;
-  /** Of those, events whose id was already published in the previous partition. */
+  /** Of those, events whose (producer, id) was already published in the previous partition. */
   readonly duplicatesOfEarlierPartition: number;
+  /**
+   * Of those, copies of a (producer, id) of this partition whose payload differs from the copy
+   * kept: the producer reused an id for another event. Absent from manifests written before it.
+   */
+  readonly idConflicts: number;
   readonly eventsOut: number;
   readonly ledgerTotal: number;
   readonly lateEventsAtPublish: number;
@@ -172,6 +185,8 @@ class EarlierIds {
     readonly rows: number,
     private readonly d: DedupDeps,
     private readonly work: string,
+    /** Whether the files have `event_producer` (partitions written before it do not). */
+    private readonly producers = false,
   ) {}
 
   static async open(names: readonly string[], work: string, d: DedupDeps): Promise<EarlierIds> {
@@ -181,15 +196,17 @@ class EarlierIds {
       let path = d.objects.localPath(name);
       if (path === null) {
         path = join(work, `earlier-${paths.length}.parquet`);
-        await writeFile(path, await d.objects.get(name));
+        await writeFile(path, await d.objects.get(name), { mode: 0o600 });
       }
       paths.push(path);
     }
     const ids = new EarlierIds(paths, 0, d, work);
-    const rows = await ids.withConnection(async (c, files) =>
-      Number((await c.runAndReadAll(`SELECT count(*) FROM ${files}`)).getRows()[0]?.[0] ?? 0),
-    );
-    return new EarlierIds(paths, rows, d, work);
+    const { rows, producers } = await ids.withConnection(async (c, files) => {
+      const columns = (await c.runAndReadAll(`DESCRIBE SELECT * FROM ${files}`)).getRows().map((r) => r[0]);
+      const rows = Number((await c.runAndReadAll(`SELECT count(*) FROM ${files}`)).getRows()[0]?.[0] ?? 0);
+      return { rows, producers: columns.includes('event_producer') };
+    });
+    return new EarlierIds(paths, rows, d, work, producers);
   }
 
   private async withConnection<T>(
@@ -203,7 +220,7 @@ class EarlierIds {
     try {
       const c = await instance.connect();
       try {
-        return await fn(c, `read_parquet([${this.paths.map(sqlString).join(', ')}])`);
+        return await fn(c, `read_parquet([${this.paths.map(sqlString).join(', ')}], union_by_name = true)`);
       } finally {
         c.closeSync();
       }
@@ -212,24 +229,43 @@ class EarlierIds {
     }
   }
 
-  /** The ids of split `split` of `splits`, or null when there is no previous partition. */
+  /**
+   * The (producer, id) keys of split `split` of `splits`, encoded as in raw records (see
+   * RecordKeys), or null when there is no previous partition.
+   */
   async load(split: number, splits: number): Promise<IdSet | null> {
     if (this.paths.length === 0) return null;
     const set = new IdSet(Math.ceil(this.rows / splits));
+    const key = new AvroBuffer(1024);
+    const producer = this.producers ? 'event_producer' : 'NULL::VARCHAR';
     await this.withConnection(async (c, files) => {
-      const result = await c.stream(`SELECT event_id FROM ${files}`);
+      const result = await c.stream(`SELECT event_id, ${producer} FROM ${files}`);
       for (
         let chunk = await result.fetchChunk();
         chunk !== null && chunk.rowCount > 0;
         chunk = await result.fetchChunk()
       ) {
-        for (const id of chunk.getColumnValues(0)) {
-          const bytes = Buffer.from(id as string);
-          if (splits === 1 || splitOf(fnv1a(bytes, 0, bytes.length), splits) === split) set.add(bytes, 0, bytes.length);
+        const ids = chunk.getColumnValues(0);
+        const producers = chunk.getColumnValues(1);
+        for (let i = 0; i < ids.length; i++) {
+          key.reset();
+          writeKey(key, ids[i] as string, producers[i] as string | null);
+          const bytes = key.buf;
+          if (splits === 1 || splitOf(fnv1a(bytes, 0, key.pos), splits) === split) set.add(bytes, 0, key.pos);
         }
       }
     });
     return set;
+  }
+}
+
+/** A dedup key as raw records hold it: the id, then the producer as a `[null, string]` union. */
+function writeKey(out: AvroBuffer, id: string, producer: string | null): void {
+  out.writeString(id);
+  if (producer === null || producer === '') out.writeLong(0);
+  else {
+    out.writeLong(1);
+    out.writeString(producer);
   }
 }
 
@@ -242,7 +278,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
   const type = job.type;
   const attempt = uniquePart();
   const work = join(d.config.workDir, `dedup-${type.name}-${job.start}-${attempt}`);
-  await mkdir(work, { recursive: true });
+  await mkdir(work, { recursive: true, mode: 0o700 });
   const log = d.logger.child({ type: type.name, partition: new Date(job.start).toISOString() });
   let pool: Shredder | undefined;
   try {
@@ -274,7 +310,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       rowGroupBytes: d.config.rowGroupBytes,
     });
     pool = shredders;
-    const stats = { in: 0, duplicates: 0, earlier: 0 };
+    const stats = { in: 0, duplicates: 0, earlier: 0, conflicts: 0 };
 
     const reader = new Reader();
     // the loops below are CPU-bound: let other work of the process (the ingress in `hourglass dev`,
@@ -287,7 +323,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     };
     /**
      * Dedups the records of `reader.buf` from `reader.pos` (`count` of them, or one at each of
-     * `starts`) and hands those kept to the workers.
+     * `starts`, each after its 4-byte length) and hands those kept to the workers.
      */
     const dedupRecords = async (
       seen: IdSet,
@@ -307,25 +343,29 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
           stats.in++;
           check.markBytes(buf, k.instanceStart, k.instanceEnd, k.sequence);
         }
-        if (!seen.add(buf, k.idStart, k.idEnd)) stats.duplicates++;
-        else if (earlierIds?.has(buf, k.idStart, k.idEnd)) stats.earlier++;
+        const end = starts === null ? skipPayload(buf, reader.pos) : start + buf.readUInt32LE(start - 4);
+        const added = seen.addTagged(buf, k.keyStart, k.keyEnd, digest32(buf, reader.pos, end));
+        if (added !== Added.NEW) {
+          stats.duplicates++;
+          if (added === Added.OTHER_TAG) stats.conflicts++;
+        } else if (earlierIds?.has(buf, k.keyStart, k.keyEnd)) stats.earlier++;
         else kept[n++] = start;
-        if (starts === null) reader.pos = skipPayload(buf, reader.pos);
+        if (starts === null) reader.pos = end;
       }
       await shredders.submit(buf, kept, n, starts === null);
     };
 
     if (splits === 1) {
-      const seen = new IdSet(totalEvents);
+      const seen = new IdSet(totalEvents, { tagged: true });
       const earlierIds = await earlier.load(0, 1);
-      for await (const block of recordBlocks(files, type, d)) {
+      for await (const block of recordBlocks(files, type, skipPayload, d)) {
         reader.buf = block.data;
         reader.pos = 0;
         await dedupRecords(seen, earlierIds, block.count, null, true);
         await breathe();
       }
     } else {
-      // spill: raw record bytes go to one file per split (by id hash), then each split is deduped alone
+      // spill: raw record bytes go to one file per split (by key hash), then each split is deduped alone
       log.info(
         { events: totalEvents, earlier: earlier.rows, splits },
         'partition larger than the in-memory id budget: spilling',
@@ -334,9 +374,9 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
         path: join(work, `split-${i}.bin`),
         sink: new TextSink(1 << 20),
       }));
-      const handles = await Promise.all(spills.map((s) => open(s.path, 'w')));
+      const handles = await Promise.all(spills.map((s) => open(s.path, 'w', 0o600)));
       try {
-        for await (const block of recordBlocks(files, type, d)) {
+        for await (const block of recordBlocks(files, type, skipPayload, d)) {
           reader.buf = block.data;
           reader.pos = 0;
           for (let i = 0; i < block.count; i++) {
@@ -345,7 +385,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
             reader.pos = skipPayload(reader.buf, reader.pos);
             stats.in++;
             check.markBytes(reader.buf, k.instanceStart, k.instanceEnd, k.sequence);
-            const s = spills[splitOf(fnv1a(reader.buf, k.idStart, k.idEnd), splits)] as (typeof spills)[number];
+            const s = spills[splitOf(fnv1a(reader.buf, k.keyStart, k.keyEnd), splits)] as (typeof spills)[number];
             s.sink.ensure(reader.pos - start + 8);
             s.sink.buf.writeUInt32LE(reader.pos - start, s.sink.pos);
             s.sink.pos += 4;
@@ -368,7 +408,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
         await Promise.all(handles.map((h) => h.close()));
       }
       for (const [split, s] of spills.entries()) {
-        const seen = new IdSet(Math.ceil(totalEvents / splits));
+        const seen = new IdSet(Math.ceil(totalEvents / splits), { tagged: true });
         const earlierIds = await earlier.load(split, splits);
         for await (const chunk of spillChunks(s.path)) {
           // records are length-prefixed; a chunk holds whole records only
@@ -429,6 +469,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       rawEventsIn: stats.in,
       duplicatesRemoved: stats.duplicates,
       duplicatesOfEarlierPartition: earlierDuplicates,
+      idConflicts: stats.conflicts,
       eventsOut,
       ledgerTotal,
       lateEventsAtPublish: job.hours.reduce((n, h) => n + h.lateEvents, 0),
@@ -468,16 +509,25 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
 async function* recordBlocks(
   files: readonly RawFile[],
   type: EventType,
+  skipPayload: (buf: Buffer, pos: number) => number,
   d: DedupDeps,
 ): AsyncGenerator<{ count: number; data: Buffer }> {
-  const current = JSON.stringify(rawSchemaFor(type));
+  const schema = rawSchemaFor(type) as { fields: { name: string }[] };
+  const current = JSON.stringify(schema);
+  // the same layout without `producer`, as raw files were written before it
+  const withoutProducer = JSON.stringify({ ...schema, fields: schema.fields.filter((f) => f.name !== 'producer') });
   const currentType = rawTypeFor(type);
   for (const f of files) {
     const path = d.objects.localPath(f.name);
     const bytes = path !== null ? await readFile(path) : await d.objects.get(f.name);
     const contents = openContainer(bytes);
-    if (JSON.stringify(contents.schema) === current) {
+    const written = JSON.stringify(contents.schema);
+    if (written === current) {
       yield* contents.blocks;
+      continue;
+    }
+    if (written === withoutProducer) {
+      for (const block of contents.blocks) yield withNullProducer(block, skipPayload);
       continue;
     }
     // written with an earlier schema of the type: resolve each record to the current one
@@ -494,6 +544,35 @@ async function* recordBlocks(
       yield { count: block.count, data: Buffer.concat(out) };
     }
   }
+}
+
+/**
+ * A block of raw records written before records had a producer, in the current layout: the null
+ * branch of `producer` inserted after each id (what schema resolution gives, without decoding
+ * the payloads).
+ */
+function withNullProducer(
+  block: { count: number; data: Buffer },
+  skipPayload: (buf: Buffer, pos: number) => number,
+): { count: number; data: Buffer } {
+  const r = new Reader();
+  r.buf = block.data;
+  const out = new AvroBuffer(block.data.length + block.count + 16);
+  for (let i = 0; i < block.count; i++) {
+    const start = r.pos;
+    r.span(); // id
+    const idEnd = r.pos;
+    r.long(); // arrivalTime
+    r.span(); // ingressInstance
+    r.long(); // sequence
+    if (r.long() === 1) r.long(); // clientTime
+    r.long(); // writerVersion
+    r.pos = skipPayload(r.buf, r.pos);
+    out.writeBytes(block.data.subarray(start, idEnd));
+    out.writeLong(0);
+    out.writeBytes(block.data.subarray(idEnd, r.pos));
+  }
+  return { count: block.count, data: out.view() };
 }
 
 /** A spill file in chunks of whole length-prefixed records. */

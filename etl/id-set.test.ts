@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fnv1a, IdSet, splitOf } from './id-set.js';
+import { Added, digest32, fnv1a, IdSet, splitOf } from './id-set.js';
 
 describe('IdSet', () => {
   it('is exact: adds each distinct id once, across growth, whatever the hash does', () => {
@@ -29,6 +29,62 @@ describe('IdSet', () => {
       false,
       false,
     ]);
+  });
+});
+
+describe('IdSet with tags', () => {
+  it('tells a new id, the same id with its first tag, and with another tag (the first stays), across growth', () => {
+    const set = new IdSet(4, { tagged: true });
+    const add = (id: string, tag: number) => {
+      const b = Buffer.from(`<${id}>`);
+      return set.addTagged(b, 1, b.length - 1, tag);
+    };
+    for (let i = 0; i < 20_000; i++) expect(add(`id-${i}`, i * 2654435761)).toBe(Added.NEW);
+    for (let i = 0; i < 20_000; i += 7) {
+      expect(add(`id-${i}`, i * 2654435761)).toBe(Added.SAME_TAG);
+      expect(add(`id-${i}`, i * 2654435761 + 1)).toBe(Added.OTHER_TAG);
+      expect(add(`id-${i}`, i * 2654435761)).toBe(Added.SAME_TAG);
+    }
+    expect(add('', 0xffffffff)).toBe(Added.NEW);
+    expect(add('', -1)).toBe(Added.SAME_TAG); // the same 32 bits
+    expect(set.size).toBe(20_001);
+  });
+
+  it('refuses tags on a set made without them', () => {
+    expect(() => new IdSet().addTagged(Buffer.from('a'), 0, 1, 0)).toThrow(/without tags/);
+  });
+});
+
+describe('digest32', () => {
+  it('is MurmurHash3 x86_32 (seed 0x9747b28c) of the bytes, whatever their alignment', () => {
+    // published test vectors of MurmurHash3_x86_32 with that seed (every tail length)
+    const cases: [string, number][] = [
+      ['a', 0x7fa09ea6],
+      ['aa', 0x5d211726],
+      ['aaa', 0x283e0130],
+      ['aaaa', 0x5a97808a],
+      ['ab', 0x74875592],
+      ['abc', 0xc84a62dd],
+      ['abcd', 0xf0478627],
+      ['Hello, world!', 0x24884cba],
+      ['The quick brown fox jumps over the lazy dog', 0x2fa826cd],
+    ];
+    for (const [text, expected] of cases) {
+      const b = Buffer.from(`xyz${text}`);
+      expect(digest32(b, 3, b.length), text).toBe(expected);
+    }
+  });
+
+  it('differs for payloads one byte apart', () => {
+    const a = Buffer.from('0123456789abcdef0');
+    const seen = new Set<number>();
+    for (let i = 0; i < a.length; i++) {
+      const b = Buffer.from(a);
+      b[i] = (b[i] as number) ^ 1;
+      seen.add(digest32(b, 0, b.length));
+    }
+    seen.add(digest32(a, 0, a.length));
+    expect(seen.size).toBe(a.length + 1);
   });
 });
 

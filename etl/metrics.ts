@@ -12,6 +12,7 @@ export interface EtlMetrics {
   readonly hoursPublished: Counter<'type'>;
   readonly hoursFailed: Counter<'type'>;
   readonly duplicatesRemoved: Counter<'type'>;
+  readonly idConflicts: Counter<'type'>;
   readonly dedupSeconds: Histogram<'type'>;
   readonly bufferedBytes: Gauge<'type'>;
   readonly dedupRatio: Gauge<'type'>;
@@ -79,6 +80,12 @@ export function createEtlMetrics(registry: Registry): EtlMetrics {
     duplicatesRemoved: new Counter({
       name: 'hourglass_etl_duplicates_removed_total',
       help: 'Duplicate events removed by the dedup step, by type.',
+      labelNames: ['type'],
+      registers,
+    }),
+    idConflicts: new Counter({
+      name: 'hourglass_etl_id_conflicts_total',
+      help: 'Duplicates removed whose payload differed from the copy kept (a producer reused an id), by type.',
       labelNames: ['type'],
       registers,
     }),

@@ -259,7 +259,7 @@ export class ParquetFile {
     columns: readonly ParquetColumn[],
     options: { pageBytes?: number } = {},
   ): Promise<ParquetFile> {
-    const fh = await open(path, 'wx');
+    const fh = await open(path, 'wx', 0o600);
     const f = new ParquetFile(fh, schema, columns, options.pageBytes ?? PAGE_BYTES);
     await f.write([MAGIC]);
     return f;

@@ -3,7 +3,9 @@
  * view named after the type over the Parquet files its manifests list — partitions without a
  * manifest are invisible — with the Hive columns `date` (DATE) and `hour` (BIGINT; hourly types),
  * so filters on them prune files. Types known to the catalogue with no data yet are empty views of
- * the right columns.
+ * the right columns. Files are read by column name (`union_by_name`): partitions written with
+ * other schema versions have NULL for the columns they lack, and so have partitions written before
+ * `event_producer` existed (a view over such partitions only still has the column, all NULL).
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -60,8 +62,8 @@ export function localFiles(objects: ObjectStore, prefix: string): LocalFiles {
       if (own !== null) return own;
       scratch ??= await mkdtemp(join(tmpdir(), prefix));
       const path = join(scratch, name);
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, await objects.get(name));
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      await writeFile(path, await objects.get(name), { mode: 0o600 });
       return path;
     },
     async close() {
@@ -100,7 +102,13 @@ export async function runQuery(
       const type = catalog?.get(name);
       let body: string;
       if (files.length > 0) {
-        body = `SELECT * FROM read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`;
+        const source = `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = true, union_by_name = true)`;
+        body = `SELECT * FROM ${source}`;
+        const described = await c.runAndReadAll(`DESCRIBE ${body}`);
+        if (!described.getRows().some((r) => r[0] === 'event_producer')) {
+          // only partitions from before event_producer: the column in its place, NULL
+          body = `SELECT event_id, NULL::VARCHAR AS event_producer, * EXCLUDE (event_id) FROM ${source}`;
+        }
       } else if (type !== undefined) {
         const cols = new RawParquetTranscoder(latestVersion(type).type).columnTypes.map(
           (col) => `NULL::${col.duckType} AS ${quoteIdent(col.name)}`,

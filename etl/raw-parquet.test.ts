@@ -9,6 +9,7 @@ import { avroSkipper } from './avro-check.js';
 import { Reader } from './avro-text.js';
 import { ParquetFile } from './parquet-writer.js';
 import { RawParquetTranscoder } from './raw-parquet.js';
+import { writeEnvelope } from './raw-record.js';
 
 const payloadSchema = {
   type: 'record',
@@ -136,17 +137,30 @@ describe('RawParquetTranscoder', () => {
     const raw = new AvroBuffer();
     // every 7th record repeats an earlier id and is skipped, as the dedup step does
     const kept: number[] = [];
+    const producerOf = (i: number): string | null => (i % 3 === 0 ? null : i % 3 === 1 ? 'web' : 'app-ü');
+    const keys: Buffer[] = [];
     values.forEach((v, i) => {
-      raw.writeString(`id,${i}"`);
-      raw.writeLong(1_763_805_600_000 + i);
-      raw.writeString('ingress-1');
-      raw.writeLong(i + 1);
-      if (i % 2 === 0) raw.writeLong(0);
+      const start = raw.pos;
+      writeEnvelope(raw, {
+        id: `id,${i}"`,
+        producer: producerOf(i),
+        arrivalTime: 1_763_805_600_000 + i,
+        ingressInstance: 'ingress-1',
+        sequence: i + 1,
+        clientTime: i % 2 === 0 ? null : 1_700_000_000_000 + i,
+        writerVersion: 3,
+      });
+      // the dedup key: the encoded id and producer union
+      const key = new AvroBuffer(64);
+      key.writeString(`id,${i}"`);
+      const p = producerOf(i);
+      if (p === null) key.writeLong(0);
       else {
-        raw.writeLong(1);
-        raw.writeLong(1_700_000_000_000 + i);
+        key.writeLong(1);
+        key.writeString(p);
       }
-      raw.writeLong(3);
+      keys.push(Buffer.from(key.view()));
+      expect(raw.view().subarray(start, start + key.pos)).toEqual(key.view());
       raw.writeBytes(payloadType.toBuffer(v));
       if (i % 7 !== 3) kept.push(i);
     });
@@ -163,6 +177,10 @@ describe('RawParquetTranscoder', () => {
       const k = t.envelope(reader);
       seqs.push(k.sequence);
       expect(reader.buf.toString('utf8', k.idStart, k.idEnd)).toBe(`id,${i}"`);
+      expect(k.producerStart < 0 ? null : reader.buf.toString('utf8', k.producerStart, k.producerEnd)).toBe(
+        producerOf(i),
+      );
+      expect(reader.buf.subarray(k.keyStart, k.keyEnd)).toEqual(keys[i]);
       if (i % 7 === 3) {
         reader.pos = skip(reader.buf, reader.pos);
         continue;
@@ -187,6 +205,7 @@ describe('RawParquetTranscoder', () => {
     expect(types).toMatchObject({
       event_arrival_time: 'BIGINT',
       payload_event_id: 'VARCHAR',
+      event_producer: 'VARCHAR',
       m: 'MAP(VARCHAR, BIGINT)',
       rec: 'STRUCT("a" VARCHAR, "b" INTEGER, "c" STRUCT("x" DOUBLE)[])',
       nl: 'BIGINT',
@@ -202,6 +221,7 @@ describe('RawParquetTranscoder', () => {
       const i = kept[j] as number;
       const v = values[i] as Record<string, unknown>;
       expect(row.event_id).toBe(`id,${i}"`);
+      expect(row.event_producer).toBe(producerOf(i));
       expect(Number(row.event_arrival_time)).toBe(1_763_805_600_000 + i);
       expect(row.event_client_time === null ? null : Number(row.event_client_time)).toBe(
         i % 2 === 0 ? null : 1_700_000_000_000 + i,

@@ -9,9 +9,10 @@
  * value itself where its branch is unambiguous, as avsc reads it, else `{"branch": value}`;
  * NULL for its null branch). Logical types keep their underlying type, except the envelope's
  * `arrivalTime`/`clientTime`, which become UTC timestamps in milliseconds (TIMESTAMP WITH TIME ZONE).
- * Envelope columns are `event_id`, `event_arrival_time`, `event_ingress_instance`,
- * `event_sequence`, `event_client_time`, `event_writer_version`; payload fields follow with their
- * own names (`payload_<name>` if a name is taken by the envelope).
+ * Envelope columns are `event_id`, `event_producer` (nullable: null for events sent without a
+ * producer key, and absent from partitions written before it existed), `event_arrival_time`,
+ * `event_ingress_instance`, `event_sequence`, `event_client_time`, `event_writer_version`;
+ * payload fields follow with their own names (`payload_<name>` if a name is taken by the envelope).
  */
 import type { Type } from 'avsc';
 import { type AvroTypeLike, blockItems, jsonEmitter, nullBranch, type Reader, TextSink } from './avro-text.js';
@@ -27,6 +28,7 @@ import {
 
 export const ENVELOPE_COLUMNS = [
   'event_id',
+  'event_producer',
   'event_arrival_time',
   'event_ingress_instance',
   'event_sequence',
@@ -36,8 +38,17 @@ export const ENVELOPE_COLUMNS = [
 
 /** The envelope of the raw record just read: byte spans into the reader's buffer and numbers. */
 export interface RecordKeys {
+  /**
+   * The dedup key (producer, id) as bytes `[keyStart, keyEnd)` of the record: the encoded id and
+   * producer (length-prefixed, so distinct keys never have the same bytes).
+   */
+  keyStart: number;
+  keyEnd: number;
   idStart: number;
   idEnd: number;
+  /** -1 when the event has no producer. */
+  producerStart: number;
+  producerEnd: number;
   arrivalTime: number;
   instanceStart: number;
   instanceEnd: number;
@@ -339,8 +350,12 @@ export class RawParquetTranscoder {
   /** Output columns and the DuckDB types they read back as. */
   readonly columnTypes: { name: string; duckType: string }[];
   readonly keys: RecordKeys = {
+    keyStart: 0,
+    keyEnd: 0,
     idStart: 0,
     idEnd: 0,
+    producerStart: -1,
+    producerEnd: -1,
     arrivalTime: 0,
     instanceStart: 0,
     instanceEnd: 0,
@@ -358,6 +373,7 @@ export class RawParquetTranscoder {
       new ParquetColumn([name], physical, optional ? 1 : 0, 0);
     this.env = [
       col('event_id', Physical.BYTE_ARRAY),
+      col('event_producer', Physical.BYTE_ARRAY, true),
       col('event_arrival_time', Physical.INT64),
       col('event_ingress_instance', Physical.BYTE_ARRAY),
       col('event_sequence', Physical.INT64),
@@ -367,6 +383,7 @@ export class RawParquetTranscoder {
     const ts = { converted: Converted.TIMESTAMP_MILLIS, logical: Logical.TIMESTAMP_MILLIS_UTC };
     const envNodes: SchemaNode[] = [
       { name: 'event_id', repetition: Repetition.REQUIRED, physical: Physical.BYTE_ARRAY, ...stringType },
+      { name: 'event_producer', repetition: Repetition.OPTIONAL, physical: Physical.BYTE_ARRAY, ...stringType },
       { name: 'event_arrival_time', repetition: Repetition.REQUIRED, physical: Physical.INT64, ...ts },
       { name: 'event_ingress_instance', repetition: Repetition.REQUIRED, physical: Physical.BYTE_ARRAY, ...stringType },
       { name: 'event_sequence', repetition: Repetition.REQUIRED, physical: Physical.INT64 },
@@ -386,6 +403,7 @@ export class RawParquetTranscoder {
     this.shreds = fields.map((f) => f.shred);
     this.columnTypes = [
       { name: 'event_id', duckType: 'VARCHAR' },
+      { name: 'event_producer', duckType: 'VARCHAR' },
       { name: 'event_arrival_time', duckType: 'TIMESTAMP WITH TIME ZONE' },
       { name: 'event_ingress_instance', duckType: 'VARCHAR' },
       { name: 'event_sequence', duckType: 'BIGINT' },
@@ -398,8 +416,17 @@ export class RawParquetTranscoder {
   /** Reads the envelope of the raw record at `r.pos` into `keys`; `r.pos` ends at its payload. */
   envelope(r: Reader): RecordKeys {
     const k = this.keys;
+    k.keyStart = r.pos;
     k.idStart = r.span();
     k.idEnd = r.pos;
+    if (r.long() === 1) {
+      k.producerStart = r.span();
+      k.producerEnd = r.pos;
+    } else {
+      k.producerStart = -1;
+      k.producerEnd = -1;
+    }
+    k.keyEnd = r.pos;
     k.arrivalTime = r.long();
     k.instanceStart = r.span();
     k.instanceEnd = r.pos;
@@ -412,7 +439,8 @@ export class RawParquetTranscoder {
   /** Writes the envelope just read and the payload at `r.pos` as one row. */
   row(r: Reader): void {
     const k = this.keys;
-    const [id, arrival, instance, sequence, client, version] = this.env as [
+    const [id, producer, arrival, instance, sequence, client, version] = this.env as [
+      ParquetColumn,
       ParquetColumn,
       ParquetColumn,
       ParquetColumn,
@@ -422,6 +450,10 @@ export class RawParquetTranscoder {
     ];
     id.slots++;
     id.byteArray(r.buf, k.idStart, k.idEnd);
+    if (k.producerStart >= 0) {
+      producer.level(0, 1);
+      producer.byteArray(r.buf, k.producerStart, k.producerEnd);
+    } else producer.level(0, 0);
     arrival.slots++;
     arrival.int64(k.arrivalTime);
     instance.slots++;

@@ -3,11 +3,19 @@
  * in the type's current schema (older writer versions resolved to it).
  *
  * ```
- * record <Type>Raw { string id; timestamp-millis arrivalTime; string ingressInstance; long sequence;
+ * record <Type>Raw { string id; union { null, string } producer = null;
+ *                    timestamp-millis arrivalTime; string ingressInstance; long sequence;
  *                    union { null, timestamp-millis } clientTime; int writerVersion; <Type> payload; }
  * ```
  * Avro encodes a record as its fields back to back, so a message written with the current version
  * is stored as encoded envelope + its payload bytes unchanged (checked, not re-encoded).
+ *
+ * `producer` is the name of the producer key the event was sent with (the bus attribute
+ * `producer`), null when it was sent without one (an ingress without keys, the Kafka bridge). It
+ * follows the id so that the dedup key (producer, id) is one contiguous byte range of the record:
+ * the encoded id and producer, each length-prefixed, so no two keys share their bytes. Raw files
+ * written before the field existed are read as Avro schema resolution reads them (its default,
+ * null); the dedup step inserts the null branch itself where only the field is missing.
  */
 
 import type { Type } from 'avsc';
@@ -20,6 +28,8 @@ import { avroCheck } from './avro-check.js';
 
 export interface RawEnvelope {
   readonly id: string;
+  /** The producer key's producer name; null when the event came without one. */
+  readonly producer: string | null;
   readonly arrivalTime: number;
   readonly ingressInstance: string;
   readonly sequence: number;
@@ -53,6 +63,7 @@ export function rawSchemaFor(type: EventType): object {
     doc: `${type.name} events with their delivery envelope.`,
     fields: [
       { name: 'id', type: 'string' },
+      { name: 'producer', type: ['null', 'string'], default: null },
       { name: 'arrivalTime', type: ts },
       { name: 'ingressInstance', type: 'string' },
       { name: 'sequence', type: 'long' },
@@ -61,6 +72,34 @@ export function rawSchemaFor(type: EventType): object {
       { name: 'payload', type: latestVersion(type).schema },
     ],
   };
+}
+
+/** Longest `producer` attribute stored (producer names are at most 100 characters). */
+export const MAX_PRODUCER_LENGTH = 256;
+
+/**
+ * Encodes a raw record's envelope into `out` (the payload, in the type's current schema, follows
+ * it). An empty producer is stored as null: events without a producer are one producer.
+ */
+export function writeEnvelope(
+  out: AvroBuffer,
+  e: Omit<RawEnvelope, 'producer'> & { readonly producer?: string | null },
+): void {
+  out.writeString(e.id);
+  if (e.producer === undefined || e.producer === null || e.producer === '') out.writeLong(0);
+  else {
+    out.writeLong(1);
+    out.writeString(e.producer);
+  }
+  out.writeLong(e.arrivalTime);
+  out.writeString(e.ingressInstance);
+  out.writeLong(e.sequence);
+  if (e.clientTime === null) out.writeLong(0);
+  else {
+    out.writeLong(1);
+    out.writeLong(e.clientTime);
+  }
+  out.writeLong(e.writerVersion);
 }
 
 /** Parses raw records; timestamps stay epoch-ms numbers. */
@@ -111,6 +150,11 @@ export class RawEncoder {
     if (ingressInstance === undefined || ingressInstance === '') {
       throw new BadMessage('bad_envelope', 'attributes.ingressInstance', 'missing ingress instance');
     }
+    const p = a[ATTR.producer];
+    const producer = p === undefined || p === '' ? null : p;
+    if (producer !== null && producer.length > MAX_PRODUCER_LENGTH) {
+      throw new BadMessage('bad_envelope', 'attributes.producer', `longer than ${MAX_PRODUCER_LENGTH} characters`);
+    }
     const ct = a[ATTR.clientTime];
     const clientTime = ct === undefined ? null : Date.parse(ct);
     if (clientTime !== null && Number.isNaN(clientTime)) {
@@ -135,17 +179,9 @@ export class RawEncoder {
         `payload is not valid Avro of ${this.type.name} v${writerVersion}: ${(err as Error).message}`,
       );
     }
-    out.writeString(id);
-    out.writeLong(arrivalTime);
-    out.writeString(ingressInstance);
-    out.writeLong(sequence);
-    if (clientTime === null) out.writeLong(0);
-    else {
-      out.writeLong(1);
-      out.writeLong(clientTime);
-    }
-    out.writeLong(writerVersion);
+    const env = { id, producer, arrivalTime, ingressInstance, sequence, clientTime, writerVersion };
+    writeEnvelope(out, env);
     out.writeBytes(payload);
-    return { id, arrivalTime, ingressInstance, sequence, clientTime, writerVersion };
+    return env;
   }
 }

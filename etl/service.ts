@@ -287,6 +287,15 @@ export class EtlService {
       const m = result.manifest;
       this.metrics.hoursPublished.inc({ type });
       this.metrics.duplicatesRemoved.inc({ type }, m.duplicatesRemoved);
+      // a manifest an earlier attempt wrote before idConflicts existed has none
+      const conflicts = m.idConflicts ?? 0;
+      this.metrics.idConflicts.inc({ type }, conflicts);
+      if (conflicts > 0) {
+        this.log.warn(
+          { type, partition: m.start, idConflicts: conflicts },
+          'events reused a (producer, id) with another payload: the first copy was kept',
+        );
+      }
       this.metrics.dedupSeconds.observe({ type }, (performance.now() - started) / 1000);
       this.metrics.dedupRatio.set({ type }, m.rawEventsIn === 0 ? 0 : m.duplicatesRemoved / m.rawEventsIn);
       const end = job.start + (job.daily ? DAY_MS : HOUR_MS);
@@ -297,6 +306,7 @@ export class EtlService {
           partition: m.start,
           eventsIn: m.rawEventsIn,
           duplicates: m.duplicatesRemoved,
+          idConflicts: conflicts,
           eventsOut: m.eventsOut,
           seconds: m.dedupSeconds,
         },

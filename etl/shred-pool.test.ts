@@ -5,6 +5,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import avro from 'avsc';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AvroBuffer } from './avro-binary.js';
+import { writeEnvelope } from './raw-record.js';
 import { InThreadShredder, type Shredder, ShredPool } from './shred-pool.js';
 
 const schema = {
@@ -23,12 +24,15 @@ function records(count: number): { data: Buffer; starts: number[] } {
   const starts: number[] = [];
   for (let i = 0; i < count; i++) {
     starts.push(b.pos);
-    b.writeString(`id-${i}`);
-    b.writeLong(1_763_805_600_000 + i);
-    b.writeString('ingress-1');
-    b.writeLong(i + 1);
-    b.writeLong(0);
-    b.writeLong(1);
+    writeEnvelope(b, {
+      id: `id-${i}`,
+      producer: i % 2 === 0 ? null : 'web',
+      arrivalTime: 1_763_805_600_000 + i,
+      ingressInstance: 'ingress-1',
+      sequence: i + 1,
+      clientTime: null,
+      writerVersion: 1,
+    });
     b.writeBytes(payload.toBuffer({ n: i, tags: i % 3 === 0 ? [] : [`t${i}`] }));
   }
   return { data: Buffer.from(b.view()), starts };

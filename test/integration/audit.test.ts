@@ -18,6 +18,7 @@ import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js
 import { FsObjectStore } from '../../infra/store/fs/fs-object-store.js';
 import { captureIo } from '../support/cli-io.js';
 import { endSong, SCHEMAS_DIR } from '../support/ingress-harness.js';
+import { asWrittenBeforeProducers } from '../support/old-partitions.js';
 
 const H = Date.UTC(2026, 10, 22, 10);
 const DAY = Date.UTC(2026, 10, 22);
@@ -286,6 +287,65 @@ describe('audit of two pipelines', () => {
     expect(p).toMatchObject({ status: 'match', otherCopy: { count: 1, ids: [first.id] }, contentDiffers: nothing });
     expect(p.a?.digest).toBe(p.b?.digest);
     expect(lenient.matches).toBe(true);
+  });
+
+  it('keys events by (producer, id): the same id from two producers is two events, listed with its producer', async () => {
+    const enc = latestVersion(endSongType).type;
+    const ev = (id: string, producer: string | null, sequence: number, durationMs: number): RawEvent => ({
+      id,
+      producer,
+      arrivalTime: H + sequence * 1000,
+      ingressInstance: 'ingress-a',
+      sequence,
+      clientTime: null,
+      writerVersion: 2,
+      payload: enc.toBuffer(endSong({ durationMs })),
+    });
+    const events = [
+      ev('order-42', 'checkout', 1, 1),
+      ev('order-42', 'billing', 2, 2),
+      ev('order-42', null, 3, 3),
+      ev('order-7', 'checkout', 4, 4),
+    ];
+    const a = await pipeline([{ start: H, events }]);
+    const twin = await pipeline([{ start: H, events }]);
+    const matching = only(await audit(a.objects, twin.objects, { to: H + HOUR_MS }), H);
+    expect(matching).toMatchObject({ status: 'match', a: { events: 4, ids: 4 }, b: { events: 4, ids: 4 } });
+    // b lost billing's order-42 and holds checkout's order-7 with another payload
+    const [checkout42, , bare42] = events as [RawEvent, RawEvent, RawEvent];
+    const b = await pipeline([{ start: H, events: [checkout42, bare42, ev('order-7', 'checkout', 4, 99)] }]);
+    const report = await audit(a.objects, b.objects, { to: H + HOUR_MS });
+    expect(only(report, H)).toMatchObject({
+      status: 'differ',
+      a: { events: 4, ids: 4 },
+      b: { events: 3, ids: 3 },
+      missingOnA: nothing,
+      missingOnB: { count: 1, ids: ['order-42'], producers: ['billing'] },
+      contentDiffers: { count: 1, ids: ['order-7'], producers: ['checkout'] },
+      otherCopy: nothing,
+    });
+    expect(formatReport(report)).toContain('ids missing on b (new): 1\n  order-42  (producer billing)\n');
+    // the same id and payload under another producer is another event: missing on both sides
+    const moved = await pipeline([
+      { start: H, events: [...events.slice(0, 2), ev('order-42', 'other', 3, 3), events[3] as RawEvent] },
+    ]);
+    const p = only(await audit(a.objects, moved.objects, { to: H + HOUR_MS }), H);
+    expect(p).toMatchObject({
+      status: 'differ',
+      missingOnA: { count: 1, ids: ['order-42'], producers: ['other'] },
+      missingOnB: { count: 1, ids: ['order-42'] },
+      contentDiffers: nothing,
+    });
+    expect(p.missingOnB.producers).toBeUndefined();
+  });
+
+  it('matches a partition written before event_producer with the same events written after', async () => {
+    const a = await pipeline([{ start: H, events: hourEvents(H) }]);
+    const old = await pipeline([{ start: H, events: hourEvents(H) }]);
+    await asWrittenBeforeProducers(old.objects, 'final/EndSong/date=2026-11-22/hour=10/_manifest.json');
+    const p = only(await audit(a.objects, old.objects, { to: H + HOUR_MS }), H);
+    expect(p).toMatchObject({ status: 'match', a: { events: PER_HOUR, ids: PER_HOUR }, b: { ids: PER_HOUR } });
+    expect(p.a?.digest).toBe(p.b?.digest);
   });
 
   it('compares daily types per day', async () => {

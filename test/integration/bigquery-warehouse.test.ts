@@ -157,6 +157,20 @@ describe('BigQuery warehouse: tables and queries (any endpoint)', () => {
     expect(columns((after.schema as { fields: ExistingField[] }).fields)).toEqual(expected(endSong));
   });
 
+  it('adds event_producer (NULLABLE, last) to a table made before the column existed', async () => {
+    const now = bigQueryFields(endSong.versions[endSong.versions.length - 1]?.type as never, 'EndSong');
+    const before = now.filter((f) => f.name !== 'event_producer');
+    await ctx.warehouse.client.createDataset(ctx.dataset);
+    await ctx.warehouse.client.dataset(ctx.dataset).createTable('EndSong', {
+      schema: { fields: before as TableField[] },
+      timePartitioning: { type: 'HOUR', field: 'event_arrival_time', expirationMs: String(90 * 24 * HOUR_MS) },
+    });
+    await ctx.warehouse.ensureTable(endSong);
+    const table = await tableOf(ctx.warehouse.client, ctx.dataset, 'EndSong');
+    const fields = (table.schema as { fields: ExistingField[] }).fields;
+    expect(columns(fields)).toEqual([...columns(before as ExistingField[]), 'event_producer STRING NULLABLE']);
+  });
+
   it('partitions daily types by DAY', async () => {
     await ctx.warehouse.ensureTable(userCreate);
     const table = await tableOf(ctx.warehouse.client, ctx.dataset, 'UserCreate');

@@ -19,7 +19,7 @@ import { ContainerWriter } from '../../etl/avro-container.js';
 import { Closer, type ConsumerView } from '../../etl/closer.js';
 import { type Manifest, runDedup } from '../../etl/dedup.js';
 import { createEtlMetrics } from '../../etl/metrics.js';
-import { rawSchemaFor } from '../../etl/raw-record.js';
+import { rawSchemaFor, writeEnvelope } from '../../etl/raw-record.js';
 import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js';
 import { type EtlHarness, startEtlHarness } from '../support/etl-harness.js';
 import { endSong, pageView } from '../support/ingress-harness.js';
@@ -427,12 +427,14 @@ describe('dedup ledger re-check', () => {
     const payload = type.versions[1]?.type.toBuffer(endSong()) as Buffer;
     for (const seq of [1, 3]) {
       const before = w.target.pos;
-      w.target.writeString(`ev-${seq}`);
-      w.target.writeLong(H + 1000);
-      w.target.writeString('ingress-z');
-      w.target.writeLong(seq);
-      w.target.writeLong(0);
-      w.target.writeLong(2);
+      writeEnvelope(w.target, {
+        id: `ev-${seq}`,
+        arrivalTime: H + 1000,
+        ingressInstance: 'ingress-z',
+        sequence: seq,
+        clientTime: null,
+        writerVersion: 2,
+      });
       w.target.writeBytes(payload);
       w.commitRecord(w.target.pos - before);
     }

@@ -29,7 +29,7 @@ export interface EtlHarnessOptions extends HarnessOptions {
 }
 
 export async function startEtlHarness(options: EtlHarnessOptions & { clock: Clock }): Promise<EtlHarness> {
-  const h = await startHarness({ ingress: { ledgerGraceMs: 0, ...options.ingress }, ...options });
+  const h = await startHarness({ ...options, ingress: { ledgerGraceMs: 0, ...options.ingress } });
   const overrides: Record<string, unknown> = {
     dataDir: h.dir,
     'etl.maxFileAgeRealMs': 50,

@@ -31,6 +31,7 @@ function shape(fields: readonly BigQueryField[]): Shape[] {
 
 const ENVELOPE: Shape[] = [
   'event_id STRING REQUIRED',
+  'event_producer STRING NULLABLE',
   'event_arrival_time TIMESTAMP REQUIRED',
   'event_ingress_instance STRING REQUIRED',
   'event_sequence INT64 REQUIRED',
@@ -215,7 +216,8 @@ describe('BigQuery columns of an event type', () => {
     expect(fields.find((f) => f.name === 'payload_event_id')?.description).toBe(
       'A payload field named like an envelope column.',
     );
-    expect(fields.slice(0, 6)).toEqual(ENVELOPE_FIELDS);
+    expect(fields.slice(0, ENVELOPE_FIELDS.length)).toEqual(ENVELOPE_FIELDS);
+    expect(fields[1]).toMatchObject({ name: 'event_producer', type: 'STRING', mode: 'NULLABLE' });
   });
 
   it('maps the shipped schemas (latest versions)', async () => {
@@ -361,6 +363,15 @@ describe('merging a new schema version into the table', () => {
     ]);
     expect(merge.fields.find((f) => f.name === 'gone')).toEqual({ name: 'gone', type: 'INTEGER', mode: 'NULLABLE' });
     expect(merge.fields.find((f) => f.name === 'm')).toMatchObject({ type: 'RECORD', mode: 'REPEATED' });
+  });
+
+  it('adds event_producer (NULLABLE, last) to a table made before it, changing nothing else', () => {
+    const before = answered(bigQueryFields(v2.type).filter((f) => f.name !== 'event_producer'));
+    const merge = mergeFields(before, bigQueryFields(v2.type), 'T');
+    expect(merge.added).toEqual(['event_producer']);
+    expect(merge.relaxed).toEqual([]);
+    expect(merge.fields.slice(0, -1)).toEqual(before);
+    expect(merge.fields.at(-1)).toMatchObject({ name: 'event_producer', type: 'STRING', mode: 'NULLABLE' });
   });
 
   it('is a no-op for the same version, in either spelling of the types', () => {

@@ -11,6 +11,7 @@
  * | column                   | Parquet                              | BigQuery            |
  * |--------------------------|--------------------------------------|---------------------|
  * | `event_id`               | BYTE_ARRAY STRING, required          | STRING REQUIRED     |
+ * | `event_producer`         | BYTE_ARRAY STRING, optional          | STRING NULLABLE     |
  * | `event_arrival_time`     | INT64 TIMESTAMP(MILLIS, UTC), req.   | TIMESTAMP REQUIRED  |
  * | `event_ingress_instance` | BYTE_ARRAY STRING, required          | STRING REQUIRED     |
  * | `event_sequence`         | INT64, required                      | INT64 REQUIRED      |
@@ -46,16 +47,21 @@
  * INT64 of epoch milliseconds (`TIMESTAMP_MILLIS(col)` in SQL), a `date` an INT64 of days since
  * the epoch (`DATE_FROM_UNIX_DATE(col)`), a decimal its two's-complement big-endian bytes.
  *
- * Modes: the envelope columns are REQUIRED (NULLABLE for `event_client_time`), as in every file.
+ * Modes: the envelope columns are REQUIRED (NULLABLE for `event_producer` and
+ * `event_client_time`), as in every file. `event_producer` is missing from partitions written
+ * before it existed; a table made before it gets it added (NULLABLE, after the table's columns,
+ * like any new column: a Parquet load matches columns by name), and loading such an old partition
+ * leaves it NULL (*).
  * Every payload column and sub-column is NULLABLE (REPEATED for arrays and maps), even for Avro
  * fields that cannot be null: one table holds partitions written with every schema version, a
  * field of one version may be missing from another version's files, and BigQuery only adds
  * NULLABLE or REPEATED columns to an existing table. Loading a required Parquet column into a
  * NULLABLE column is allowed.
  *
- * (*) Not verified against BigQuery itself: whether a Parquet load maps the JSON logical type to
- * JSON (rather than refusing it), and how list inference represents a list of lists or of maps
- * (BigQuery has no array of arrays). Items of an array can be null in Avro (`array` of
+ * (*) Not verified against BigQuery itself: that a Parquet load of files lacking a NULLABLE
+ * column of the table leaves it NULL (what payload columns of other schema versions rely on too),
+ * whether a Parquet load maps the JSON logical type to JSON (rather than refusing it), and how
+ * list inference represents a list of lists or of maps (BigQuery has no array of arrays). Items of an array can be null in Avro (`array` of
  * `[null, T]`); BigQuery arrays cannot hold NULL, a load of such a null item fails.
  *
  * Column names: BigQuery compares them case-insensitively and reserves some prefixes; a schema
@@ -105,7 +111,13 @@ export const ENVELOPE_FIELDS: readonly BigQueryField[] = [
     name: 'event_id',
     type: 'STRING',
     mode: 'REQUIRED',
-    description: 'Event id given by the sender (unique per type).',
+    description: 'Event id given by the sender (unique per type and producer).',
+  },
+  {
+    name: 'event_producer',
+    type: 'STRING',
+    mode: 'NULLABLE',
+    description: 'The producer whose key sent the event; null when it was sent without a key.',
   },
   {
     name: 'event_arrival_time',
