@@ -1,6 +1,7 @@
 /** `hourglass bridge`: feeds a legacy Kafka topic through the ingress path. */
 import { parseArgs } from 'node:util';
 import { createLogger } from '../core/logger.js';
+import { tightenDataDir } from '../core/private-files.js';
 import { KafkaBridge } from '../services/bridge/kafka-bridge.js';
 import type { LegacyFormat } from '../services/bridge/legacy-message.js';
 import { createIngressMetrics } from '../services/ingress/metrics.js';
@@ -67,6 +68,7 @@ export async function runBridge(argv: string[], io: CliIo): Promise<number> {
   if (config.kafka.brokers.length === 0)
     throw new UsageError('no Kafka brokers: --brokers, kafka.brokers or KAFKA_BROKERS');
   const logger = createLogger(config.logLevel);
+  tightenDataDir(config.dataDir, logger);
   const clock = clockFor(config);
   const { state, catalog } = await openRegistry(config, logger);
   if (catalog.catalog.get(values.type) === undefined) {

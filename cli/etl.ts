@@ -6,6 +6,7 @@ import { MAIN_PIPELINE } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
 import type { Bus } from '../core/ports/bus.js';
 import type { StateStore } from '../core/ports/state-store.js';
+import { tightenDataDir } from '../core/private-files.js';
 import { EtlService, etlWorkDir } from '../etl/service.js';
 import { registerPipelineMetrics } from '../orchestrator/pipeline-metrics.js';
 import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, numberFlag } from './common.js';
@@ -46,6 +47,7 @@ export async function runEtl(argv: string[], io: CliIo): Promise<number> {
   }
   const config = configFromFlags(values, { 'etl.metricsPort': numberFlag('metrics-port', values['metrics-port']) });
   const logger = createLogger(config.logLevel);
+  tightenDataDir(config.dataDir, logger);
   const clock = clockFor(config);
   const pipeline = pipelineOf(config, values.pipeline);
   const { state, catalog } = await openRegistry(config, logger);

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createLogger } from '../core/logger.js';
+import { tightenDataDir } from '../core/private-files.js';
 import { createAlerting } from '../orchestrator/alerts/notifier.js';
 import { registerDashboard } from '../orchestrator/dashboard/dashboard-api.js';
 import { registerPipelineMetrics } from '../orchestrator/pipeline-metrics.js';
@@ -55,6 +56,7 @@ export async function runOrchestrator(argv: string[], io: CliIo): Promise<number
     'orchestrator.host': values.host,
   });
   const logger = createLogger(config.logLevel);
+  tightenDataDir(config.dataDir, logger);
   const clock = clockFor(config);
   const store = await openStateStore(config);
   // in a parallel run, topics and subscriptions are provisioned on both buses

@@ -85,7 +85,7 @@ export async function pipelineStateStore(
     return new PipelineStateStore(shared, own);
   }
   const dir = pipelineDir(config, name);
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   return new PipelineStateStore(shared, new SqliteStateStore(join(dir, 'state.sqlite')));
 }
 

@@ -14,6 +14,7 @@ import type { Bus } from '../core/ports/bus.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { StateStore } from '../core/ports/state-store.js';
 import type { Warehouse } from '../core/ports/warehouse.js';
+import { tightenDataDir } from '../core/private-files.js';
 import { type EtlConfig, EtlService, etlWorkDir } from '../etl/service.js';
 import { EmbeddedBus } from '../infra/bus/embedded/embedded-bus.js';
 import { PostgresStateStore } from '../infra/state/postgres/postgres-state-store.js';
@@ -316,6 +317,7 @@ export async function startPipeline(
   logger: Logger,
   options: { etl?: boolean } = {},
 ): Promise<Pipeline> {
+  tightenDataDir(config.dataDir, logger);
   const clock = clockFor(config);
   const store = await openStateStore(config);
   const objects = await objectStoreFor(config);

@@ -32,7 +32,7 @@ export function sharedClock(dataDir: string, scale: number): Clock {
   // a new origin; never behind the time an earlier scale had reached
   const start =
     origin === null ? realNow : Math.max(realNow, origin.clockOrigin + (realNow - origin.realOrigin) * origin.scale);
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   writeFileSyncAtomic(path, `${JSON.stringify({ scale, realOrigin: realNow, clockOrigin: start })}\n`);
   return new ScaledClock(scale, start);
 }

@@ -10,10 +10,10 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Writes a file atomically and durably: temp file, fsync, rename, fsync of the directory. */
+/** Writes a private (0600) file atomically and durably: temp file, fsync, rename, fsync of the directory. */
 export async function writeFileAtomic(path: string, data: string | Buffer): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
-  const handle = await open(tmp, 'w');
+  const handle = await open(tmp, 'w', 0o600);
   try {
     await handle.writeFile(data);
     await handle.sync();

@@ -134,7 +134,7 @@ export class TopicWriter {
     const handle = await open(
       join(this.segmentsDir, name),
       constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DSYNC,
-      0o644,
+      0o600, // private, as every file of the data dir
     );
     try {
       await fsyncDir(this.segmentsDir);

@@ -5,7 +5,7 @@
  * before the WAL checkpoint may be lost (ledger entries are rebuilt from the bus by then: see
  * the completeness rules).
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { LedgerSealed, RegistryConflict, StateStoreFailed } from '../../../core/errors.js';
@@ -70,10 +70,17 @@ export class SqliteStateStore implements StateStore {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
 
-  /** Opens (creating if needed) the database file and runs pending migrations. */
+  /**
+   * Opens (creating if needed) the database file and runs pending migrations. A new database file
+   * is private (0600, in a 0700 folder) whatever the umask: it is created before SQLite opens it,
+   * and SQLite gives its -wal and -shm files the database file's permissions.
+   */
   constructor(path: string) {
     try {
-      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      if (path !== ':memory:' && path !== '') {
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+        closeSync(openSync(path, constants.O_RDONLY | constants.O_CREAT, 0o600));
+      }
       this.db = new Database(path);
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');

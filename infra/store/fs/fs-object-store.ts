@@ -5,6 +5,8 @@
  * then hard-linked to its name. `link` fails with EEXIST when the name exists, so of two writers
  * exactly one wins, and a reader never sees a partial object. Staging files left by a crashed
  * process (their name carries the pid) are removed when a store opens on the same root.
+ *
+ * Objects are private whatever the umask: files 0600, folders 0700.
  */
 import { randomBytes } from 'node:crypto';
 import { copyFile, link, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
@@ -25,7 +27,7 @@ export class FsObjectStore implements ObjectStore {
   /** Creates the root and removes staging files of processes that no longer run. */
   private init(): Promise<void> {
     this.ready ??= (async () => {
-      await mkdir(join(this.root, STAGING), { recursive: true });
+      await mkdir(join(this.root, STAGING), { recursive: true, mode: 0o700 });
       for (const f of await readdir(join(this.root, STAGING))) {
         const pid = Number(f.split('-')[0]);
         if (!Number.isInteger(pid) || !alive(pid)) await rm(join(this.root, STAGING, f), { force: true });
@@ -40,7 +42,7 @@ export class FsObjectStore implements ObjectStore {
 
   async put(name: string, body: Uint8Array): Promise<ObjectInfo> {
     return this.create(name, async (staging) => {
-      const handle = await open(staging, 'wx');
+      const handle = await open(staging, 'wx', 0o600);
       try {
         await handle.writeFile(body);
         await handle.sync();
@@ -55,6 +57,7 @@ export class FsObjectStore implements ObjectStore {
       await copyFile(path, staging);
       const handle = await open(staging, 'r+');
       try {
+        await handle.chmod(0o600); // copyFile gives the copy the source's mode
         await handle.sync();
       } finally {
         await handle.close();
@@ -68,7 +71,7 @@ export class FsObjectStore implements ObjectStore {
     const staging = join(this.root, STAGING, `${process.pid}-${randomBytes(8).toString('hex')}`);
     try {
       await write(staging);
-      await mkdir(dirname(target), { recursive: true });
+      await mkdir(dirname(target), { recursive: true, mode: 0o700 });
       try {
         await link(staging, target);
       } catch (err) {
