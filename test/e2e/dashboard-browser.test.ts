@@ -71,15 +71,15 @@ function send(url: string, args: string[]): Promise<string> {
   });
 }
 
-/** The page's document inside a browser-side function (this file is typed without the DOM library). */
-interface PageElement {
-  readonly dataset: Record<string, string>;
-}
-function pageDocument(): {
-  getElementById(id: string): PageElement;
-  querySelectorAll(selector: string): Iterable<PageElement>;
-} {
-  return (globalThis as unknown as { document: ReturnType<typeof pageDocument> }).document;
+/**
+ * The page's document as browser-side functions see it (this file is typed without the DOM
+ * library; the functions run in the page, so they name `globalThis.document` themselves).
+ */
+interface PageGlobal {
+  readonly document: {
+    getElementById(id: string): { readonly dataset: Record<string, string> };
+    querySelectorAll(selector: string): Iterable<{ readonly dataset: Record<string, string> }>;
+  };
 }
 
 const cell = (type: string, hour: string): string => `button.cell[data-type="${type}"][data-hour="${hour}"]`;
@@ -152,9 +152,9 @@ describe('dashboard in Chromium', () => {
     (
       await p.waitForFunction(
         () => {
-          const cell = [...pageDocument().querySelectorAll('button.cell[data-type="EndSong"]')].find(
-            (b) => (b.dataset.state === 'open' || b.dataset.state === 'closing') && Number(b.dataset.events) > 0,
-          );
+          const cell = [
+            ...(globalThis as unknown as PageGlobal).document.querySelectorAll('button.cell[data-type="EndSong"]'),
+          ].find((b) => (b.dataset.state === 'open' || b.dataset.state === 'closing') && Number(b.dataset.events) > 0);
           return cell ? { hour: cell.dataset.hour, state: cell.dataset.state } : null;
         },
         undefined,
@@ -222,10 +222,14 @@ describe('dashboard in Chromium', () => {
 
     // two more refreshes: the detail stays open on the same hour
     const count = Number(await p.locator('#refreshed').getAttribute('data-count'));
-    await p.waitForFunction((n) => Number(pageDocument().getElementById('refreshed').dataset.count) >= n, count + 2, {
-      polling: 100,
-      timeout: 30_000,
-    });
+    await p.waitForFunction(
+      (n) => Number((globalThis as unknown as PageGlobal).document.getElementById('refreshed').dataset.count) >= n,
+      count + 2,
+      {
+        polling: 100,
+        timeout: 30_000,
+      },
+    );
     expect(await detail.isVisible()).toBe(true);
     expect(await p.locator(cell('EndSong', f.hour)).getAttribute('class')).toContain('selected');
     expect(JSON.parse((await p.locator('#manifest').textContent()) as string)).toEqual(manifest);
