@@ -21,6 +21,8 @@ export interface IngressConfig {
   readonly maxInFlightBytes: number;
   /** Largest event (its JSON) in a batch; a larger one is rejected with `event_too_large`, unparsed. */
   readonly maxEventBytes: number;
+  /** Objects and arrays in one request body at most (413 batch_too_large beyond). */
+  readonly maxContainersPerBatch: number;
   /** Most open connections (node's `server.maxConnections`); further ones are closed on arrival. */
   readonly maxConnections: number;
   readonly requestTimeoutRealMs: number;
@@ -418,6 +420,7 @@ function validate(s: Settings): HourglassConfig {
       maxIdLength: num(i, 'maxIdLength', 'ingress.maxIdLength', 8, 1024),
       maxInFlightBytes: num(i, 'maxInFlightBytes', 'ingress.maxInFlightBytes', 1024, 16 * 1024 * 1024 * 1024),
       maxEventBytes: num(i, 'maxEventBytes', 'ingress.maxEventBytes', 256, 1024 * 1024 * 1024),
+      maxContainersPerBatch: num(i, 'maxContainersPerBatch', 'ingress.maxContainersPerBatch', 1000),
       maxConnections: num(i, 'maxConnections', 'ingress.maxConnections', 1, 1_000_000),
       requestTimeoutRealMs: num(i, 'requestTimeoutRealMs', 'ingress.requestTimeoutRealMs', 100),
       headersTimeoutRealMs: num(i, 'headersTimeoutRealMs', 'ingress.headersTimeoutRealMs', 100),

@@ -28,6 +28,11 @@ export const DEFAULTS = {
      * without being parsed, and the rest of its batch goes through.
      */
     maxEventBytes: 64 * 1024,
+    /**
+     * Objects and arrays in the events of one request, counted as the body is read (each becomes
+     * an allocation when parsed); more get 413 batch_too_large before anything is built.
+     */
+    maxContainersPerBatch: 100_000,
     /** Most open connections; further ones are closed on arrival (node's `server.maxConnections`). */
     maxConnections: 10_000,
     /** A request must arrive completely within this (real ms), or it gets 408 (slow clients). */

@@ -116,6 +116,7 @@ export function buildApp(deps: IngressAppDeps): IngressApp {
       bodyLimitBytes: config.bodyLimitBytes,
       maxEventsPerBatch: config.maxEventsPerBatch,
       maxEventBytes: config.maxEventBytes,
+      maxContainersPerBatch: config.maxContainersPerBatch,
       headBytes: config.deadLetterEventBytes,
     });
     scope.post(

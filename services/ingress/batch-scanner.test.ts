@@ -168,6 +168,20 @@ describe('BatchScanner: properties', () => {
 });
 
 describe('BatchScanner: cases', () => {
+  it('stops once the body holds more objects and arrays than allowed, wherever they nest', () => {
+    const nested = (n: number) =>
+      `{"events":[{"type":"A","payload":{"x":[${Array.from({ length: n }, () => '{}').join(',')}]}}]}`;
+    // within the events: the event, its payload and its list: 3, plus one per {}
+    const within = new BatchScanner(Number.POSITIVE_INFINITY, 10);
+    within.write(Buffer.from(nested(7)));
+    expect(within.tooComplex).toBe(false);
+    expect(within.end().valid).toBe(true);
+    const over = new BatchScanner(Number.POSITIVE_INFINITY, 10);
+    const body = Buffer.from(nested(8));
+    for (let i = 0; i < body.length; i += 7) over.write(body.subarray(i, i + 7));
+    expect(over.tooComplex).toBe(true);
+  });
+
   it.each([
     ['', false, 'the body is empty'],
     ['   ', false, 'unexpected end'],

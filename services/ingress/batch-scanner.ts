@@ -81,6 +81,13 @@ export interface BatchScan {
 export class BatchScanner {
   /** Set once `events` has more than `maxElements` elements; the scanner then stops. */
   tooMany = false;
+  /**
+   * Set once the events hold more than `maxContainers` objects and arrays (each costs an allocation
+   * when parsed: `[{},{},…]` inside events within the size cap would otherwise amplify a few MB
+   * into hundreds); the scanner then stops, as for `tooMany`.
+   */
+  tooComplex = false;
+  private containers = 0;
 
   private state = VALUE;
   private offset = 0; // bytes scanned before the current chunk
@@ -106,12 +113,15 @@ export class BatchScanner {
   private starts: number[] = [];
   private ends: number[] = [];
 
-  constructor(private readonly maxElements: number = Number.POSITIVE_INFINITY) {}
+  constructor(
+    private readonly maxElements: number = Number.POSITIVE_INFINITY,
+    private readonly maxContainers: number = Number.POSITIVE_INFINITY,
+  ) {}
 
   /** Scans the next bytes of the body. */
   write(chunk: Uint8Array): void {
     const n = chunk.length;
-    if (this.state === FAILED || this.tooMany) {
+    if (this.state === FAILED || this.tooMany || this.tooComplex) {
       this.offset += n;
       return;
     }
@@ -214,6 +224,11 @@ export class BatchScanner {
             } else if (c >= 0x31 && c <= 0x39) {
               state = NUM_INT;
             } else if (c === 0x7b || c === 0x5b) {
+              // only the events are built: objects and arrays elsewhere are checked, never parsed
+              if (depth >= 2 && this.inArray && ++this.containers > this.maxContainers) {
+                this.tooComplex = true;
+                break scan;
+              }
               if (depth === stack.length) stack = this.grow();
               stack[depth++] = c === 0x7b ? OBJECT : ARRAY;
               state = c === 0x7b ? KEY_OR_CLOSE : VALUE_OR_CLOSE;

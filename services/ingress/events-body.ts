@@ -14,6 +14,8 @@ export interface EventsBodyLimits {
   readonly bodyLimitBytes: number;
   readonly maxEventsPerBatch: number;
   readonly maxEventBytes: number;
+  /** Objects and arrays in one body at most (`ingress.maxContainersPerBatch`). */
+  readonly maxContainersPerBatch: number;
   /** Bytes of an oversized event's JSON kept for its dead letter. */
   readonly headBytes: number;
 }
@@ -36,7 +38,7 @@ export function eventsBodyParser(scope: FastifyInstance, limits: EventsBodyLimit
       done(bodyTooLarge(limits), undefined);
       return;
     }
-    const scanner = new BatchScanner(limits.maxEventsPerBatch);
+    const scanner = new BatchScanner(limits.maxEventsPerBatch, limits.maxContainersPerBatch);
     const chunks: Buffer[] = [];
     let received = 0;
     let finished = false;
@@ -59,6 +61,14 @@ export function eventsBodyParser(scope: FastifyInstance, limits: EventsBodyLimit
       }
       chunks.push(bytes);
       scanner.write(bytes);
+      if (scanner.tooComplex) {
+        const rejection = new RequestRejected(
+          'batch_too_large',
+          `more than ${limits.maxContainersPerBatch} objects and arrays in one request; at most ${limits.maxContainersPerBatch} are allowed`,
+        );
+        finish(null, { events: [], rejection });
+        return;
+      }
       if (scanner.tooMany) {
         // Answered now, by the route: a parser error would make fastify close the connection
         // while the client still sends, and a reset can lose the answer. What is left of the body

@@ -1,7 +1,8 @@
 /**
  * Bodies that would amplify into millions of objects are refused before they are built: ten
- * parallel 5 MiB batches of `{}` against `hourglass dev` (a child process) are answered 413 quickly
- * and the process's peak RSS stays under 300 MB.
+ * parallel 5 MiB batches of `{}` against `hourglass dev` (a child process), and ten of events
+ * within the size cap whose payloads nest thousands of `{}`, are answered 413 quickly and the
+ * process's peak RSS stays under 300 MB.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -56,6 +57,25 @@ describe('ingress memory under amplifying bodies', () => {
       // and the process serves on
       const after = await post(JSON.stringify({ events: [{ type: 'EndSong', id: 'after-1', payload: {} }] }));
       expect(after.status).toBe(200);
+
+      // the same amplification inside events within the size cap: 1,000 events of ~5 KB, each a
+      // payload holding [{},{},…]
+      const inner = `[${Array.from({ length: 1_600 }, () => '{}').join(',')}]`;
+      const nested = `{"events":[${Array.from({ length: 1000 }, (_, i) => `{"type":"EndSong","id":"n-${i}","payload":{"userId":${inner}}}`).join(',')}]}`;
+      expect(nested.length).toBeGreaterThan(4_500_000);
+      writeFileSync(`/proc/${pid}/clear_refs`, '5');
+      const t0 = performance.now();
+      const nestedAnswers = await Promise.all(Array.from({ length: 10 }, () => post(nested)));
+      const nestedMs = performance.now() - t0;
+      const nestedCodes = await Promise.all(
+        nestedAnswers.map(async (r) => [r.status, ((await r.json()) as { error: { code: string } }).error.code]),
+      );
+      const nestedPeak = statusMb(pid, 'VmHWM');
+      console.log(
+        `10 × ${(nested.length / 1048576).toFixed(1)} MiB of nested [{}…]: ${nestedMs.toFixed(0)} ms, peak ${nestedPeak.toFixed(0)} MB`,
+      );
+      expect(nestedCodes).toEqual(Array.from({ length: 10 }, () => [413, 'batch_too_large']));
+      expect(nestedPeak).toBeLessThan(300);
     } finally {
       await dev.stop();
     }
