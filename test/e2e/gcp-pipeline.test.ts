@@ -68,7 +68,19 @@ describe('the pipeline on Google Cloud backends (fakes and doubles)', () => {
       const sent = JSON.parse(
         (
           await hourglass(
-            ['send', '--url', dev.url, ...dev.keyArgs, '--type', 'EndSong,PageView', '--rate', '300', '--duration', '5', '--json'],
+            [
+              'send',
+              '--url',
+              dev.url,
+              ...dev.keyArgs,
+              '--type',
+              'EndSong,PageView',
+              '--rate',
+              '300',
+              '--duration',
+              '5',
+              '--json',
+            ],
             env,
           )
         )

@@ -32,7 +32,21 @@ describe('pipeline on PostgreSQL state', () => {
     const dev = await startDev(['--data-dir', dir, '--time-scale', '360'], 30_000, env);
     try {
       const send = JSON.parse(
-        (await hourglass('send', '--url', dev.url, ...dev.keyArgs, '--type', 'EndSong', '--rate', '1000', '--duration', '4', '--json'))
+        (
+          await hourglass(
+            'send',
+            '--url',
+            dev.url,
+            ...dev.keyArgs,
+            '--type',
+            'EndSong',
+            '--rate',
+            '1000',
+            '--duration',
+            '4',
+            '--json',
+          )
+        )
           .trim()
           .split('\n')
           .pop() as string,
