@@ -26,7 +26,15 @@ describe('hourglass orchestrator', () => {
       const list = (await (await fetch(`${orch.url}/v1/event-types`, { headers: auth })).json()) as {
         eventTypes: { name: string }[];
       };
-      expect(list.eventTypes.map((t) => t.name)).toEqual(['EndSong', 'PageView', 'UserCreate']);
+      // an owner token lists its owner's types only (none yet); an admin's lists all
+      expect(list.eventTypes).toEqual([]);
+      const admin = (await hourglass(['tokens', 'create', '--owner', 'ops', '--admin', '--data-dir', dir])).trim();
+      const all = (await (
+        await fetch(`${orch.url}/v1/event-types`, { headers: { authorization: `Bearer ${admin}` } })
+      ).json()) as {
+        eventTypes: { name: string }[];
+      };
+      expect(all.eventTypes.map((t) => t.name)).toEqual(['EndSong', 'PageView', 'UserCreate']);
       const created = await fetch(`${orch.url}/v1/event-types`, {
         method: 'POST',
         headers: auth,
@@ -44,7 +52,10 @@ describe('hourglass orchestrator', () => {
       expect((await fetch(`${orch.url}/v1/event-types`)).status).toBe(401);
       // the orchestrator serves the dashboard, its JSON and its metrics too
       expect((await fetch(`${orch.url}/dashboard`)).headers.get('content-type')).toContain('text/html');
-      const grid = (await (await fetch(`${orch.url}/v1/dashboard?hours=2`)).json()) as { types: { name: string }[] };
+      expect((await fetch(`${orch.url}/v1/dashboard?hours=2`)).status).toBe(401);
+      const grid = (await (
+        await fetch(`${orch.url}/v1/dashboard?hours=2`, { headers: { authorization: `Bearer ${admin}` } })
+      ).json()) as { types: { name: string }[] };
       expect(grid.types.map((t) => t.name)).toContain('EndSong');
       expect(await (await fetch(`${orch.url}/metrics`)).text()).toMatch(/hourglass_bus_backlog_messages\{/);
       expect(await orch.stop()).toBe(0);
