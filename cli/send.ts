@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { DEFAULTS } from '../core/defaults.js';
@@ -42,6 +43,13 @@ export interface SendSummary {
   p90Ms: number;
   p99Ms: number;
   maxMs: number;
+  /**
+   * This process's event-loop delay while sending (p99 and max, ms, beyond the 10-ms sampling
+   * interval): time an answer may have waited here before its latency was taken, so part of the
+   * latencies above when high.
+   */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
   requests: number;
   seconds: number;
   httpErrors: Record<string, number>;
@@ -227,6 +235,8 @@ async function sendTraffic(o: SendOptions, types: EventType[], io: CliIo): Promi
   };
   process.once('SIGINT', onSigint);
 
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const started = performance.now();
   const endAt = started + o.duration * 1000;
   const msPerBatch = o.rate > 0 ? (o.batch / o.rate) * 1000 : 0;
@@ -320,6 +330,7 @@ async function sendTraffic(o: SendOptions, types: EventType[], io: CliIo): Promi
     await Promise.all(Array.from({ length: o.concurrency }, () => worker()));
   } finally {
     clearInterval(progress);
+    loopDelay.disable();
     process.off('SIGINT', onSigint);
     if ((io.stderr as NodeJS.WriteStream).isTTY) io.stderr.write('\n');
     await pool.close();
@@ -337,6 +348,9 @@ async function sendTraffic(o: SendOptions, types: EventType[], io: CliIo): Promi
     p90Ms: round(p.p90),
     p99Ms: round(p.p99),
     maxMs: round(p.max),
+    // each sample is the time between two 10-ms timer ticks: the delay is what exceeds 10 ms
+    loopDelayP99Ms: round(Math.max(0, loopDelay.percentile(99) / 1e6 - 10)),
+    loopDelayMaxMs: round(Math.max(0, loopDelay.max / 1e6 - 10)),
     requests,
     seconds: round(seconds),
     httpErrors,
@@ -359,6 +373,7 @@ function printSummary(s: SendSummary, o: SendOptions, io: CliIo): void {
       `http errors ${errors || 'none'}`,
       `rate        ${s.eventsPerSec} events/s answered${o.rate > 0 ? ` (target ${o.rate})` : ' (as fast as possible)'}`,
       `latency     p50 ${s.p50Ms} ms, p90 ${s.p90Ms} ms, p99 ${s.p99Ms} ms, max ${s.maxMs} ms`,
+      `send's own event-loop delay p99 ${s.loopDelayP99Ms} ms, max ${s.loopDelayMaxMs} ms`,
       '',
     ].join('\n'),
   );

@@ -266,7 +266,8 @@ export class RateLimited extends HourglassError {
   constructor(context: {
     key: string;
     producer: string;
-    events: number;
+    /** The request's events; absent when it was refused before its body was read. */
+    events?: number;
     ratePerSec: number;
     retryAfterSeconds: number;
   }) {

@@ -1,7 +1,9 @@
 /**
  * Producer authentication of `POST /v1/events`: the key is checked before the body is read (a
  * request without a valid key costs no parsing), the page's origin must be one the key lists
- * (browsers as producers, CORS), and the key's rate is taken once the batch size is known.
+ * (browsers as producers, CORS), and the key's rate is taken once the batch size is known. A key
+ * over its rate (its bucket empty: TokenBucket) is refused (429) before the body is read, so a
+ * producer flooding far over its rate costs the ingress no parsing and slows other keys less.
  *
  * CORS: a preflight (`OPTIONS /v1/events`) carries no key, so it is answered for any origin that
  * some active key lists; the real request is then checked against its own key's origins. Requests
@@ -55,6 +57,17 @@ export function producerAuth(
     principals.set(request, principal);
   };
 
+  const refuse = (p: ProducerPrincipal, events: number | undefined, wait: number): RateLimited => {
+    onRateLimited(p.producer);
+    return new RateLimited({
+      key: p.keyId,
+      producer: p.producer,
+      ...(events === undefined ? {} : { events }),
+      ratePerSec: p.bucket.ratePerSec,
+      retryAfterSeconds: wait,
+    });
+  };
+
   // callback style: a cached key is checked without a promise on the hot path
   const hook: preParsingHookHandler = (request, reply, payload, done) => {
     const finish = (principal: ProducerPrincipal): void => {
@@ -62,6 +75,12 @@ export function producerAuth(
         accept(request, reply, principal);
       } catch (err) {
         done(err as Error);
+        return;
+      }
+      // over the rate: the batch would be refused whatever its size, so its body is not read
+      const wait = principal.bucket.waitForOne(performance.now());
+      if (wait > 0) {
+        done(refuse(principal, undefined, wait));
         return;
       }
       done(null, payload);
@@ -83,16 +102,7 @@ export function producerAuth(
       const p = principals.get(request);
       if (p === undefined) throw new Error('producer auth hook did not run');
       const wait = p.bucket.take(events, performance.now());
-      if (wait > 0) {
-        onRateLimited(p.producer);
-        throw new RateLimited({
-          key: p.keyId,
-          producer: p.producer,
-          events,
-          ratePerSec: p.bucket.ratePerSec,
-          retryAfterSeconds: wait,
-        });
-      }
+      if (wait > 0) throw refuse(p, events, wait);
       return { producer: p.producer, types: p.types };
     },
   };

@@ -30,11 +30,31 @@ describe('TokenBucket', () => {
     expect(b.take(5, 500)).toBe(0); // 5 tokens back after 0.5 s
     expect(b.take(10, 500)).toBe(1);
     expect(b.take(30, 10_000)).toBe(0); // larger than the burst: passes on a full bucket, in debt
-    expect(b.take(1, 10_000)).toBeGreaterThanOrEqual(1);
+    expect(b.take(1, 10_000)).toBe(2); // 11 tokens to pay back before one is there
+    expect(b.take(1, 11_100)).toBe(0);
+  });
+  it('lets a request larger than what is left pass whole; the debt holds the rate over time', () => {
+    const b = new TokenBucket(100, 200, 0);
+    let passed = 0;
+    // 10 s of requests of 50 events every 10 ms (5,000 events/s offered, 50 × the rate)
+    for (let t = 0; t <= 10_000; t += 10) if (b.take(50, t) === 0) passed += 50;
+    expect(passed).toBeGreaterThanOrEqual(100 * 10 + 200 - 50);
+    expect(passed).toBeLessThanOrEqual(100 * 10 + 200 + 50);
   });
   it('rate 0 is unlimited', () => {
     const b = new TokenBucket(0, 1, 0);
     for (let i = 0; i < 100; i++) expect(b.take(1000, 0)).toBe(0);
+    expect(b.waitForOne(0)).toBe(0);
+  });
+  it('says whether a request would pass before its size is known (refused before the body is read)', () => {
+    const b = new TokenBucket(10, 20, 0);
+    expect(b.waitForOne(0)).toBe(0);
+    expect(b.take(20, 0)).toBe(0);
+    expect(b.waitForOne(0)).toBe(1);
+    expect(b.waitForOne(50)).toBe(1); // half an event back
+    expect(b.waitForOne(100)).toBe(0); // one event back: a request passes, whatever its size
+    expect(b.take(15, 100)).toBe(0);
+    expect(b.waitForOne(100)).toBe(2); // 14 in debt: 1.5 s until a token is there
   });
 });
 

@@ -98,8 +98,11 @@ export async function createProducerKey(
 }
 
 /**
- * A token bucket: `ratePerSec` events per second, up to `burst` at once. A request larger than the
- * burst passes when the bucket is full (the debt is paid before the next one passes).
+ * A token bucket: `ratePerSec` events per second, up to `burst` at once. A request passes while the
+ * bucket holds at least one event's token, and takes all of its events even past empty: the debt is
+ * paid back at the rate before the key's next request passes, so the rate holds over time. Whether
+ * a request passes does not depend on its size, so a request over the rate is refused before its
+ * body is read (a producer flooding far over its rate costs the ingress no parsing).
  */
 export class TokenBucket {
   private tokens: number;
@@ -113,16 +116,23 @@ export class TokenBucket {
     this.at = now;
   }
 
-  /** Takes `n` tokens: 0 when they were taken, else the seconds to wait before the same request fits. */
+  /** Takes `n` tokens: 0 when they were taken, else the seconds to wait before a request passes. */
   take(n: number, now: number): number {
+    const wait = this.waitForOne(now);
+    if (wait === 0 && this.ratePerSec !== 0) this.tokens -= n;
+    return wait;
+  }
+
+  /**
+   * 0 when a request would pass now (the bucket holds a token, or the rate is unlimited); else the
+   * seconds until one would.
+   */
+  waitForOne(now: number): number {
     if (this.ratePerSec === 0) return 0;
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.ratePerSec);
     this.at = now;
-    const need = Math.min(n, this.burst);
-    if (this.tokens >= need) {
-      this.tokens -= n;
-      return 0;
-    }
+    const need = Math.min(1, this.burst);
+    if (this.tokens >= need) return 0;
     return Math.max(1, Math.ceil((need - this.tokens) / this.ratePerSec));
   }
 }

@@ -131,6 +131,29 @@ describe('producer keys', () => {
     expect(metrics).toMatch(/hourglass_ingress_rate_limited_total\{producer="web"\} [1-9]/);
   });
 
+  it('refuses a key with no room for one event before reading the body; the connection stays usable', async () => {
+    const k = await key({ ratePerSec: 1, burst: 5 });
+    expect(
+      (
+        await post(
+          Array.from({ length: 5 }, () => ev()),
+          bearer(k.key),
+        )
+      ).status,
+    ).toBe(200);
+    // the bucket is empty: even a body that is not JSON is answered 429, not 400 (it was not parsed)
+    const res = await fetch(`${h.url}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...bearer(k.key) },
+      body: `{"events": [${'x'.repeat(200_000)}`,
+    });
+    expect(res.status).toBe(429);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('rate_limited');
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    // another key right after on the same server: the unread body did not wedge anything
+    expect((await post([ev()], bearer((await key()).key))).status).toBe(200);
+  });
+
   it('a revoked key stops working within the recheck bound', async () => {
     const k = await key();
     expect((await post([ev()], bearer(k.key))).status).toBe(200);

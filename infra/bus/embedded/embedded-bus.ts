@@ -49,6 +49,7 @@ import {
   type Subscriber,
   type SubscriptionOptions,
 } from '../../../core/ports/bus.js';
+import { SubscriptionBacklogIndex } from './backlog-index.js';
 import { acquireConsumerLock } from './consumer-lock.js';
 import { encodeFrame } from './frame.js';
 import { writeFileAtomic } from './fs-util.js';
@@ -96,6 +97,9 @@ export class EmbeddedBus implements Bus {
   private readonly writers = new Map<string, TopicLanes>();
   private readonly subscribers = new Map<string, { topic: string; subscriber: EmbeddedSubscriber }>();
   private readonly knownTopics = new Set<string>();
+  /** What `backlog` has read of each subscription's segments, and its call in progress. */
+  private readonly backlogIndexes = new Map<string, SubscriptionBacklogIndex>();
+  private readonly backlogRuns = new Map<string, Promise<Backlog>>();
   private readonly logger: Logger;
   private readonly segmentBytes: number;
   private readonly writeLanes: number;
@@ -109,8 +113,9 @@ export class EmbeddedBus implements Bus {
     this.root = join(options.dataDir, 'bus');
     this.topicsDir = join(this.root, 'topics');
     this.subsDir = join(this.root, 'subscriptions');
-    mkdirSync(this.topicsDir, { recursive: true });
-    mkdirSync(this.subsDir, { recursive: true });
+    // private (0700), as every folder of the data dir; files are 0600
+    mkdirSync(this.topicsDir, { recursive: true, mode: 0o700 });
+    mkdirSync(this.subsDir, { recursive: true, mode: 0o700 });
     this.logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'embedded-bus' });
     this.segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
     this.writeLanes = Math.max(1, options.writeLanes ?? 2);
@@ -161,7 +166,7 @@ export class EmbeddedBus implements Bus {
     this.assertOpen();
     checkName('topic', topic);
     const dir = this.topicDir(topic);
-    await mkdir(join(dir, 'segments'), { recursive: true });
+    await mkdir(join(dir, 'segments'), { recursive: true, mode: 0o700 });
     if (!existsSync(join(dir, 'topic.json'))) {
       await writeFileAtomic(
         join(dir, 'topic.json'),
@@ -214,7 +219,7 @@ export class EmbeddedBus implements Bus {
         rule: `already exists on topic ${existing.topic}`,
       });
     }
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     // Start after everything already in the topic: record each segment's current end.
     const state: SubscriptionState = { segments: {} };
     const segDir = this.segmentsDir(topic);
@@ -236,6 +241,7 @@ export class EmbeddedBus implements Bus {
     checkName('subscription', subscription);
     const live = this.subscribers.get(subscription);
     if (live) await live.subscriber.close();
+    this.backlogIndexes.delete(subscription);
     await rm(this.subDir(subscription), { recursive: true, force: true });
   }
 
@@ -301,27 +307,50 @@ export class EmbeddedBus implements Bus {
     return subscriber;
   }
 
-  async backlog(subscription: string): Promise<Backlog> {
+  /**
+   * Unacked messages of a subscription and the oldest one's publish time. Reads only what was
+   * appended since the last call, asynchronously (backlog-index.ts); calls for one subscription
+   * take turns.
+   */
+  backlog(subscription: string): Promise<Backlog> {
+    const previous = this.backlogRuns.get(subscription) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => this.readBacklog(subscription));
+    this.backlogRuns.set(subscription, run);
+    const forget = (): void => {
+      if (this.backlogRuns.get(subscription) === run) this.backlogRuns.delete(subscription);
+    };
+    run.then(forget, forget);
+    return run;
+  }
+
+  private async readBacklog(subscription: string): Promise<Backlog> {
     const dir = this.subDir(subscription);
     const meta = loadMeta(dir);
-    if (meta === null) throw new SubscriptionNotFound({ subscription });
+    if (meta === null) {
+      this.backlogIndexes.delete(subscription);
+      throw new SubscriptionNotFound({ subscription });
+    }
     const live = this.subscribers.get(subscription);
     if (live) await live.subscriber.saveNow();
     const state = loadState(dir);
     const segDir = this.segmentsDir(meta.topic);
+    let index = this.backlogIndexes.get(subscription);
+    if (index === undefined) {
+      index = new SubscriptionBacklogIndex();
+      this.backlogIndexes.set(subscription, index);
+    }
     let messages = 0;
     let oldest: number | null = null;
+    const open = new Set<string>();
     for (const name of listSegmentNames(await readdir(segDir).catch(() => []))) {
       const cursor = state.segments[name];
       if (cursor?.done) continue;
-      const { headers } = scanHeaders(join(segDir, name), cursor?.offset ?? 0);
-      for (const h of headers) {
-        const unacked = h.count - (cursor?.acked[String(h.offset)]?.length ?? 0);
-        if (unacked <= 0) continue;
-        messages += unacked;
-        if (oldest === null || h.publishTime < oldest) oldest = h.publishTime;
-      }
+      open.add(name);
+      const b = await index.segmentBacklog(name, join(segDir, name), cursor);
+      messages += b.messages;
+      if (b.oldest !== null && (oldest === null || b.oldest < oldest)) oldest = b.oldest;
     }
+    index.retain(open);
     return { messages, oldestUnackedPublishTime: oldest };
   }
 

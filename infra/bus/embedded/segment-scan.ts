@@ -58,8 +58,9 @@ export interface HeaderEntry {
 }
 
 /**
- * Lists frame headers from `from` without checking bodies (for backlog figures and subscription
- * start positions). Synchronous: used on demand, not on the delivery path.
+ * Lists frame headers from `from` without checking bodies (for subscription start positions).
+ * Synchronous: used once per new subscription, not on the delivery path (backlog figures, asked
+ * for every second, read incrementally and asynchronously: backlog-index.ts).
  */
 export function scanHeaders(path: string, from: number): { headers: HeaderEntry[]; end: number } {
   const headers: HeaderEntry[] = [];
