@@ -2,8 +2,9 @@
  * `npm run bench`: measures in one run
  *  (a) the bare ceiling: JSON.parse + avsc validation + encoding, in-process, one core;
  *  (b) the ingress end to end over loopback HTTP into the embedded bus (fsynced), batches of 100
- *      events, with the load generator (`hourglass send`) as a separate process: the maximum rate,
- *      then latency at half of it; peak RSS of the ingress process;
+ *      events, with the load generator (`hourglass send`) as a separate process: the maximum rate
+ *      with producer keys on and off, then latency at half of it (and the event-loop delay of both
+ *      processes), quota isolation between two keys; peak RSS of the ingress process (bench/ingress.ts);
  *  (c) the ETL consumer of one type: bus → committed raw files (bench/etl-consumer.ts);
  *  (d) the dedup step on hours of 5 M and 20 M events with 1% duplicates (bench/etl-dedup.ts);
  *  (e) end to end, hour end → published partition, for an hour of ~1 M events (bench/etl-e2e.ts);
@@ -17,7 +18,7 @@
  *      `--soak-seconds N`, `--soak-rate N`), every topic rolling segments; RSS of the dev process
  *      over time, ingress p99, segment files seen per topic, then every accepted event id checked
  *      to be in the published final partitions exactly once (DuckDB). Exits 1 on any loss.
- * `npm run bench -- --only etl` runs (c)–(e) alone; `-- --only registry` runs (f) alone;
+ * `npm run bench -- --only ingress` runs (b) alone; `-- --only etl` runs (c)–(e) alone; `-- --only registry` runs (f) alone;
  * `-- --only pubsub` runs (g) alone (`-- --pull-streams N` sets the consumer's streaming pulls);
  * `-- --only audit` runs (h) alone, `-- --only kafka` runs (i) alone, `-- --only soak` runs (j)
  * (and it runs only so).
@@ -25,8 +26,7 @@
  * it is also written to bench/results/latest.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { loadEventTypes } from '../core/event-types.js';
 import { type AuditBenchResult, measureAudit } from './audit.js';
@@ -34,27 +34,25 @@ import { measureCeiling } from './ceiling.js';
 import { measureConsumer } from './etl-consumer.js';
 import { measureDedup } from './etl-dedup.js';
 import { measureEndToEnd } from './etl-e2e.js';
+import { type IngressBenchResult, measureIngress } from './ingress.js';
 import { type KafkaBenchResult, measureKafka } from './kafka.js';
-import { ROOT, runSend, type SendResult, startDev } from './processes.js';
+import { ROOT } from './processes.js';
 import { measurePubsub, type PubsubResult } from './pubsub.js';
 import { measureRegistryReads } from './registry-api.js';
 import { measureSoak, type SoakResult } from './soak.js';
 
 const json = process.argv.includes('--json');
 const TYPES = ['EndSong', 'PageView', 'UserCreate'];
-const SEND_SECONDS = 8;
-/** Requests in flight for the saturation runs (durable writes are latency-bound: more in flight, bigger group commits). */
-const MAX_CONCURRENCY = 64;
-/** Requests in flight at half load (enough to hold the rate). */
-const HALF_CONCURRENCY = 8;
-/** Saturation runs; the best is reported (all are listed). */
-const MAX_RUNS = 2;
 
 const TARGETS = {
   ingressEventsPerSec: 100_000,
   halfLoadP99Ms: 50,
   peakRssMb: 300,
   ratio: 0.5,
+  /** (b) saturation with producer keys over without (mean rates). */
+  authRatio: 0.95,
+  /** (b) key b's p99 while key a floods, over its p99 alone. */
+  isolationP99Ratio: 2,
   consumerEventsPerSec: 150_000,
   dedupEventsPerSec: 500_000,
   dedupPeakRssMb: 1024,
@@ -65,14 +63,15 @@ const TARGETS = {
   kafkaIngressEventsPerSec: 50_000,
 };
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const onlyIngress = only === 'ingress';
 const onlyEtl = only === 'etl';
 const onlyRegistry = only === 'registry';
 const onlyPubsub = only === 'pubsub';
 const onlyAudit = only === 'audit';
 const onlyKafka = only === 'kafka';
 const onlySoak = only === 'soak';
-if (only !== undefined && !['etl', 'registry', 'pubsub', 'audit', 'kafka', 'soak'].includes(only)) {
-  throw new Error(`--only takes etl, registry, pubsub, audit, kafka or soak, got ${JSON.stringify(only)}`);
+if (only !== undefined && !['ingress', 'etl', 'registry', 'pubsub', 'audit', 'kafka', 'soak'].includes(only)) {
+  throw new Error(`--only takes ingress, etl, registry, pubsub, audit, kafka or soak, got ${JSON.stringify(only)}`);
 }
 /** A positive whole number from `--<flag> N`, or the default. */
 function positiveFlag(flag: string, fallback: number): number {
@@ -114,74 +113,34 @@ let result: Record<string, unknown> = {
   },
   targets: {},
 };
-if (!only) {
-  // (created only here: `--only` runs leave no empty folder behind)
-  const dataDir = await mkdtemp(join(tmpdir(), 'hourglass-bench-'));
-  try {
-    const dev = await startDev(dataDir);
-    try {
-      const common = ['--url', dev.url, ...dev.keyArgs, '--type', TYPES.join(','), '--batch', '100'];
-      log(`(b) ingress end to end, as fast as possible (${MAX_CONCURRENCY} requests in flight, best of ${MAX_RUNS}) …`);
-      await runSend([...common, '--concurrency', '16', '--rate', 'max', '--duration', '2']); // warm-up
-      const runs: SendResult[] = [];
-      for (let i = 0; i < MAX_RUNS; i++) {
-        const flags = ['--concurrency', String(MAX_CONCURRENCY), '--rate', 'max', '--duration', String(SEND_SECONDS)];
-        const run = await runSend([...common, ...flags]);
-        log(`    run ${i + 1}: ${run.eventsPerSec} events/s, p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms`);
-        runs.push(run);
-      }
-      const max = runs.reduce((a, b) => (b.eventsPerSec > a.eventsPerSec ? b : a));
-      const halfRate = Math.round(Math.min(max.eventsPerSec, TARGETS.ingressEventsPerSec) / 2);
-      log(`    at half load (${halfRate} events/s) …`);
-      const half = await runSend([
-        ...common,
-        '--concurrency',
-        String(HALF_CONCURRENCY),
-        '--rate',
-        String(halfRate),
-        '--duration',
-        String(SEND_SECONDS),
-      ]);
-      log(`    ${half.eventsPerSec} events/s, p50 ${half.p50Ms} ms, p99 ${half.p99Ms} ms`);
-      const peakRssMb = dev.peakRssMb();
-      const errors = Object.assign({}, ...runs.map((r) => r.httpErrors), half.httpErrors) as Record<string, number>;
-      result = {
-        machine: {
-          cpus: cpus().length,
-          cpuModel: cpus()[0]?.model ?? 'unknown',
-          memGiB: Math.round(totalmem() / 2 ** 30),
-          node: process.version,
-        },
-        ceiling: { eventsPerSec: ceiling.eventsPerSec, avgEventBytes: ceiling.avgEventBytes },
-        ingress: {
-          maxEventsPerSec: max.eventsPerSec,
-          maxRuns: runs.map((r) => r.eventsPerSec),
-          p50Ms: max.p50Ms,
-          p99Ms: max.p99Ms,
-          halfLoad: { rate: halfRate, eventsPerSec: half.eventsPerSec, p50Ms: half.p50Ms, p99Ms: half.p99Ms },
-          peakRssMb,
-          httpErrors: errors,
-          concurrency: { max: MAX_CONCURRENCY, halfLoad: HALF_CONCURRENCY },
-          batch: 100,
-        },
-        ratio: Math.round((max.eventsPerSec / ceiling.eventsPerSec) * 100) / 100,
-        targets: {
-          ingressEventsPerSec: {
-            target: TARGETS.ingressEventsPerSec,
-            pass: max.eventsPerSec >= TARGETS.ingressEventsPerSec,
-          },
-          halfLoadP99Ms: { target: TARGETS.halfLoadP99Ms, pass: half.p99Ms <= TARGETS.halfLoadP99Ms },
-          peakRssMb: { target: TARGETS.peakRssMb, pass: peakRssMb <= TARGETS.peakRssMb },
-          ratio: { target: TARGETS.ratio, pass: max.eventsPerSec / ceiling.eventsPerSec >= TARGETS.ratio },
-        },
-        at: new Date().toISOString(),
-      };
-    } finally {
-      await dev.stop();
-    }
-  } finally {
-    await rm(dataDir, { recursive: true, force: true });
-  }
+if (!only || onlyIngress) {
+  const ingress = await measureIngress(log);
+  const { halfLoad: half, peakRssMb } = ingress;
+  const ratio = only ? null : Math.round((ingress.maxEventsPerSec / ceiling.eventsPerSec) * 100) / 100;
+  result = {
+    ...result,
+    ...(only ? {} : { ceiling: { eventsPerSec: ceiling.eventsPerSec, avgEventBytes: ceiling.avgEventBytes } }),
+    ingress,
+    ...(ratio === null ? {} : { ratio }),
+    targets: {
+      ...(result.targets as object),
+      ingressEventsPerSec: {
+        target: TARGETS.ingressEventsPerSec,
+        pass: ingress.maxEventsPerSec >= TARGETS.ingressEventsPerSec,
+      },
+      halfLoadP99Ms: { target: TARGETS.halfLoadP99Ms, pass: half.p99Ms <= TARGETS.halfLoadP99Ms },
+      peakRssMb: { target: TARGETS.peakRssMb, pass: peakRssMb <= TARGETS.peakRssMb },
+      ...(ratio === null ? {} : { ratio: { target: TARGETS.ratio, pass: ratio >= TARGETS.ratio } }),
+      authRatio: { target: TARGETS.authRatio, pass: ingress.auth.ratio >= TARGETS.authRatio },
+      isolationP99Ratio: {
+        target: TARGETS.isolationP99Ratio,
+        pass:
+          ingress.isolation.p99Ratio <= TARGETS.isolationP99Ratio &&
+          Object.keys(ingress.isolation.bHttpErrors).length === 0,
+      },
+    },
+    at: new Date().toISOString(),
+  };
 }
 
 // (c)–(e): the ETL
@@ -191,7 +150,7 @@ let etlFigures: {
   dedup: Awaited<ReturnType<typeof measureDedup>>[];
   e2e: Awaited<ReturnType<typeof measureEndToEnd>>;
 } | null = null;
-if (!onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka && !onlySoak) {
+if (!onlyIngress && !onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka && !onlySoak) {
   log('(c) ETL consumer, one type, 1,000,000 events from the embedded bus into committed raw files …');
   const consumerRuns = [];
   for (let i = 0; i < 2; i++) {
@@ -237,7 +196,7 @@ if (!onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka && !onlySoak) {
 }
 
 // (f): registry API reads
-if (!onlyEtl && !onlyPubsub && !onlyAudit && !onlyKafka && !onlySoak) {
+if (!onlyIngress && !onlyEtl && !onlyPubsub && !onlyAudit && !onlyKafka && !onlySoak) {
   log('(f) registry API reads, GET /v1/event-types[/EndSong], 16 in flight, 5 s …');
   const reads = await measureRegistryReads(5, 16);
   log(`    ${reads.readsPerSec} reads/s, p50 ${reads.p50Ms} ms, p99 ${reads.p99Ms} ms, ${reads.errors} errors`);
@@ -332,7 +291,7 @@ if (onlySoak) {
 
 const r = result as {
   machine: { cpus: number; cpuModel: string; memGiB: number; node: string };
-  ingress: { maxEventsPerSec: number; p99Ms: number; halfLoad: { rate: number; p99Ms: number }; peakRssMb: number };
+  ingress: IngressBenchResult;
   ratio: number;
   targets: Record<string, { target: number; pass: boolean }>;
 };
@@ -341,19 +300,33 @@ log(`machine: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memGiB} Gi
 log('| measure | value | target | |');
 log('| --- | --- | --- | --- |');
 const pass = (k: string): string => (r.targets[k]?.pass ? 'PASS' : 'FAIL');
-if (!only) {
-  log(`| (a) ceiling, events/s | ${ceiling.eventsPerSec} | | |`);
+if (!only) log(`| (a) ceiling, events/s | ${ceiling.eventsPerSec} | | |`);
+if (!only || onlyIngress) {
+  const i = r.ingress;
+  const h = i.halfLoad;
+  const iso = i.isolation;
+  log(`| (b) load average (1 min) when (b) began | ${i.loadAverage} | | |`);
   log(
-    `| (b) ingress max, events/s | ${r.ingress.maxEventsPerSec} | ≥ ${TARGETS.ingressEventsPerSec} | ${r.targets.ingressEventsPerSec?.pass ? 'PASS' : 'FAIL'} |`,
+    `| (b) ingress max (keys on), events/s | ${i.maxEventsPerSec} | ≥ ${TARGETS.ingressEventsPerSec} | ${pass('ingressEventsPerSec')} |`,
   );
   log(
-    `| p99 at ${r.ingress.halfLoad.rate} events/s, ms | ${r.ingress.halfLoad.p99Ms} | ≤ ${TARGETS.halfLoadP99Ms} | ${r.targets.halfLoadP99Ms?.pass ? 'PASS' : 'FAIL'} |`,
+    `| (b) keys on / off, mean of ${i.auth.on.runs.length} runs each, events/s | ${i.auth.on.meanEventsPerSec} / ${i.auth.off.meanEventsPerSec} = ${i.auth.ratio} | ≥ ${TARGETS.authRatio} | ${pass('authRatio')} |`,
   );
   log(
-    `| peak RSS, MB | ${r.ingress.peakRssMb} | ≤ ${TARGETS.peakRssMb} | ${r.targets.peakRssMb?.pass ? 'PASS' : 'FAIL'} |`,
+    `| (b) CPU of hourglass dev per event, keys on / off, µs | ${i.auth.on.devMicrosPerEvent} / ${i.auth.off.devMicrosPerEvent} (off/on ${i.auth.cpuRatio}) | | |`,
   );
-  log(`| ratio (b)/(a) | ${r.ratio} | ≥ ${TARGETS.ratio} | ${r.targets.ratio?.pass ? 'PASS' : 'FAIL'} |`);
+  log(
+    `| (b) p50 / p99 at ${h.rate} events/s, ms | ${h.p50Ms} / ${h.p99Ms} | p99 ≤ ${TARGETS.halfLoadP99Ms} | ${pass('halfLoadP99Ms')} |`,
+  );
+  log(
+    `| (b) event-loop delay p99 / max at half load, ms: hourglass dev; hourglass send | ${h.devLoopDelayP99Ms} / ${h.devLoopDelayMaxMs}; ${h.sendLoopDelayP99Ms} / ${h.sendLoopDelayMaxMs} | | |`,
+  );
+  log(
+    `| (b) key b's p99 at ${iso.rateB} events/s alone / while key a sends ${iso.floodA} (rate ${iso.rateA}), ms | ${iso.alone.p99Ms} / ${iso.withFlood.p99Ms} (× ${iso.p99Ratio}; a: ${iso.a.rateLimited} × 429) | ≤ × ${TARGETS.isolationP99Ratio} | ${pass('isolationP99Ratio')} |`,
+  );
+  log(`| (b) peak RSS, MB | ${i.peakRssMb} | ≤ ${TARGETS.peakRssMb} | ${pass('peakRssMb')} |`);
 }
+if (!only) log(`| ratio (b)/(a) | ${r.ratio} | ≥ ${TARGETS.ratio} | ${pass('ratio')} |`);
 if (etlFigures !== null) {
   const { consumer, d5, dedup, e2e } = etlFigures;
   log(
@@ -369,7 +342,7 @@ if (etlFigures !== null) {
     `| (e) hour end → published, s (scale 1, derived) | ${e2e.atScale1Sec} | ≤ ${TARGETS.hourEndToPublishedSec} | ${pass('hourEndToPublishedSec')} |`,
   );
 }
-if (!onlyEtl && !onlyPubsub && !onlyAudit && !onlyKafka && !onlySoak) {
+if (!onlyIngress && !onlyEtl && !onlyPubsub && !onlyAudit && !onlyKafka && !onlySoak) {
   const reg = (result as { registry: { readsPerSec: number } }).registry;
   log(
     `| (f) registry API reads/s | ${reg.readsPerSec} | ≥ ${TARGETS.registryReadsPerSec} | ${pass('registryReadsPerSec')} |`,

@@ -28,6 +28,8 @@ export interface DevServer {
   readonly pid: number;
   /** Peak resident set size so far (VmHWM), MB. */
   peakRssMb(): number;
+  /** CPU seconds (user + system) the process used so far, from /proc; null where it is missing. */
+  cpuSeconds(): number | null;
   stop(): Promise<void>;
 }
 
@@ -68,6 +70,15 @@ export async function startDev(
       const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
       return Math.round(kb / 1024);
     },
+    cpuSeconds() {
+      try {
+        const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks of 10 ms
+      } catch {
+        return null;
+      }
+    },
     async stop() {
       child.kill('SIGTERM');
       await exited;
@@ -82,7 +93,77 @@ export interface SendResult {
   readonly eventsPerSec: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly requests: number;
+  /** `hourglass send`'s own event-loop delay while sending, ms. */
+  readonly loopDelayP99Ms: number;
+  readonly loopDelayMaxMs: number;
   readonly httpErrors: Record<string, number>;
+}
+
+/** Runs an `hourglass` command to its end; its stdout (throws on a non-zero exit). */
+export async function runCli(args: string[]): Promise<string> {
+  const child = start(args);
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  if (code !== 0) throw new Error(`hourglass ${args.join(' ')} failed (${code}):\n${out}\n${err}`);
+  return out;
+}
+
+/**
+ * The event-loop delay and GC time of a `hourglass dev` process since the last call, from its
+ * `/metrics` (prom-client's default metrics: the loop-delay histogram restarts at every scrape).
+ */
+export interface DevLoopStats {
+  /** Event-loop delay p99 and max over the window, ms beyond the 10-ms sampling interval. */
+  readonly loopDelayP99Ms: number;
+  readonly loopDelayMaxMs: number;
+  /** Garbage collection: pauses and their total time over the window (ms). */
+  readonly gcCount: number;
+  readonly gcMs: number;
+}
+
+export class DevLoopProbe {
+  private gc = { count: 0, sum: 0 };
+  private constructor(private readonly url: string) {}
+
+  /** Starts a window (scrapes once, which restarts the loop-delay histogram). */
+  static async start(url: string): Promise<DevLoopProbe> {
+    const probe = new DevLoopProbe(url);
+    await probe.read();
+    return probe;
+  }
+
+  /** The figures since the start or the last call. */
+  async read(): Promise<DevLoopStats> {
+    const text = await (await fetch(`${this.url}/metrics`)).text();
+    const value = (name: string): number => {
+      let sum = 0;
+      for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) sum += Number(m[1]);
+      return sum;
+    };
+    const gc = {
+      count: value('hourglass_process_nodejs_gc_duration_seconds_count'),
+      sum: value('hourglass_process_nodejs_gc_duration_seconds_sum'),
+    };
+    // prom-client's histogram samples the time between two 10-ms timer ticks: the delay is the excess
+    const delayMs = (name: string): number => Math.max(0, Math.round((value(name) * 1000 - 10) * 10) / 10);
+    const stats = {
+      loopDelayP99Ms: delayMs('hourglass_process_nodejs_eventloop_lag_p99_seconds'),
+      loopDelayMaxMs: delayMs('hourglass_process_nodejs_eventloop_lag_max_seconds'),
+      gcCount: gc.count - this.gc.count,
+      gcMs: Math.round((gc.sum - this.gc.sum) * 1e4) / 10,
+    };
+    this.gc = gc;
+    return stats;
+  }
 }
 
 export async function runSend(args: string[]): Promise<SendResult> {
