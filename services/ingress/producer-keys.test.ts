@@ -111,6 +111,22 @@ describe('ProducerKeyCache', () => {
     expect((cache as unknown as { entries: Map<string, unknown> }).entries.size).toBeLessThanOrEqual(12);
   });
 
+  it('still refuses a wrong secret, and a revoked key, after the right secret was checked once', async () => {
+    const { store, keys } = keyStore();
+    let now = 1_000_000;
+    const { key, record } = await createProducerKey(store, { producer: 'web', types: null, createdBy: 't' }, now);
+    const cache = new ProducerKeyCache(store, { defaultRatePerSec: 0, defaultBurst: 1, now: () => now });
+    expect((await cache.authenticate(`Bearer ${key}`)).producer).toBe('web');
+    expect((cache.authenticate(`Bearer ${key}`) as { producer: string }).producer).toBe('web');
+    for (const i of [key.length - 1, key.length - 20]) {
+      const wrong = `${key.slice(0, i)}${key[i] === 'A' ? 'B' : 'A'}${key.slice(i + 1)}`;
+      expect(() => cache.authenticate(`Bearer ${wrong}`)).toThrow(/unknown key/);
+    }
+    keys.set(record.id, { ...record, revokedAt: now });
+    now += 1001;
+    await expect(cache.authenticate(`Bearer ${key}`)).rejects.toThrow(/revoked/);
+  });
+
   it('knows the origins of active keys only', async () => {
     const { store, keys } = keyStore();
     const { record } = await createProducerKey(
