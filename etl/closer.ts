@@ -249,15 +249,7 @@ export class Closer {
       if (tally.missing > 0) return this.fail(type, hour, tally, vanished, verdict, now);
     }
 
-    const closedBy = vanished.length > 0 ? 'vanished' : 'sealed';
-    const created = await this.d.state.closeHour({
-      type,
-      hour,
-      closedAt: now,
-      closedBy,
-      vanishedInstances: vanished.sort(),
-      ledgerTotal: tally.ledgerTotal,
-    });
+    const { closedBy, created } = await this.close(type, hour, tally, vanished, now);
     if (created) {
       this.d.metrics.hoursClosed.inc({ type, rule: closedBy });
       this.d.logger.info(
@@ -369,6 +361,26 @@ export class Closer {
     return { lost: true, rule: 'redelivery_bound', backlog: backlog.figures };
   }
 
+  /** Creates the hour's record (its raw bucket frozen); `created` false when another process did. */
+  private async close(
+    type: string,
+    hour: number,
+    tally: Tally,
+    vanished: string[],
+    now: number,
+  ): Promise<{ closedBy: 'vanished' | 'sealed'; created: boolean }> {
+    const closedBy = vanished.length > 0 ? 'vanished' : 'sealed';
+    const created = await this.d.state.closeHour({
+      type,
+      hour,
+      closedAt: now,
+      closedBy,
+      vanishedInstances: vanished.sort(),
+      ledgerTotal: tally.ledgerTotal,
+    });
+    return { closedBy, created };
+  }
+
   /** Closes the hour (its raw bucket frozen) and marks it `failed`. */
   private async fail(
     type: string,
@@ -380,15 +392,7 @@ export class Closer {
   ): Promise<HourCheck> {
     const detail = describeRanges(tally.ranges);
     const error = `ledger_mismatch: ${tally.missing} acknowledged events are missing from the bus (${detail})`;
-    const closedBy = vanished.length > 0 ? 'vanished' : 'sealed';
-    const created = await this.d.state.closeHour({
-      type,
-      hour,
-      closedAt: now,
-      closedBy,
-      vanishedInstances: vanished.sort(),
-      ledgerTotal: tally.ledgerTotal,
-    });
+    const { closedBy, created } = await this.close(type, hour, tally, vanished, now);
     // recorded meanwhile by another process: its record stands
     if (!created) return { type, hour, waitingFor: null };
     // a crash right here leaves the hour closed: the dedup check then fails it
