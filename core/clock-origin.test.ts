@@ -32,6 +32,19 @@ describe('sharedClock', () => {
     expect(sharedClock(dir, 1).scale).toBe(1);
   });
 
+  it('never goes back at a high scale, where a real millisecond is many clock seconds', () => {
+    // whole-millisecond real origins once let a continued clock read up to `scale` ms behind
+    for (let i = 0; i < 200; i++) {
+      const dir = mkdtempSync(join(tmpdir(), 'hourglass-clock-'));
+      dirs.push(dir);
+      const fast = sharedClock(dir, 100_000);
+      const reached = fast.now();
+      expect(sharedClock(dir, 100_000).now()).toBeGreaterThanOrEqual(reached);
+      const slower = sharedClock(dir, 3);
+      expect(slower.now()).toBeGreaterThanOrEqual(reached);
+    }
+  });
+
   it("lets a command without a scale of its own read the data dir's scaled time", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hourglass-clock-'));
     dirs.push(dir);

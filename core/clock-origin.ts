@@ -6,12 +6,12 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Clock, ScaledClock, SystemClock } from './clock.js';
+import { type Clock, preciseNow, ScaledClock, SystemClock } from './clock.js';
 import { writeFileSyncAtomic } from './fs-atomic.js';
 
 interface Origin {
   readonly scale: number;
-  /** Real epoch ms at which the scaled clock read `clockOrigin`. */
+  /** Real epoch ms (fractional, {@link preciseNow}) at which the scaled clock read `clockOrigin`. */
   readonly realOrigin: number;
   readonly clockOrigin: number;
 }
@@ -25,16 +25,14 @@ export function sharedClock(dataDir: string, scale: number): Clock {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  const realNow = Date.now();
-  if (origin !== null && origin.scale === scale) {
-    return new ScaledClock(scale, origin.clockOrigin + (realNow - origin.realOrigin) * scale);
-  }
+  const realNow = preciseNow();
+  if (origin !== null && origin.scale === scale) return new ScaledClock(scale, origin.clockOrigin, origin.realOrigin);
   // a new origin; never behind the time an earlier scale had reached
   const start =
     origin === null ? realNow : Math.max(realNow, origin.clockOrigin + (realNow - origin.realOrigin) * origin.scale);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   writeFileSyncAtomic(path, `${JSON.stringify({ scale, realOrigin: realNow, clockOrigin: start })}\n`);
-  return new ScaledClock(scale, start);
+  return new ScaledClock(scale, start, realNow);
 }
 
 /**
@@ -45,7 +43,7 @@ export function sharedClock(dataDir: string, scale: number): Clock {
 export function recordedClock(dataDir: string): Clock {
   try {
     const origin = JSON.parse(readFileSync(join(dataDir, 'clock.json'), 'utf8')) as Origin;
-    return new ScaledClock(origin.scale, origin.clockOrigin + (Date.now() - origin.realOrigin) * origin.scale);
+    return new ScaledClock(origin.scale, origin.clockOrigin, origin.realOrigin);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     return new SystemClock();

@@ -30,23 +30,33 @@ export class SystemClock implements Clock {
 }
 
 /**
- * Starts at `start` (default: the real time now) and runs `scale` times faster than real time.
+ * The real time now in epoch milliseconds with sub-millisecond precision. Scaled clocks measure
+ * from it (not from `Date.now()`, whose whole milliseconds become whole seconds at ×1000), so two
+ * clocks that record and continue one origin agree to far below a scaled millisecond.
+ */
+export function preciseNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * Reads `start` (default: the real time now) at the real instant `realOrigin` (default: now) and
+ * runs `scale` times faster than real time.
  */
 export class ScaledClock implements Clock {
   readonly scale: number;
   private readonly realOrigin: number;
   private readonly clockOrigin: number;
 
-  constructor(scale: number, start: number = Date.now()) {
+  constructor(scale: number, start: number = Date.now(), realOrigin: number = preciseNow()) {
     if (!(scale > 0) || !Number.isFinite(scale))
       throw new RangeError(`time scale must be a positive number, got ${scale}`);
     this.scale = scale;
-    this.realOrigin = performance.now();
+    this.realOrigin = realOrigin;
     this.clockOrigin = start;
   }
 
   now(): number {
-    return Math.floor(this.clockOrigin + (performance.now() - this.realOrigin) * this.scale);
+    return Math.floor(this.clockOrigin + (preciseNow() - this.realOrigin) * this.scale);
   }
 
   sleep(clockMs: number, signal?: AbortSignal): Promise<void> {
