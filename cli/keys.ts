@@ -1,6 +1,12 @@
 /** `hourglass keys create|list|revoke`: producer write keys of `POST /v1/events`. */
 import { parseArgs } from 'node:util';
-import { createProducerKey, keySpecProblem, type ProducerKeySpec } from '../services/ingress/producer-keys.js';
+import {
+  createProducerKey,
+  describeProducerKey,
+  keySpecProblem,
+  type ProducerKeySpec,
+  parseKeyLifetime,
+} from '../services/ingress/producer-keys.js';
 import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, formatFlag, formatRows } from './common.js';
 import { openStateStore } from './pipeline.js';
 import { type CliIo, UsageError } from './usage.js';
@@ -27,15 +33,13 @@ Options:
   --format F             table (default), csv, or json
 ${DATA_DIR_USAGE}`;
 
-const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** `90d`, `12h`, `30m`, `45s` → milliseconds. */
 export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)([smhd])$/.exec(text.trim());
-  if (m === null || Number(m[1]) <= 0) {
+  const ms = parseKeyLifetime(text);
+  if (ms === null) {
     throw new UsageError(`--expires takes a duration such as 90d, 12h, 30m or 45s, got ${JSON.stringify(text)}`);
   }
-  return Number(m[1]) * (UNITS[m[2] as string] as number);
+  return ms;
 }
 
 function list(text: string | undefined): string[] {
@@ -51,8 +55,6 @@ function optionalNumber(flag: string, text: string | undefined): number | null {
   if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${flag} takes a number ≥ 0, got ${JSON.stringify(text)}`);
   return n;
 }
-
-const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
 
 export async function runKeys(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -112,18 +114,17 @@ export async function runKeys(argv: string[], io: CliIo): Promise<number> {
     }
     if (sub === 'list') {
       const now = Date.now();
-      const rows = (await store.listProducerKeys()).map((k) => ({
-        id: k.id,
-        producer: k.producer,
-        types: k.types === null ? '*' : k.types.join(','),
-        rate: k.ratePerSec === null ? 'default' : k.ratePerSec === 0 ? 'unlimited' : String(k.ratePerSec),
-        burst: k.burst === null ? 'default' : String(k.burst),
-        origins: k.origins.join(','),
-        status: k.revokedAt !== null ? 'revoked' : k.expiresAt !== null && k.expiresAt <= now ? 'expired' : 'active',
-        createdAt: iso(k.createdAt),
-        createdBy: k.createdBy,
-        expiresAt: iso(k.expiresAt),
-        revokedAt: iso(k.revokedAt),
+      const keys = (await store.listProducerKeys()).map((k) => describeProducerKey(k, now));
+      if (format === 'json') {
+        io.stdout.write(`${JSON.stringify(keys, null, 2)}\n`); // the shape of GET /v1/producer-keys
+        return 0;
+      }
+      const rows = keys.map((d) => ({
+        ...d,
+        types: d.types === null ? '*' : d.types.join(','),
+        rate: d.ratePerSec === null ? 'default' : d.ratePerSec === 0 ? 'unlimited' : String(d.ratePerSec),
+        burst: d.burst === null ? 'default' : String(d.burst),
+        origins: d.origins.join(','),
       }));
       io.stdout.write(
         formatRows(

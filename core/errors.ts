@@ -305,8 +305,30 @@ export class Forbidden extends HourglassError {
   readonly code = 'forbidden';
   readonly httpStatus = 403;
   readonly retriable = false;
-  constructor(context: { owner: string; type: string; action: string }) {
-    super(`owner ${context.owner} may not ${context.action} ${context.type} (owned by another team)`, context);
+  constructor(context: { owner: string; type: string; action: string; reason?: string }) {
+    super(
+      `owner ${context.owner} may not ${context.action} ${context.type} (${context.reason ?? 'owned by another team'})`,
+      context,
+    );
+  }
+}
+
+/** A producer key cannot be created as asked (a bad producer name, type, rate, origin or expiry). */
+export class ProducerKeyInvalid extends HourglassError {
+  readonly code = 'producer_key_invalid';
+  readonly httpStatus = 400;
+  readonly retriable = false;
+  constructor(context: { rule: string }) {
+    super(`producer key: ${context.rule}`, context);
+  }
+}
+
+export class ProducerKeyNotFound extends HourglassError {
+  readonly code = 'key_not_found';
+  readonly httpStatus = 404;
+  readonly retriable = false;
+  constructor(context: { key: string }) {
+    super(`no producer key ${context.key}`, context);
   }
 }
 

@@ -9,6 +9,7 @@
  *   POST /v1/event-types                  register: the definition fields and `schema` (201)
  *   POST /v1/event-types/:name/versions   `{ "schema": … }`: the next version (201; 422 refused)
  *   POST /v1/event-types/:name/retire     start retirement (202)
+ *   /v1/producer-keys                     producer write keys (see producer-keys-api.ts)
  *
  * A change is visible to this process's ingress at once (`refresh`), and to other processes
  * within their registry poll interval.
@@ -17,6 +18,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Clock } from '../core/clock.js';
 import { TypeNotFound } from '../core/errors.js';
 import type { RegisteredType, StateStore } from '../core/ports/state-store.js';
+import { registerProducerKeysApi } from './producer-keys-api.js';
 import { assertCanRead, canRead, readerOf } from './read-access.js';
 import { actorOf, addVersion, registerType, setStatus, typeSummary } from './registry.js';
 import { authenticate } from './tokens.js';
@@ -85,4 +87,6 @@ export function registerRegistryApi(app: FastifyInstance, deps: RegistryApiDeps)
     const t = await store.getType(name);
     return reply.code(202).send(typeSummary(t as RegisteredType));
   });
+
+  registerProducerKeysApi(app, store);
 }

@@ -71,6 +71,34 @@ export function normalizeOrigin(text: string): string | null {
   return url.origin;
 }
 
+const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `90d`, `12h`, `30m`, `45s` → milliseconds; null when it is not such a duration. */
+export function parseKeyLifetime(text: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)([smhd])$/.exec(text.trim());
+  if (m === null || !(Number(m[1]) > 0)) return null;
+  return Number(m[1]) * (DURATION_UNITS[m[2] as string] as number);
+}
+
+const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
+
+/** How `keys list` and `GET /v1/producer-keys` show a key: everything but its hash. */
+export function describeProducerKey(k: ProducerKey, now: number) {
+  return {
+    id: k.id,
+    producer: k.producer,
+    types: k.types,
+    ratePerSec: k.ratePerSec,
+    burst: k.burst,
+    origins: k.origins,
+    status: k.revokedAt !== null ? 'revoked' : k.expiresAt !== null && k.expiresAt <= now ? 'expired' : 'active',
+    createdAt: iso(k.createdAt) as string,
+    createdBy: k.createdBy,
+    expiresAt: iso(k.expiresAt),
+    revokedAt: iso(k.revokedAt),
+  };
+}
+
 /** Creates a key and returns it (the only time its secret is seen). Throws on a bad spec. */
 export async function createProducerKey(
   store: StateStore,

@@ -49,13 +49,13 @@ describe('producer keys from the command line', () => {
       const listed = JSON.parse(await hourglass(['keys', 'list', '--data-dir', dir, '--format', 'json'])) as {
         id: string;
         producer: string;
-        types: string;
+        types: string[] | null;
         status: string;
       }[];
       expect(JSON.stringify(listed)).not.toContain(key.slice(17));
       const web = listed.find((k) => k.producer === 'web');
-      expect(web).toMatchObject({ types: 'PageView', status: 'active' });
-      expect(listed.find((k) => k.producer === 'dev')).toMatchObject({ types: '*' });
+      expect(web).toMatchObject({ types: ['PageView'], status: 'active' });
+      expect(listed.find((k) => k.producer === 'dev')).toMatchObject({ types: null });
 
       // the web key may write PageView only
       const pv = await sendSummary([
