@@ -176,6 +176,8 @@ export function allErrorCodes(): string[] {
     new HostNotAllowed({ host: 'h' }).code,
     new Forbidden({ owner: 'o', type: 't', action: 'a' }).code,
     new TypeNotFound({ type: 't' }).code,
+    new ProducerKeyInvalid({ rule: 'r' }).code,
+    new ProducerKeyNotFound({ key: 'k' }).code,
     new RegistryRefused('type_exists', 'm', { type: 't' }).code,
     new RegistryRefused('type_not_active', 'm', { type: 't' }).code,
     new RegistryRefused('schema_incompatible', 'm', { type: 't' }).code,
