@@ -15,23 +15,13 @@
  *    the request latency, the event-loop delay (p99, max) and GC time of `hourglass dev` over the run
  *    (its `/metrics`) and of the load generator itself (`hourglass send` measures its own): a busy
  *    load generator adds its delay to every latency it measures.
- * 3. Quota isolation: two keys made with `hourglass keys create` on the dev's data dir while it runs:
- *    `a` with a rate of A events/s, `b` with room to spare. `b` sends at a moderate rate alone, then
- *    again while `a` sends at 10 × A (its requests over the rate get 429 rate_limited; no retries).
- *    `b`'s p99 must stay within 2 × its p99 alone.
+ * 3. Quota isolation between two keys (bench/isolation.ts).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  DevLoopProbe,
-  type DevLoopStats,
-  type DevServer,
-  runCli,
-  runSend,
-  type SendResult,
-  startDev,
-} from './processes.js';
+import { type IsolationResult, measureIsolation } from './isolation.js';
+import { DevLoopProbe, type DevServer, runSend, type SendResult, startDev } from './processes.js';
 
 const TYPES = ['EndSong', 'PageView', 'UserCreate'];
 const SEND_SECONDS = 8;
@@ -47,17 +37,6 @@ const RUN_ORDER = ['on', 'off', 'off', 'on', 'off', 'on', 'on', 'off'] as const;
 /** The rate the half load is half of, at most. */
 const FULL_RATE = 100_000;
 
-/** Quota isolation: key a's rate, how much it sends over it, key b's load and the length of b's runs. */
-export const ISOLATION = {
-  rateA: 5_000,
-  flood: 10,
-  rateB: 10_000,
-  /** Long enough that one stall of the shared machine (~100 ms) is under 1% of b's requests. */
-  seconds: 15,
-  concurrencyA: 8,
-  concurrencyB: 4,
-} as const;
-
 export interface HalfLoadResult {
   readonly rate: number;
   readonly eventsPerSec: number;
@@ -72,19 +51,6 @@ export interface HalfLoadResult {
   /** The load generator's own event-loop delay while sending (ms). */
   readonly sendLoopDelayP99Ms: number;
   readonly sendLoopDelayMaxMs: number;
-}
-
-export interface IsolationRun {
-  readonly eventsPerSec: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly maxMs: number;
-  readonly sendLoopDelayP99Ms: number;
-  /** `hourglass dev` over b's run: event-loop delay p99 and max (ms), GC pauses and their time (ms). */
-  readonly devLoopDelayP99Ms: number;
-  readonly devLoopDelayMaxMs: number;
-  readonly devGcCount: number;
-  readonly devGcMs: number;
 }
 
 export interface AuthRuns {
@@ -115,20 +81,7 @@ export interface IngressBenchResult {
     readonly ratio: number;
     readonly cpuRatio: number | null;
   };
-  readonly isolation: {
-    readonly rateA: number;
-    readonly floodA: number;
-    readonly rateB: number;
-    readonly keyRateB: number;
-    readonly seconds: number;
-    readonly alone: IsolationRun;
-    readonly withFlood: IsolationRun;
-    /** b's p99 with the flood over its p99 alone. */
-    readonly p99Ratio: number;
-    readonly a: { sent: number; accepted: number; rateLimited: number; otherErrors: Record<string, number> };
-    /** Non-200 answers to b (expected none). */
-    readonly bHttpErrors: Record<string, number>;
-  };
+  readonly isolation: IsolationResult;
   /** 1-minute load average of the machine when (b) began. */
   readonly loadAverage: number;
 }
@@ -136,38 +89,6 @@ export interface IngressBenchResult {
 type Log = (line: string) => void;
 
 const round2 = (x: number): number => Math.round(x * 100) / 100;
-
-function isolationRun(r: SendResult, dev: DevLoopStats): IsolationRun {
-  return {
-    eventsPerSec: r.eventsPerSec,
-    p50Ms: r.p50Ms,
-    p99Ms: r.p99Ms,
-    maxMs: r.maxMs,
-    sendLoopDelayP99Ms: r.loopDelayP99Ms,
-    devLoopDelayP99Ms: dev.loopDelayP99Ms,
-    devLoopDelayMaxMs: dev.loopDelayMaxMs,
-    devGcCount: dev.gcCount,
-    devGcMs: dev.gcMs,
-  };
-}
-
-/** Creates a producer key on the dev's data dir (`hourglass keys create`); the key. */
-async function createKey(dataDir: string, producer: string, rate: number): Promise<string> {
-  const out = await runCli([
-    'keys',
-    'create',
-    '--producer',
-    producer,
-    '--all-types',
-    '--rate',
-    String(rate),
-    '--data-dir',
-    dataDir,
-  ]);
-  const key = out.trim().split('\n').pop()?.trim() ?? '';
-  if (!key.startsWith('hgk_')) throw new Error(`hourglass keys create printed no key:\n${out}`);
-  return key;
-}
 
 export async function measureIngress(log: Log): Promise<IngressBenchResult> {
   const loadAverage = Math.round((loadavg()[0] ?? 0) * 100) / 100;
@@ -251,70 +172,12 @@ export async function measureIngress(log: Log): Promise<IngressBenchResult> {
         `    ${half.eventsPerSec} events/s, p50 ${half.p50Ms} ms, p99 ${half.p99Ms} ms, max ${half.maxMs} ms; event-loop delay p99/max: hourglass dev ${devLoop.loopDelayP99Ms}/${devLoop.loopDelayMaxMs} ms (GC ${devLoop.gcMs} ms in ${devLoop.gcCount} pauses), hourglass send ${half.loopDelayP99Ms}/${half.loopDelayMaxMs} ms`,
       );
 
-      const iso = ISOLATION;
-      const floodRate = iso.rateA * iso.flood;
-      const keyRateB = iso.rateB * 4;
-      log(
-        `(b) quota isolation: key b at ${iso.rateB} events/s alone, then while key a (rate ${iso.rateA}) sends ${floodRate} events/s …`,
-      );
-      const keyA = await createKey(dirOn, 'bench-a', iso.rateA);
-      const keyB = await createKey(dirOn, 'bench-b', keyRateB);
-      const bArgs = [
-        '--url',
-        dev.url,
-        '--key',
-        keyB,
-        '--type',
-        TYPES.join(','),
-        '--batch',
-        '100',
-        '--concurrency',
-        String(iso.concurrencyB),
-        '--rate',
-        String(iso.rateB),
-        '--duration',
-        String(iso.seconds),
-      ];
-      let window = await DevLoopProbe.start(dev.url);
-      const alone = await runSend(bArgs);
-      const devAlone = await window.read();
-      const flooding = runSend([
-        '--url',
-        dev.url,
-        '--key',
-        keyA,
-        '--type',
-        TYPES.join(','),
-        '--batch',
-        '100',
-        '--concurrency',
-        String(iso.concurrencyA),
-        '--rate',
-        String(floodRate),
-        '--duration',
-        String(iso.seconds + 3),
-        '--retries',
-        '0',
-      ]);
-      await new Promise((r) => setTimeout(r, 1500)); // a's sender started and sending
-      window = await DevLoopProbe.start(dev.url);
-      const withFlood = await runSend(bArgs);
-      const devFlood = await window.read();
-      const a = await flooding;
-      const { '429': rateLimited = 0, ...otherErrors } = a.httpErrors;
-      const p99Ratio = round2(withFlood.p99Ms / alone.p99Ms);
-      log(
-        `    b alone: ${alone.eventsPerSec} events/s, p50 ${alone.p50Ms} ms, p99 ${alone.p99Ms} ms; with a's flood: ${withFlood.eventsPerSec} events/s, p50 ${withFlood.p50Ms} ms, p99 ${withFlood.p99Ms} ms (× ${p99Ratio}); a: ${a.accepted} accepted, ${rateLimited} requests answered 429; hourglass dev's event-loop delay p99 ${devAlone.loopDelayP99Ms} → ${devFlood.loopDelayP99Ms} ms, GC ${devAlone.gcMs} → ${devFlood.gcMs} ms`,
-      );
+      const isolation = await measureIsolation(dev, dirOn, TYPES, log);
 
       const peakRssMb = dev.peakRssMb();
       const httpErrors: Record<string, number> = {};
       for (const r of [...on, ...off, half]) {
         for (const [code, n] of Object.entries(r.httpErrors)) httpErrors[code] = (httpErrors[code] ?? 0) + n;
-      }
-      const bHttpErrors: Record<string, number> = {};
-      for (const r of [alone, withFlood]) {
-        for (const [code, n] of Object.entries(r.httpErrors)) bHttpErrors[code] = (bHttpErrors[code] ?? 0) + n;
       }
       return {
         maxEventsPerSec: max.eventsPerSec,
@@ -354,18 +217,7 @@ export async function measureIngress(log: Log): Promise<IngressBenchResult> {
           ratio: authRatio,
           cpuRatio,
         },
-        isolation: {
-          rateA: iso.rateA,
-          floodA: floodRate,
-          rateB: iso.rateB,
-          keyRateB,
-          seconds: iso.seconds,
-          alone: isolationRun(alone, devAlone),
-          withFlood: isolationRun(withFlood, devFlood),
-          p99Ratio,
-          a: { sent: a.sent, accepted: a.accepted, rateLimited, otherErrors },
-          bHttpErrors,
-        },
+        isolation,
         loadAverage,
       };
     } finally {

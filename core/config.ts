@@ -38,6 +38,10 @@ export interface IngressConfig {
   readonly keyBurst: number;
   /** How long a key check is cached (real ms): the bound on revocation. */
   readonly keyRecheckRealMs: number;
+  /** How long a request of a key over its rate waits for its 429 (real ms; 0: at once). */
+  readonly rateLimitHoldRealMs: number;
+  /** Requests of one key waiting so at once; beyond them: 429 at once and the connection closed. */
+  readonly rateLimitHoldPerKey: number;
   /** Host names the dashboard answers to (`Host` header; DNS rebinding); empty: any. */
   readonly allowedHosts: readonly string[];
   /**
@@ -432,6 +436,8 @@ function validate(s: Settings): HourglassConfig {
       keyRatePerSec: num(i, 'keyRatePerSec', 'ingress.keyRatePerSec', 0, Number.MAX_SAFE_INTEGER, false),
       keyBurst: num(i, 'keyBurst', 'ingress.keyBurst', 1),
       keyRecheckRealMs: num(i, 'keyRecheckRealMs', 'ingress.keyRecheckRealMs', 10, 60_000),
+      rateLimitHoldRealMs: num(i, 'rateLimitHoldRealMs', 'ingress.rateLimitHoldRealMs', 0, 60_000),
+      rateLimitHoldPerKey: num(i, 'rateLimitHoldPerKey', 'ingress.rateLimitHoldPerKey', 0, 1_000_000),
       allowedHosts: hostList(i.allowedHosts),
       adminPort:
         i.adminPort === null || i.adminPort === '' || i.adminPort === undefined

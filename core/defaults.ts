@@ -59,6 +59,17 @@ export const DEFAULTS = {
     /** A key check is cached this long (real ms): a revoked key stops working within it everywhere. */
     keyRecheckRealMs: 1_000,
     /**
+     * A request of a key already over its rate is answered 429 after this long (real ms), not at
+     * once, so that a producer flooding far over its rate sends few requests per connection; its
+     * body is not read meanwhile and holds no share of the in-flight budget. 0: answer at once.
+     */
+    rateLimitHoldRealMs: 1_000,
+    /**
+     * Requests of one key held so at once, per ingress instance; beyond them a request over the
+     * rate is answered at once and its connection closed (its body is not received).
+     */
+    rateLimitHoldPerKey: 32,
+    /**
      * Host names the dashboard answers to (its `Host` header, port aside), against DNS rebinding;
      * add the names it is reached by when it listens beyond loopback. Empty: any host.
      */

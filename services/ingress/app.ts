@@ -107,7 +107,14 @@ export function buildApp(deps: IngressAppDeps): IngressApp {
     busHealth,
   };
 
-  const auth = deps.keys ? producerAuth(app, deps.keys, (producer) => metrics.rateLimited.inc({ producer })) : null;
+  const auth = deps.keys
+    ? producerAuth(app, deps.keys, {
+        onRateLimited: (producer) => metrics.rateLimited.inc({ producer }),
+        holdMs: config.rateLimitHoldRealMs,
+        holdPerKey: config.rateLimitHoldPerKey,
+        releaseBudget: (request) => releases.get(request)?.(),
+      })
+    : null;
 
   // A scope of its own: its JSON bodies are read by the batch scanner, which enforces the batch
   // and event limits before anything is parsed (events-body.ts).

@@ -3,7 +3,12 @@
  * request without a valid key costs no parsing), the page's origin must be one the key lists
  * (browsers as producers, CORS), and the key's rate is taken once the batch size is known. A key
  * over its rate (its bucket empty: TokenBucket) is refused (429) before the body is read, so a
- * producer flooding far over its rate costs the ingress no parsing and slows other keys less.
+ * producer flooding far over its rate costs the ingress no parsing. That refusal is held for
+ * `holdMs` before it is answered (up to `holdPerKey` requests of a key at once, holding no share
+ * of the in-flight budget): a flooding client then sends a request per connection and hold, not
+ * hundreds a second, and the bodies the ingress must still receive and drop (with the garbage
+ * they make) fall with them. Past the cap a refusal is answered at once with `Connection: close`,
+ * so its body is not received either.
  *
  * CORS: a preflight (`OPTIONS /v1/events`) carries no key, so it is answered for any origin that
  * some active key lists; the real request is then checked against its own key's origins. Requests
@@ -24,12 +29,21 @@ export interface ProducerAuth {
 
 const PREFLIGHT_MAX_AGE_SECONDS = 600;
 
-export function producerAuth(
-  app: FastifyInstance,
-  keys: ProducerKeyCache,
-  onRateLimited: (producer: string) => void,
-): ProducerAuth {
+export interface ProducerAuthOptions {
+  /** Counts a request refused for its key's rate. */
+  readonly onRateLimited: (producer: string) => void;
+  /** How long a refusal before the body is read waits to be answered (real ms; 0: at once). */
+  readonly holdMs: number;
+  /** Refusals of one key waiting at once; beyond them: answered at once, connection closed. */
+  readonly holdPerKey: number;
+  /** Gives back the request's share of the in-flight budget (its body will not be read). */
+  readonly releaseBudget: (request: FastifyRequest) => void;
+}
+
+export function producerAuth(app: FastifyInstance, keys: ProducerKeyCache, o: ProducerAuthOptions): ProducerAuth {
   const principals = new WeakMap<FastifyRequest, ProducerPrincipal>();
+  /** Refusals held per key id. */
+  const held = new Map<string, number>();
 
   app.options('/v1/events', async (request, reply) => {
     const origin = originOf(request);
@@ -58,14 +72,21 @@ export function producerAuth(
   };
 
   const refuse = (p: ProducerPrincipal, events: number | undefined, wait: number): RateLimited => {
-    onRateLimited(p.producer);
-    return new RateLimited({
-      key: p.keyId,
-      producer: p.producer,
-      ...(events === undefined ? {} : { events }),
-      ratePerSec: p.bucket.ratePerSec,
-      retryAfterSeconds: wait,
-    });
+    o.onRateLimited(p.producer);
+    // a flooding key meets this hundreds of times a second: its stack says nothing, so none is captured
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      return new RateLimited({
+        key: p.keyId,
+        producer: p.producer,
+        ...(events === undefined ? {} : { events }),
+        ratePerSec: p.bucket.ratePerSec,
+        retryAfterSeconds: wait,
+      });
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
   };
 
   // callback style: a cached key is checked without a promise on the hot path
@@ -80,7 +101,7 @@ export function producerAuth(
       // over the rate: the batch would be refused whatever its size, so its body is not read
       const wait = principal.bucket.waitForOne(performance.now());
       if (wait > 0) {
-        done(refuse(principal, undefined, wait));
+        holdRefusal(request, reply, principal, done);
         return;
       }
       done(null, payload);
@@ -96,6 +117,30 @@ export function producerAuth(
     else finish(got);
   };
 
+  const holdRefusal = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    principal: ProducerPrincipal,
+    done: (err: Error) => void,
+  ): void => {
+    const id = principal.keyId;
+    const holding = held.get(id) ?? 0;
+    if (o.holdMs === 0 || holding >= o.holdPerKey) {
+      if (o.holdMs > 0) reply.header('connection', 'close');
+      done(refuse(principal, undefined, principal.bucket.waitForOne(performance.now())));
+      return;
+    }
+    held.set(id, holding + 1);
+    o.releaseBudget(request);
+    setTimeout(() => {
+      const left = (held.get(id) ?? 1) - 1;
+      if (left === 0) held.delete(id);
+      else held.set(id, left);
+      // a client gone meanwhile gets nothing; fastify drops the answer of a destroyed socket
+      done(refuse(principal, undefined, Math.max(1, principal.bucket.waitForOne(performance.now()))));
+    }, jittered(o.holdMs)).unref();
+  };
+
   return {
     hook,
     admit(request, events) {
@@ -106,6 +151,14 @@ export function producerAuth(
       return { producer: p.producer, types: p.types };
     },
   };
+}
+
+/**
+ * Half to one and a half times `ms`, at random: held connections come back spread out, so what a
+ * flooding key may still send (its rate) arrives spread out too, not as one burst per hold.
+ */
+function jittered(ms: number): number {
+  return ms * (0.5 + Math.random());
 }
 
 function originOf(request: FastifyRequest): string | null {

@@ -3,6 +3,7 @@
  * rejected per event, the producer's name on every published event, rate limits with Retry-After,
  * revocation within the recheck bound, and CORS per key.
  */
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeliveredMessage } from '../../core/ports/bus.js';
 import { createToken } from '../../orchestrator/tokens.js';
@@ -11,7 +12,9 @@ import { adminHeaders, endSong, type Harness, pageView, startHarness } from '../
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness({ ingress: { auth: true, keyRecheckRealMs: 200, keyRatePerSec: 0 } });
+  h = await startHarness({
+    ingress: { auth: true, keyRecheckRealMs: 200, keyRatePerSec: 0, rateLimitHoldRealMs: 300, rateLimitHoldPerKey: 2 },
+  });
 });
 afterAll(async () => {
   await h.close();
@@ -151,6 +154,49 @@ describe('producer keys', () => {
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('rate_limited');
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     // another key right after on the same server: the unread body did not wedge anything
+    expect((await post([ev()], bearer((await key()).key))).status).toBe(200);
+  });
+
+  it('holds a refusal over the rate, holding no in-flight bytes, without slowing another key; past the cap it answers at once and closes', async () => {
+    const k = await key({ ratePerSec: 1, burst: 1 });
+    expect((await post([ev()], bearer(k.key))).status).toBe(200);
+    const raw = (signal?: AbortSignal) =>
+      request(`${h.url}/v1/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...bearer(k.key) },
+        body: JSON.stringify({ events: Array.from({ length: 50 }, () => ev()) }),
+        signal,
+      });
+    const t0 = performance.now();
+    const heldA = raw();
+    const heldB = raw();
+    await new Promise((r) => setTimeout(r, 100));
+    // two are held (the cap): the third is answered at once, and its connection closed
+    const third = await raw();
+    expect(third.statusCode).toBe(429);
+    expect(third.headers.connection).toBe('close');
+    await third.body.text();
+    expect(performance.now() - t0).toBeLessThan(290);
+    // held requests hold none of the in-flight budget, and another key is answered at once
+    const gauge = /hourglass_ingress_in_flight_bytes (\d+)/.exec(await (await fetch(`${h.url}/metrics`)).text());
+    expect(Number(gauge?.[1])).toBe(0);
+    const t1 = performance.now();
+    expect((await post([ev()], bearer((await key()).key))).status).toBe(200);
+    expect(performance.now() - t1).toBeLessThan(250);
+    for (const res of await Promise.all([heldA, heldB])) {
+      expect(res.statusCode).toBe(429);
+      expect(res.headers.connection).not.toBe('close');
+      expect(((await res.body.json()) as { error: { code: string } }).error.code).toBe('rate_limited');
+      expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    }
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
+    // a client that gives up while held costs nothing: the server goes on
+    const gone = new AbortController();
+    const abandoned = raw(gone.signal).catch((err: Error) => err);
+    await new Promise((r) => setTimeout(r, 50));
+    gone.abort();
+    expect(await abandoned).toBeInstanceOf(Error);
+    await new Promise((r) => setTimeout(r, 400));
     expect((await post([ev()], bearer((await key()).key))).status).toBe(200);
   });
 
