@@ -101,8 +101,8 @@ export interface SendResult {
   readonly httpErrors: Record<string, number>;
 }
 
-/** Runs an `hourglass` command to its end; its stdout (throws on a non-zero exit). */
-export async function runCli(args: string[]): Promise<string> {
+/** Runs an `hourglass` command to its end: its exit code, stdout and stderr. */
+async function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   const child = start(args);
   let out = '';
   let err = '';
@@ -113,6 +113,12 @@ export async function runCli(args: string[]): Promise<string> {
     err += d.toString();
   });
   const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  return { code, out, err };
+}
+
+/** Runs an `hourglass` command to its end; its stdout (throws on a non-zero exit). */
+export async function runCli(args: string[]): Promise<string> {
+  const { code, out, err } = await run(args);
   if (code !== 0) throw new Error(`hourglass ${args.join(' ')} failed (${code}):\n${out}\n${err}`);
   return out;
 }
@@ -167,16 +173,7 @@ export class DevLoopProbe {
 }
 
 export async function runSend(args: string[]): Promise<SendResult> {
-  const child = start(['send', '--json', ...args]);
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  const { code, out, err } = await run(['send', '--json', ...args]);
   const last = out.trim().split('\n').pop() ?? '';
   if (code !== 0 || !last.startsWith('{')) throw new Error(`hourglass send failed (${code}):\n${out}\n${err}`);
   return JSON.parse(last) as SendResult;

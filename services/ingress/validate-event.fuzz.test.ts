@@ -33,6 +33,7 @@ import {
   eventTypeOf,
   expectedDecoded,
   expectedFaults,
+  fuzzEventType,
   type GeneratedSchema,
   hasProtoKey,
   resolvePath,
@@ -190,17 +191,7 @@ describe('validateEvent (fuzzed)', () => {
 describe('POST /v1/events (fuzzed)', () => {
   let h: Harness;
   beforeAll(async () => {
-    const placeholder = {
-      name: 'Fuzz',
-      owner: 'fuzz',
-      description: '',
-      tier: 'normal',
-      partitioning: 'hourly',
-      storage: 'files',
-      retentionDays: 30,
-      status: 'active',
-      versions: [parseSchema('Fuzz', 1, { type: 'record', name: 'Fuzz', fields: [] })],
-    } as const satisfies EventType;
+    const placeholder = fuzzEventType({ type: 'record', name: 'Fuzz', fields: [] });
     h = await startHarness({ types: () => [placeholder] });
   });
   afterAll(async () => {
@@ -261,17 +252,8 @@ describe('POST /v1/events (fuzzed)', () => {
  * findings led to.
  */
 describe('validateEvent regressions (found by the fuzzing)', () => {
-  const typeOf = (fields: unknown[], extra: Record<string, unknown> = {}): EventType => ({
-    name: 'Fuzz',
-    owner: 'fuzz',
-    description: '',
-    tier: 'normal',
-    partitioning: 'hourly',
-    storage: 'files',
-    retentionDays: 30,
-    status: 'active',
-    versions: [parseSchema('Fuzz', 1, { type: 'record', name: 'Fuzz', ...extra, fields })],
-  });
+  const typeOf = (fields: unknown[], extra: Record<string, unknown> = {}): EventType =>
+    fuzzEventType({ type: 'record', name: 'Fuzz', ...extra, fields });
   const verdict = (type: EventType, payload: unknown, event: Record<string, unknown> = {}) =>
     validateEvent({ type: 'Fuzz', id: 'e-1', payload, ...event }, 0, new EventCatalog([type]), LIMITS);
   const rejected = (type: EventType, payload: unknown, path: string, message: RegExp) => {

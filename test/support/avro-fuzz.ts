@@ -332,6 +332,11 @@ function namesOf(root: SchemaNode): string[] {
 
 /** The event type `Fuzz` the ingress validates against. */
 export function eventTypeOf(g: GeneratedSchema): EventType {
+  return fuzzEventType(g.avro);
+}
+
+/** An active hourly event type `Fuzz` with this schema as its only version. */
+export function fuzzEventType(avro: Record<string, unknown>): EventType {
   return {
     name: 'Fuzz',
     owner: 'fuzz',
@@ -341,7 +346,7 @@ export function eventTypeOf(g: GeneratedSchema): EventType {
     storage: 'files',
     retentionDays: 30,
     status: 'active',
-    versions: [parseSchema('Fuzz', 1, g.avro)],
+    versions: [parseSchema('Fuzz', 1, avro)],
   };
 }
 
