@@ -158,7 +158,7 @@ describe('producer keys', () => {
   });
 
   it('holds a refusal over the rate, holding no in-flight bytes, without slowing another key; past the cap it answers at once and closes', async () => {
-    const k = await key({ ratePerSec: 1, burst: 1 });
+    const k = await key({ ratePerSec: 0.01, burst: 1 }); // one event, then none for 100 s
     expect((await post([ev()], bearer(k.key))).status).toBe(200);
     const raw = (signal?: AbortSignal) =>
       request(`${h.url}/v1/events`, {
