@@ -34,7 +34,7 @@ export async function runAlerts(argv: string[], io: CliIo): Promise<number> {
   const format = formatFlag(values.format);
   const hours = numberFlag('hours', values.hours) ?? 24;
   if (!(hours > 0)) throw new UsageError(`--hours must be positive, got ${hours}`);
-  const config = configFromFlags(values);
+  const config = configFromFlags(values, {}, { existingDataDir: true });
   const store = await openStateStore(config);
   try {
     const now = commandClock(config, values).now();

@@ -14,12 +14,21 @@ import {
   type PartitionAudit,
 } from '../etl/audit.js';
 import { parseHour } from '../orchestrator/dashboard/dashboard-api.js';
-import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, formatRows } from './common.js';
+import {
+  configFromFlags,
+  DATA_DIR_OPTIONS,
+  DATA_DIR_USAGE,
+  formatRows,
+  LOG_OPTIONS,
+  LOG_USAGE,
+  requireDataDir,
+} from './common.js';
 import { objectStoreFor, pipelineNames } from './pipeline.js';
 import { type CliIo, UsageError } from './usage.js';
 
 export const AUDIT_USAGE = `Usage: hourglass audit --type T --from H1 --to H2 [--limit N] [--accept-other-copies]
-                       [--format table|json] [--data-dir D] [--config FILE] <pipelineA> <pipelineB>
+                       [--format table|json] [--data-dir D] [--config FILE] [--log-level L] [--log-format F]
+                       <pipelineA> <pipelineB>
 
 Compares two pipelines' published partitions (a migration between buses: the ingress publishes
 every event to both). Per type and partition (hour, or day for daily types) from H1 up to H2
@@ -36,9 +45,10 @@ defines (${MAIN_PIPELINE}, or parallel.name) or a config file (.json, .yaml, .ym
                     ids whose rows differ only in ${DELIVERY_COLUMNS.join(', ')}
                     (each pipeline kept another copy of a retried event) are not differences
   --format F        table (default) or json
+${LOG_USAGE}
+${DATA_DIR_USAGE}
 Exit status: 0 every partition matches or is published on neither side; 1 a difference, or the
-audit could not finish (the message says why); 2 bad arguments or configuration.
-${DATA_DIR_USAGE}`;
+audit could not finish (the message says why); 2 bad arguments or configuration.`;
 
 const DEFAULT_LIMIT = 20;
 
@@ -47,6 +57,7 @@ export async function runAudit(argv: string[], io: CliIo): Promise<number> {
     args: argv,
     options: {
       ...DATA_DIR_OPTIONS,
+      ...LOG_OPTIONS,
       type: { type: 'string', multiple: true },
       from: { type: 'string' },
       to: { type: 'string' },
@@ -109,7 +120,7 @@ export async function runAudit(argv: string[], io: CliIo): Promise<number> {
       acceptOtherCopies: values['accept-other-copies'] === true,
       memoryBytes: config.etl.duckdbMemoryBytes,
       threads: config.etl.duckdbThreads,
-      logger: createLogger(config.logLevel).child({ component: 'audit' }),
+      logger: createLogger(config.logLevel, config.logFormat).child({ component: 'audit' }),
     });
   } catch (err) {
     if (err instanceof TypeNotFound) {
@@ -158,6 +169,7 @@ function asUsageError(err: unknown): unknown {
 function pipelineSource(config: HourglassConfig, arg: string): { open(): Promise<AuditPipeline> } {
   if (/\.(json|ya?ml)$/i.test(arg)) {
     const other = loadConfig({ file: arg, env: process.env });
+    requireDataDir(other);
     return { open: async () => ({ name: arg, objects: await objectStoreFor(other, MAIN_PIPELINE) }) };
   }
   const names = pipelineNames(config);
@@ -167,6 +179,7 @@ function pipelineSource(config: HourglassConfig, arg: string): { open(): Promise
         'or give a config file (.json, .yaml, .yml) whose main pipeline to compare',
     );
   }
+  requireDataDir(config);
   return { open: async (): Promise<AuditPipeline> => ({ name: arg, objects: await objectStoreFor(config, arg) }) };
 }
 

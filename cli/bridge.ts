@@ -6,7 +6,7 @@ import { KafkaBridge } from '../services/bridge/kafka-bridge.js';
 import type { LegacyFormat } from '../services/bridge/legacy-message.js';
 import { createIngressMetrics } from '../services/ingress/metrics.js';
 import { IngressService } from '../services/ingress/server.js';
-import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, numberFlag } from './common.js';
+import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, LOG_OPTIONS, LOG_USAGE, numberFlag } from './common.js';
 import { publishingBuses } from './parallel.js';
 import { clockFor, openRegistry } from './pipeline.js';
 import { untilSignal } from './signals.js';
@@ -14,6 +14,7 @@ import { type CliIo, UsageError } from './usage.js';
 
 export const BRIDGE_USAGE = `Usage: hourglass bridge --topic TOPIC --type TYPE [--format json|avro] [--id-field F] [--version N]
                         [--group G] [--from-beginning] [--brokers B1,B2] [--port P] [--data-dir D] [--config FILE]
+                        [--log-level L] [--log-format F]
 
 Reads a legacy Kafka topic and feeds every message as an event of TYPE through the ingress's
 validation, publish and ledger path (the process is an ingress instance of its own). Offsets are
@@ -30,6 +31,7 @@ validation are dead-lettered, counted, and passed.
   --group G          consumer group (default hourglass-bridge.<topic>)
   --from-beginning   a new group starts at the topic's start (default: its end)
   --port P           port of /healthz, /readyz, /metrics (and POST /v1/events) (default 8083)
+${LOG_USAGE}
 ${DATA_DIR_USAGE}`;
 
 export async function runBridge(argv: string[], io: CliIo): Promise<number> {
@@ -37,6 +39,7 @@ export async function runBridge(argv: string[], io: CliIo): Promise<number> {
     args: argv,
     options: {
       ...DATA_DIR_OPTIONS,
+      ...LOG_OPTIONS,
       topic: { type: 'string' },
       type: { type: 'string' },
       format: { type: 'string' },
@@ -67,7 +70,7 @@ export async function runBridge(argv: string[], io: CliIo): Promise<number> {
   });
   if (config.kafka.brokers.length === 0)
     throw new UsageError('no Kafka brokers: --brokers, kafka.brokers or KAFKA_BROKERS');
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, config.logFormat);
   tightenDataDir(config.dataDir, logger);
   const clock = clockFor(config);
   const { state, catalog } = await openRegistry(config, logger);

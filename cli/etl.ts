@@ -9,7 +9,7 @@ import type { StateStore } from '../core/ports/state-store.js';
 import { tightenDataDir } from '../core/private-files.js';
 import { EtlService, etlWorkDir } from '../etl/service.js';
 import { registerPipelineMetrics } from '../orchestrator/pipeline-metrics.js';
-import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, numberFlag } from './common.js';
+import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, LOG_OPTIONS, LOG_USAGE, numberFlag } from './common.js';
 import { pipelineOf, secondBus, secondEtl } from './parallel.js';
 import {
   busFor,
@@ -23,22 +23,23 @@ import {
 import { untilSignal } from './signals.js';
 import type { CliIo } from './usage.js';
 
-export const ETL_USAGE = `Usage: hourglass etl [--data-dir D] [--schemas DIR] [--time-scale N] [--config FILE] [--metrics-port P] [--pipeline NAME]
+export const ETL_USAGE = `Usage: hourglass etl [--data-dir D] [--schemas DIR] [--time-scale N] [--config FILE] [--metrics-port P]
+                     [--pipeline NAME] [--log-level L] [--log-format F]
 
 Runs the ETL on its own: a consumer per event type writing raw hour files, the closer, and the
 dedup step publishing final partitions. Use it with \`hourglass dev --no-etl\` on the same data dir
 (and state store): the types come from the registry, and consumers follow its changes.
 Serves /metrics (Prometheus) and /healthz on --metrics-port.
-${DATA_DIR_USAGE}
   --metrics-port P  port of /metrics and /healthz (default 8082; 0 picks a free one)
   --pipeline NAME   in a parallel run, the pipeline whose ETL this is: main (default) or
                     parallel.name (consumes the second bus into pipelines/<name>/)
-  --log-level L     fatal|error|warn|info|debug|trace|silent (default info)`;
+${LOG_USAGE}
+${DATA_DIR_USAGE}`;
 
 export async function runEtl(argv: string[], io: CliIo): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { ...DATA_DIR_OPTIONS, 'metrics-port': { type: 'string' }, pipeline: { type: 'string' } },
+    options: { ...DATA_DIR_OPTIONS, ...LOG_OPTIONS, 'metrics-port': { type: 'string' }, pipeline: { type: 'string' } },
     strict: true,
   });
   if (values.help) {
@@ -46,7 +47,7 @@ export async function runEtl(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
   const config = configFromFlags(values, { 'etl.metricsPort': numberFlag('metrics-port', values['metrics-port']) });
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, config.logFormat);
   tightenDataDir(config.dataDir, logger);
   const clock = clockFor(config);
   const pipeline = pipelineOf(config, values.pipeline);

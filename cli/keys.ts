@@ -101,7 +101,7 @@ export async function runKeys(argv: string[], io: CliIo): Promise<number> {
     const problem = keySpecProblem(spec);
     if (problem !== null) throw new UsageError(problem);
   }
-  const config = configFromFlags(values);
+  const config = configFromFlags(values, {}, { existingDataDir: sub !== 'create' });
   const store = await openStateStore(config);
   try {
     if (spec !== null) {

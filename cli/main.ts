@@ -1,27 +1,27 @@
 /** The `hourglass` command. */
 import { readFileSync } from 'node:fs';
 import { HourglassError } from '../core/errors.js';
-import { DEV_USAGE, runDev } from './dev.js';
-import { type CliIo, UsageError } from './usage.js';
+import { runDev } from './dev.js';
+import { type CliIo, CommandFailed, UsageError } from './usage.js';
 
 const USAGE = `Usage: hourglass <command> [options]
 
 Commands:
-  dev     run the whole pipeline on the embedded default (ingress, bus, ETL, state, files)
-  send    generate realistic event traffic against an ingress
-  etl     run the ETL on its own (with \`hourglass dev --no-etl\`)
-  hours   list hours of every event type and their states
-  query   run SQL (DuckDB) over the published partitions
-  audit   compare two pipelines' published partitions (counts, ids, digests) over a range of hours
-  bridge  feed a legacy Kafka topic through the ingress path (validation, publish, ledger)
-  types   the registry of event types: list, show, plan, apply, retire
-  tokens  tokens of the registry API: create, list, revoke
-  keys    producer write keys of POST /v1/events: create, list, revoke
-  alerts  firing and recent alerts
-  orchestrator  the registry API, reconcile loop, retention, alerting and dashboard as a process of its own
-  help    show this help (hourglass <command> --help for a command's options)
+  dev           run the whole pipeline on the embedded default (ingress, bus, ETL, state, files)
+  send          generate realistic event traffic against an ingress
+  etl           run the ETL on its own (with hourglass dev --no-etl)
+  hours         list hours of every event type and their states
+  query         run SQL (DuckDB) over the published partitions
+  audit         compare two pipelines' published partitions over a range of hours
+  bridge        feed a legacy Kafka topic through the ingress path
+  types         the registry of event types: list, show, plan, apply, retire
+  tokens        tokens of the registry API: create, list, revoke
+  keys          producer write keys of POST /v1/events: create, list, revoke
+  alerts        firing and recent alerts
+  orchestrator  the registry API, reconcile loop, retention, alerting and dashboard on their own
+  help          show this help
 
-${DEV_USAGE}`;
+hourglass <command> --help shows a command's options; hourglass --version its version.`;
 
 export async function main(
   argv: string[],
@@ -99,14 +99,18 @@ export async function main(
       io.stderr.write(`hourglass ${command}: ${(err as Error).message}\n`);
       return 2;
     }
-    if (err instanceof HourglassError) {
+    if (err instanceof HourglassError || err instanceof CommandFailed) {
       io.stderr.write(`hourglass ${command}: ${err.message} [${err.code}]\n`);
       return 1;
     }
     const sys = err as NodeJS.ErrnoException;
     if (typeof sys.syscall === 'string' && typeof sys.code === 'string') {
       // an operating-system refusal (port in use, permission, missing folder): say it plainly
-      io.stderr.write(`hourglass ${command}: ${sys.message}\n`);
+      const hint =
+        sys.code === 'EADDRINUSE'
+          ? ' (another process listens there, perhaps another hourglass dev: stop it, or pick another port with --port)'
+          : '';
+      io.stderr.write(`hourglass ${command}: ${sys.message}${hint}\n`);
       return 1;
     }
     throw err;

@@ -15,8 +15,9 @@ import { registerPipelineMetrics } from '../orchestrator/pipeline-metrics.js';
 import { Reconciler } from '../orchestrator/reconciler.js';
 import { registerRegistryApi } from '../orchestrator/registry-api.js';
 import { RetentionSweeper } from '../orchestrator/retention.js';
+import { redirectHomeToDashboard } from '../services/http/home-redirect.js';
 import { jsonApi } from '../services/http/json-api.js';
-import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, numberFlag } from './common.js';
+import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, LOG_OPTIONS, LOG_USAGE, numberFlag } from './common.js';
 import { publishingBuses } from './parallel.js';
 import {
   clockFor,
@@ -30,21 +31,23 @@ import {
 import { untilSignal } from './signals.js';
 import type { CliIo } from './usage.js';
 
-export const ORCHESTRATOR_USAGE = `Usage: hourglass orchestrator [--port P] [--host H] [--data-dir D] [--schemas DIR] [--config FILE]
+export const ORCHESTRATOR_USAGE = `Usage: hourglass orchestrator [--port P] [--host H] [--data-dir D] [--schemas DIR] [--time-scale N]
+                              [--config FILE] [--log-level L] [--log-format F]
 
 Runs the orchestrator on its own: the registry API (GET/POST /v1/event-types …), schema
 distribution, the reconcile loop, the retention sweeper, alerting (rules, routing, sinks), the
 dashboard (/dashboard) and /metrics, on the configured state store and bus.
-The type folders of --schemas are applied at start when the folder exists.
+The type folders of --schemas are applied at start when the folder exists. GET / redirects to
+the dashboard.
   --port P          HTTP port (default 8081; 0 picks a free one)
   --host H          address to listen on (default 127.0.0.1)
-${DATA_DIR_USAGE}
-  --log-level L     fatal|error|warn|info|debug|trace|silent (default info)`;
+${LOG_USAGE}
+${DATA_DIR_USAGE}`;
 
 export async function runOrchestrator(argv: string[], io: CliIo): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { ...DATA_DIR_OPTIONS, port: { type: 'string' }, host: { type: 'string' } },
+    options: { ...DATA_DIR_OPTIONS, ...LOG_OPTIONS, port: { type: 'string' }, host: { type: 'string' } },
     strict: true,
   });
   if (values.help) {
@@ -55,7 +58,7 @@ export async function runOrchestrator(argv: string[], io: CliIo): Promise<number
     'orchestrator.port': numberFlag('port', values.port),
     'orchestrator.host': values.host,
   });
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, config.logFormat);
   tightenDataDir(config.dataDir, logger);
   const clock = clockFor(config);
   const store = await openStateStore(config);
@@ -99,8 +102,9 @@ export async function runOrchestrator(argv: string[], io: CliIo): Promise<number
     app.get('/metrics', async (_request, reply) =>
       reply.header('content-type', registry.contentType).send(await registry.metrics()),
     );
-    registerRegistryApi(app, { store, clock, refresh: () => sync.refresh() });
+    registerRegistryApi(app, { store, clock, refresh: () => sync.refresh(), limits: config.registry });
     registerDashboard(app, dashboardDeps(config, store, objects, catalog, clock));
+    redirectHomeToDashboard(app);
     await reconciler.pass();
     sync.onChange(() => reconciler.pass());
     sync.start();

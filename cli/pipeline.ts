@@ -10,11 +10,14 @@ import { recordedClock, sharedClock } from '../core/clock-origin.js';
 import { type BusBackend, type HourglassConfig, MAIN_PIPELINE } from '../core/config.js';
 import { ConfigInvalid, EventTypeInvalid } from '../core/errors.js';
 import { EventCatalog, loadEventTypes } from '../core/event-types.js';
+import { silentLogger } from '../core/logger.js';
 import type { Bus } from '../core/ports/bus.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { StateStore } from '../core/ports/state-store.js';
 import type { Warehouse } from '../core/ports/warehouse.js';
 import { tightenDataDir } from '../core/private-files.js';
+import { storeExplainer } from '../etl/closer.js';
+import { hourKey, type WaitingFor } from '../etl/hour-states.js';
 import { type EtlConfig, EtlService, etlWorkDir } from '../etl/service.js';
 import { EmbeddedBus } from '../infra/bus/embedded/embedded-bus.js';
 import { PostgresStateStore } from '../infra/state/postgres/postgres-state-store.js';
@@ -25,10 +28,11 @@ import { CatalogSync } from '../orchestrator/catalog-sync.js';
 import { registerDashboard } from '../orchestrator/dashboard/dashboard-api.js';
 import type { DashboardDeps } from '../orchestrator/dashboard/dashboard-data.js';
 import { registerPipelineMetrics } from '../orchestrator/pipeline-metrics.js';
-import { applyPlan, planTypes } from '../orchestrator/plan.js';
+import { applyPlan, planTypes, refusalLines } from '../orchestrator/plan.js';
 import { Reconciler } from '../orchestrator/reconciler.js';
 import { registerRegistryApi } from '../orchestrator/registry-api.js';
 import { RetentionSweeper } from '../orchestrator/retention.js';
+import { redirectHomeToDashboard } from '../services/http/home-redirect.js';
 import { createIngressMetrics } from '../services/ingress/metrics.js';
 import { IngressService } from '../services/ingress/server.js';
 import { publishingBuses, secondEtl } from './parallel.js';
@@ -221,8 +225,9 @@ export async function loadCatalog(config: HourglassConfig): Promise<EventCatalog
 
 /**
  * Brings the type folders of `config.schemasDir` into the registry, as `hourglass types apply`
- * does. A refused change stops the start, saying why. Without a folder, the registry is used as
- * it is.
+ * does (owners' quota included). A refused change stops the start, saying why; a folder that only
+ * lags the registry (a type retired through the API or `hourglass types retire`, its folder still
+ * active) is logged as a warning. Without a folder, the registry is used as it is.
  */
 export async function seedRegistry(
   config: HourglassConfig,
@@ -237,13 +242,17 @@ export async function seedRegistry(
       rule: `${config.schemasDir} does not exist and the registry is empty`,
     });
   }
-  const plan = await planTypes(config.schemasDir, store);
+  const plan = await planTypes(config.schemasDir, store, { limits: config.registry });
+  for (const p of plan) {
+    if (p.warnings !== undefined && p.action !== 'refused')
+      logger.warn({ type: p.type, warnings: p.warnings }, `type folder ${p.type} differs from the registry`);
+  }
   const result = await applyPlan(plan, store, `hourglass:${hostname()}`, clock.now());
   if (result.refused.length > 0) {
     throw new EventTypeInvalid({
       type: result.refused.map((r) => r.type).join(', '),
       file: config.schemasDir,
-      rule: `refused (nothing applied): ${result.refused.map((r) => `${r.type}: ${r.changes.join('; ')}`).join(' | ')}`,
+      rule: `refused (nothing applied): ${result.refused.map((r) => `${r.type}: ${refusalLines(r).join('; ')}`).join(' | ')}`,
     });
   }
   for (const a of result.applied)
@@ -293,16 +302,43 @@ export function consumersFollowRegistry(etl: EtlService, catalog: EventCatalog, 
   });
 }
 
-/** What the dashboard reads, on this process's backends. */
+/**
+ * What closing hours wait for, as the dashboard shows it: with the ETL in this process, what its
+ * closer found at its last pass (or judges now, bus figures included); otherwise judged from the
+ * state store alone.
+ */
+export function closingReasons(
+  config: HourglassConfig,
+  store: StateStore,
+  clock: Clock,
+  etl: EtlService | null,
+): WaitingFor {
+  if (etl === null) return storeExplainer(store, clock, etlConfigOf(config).closer, silentLogger());
+  return async (hours) => {
+    const out = new Map<string, string>();
+    const rest: { type: string; hour: number }[] = [];
+    for (const h of hours) {
+      const w = etl.waitingFor(h.type, h.hour);
+      if (w === null) rest.push(h);
+      else out.set(hourKey(h.type, h.hour), w);
+    }
+    for (const [key, w] of await etl.explainClosing(rest)) out.set(key, w);
+    return out;
+  };
+}
+
+/** What the dashboard reads, on this process's backends (and its ETL, if it runs one). */
 export function dashboardDeps(
   config: HourglassConfig,
   store: StateStore,
   objects: ObjectStore,
   catalog: EventCatalog,
   clock: Clock,
+  etl: EtlService | null = null,
 ): DashboardDeps {
   return {
     store,
+    waitingFor: closingReasons(config, store, clock, etl),
     allowedHosts: config.ingress.allowedHosts,
     objects,
     catalog,
@@ -421,8 +457,9 @@ export async function startPipeline(
       config: config.ingress,
       metrics,
       routes: (app) => {
-        registerRegistryApi(app, { store, clock, refresh: () => s.refresh() });
-        registerDashboard(app, dashboardDeps(config, store, objects, c, clock));
+        registerRegistryApi(app, { store, clock, refresh: () => s.refresh(), limits: config.registry });
+        registerDashboard(app, dashboardDeps(config, store, objects, c, clock, etl));
+        redirectHomeToDashboard(app);
       },
     });
     url = await ingress.start();

@@ -13,7 +13,9 @@ export const QUERY_USAGE = `Usage: hourglass query [--data-dir D] [--format tabl
 
 Runs SQL with DuckDB over the published partitions: one view per event type (named after it),
 with the columns event_id, event_arrival_time, …, the payload fields, and date/hour (Hive
-partition columns: filter on them to read only those partitions). Unpublished hours are invisible.
+partition columns, DATE and INTEGER: filter on them to read only those partitions). Unpublished
+hours are invisible. A type whose view cannot be made is named on stderr with the reason; the SQL
+runs over the other types' views.
 With --warehouse bigquery (or warehouse.backend "bigquery"), the SQL runs in BigQuery over the
 tables of the types stored in the warehouse (the configured dataset is the default one).
   --format F        table (default), csv, or json (a JSON array of rows)
@@ -39,7 +41,7 @@ export async function runQueryCommand(argv: string[], io: CliIo): Promise<number
   }
   if (positionals.length !== 1) throw new UsageError('give the SQL as one argument (quote it)');
   const format = formatFlag(values.format);
-  const config = configFromFlags(values, { 'warehouse.backend': values.warehouse });
+  const config = configFromFlags(values, { 'warehouse.backend': values.warehouse }, { existingDataDir: true });
   const pipeline = pipelineOf(config, values.pipeline);
   if (config.warehouse.backend === 'bigquery' && pipeline === MAIN_PIPELINE) {
     const warehouse = await warehouseFor(config);
@@ -65,6 +67,8 @@ export async function runQueryCommand(argv: string[], io: CliIo): Promise<number
     const result = await runQuery(positionals[0] as string, await objectStoreFor(config, pipeline), catalog, {
       memoryBytes: config.etl.duckdbMemoryBytes,
       threads: config.etl.duckdbThreads,
+      // a type whose view cannot be made is named; the SQL runs over the others
+      onSkipped: (v) => io.stderr.write(`hourglass query: no view for type ${v.type}: ${v.reason}\n`),
     });
     io.stdout.write(formatRows(result.columns, result.rows, format));
     return 0;

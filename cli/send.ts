@@ -8,15 +8,16 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { DEFAULTS } from '../core/defaults.js';
-import { type EventType, loadEventTypes } from '../core/event-types.js';
-import { readDevKey } from './dev-key.js';
+import type { EventType } from '../core/event-types.js';
+import { readDevKey, readDevToken } from './dev-key.js';
+import { resolveEventTypes } from './registry-types.js';
 import { type BatchEvent, BatchFactory } from './traffic/batches.js';
 import { rng } from './traffic/generators.js';
 import { type CliIo, UsageError } from './usage.js';
 
 export const SEND_USAGE = `Usage: hourglass send [--url U] [--type T[,T2…]] [--rate R] [--duration S] [--invalid F] [--duplicates F]
                       [--batch N] [--concurrency C] [--retries N] [--schemas DIR] [--seed N] [--json]
-                      [--key K] [--data-dir D]
+                      [--key K] [--data-dir D] [--registry] [--registry-url U] [--token T]
 
   --url U          ingress base URL (default http://127.0.0.1:8080)
   --type T,…       event types to send, spread evenly (default EndSong)
@@ -27,11 +28,19 @@ export const SEND_USAGE = `Usage: hourglass send [--url U] [--type T[,T2…]] [-
   --batch N        events per request (default 100)
   --concurrency C  requests in flight (default 8)
   --retries N      retries of a request answered 429/503 or failing on the network (default 0)
-  --schemas DIR    event type declarations (default ./schemas)
+  --seed N         seed of the generated payloads (default: the time)
   --json           print the summary as one JSON object on the last line
   --key K          producer key (Authorization: Bearer K); default $HOURGLASS_KEY, else the
-                   key \`hourglass dev\` saved in <data-dir>/dev-key, else none
-  --data-dir D     where to look for dev-key (default ./.hourglass)`;
+                   key hourglass dev saved in <data-dir>/dev-key, else none
+  --data-dir D     where to look for dev-key and dev-token (default ./.hourglass)
+  --schemas DIR    event type declarations (default ./schemas); a type that is not there is read
+                   from the registry API (GET /v1/event-types/T) and its latest schema used
+  --registry       read every type from the registry API, not from --schemas
+  --registry-url U where the registry API is (default --url; set it when ingress.adminPort
+                   serves the registry on another port)
+  --token T        registry token for those reads; default $HOURGLASS_TOKEN, else the admin
+                   token hourglass dev saved in <data-dir>/dev-token
+  -h, --help       show this help`;
 
 export interface SendSummary {
   sent: number;
@@ -71,6 +80,11 @@ interface SendOptions {
   json: boolean;
   /** The producer key sent as `Authorization: Bearer`, or null for none. */
   key: string | null;
+  /** Every type from the registry API, not from `schemasDir`. */
+  registryOnly: boolean;
+  registryUrl: string;
+  /** The registry token for reading types there, or null for none. */
+  token: string | null;
 }
 
 function parseOptions(argv: string[]): SendOptions | 'help' {
@@ -91,6 +105,9 @@ function parseOptions(argv: string[]): SendOptions | 'help' {
       json: { type: 'boolean', default: false },
       key: { type: 'string' },
       'data-dir': { type: 'string', default: DEFAULTS.dataDir },
+      registry: { type: 'boolean', default: false },
+      'registry-url': { type: 'string' },
+      token: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -102,12 +119,16 @@ function parseOptions(argv: string[]): SendOptions | 'help' {
       throw new UsageError(`--${flag} must be a number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
     return n;
   };
-  let url: URL;
-  try {
-    url = new URL(values.url);
-  } catch {
-    throw new UsageError(`--url must be a URL, got ${JSON.stringify(values.url)}`);
-  }
+  const urlFlag = (flag: string, raw: string): URL => {
+    try {
+      return new URL(raw);
+    } catch {
+      throw new UsageError(`--${flag} must be a URL, got ${JSON.stringify(raw)}`);
+    }
+  };
+  const url = urlFlag('url', values.url);
+  const registryUrl = values['registry-url'] === undefined ? url : urlFlag('registry-url', values['registry-url']);
+  const dataDir = resolve(values['data-dir']);
   const invalid = num('invalid', values.invalid, 0, 1);
   const duplicates = num('duplicates', values.duplicates, 0, 1);
   if (invalid + duplicates > 1) throw new UsageError('--invalid and --duplicates add up to more than 1');
@@ -129,7 +150,10 @@ function parseOptions(argv: string[]): SendOptions | 'help' {
     schemasDir: resolve(values.schemas),
     seed: values.seed === undefined ? Date.now() : Math.floor(num('seed', values.seed, 0, 2 ** 32)),
     json: values.json,
-    key: values.key ?? (process.env.HOURGLASS_KEY || null) ?? readDevKey(resolve(values['data-dir'])),
+    key: values.key ?? (process.env.HOURGLASS_KEY || null) ?? readDevKey(dataDir),
+    registryOnly: values.registry,
+    registryUrl: registryUrl.origin,
+    token: values.token ?? (process.env.HOURGLASS_TOKEN || null) ?? readDevToken(dataDir),
   };
 }
 
@@ -193,17 +217,16 @@ export async function runSend(
     io.stdout.write(`${SEND_USAGE}\n`);
     return 0;
   }
-  const all = await loadEventTypes(options.schemasDir).catch((err: unknown) => {
-    throw new UsageError(`cannot load event types from ${options.schemasDir}: ${(err as Error).message}`);
-  });
-  const types: EventType[] = options.types.map((name) => {
-    const t = all.find((x) => x.name === name);
-    if (!t)
-      throw new UsageError(
-        `--type ${name}: no such event type under ${options.schemasDir} (have ${all.map((x) => x.name).join(', ')})`,
-      );
-    return t;
-  });
+  const types = await resolveEventTypes(
+    {
+      names: options.types,
+      schemasDir: options.schemasDir,
+      registryOnly: options.registryOnly,
+      registryUrl: options.registryUrl,
+      token: options.token,
+    },
+    io,
+  );
   const summary = await sendTraffic(options, types, io);
   printSummary(summary, options, io);
   return summary.requests > 0 && Object.values(summary.httpErrors).reduce((a, b) => a + b, 0) < summary.requests

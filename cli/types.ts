@@ -1,5 +1,7 @@
 /** `hourglass types list|show|plan|apply|retire`: the registry of event types. */
+import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { StateStore } from '../core/ports/state-store.js';
 import { applyPlan, type PlannedChange, planTypes } from '../orchestrator/plan.js';
@@ -11,6 +13,8 @@ import {
   formatFlag,
   formatRows,
   type OutputFormat,
+  requireDataDir,
+  requireFolder,
 } from './common.js';
 import { commandClock, openStateStore } from './pipeline.js';
 import { type CliIo, UsageError } from './usage.js';
@@ -26,6 +30,7 @@ export const TYPES_USAGE = `Usage: hourglass types <list|show|plan|apply|retire>
 Options:
   --format F            table (default), csv, or json
   --actor A             who is recorded in the history (default cli:<user>@<host>)
+  --allow-over-quota    plan/apply: let owners pass registry.maxActiveTypesPerOwner (an admin's call)
 ${DATA_DIR_USAGE}
 
 Exit codes: 0 done, 1 a change refused (plan/apply) or a type not found, 2 usage.`;
@@ -33,7 +38,12 @@ Exit codes: 0 done, 1 a change refused (plan/apply) or a type not found, 2 usage
 export async function runTypes(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { ...DATA_DIR_OPTIONS, format: { type: 'string', short: 'f' }, actor: { type: 'string' } },
+    options: {
+      ...DATA_DIR_OPTIONS,
+      format: { type: 'string', short: 'f' },
+      actor: { type: 'string' },
+      'allow-over-quota': { type: 'boolean' },
+    },
     allowPositionals: true,
     strict: true,
   });
@@ -45,6 +55,8 @@ export async function runTypes(argv: string[], io: CliIo): Promise<number> {
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
   const format = formatFlag(values.format);
   const config = configFromFlags(values);
+  if (sub === 'plan' || sub === 'apply') requireFolder(arg ?? config.schemasDir, 'the type folders to plan from');
+  if (sub !== 'plan' && sub !== 'apply') requireDataDir(config);
   const store = await openStateStore(config);
   const actor = values.actor ?? `cli:${userInfo().username}@${hostname()}`;
   try {
@@ -56,7 +68,12 @@ export async function runTypes(argv: string[], io: CliIo): Promise<number> {
         return await show(store, arg, format, io);
       case 'plan':
       case 'apply': {
-        const plan = await planTypes(arg ?? config.schemasDir, store);
+        const plan = await planTypes(arg ?? config.schemasDir, store, {
+          limits: values['allow-over-quota'] ? null : config.registry,
+        });
+        for (const p of plan) {
+          for (const w of p.warnings ?? []) io.stderr.write(`hourglass types ${sub}: warning: ${p.type}: ${w}\n`);
+        }
         if (sub === 'plan') {
           io.stdout.write(renderPlan(plan, format));
           return plan.some((p) => p.action === 'refused') ? 1 : 0;
@@ -87,6 +104,7 @@ export async function runTypes(argv: string[], io: CliIo): Promise<number> {
           commandClock(config, values).now(),
         );
         io.stdout.write(done === null ? `${arg} is already ${t.status}\n` : `${arg}: retiring\n`);
+        io.stdout.write(`${retiredFolderHint(config.schemasDir, arg)}\n`);
         return 0;
       }
       default:
@@ -107,6 +125,7 @@ async function list(store: StateStore, format: OutputFormat, io: CliIo): Promise
     'storage',
     'retentionDays',
     'status',
+    'compatibility',
     'versions',
     'revision',
     'updatedAt',
@@ -137,6 +156,7 @@ async function show(store: StateStore, name: string, format: OutputFormat, io: C
     'storage',
     'retentionDays',
     'status',
+    'compatibility',
     'revision',
   ] as const;
   io.stdout.write(
@@ -173,20 +193,37 @@ async function show(store: StateStore, name: string, format: OutputFormat, io: C
   return 0;
 }
 
+/** How to make a retired type's folder agree with the registry (`plan` then says unchanged). */
+function retiredFolderHint(schemasDir: string, name: string): string {
+  const file = join(schemasDir, name, 'type.json');
+  return existsSync(file)
+    ? `mark its folder retired: set "status": "retired" in ${file} (until then plan and hourglass dev warn)`
+    : `if a type folder declares ${name}, set "status": "retired" in its type.json (until then plan and hourglass dev warn)`;
+}
+
 function renderPlan(plan: readonly PlannedChange[], format: OutputFormat): string {
   if (format === 'json') {
     return `${JSON.stringify(
-      plan.map(({ type, action, changes }) => ({ type, action, changes })),
+      plan.map(({ type, action, changes, refusals, warnings }) => ({
+        type,
+        action,
+        changes,
+        ...(refusals ? { refusals } : {}),
+        ...(warnings ? { warnings } : {}),
+      })),
       null,
       2,
     )}\n`;
   }
-  const rows = plan.flatMap((p) =>
-    (p.changes.length > 0 ? p.changes : ['']).map((c, i) => ({
+  // a refusal shows its rule name beside its reason
+  const rows = plan.flatMap((p) => {
+    const lines = p.refusals ?? p.changes.map((c) => ({ rule: '', message: c }));
+    return (lines.length > 0 ? lines : [{ rule: '', message: '' }]).map((l, i) => ({
       type: i === 0 ? p.type : '',
       action: i === 0 ? p.action : '',
-      change: c,
-    })),
-  );
-  return formatRows(['type', 'action', 'change'], rows, format);
+      rule: l.rule,
+      change: l.message,
+    }));
+  });
+  return formatRows(['type', 'action', 'rule', 'change'], rows, format);
 }

@@ -93,6 +93,7 @@ describe('loadConfig', () => {
     [{ HOURGLASS_PORT: '70000' }, 'ingress.port'],
     [{ HOURGLASS_TIME_SCALE: '0' }, 'timeScale'],
     [{ HOURGLASS_LOG_LEVEL: 'loud' }, 'logLevel'],
+    [{ HOURGLASS_LOG_FORMAT: 'xml' }, 'logFormat'],
     [{ HOURGLASS_BUS: 'carrier-pigeon' }, 'bus.backend'],
     [{ HOURGLASS_BUS: 'kafka', KAFKA_BROKERS: 'no-port' }, 'kafka.brokers'],
     [

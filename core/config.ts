@@ -57,6 +57,8 @@ export interface HourglassConfig {
   readonly schemasDir: string;
   readonly timeScale: number;
   readonly logLevel: string;
+  /** How logs are written: `pretty` lines for people, `json` lines for machines, `auto` (pretty on a terminal). */
+  readonly logFormat: LogFormat;
   readonly ingress: IngressConfig;
   readonly gcp: { readonly projectId: string };
   readonly bus: {
@@ -82,6 +84,10 @@ export interface HourglassConfig {
     readonly retryMaxRealMs: number;
     readonly retentionSweepRealMs: number;
   };
+  readonly registry: {
+    /** Active event types per owner; owner tokens and folder applies may not pass it, admin tokens may. */
+    readonly maxActiveTypesPerOwner: number;
+  };
   readonly warehouse:
     | { readonly backend: 'duckdb' }
     | {
@@ -95,6 +101,9 @@ export interface HourglassConfig {
 }
 
 export type BusBackend = 'embedded' | 'pubsub' | 'kafka';
+
+export const LOG_FORMATS = ['auto', 'pretty', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export interface KafkaSettings {
   readonly brokers: readonly string[];
@@ -126,6 +135,7 @@ export interface AlertingSettings {
   readonly sloMs: Readonly<Record<Tier, number>>;
   readonly atRiskShare: number;
   readonly consumerStuckRealMs: number;
+  readonly publicationFailingRealMs: number;
   readonly rejectRateShare: number;
   readonly rejectRateWindowRealMs: number;
   readonly rejectRateMinEvents: number;
@@ -173,6 +183,7 @@ export const ENV_SETTINGS: Readonly<Record<string, string>> = {
   HOURGLASS_SCHEMAS_DIR: 'schemasDir',
   HOURGLASS_TIME_SCALE: 'timeScale',
   HOURGLASS_LOG_LEVEL: 'logLevel',
+  HOURGLASS_LOG_FORMAT: 'logFormat',
   HOURGLASS_HOST: 'ingress.host',
   HOURGLASS_PORT: 'ingress.port',
   HOURGLASS_INSTANCE_ID: 'ingress.instanceId',
@@ -386,6 +397,13 @@ function validate(s: Settings): HourglassConfig {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigInvalid({ key: 'logLevel', rule: 'must be fatal, error, warn, info, debug, trace or silent' });
   }
+  const logFormat = s.logFormat as LogFormat;
+  if (!LOG_FORMATS.includes(logFormat)) {
+    throw new ConfigInvalid({
+      key: 'logFormat',
+      rule: `must be auto, pretty or json, got ${JSON.stringify(s.logFormat)}`,
+    });
+  }
   const busBackend = busBackendOf(b.backend, 'bus.backend');
   const parallel = parallelSettings(s.parallel as Settings, busBackend);
   const kafka = kafkaSettings(s.kafka as Settings, busBackend === 'kafka' || parallel?.bus === 'kafka');
@@ -415,6 +433,7 @@ function validate(s: Settings): HourglassConfig {
     schemasDir: resolve(str(s, 'schemasDir', 'schemasDir')),
     timeScale: num(s, 'timeScale', 'timeScale', 1, 100_000, false),
     logLevel,
+    logFormat,
     ingress: {
       host: str(i, 'host', 'ingress.host'),
       port: num(i, 'port', 'ingress.port', 0, 65535),
@@ -487,6 +506,15 @@ function validate(s: Settings): HourglassConfig {
       syncIntervalRealMs: num(o, 'syncIntervalRealMs', 'orchestrator.syncIntervalRealMs', 50),
       retryMaxRealMs: num(o, 'retryMaxRealMs', 'orchestrator.retryMaxRealMs', 100),
       retentionSweepRealMs: num(o, 'retentionSweepRealMs', 'orchestrator.retentionSweepRealMs', 100),
+    },
+    registry: {
+      maxActiveTypesPerOwner: num(
+        s.registry as Settings,
+        'maxActiveTypesPerOwner',
+        'registry.maxActiveTypesPerOwner',
+        1,
+        1_000_000,
+      ),
     },
     etl: {
       codec: e.codec,
@@ -603,6 +631,7 @@ function alertingSettings(a: Settings): AlertingSettings {
     sloMs,
     atRiskShare: num(a, 'atRiskShare', 'alerting.atRiskShare', 0.01, 1, false),
     consumerStuckRealMs: num(a, 'consumerStuckRealMs', 'alerting.consumerStuckRealMs', 100),
+    publicationFailingRealMs: num(a, 'publicationFailingRealMs', 'alerting.publicationFailingRealMs', 0),
     rejectRateShare: num(a, 'rejectRateShare', 'alerting.rejectRateShare', 0, 1, false),
     rejectRateWindowRealMs: num(a, 'rejectRateWindowRealMs', 'alerting.rejectRateWindowRealMs', 100),
     rejectRateMinEvents: num(a, 'rejectRateMinEvents', 'alerting.rejectRateMinEvents', 1),

@@ -12,6 +12,8 @@ export const DEFAULTS = {
   /** 1 in production; N makes an hour pass in 3600/N seconds (dev and tests only). */
   timeScale: 1,
   logLevel: 'info',
+  /** `auto`: human-readable lines when the logs go to a terminal, JSON lines otherwise; or `pretty`, `json`. */
+  logFormat: 'auto',
   ingress: {
     host: '127.0.0.1',
     port: 8080,
@@ -210,6 +212,14 @@ export const DEFAULTS = {
     /** How often data past its type's retention is deleted (real ms). */
     retentionSweepRealMs: 60_000,
   },
+  registry: {
+    /**
+     * Active event types one owner may have. An owner token registering past it gets 403
+     * quota_exceeded, and `types plan|apply` refuses folders that would pass it (unless
+     * `--allow-over-quota`); an admin token may exceed it.
+     */
+    maxActiveTypesPerOwner: 50,
+  },
   alerting: {
     /**
      * Timeliness SLO per tier: the longest time from a partition's end (its hour, or its day for
@@ -220,6 +230,11 @@ export const DEFAULTS = {
     atRiskShare: 0.5,
     /** `consumer_stuck`: a backlog whose oldest message is this old, and no commit for as long (real ms). */
     consumerStuckRealMs: 10 * 60_000,
+    /**
+     * `publication_failing`: a closed partition whose dedup step has failed (and is retried) is
+     * still unpublished this long after it became due (closed, and its day over for daily types; real ms).
+     */
+    publicationFailingRealMs: 10 * 60_000,
     /** `reject_rate_spike`: share of a type's events rejected over the window… */
     rejectRateShare: 0.05,
     /** …of this length (real ms)… */

@@ -103,13 +103,40 @@ export class ConfigInvalid extends HourglassError {
   }
 }
 
-/** An event type definition or schema file under schemas/ is invalid. */
+/**
+ * Why a registry change is refused, by a stable rule name (README "Event types"): where (a field
+ * path such as `where.country`, `the schema`, or a definition field such as `name`), which rule,
+ * and a message saying what to change.
+ */
+export interface Refusal {
+  readonly path: string;
+  readonly rule: string;
+  readonly message: string;
+}
+
+/**
+ * An event type definition or schema file under schemas/ is invalid. `refusals` name each rule a
+ * schema or name breaks (recursive_type, name_conflict, …), when the cause is one of those rules.
+ */
 export class EventTypeInvalid extends HourglassError {
   readonly code = 'event_type_invalid';
   readonly httpStatus = 400;
   readonly retriable = false;
-  constructor(context: { type: string; file?: string; rule: string }, options?: { cause?: unknown }) {
-    super(`event type ${context.type}${context.file ? ` (${context.file})` : ''}: ${context.rule}`, context, options);
+  readonly refusals: readonly Refusal[];
+  constructor(
+    context: { type: string; file?: string; rule: string },
+    options?: { cause?: unknown; refusals?: readonly Refusal[] },
+  ) {
+    super(
+      `event type ${context.type}${context.file ? ` (${context.file})` : ''}: ${context.rule}`,
+      context,
+      options !== undefined && 'cause' in options ? { cause: options.cause } : undefined,
+    );
+    this.refusals = options?.refusals ?? [];
+  }
+
+  override toJSON(): { code: string; message: string; retriable: boolean; refusals?: readonly Refusal[] } {
+    return { ...super.toJSON(), ...(this.refusals.length > 0 ? { refusals: this.refusals } : {}) };
   }
 }
 
@@ -175,6 +202,7 @@ export function allErrorCodes(): string[] {
     new OriginNotAllowed({ key: 'k', origin: 'o' }).code,
     new HostNotAllowed({ host: 'h' }).code,
     new Forbidden({ owner: 'o', type: 't', action: 'a' }).code,
+    new QuotaExceeded({ owner: 'o', type: 't', count: 1, limit: 1 }).code,
     new TypeNotFound({ type: 't' }).code,
     new ProducerKeyInvalid({ rule: 'r' }).code,
     new ProducerKeyNotFound({ key: 'k' }).code,
@@ -315,6 +343,23 @@ export class Forbidden extends HourglassError {
   }
 }
 
+/**
+ * An owner already has as many active event types as `registry.maxActiveTypesPerOwner` allows:
+ * registering another is refused (not retriable: retire one first, or ask an admin, who may exceed it).
+ */
+export class QuotaExceeded extends HourglassError {
+  readonly code = 'quota_exceeded';
+  readonly httpStatus = 403;
+  readonly retriable = false;
+  constructor(context: { owner: string; type: string; count: number; limit: number }) {
+    super(
+      `owner ${context.owner} may not register ${context.type}: it has ${context.count} active event types, ` +
+        `the limit is ${context.limit} (registry.maxActiveTypesPerOwner; retire a type, or ask an admin)`,
+      context,
+    );
+  }
+}
+
 /** A producer key cannot be created as asked (a bad producer name, type, rate, origin or expiry). */
 export class ProducerKeyInvalid extends HourglassError {
   readonly code = 'producer_key_invalid';
@@ -352,7 +397,7 @@ export class RegistryRefused extends HourglassError {
     message: string,
     context: { type: string },
     /** For `schema_incompatible`: each refusal with its field path and rule. */
-    readonly refusals: readonly { path: string; rule: string; message: string }[] = [],
+    readonly refusals: readonly Refusal[] = [],
   ) {
     super(message, context);
     this.httpStatus = code === 'schema_incompatible' ? 422 : 409;

@@ -37,12 +37,19 @@ describe('loadEventTypes', () => {
       storage: 'files',
       status: 'active',
       retentionDays: 30,
+      compatibility: 'backward_transitive',
     });
     expect(t?.versions[0]?.fingerprint).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it.each([
     ['bad tier', { ...def, tier: 'urgent' }, { 'v1.avsc': record([]) }, /tier must be one of/],
+    [
+      'bad compatibility mode',
+      { ...def, compatibility: 'sideways' },
+      { 'v1.avsc': record([]) },
+      /compatibility must be one of backward_transitive, backward, forward/,
+    ],
     ['unknown definition field', { ...def, color: 'red' }, { 'v1.avsc': record([]) }, /unknown field "color"/],
     ['no schema', def, {}, /no schema version/],
     ['gap in versions', def, { 'v1.avsc': record([]), 'v3.avsc': record([]) }, /expected v2.avsc/],
@@ -77,6 +84,33 @@ describe('loadEventTypes', () => {
     const err = await loadEventTypes(root).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EventTypeInvalid);
     expect((err as Error).message).toMatch(message);
+  });
+
+  it('refuses a schema the pipeline cannot carry, naming the rule', async () => {
+    const root = await typeDir(def, {
+      'v1.avsc': record([{ name: 'next', type: ['null', 'Thing'], default: null }]),
+    });
+    const err = (await loadEventTypes(root).catch((e: unknown) => e)) as EventTypeInvalid;
+    expect(err).toBeInstanceOf(EventTypeInvalid);
+    expect(err.refusals).toEqual([expect.objectContaining({ path: 'next', rule: 'recursive_type' })]);
+    expect(err.message).toMatch(/v1: next: record Thing contains itself .*\(recursive_type\)/);
+    expect(err.toJSON()).toMatchObject({ code: 'event_type_invalid', refusals: err.refusals });
+  });
+
+  it("checks versions by the type's compatibility mode", async () => {
+    const schemas = {
+      'v1.avsc': record([
+        { name: 'a', type: 'string' },
+        { name: 'b', type: 'int' },
+      ]),
+      'v2.avsc': record([{ name: 'a', type: 'string' }]),
+    };
+    // b removed: fine backward (the default), refused forward (v1 has no default for it)
+    expect((await loadEventTypes(await typeDir(def, schemas)))[0]?.versions).toHaveLength(2);
+    const err = (await loadEventTypes(await typeDir({ ...def, compatibility: 'forward' }, schemas)).catch(
+      (e: unknown) => e,
+    )) as EventTypeInvalid;
+    expect(err.refusals).toEqual([expect.objectContaining({ path: 'b', rule: 'field_removed' })]);
   });
 
   it('refuses a folder named differently from its type', async () => {

@@ -2,14 +2,21 @@
  * Event types: the domain model, and loading the declared types from `schemas/`.
  *
  * A type is a folder `schemas/<Name>/` with `type.json` (definition) and `v1.avsc`, `v2.avsc`, …
- * (its Avro schema versions, numbered from 1 without gaps). Every version must be able to read
- * data written with every earlier version (checked with Avro schema resolution).
+ * (its Avro schema versions, numbered from 1 without gaps). Every version must be one the pipeline
+ * can carry (core/schema-limits.ts) and evolve from the earlier ones as the type's compatibility
+ * mode asks (core/schema-evolution.ts).
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import avro from 'avsc';
-import { EventTypeInvalid } from './errors.js';
-import { checkEvolution } from './schema-evolution.js';
+import { EventTypeInvalid, type Refusal } from './errors.js';
+import {
+  COMPATIBILITY_MODES,
+  type CompatibilityMode,
+  checkEvolution,
+  DEFAULT_COMPATIBILITY,
+} from './schema-evolution.js';
+import { carriageProblems } from './schema-limits.js';
 
 export const TIERS = ['high', 'normal', 'low'] as const;
 export const PARTITIONINGS = ['hourly', 'daily'] as const;
@@ -19,6 +26,7 @@ export type Tier = (typeof TIERS)[number];
 export type Partitioning = (typeof PARTITIONINGS)[number];
 export type Storage = (typeof STORAGES)[number];
 export type TypeStatus = (typeof STATUSES)[number];
+export type { CompatibilityMode };
 
 /** Event type names: PascalCase-friendly identifiers, 2–64 characters. */
 export const TYPE_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_]{1,63}$/;
@@ -43,6 +51,11 @@ export interface EventTypeDefinition {
   readonly storage: Storage;
   readonly retentionDays: number;
   readonly status: TypeStatus;
+  /**
+   * Which new versions the type accepts (README "Event types"); absent: `backward_transitive`.
+   * Definitions read from a folder, the API or the registry always have it.
+   */
+  readonly compatibility?: CompatibilityMode;
 }
 
 export interface EventType extends EventTypeDefinition {
@@ -80,6 +93,42 @@ export function parseSchema(typeName: string, version: number, schema: unknown, 
   return { version, schema, type, fingerprint: type.fingerprint('sha256').toString('hex') };
 }
 
+/** The compatibility mode of a definition (the default when it has none). */
+export function compatibilityOf(def: EventTypeDefinition): CompatibilityMode {
+  return def.compatibility ?? DEFAULT_COMPATIBILITY;
+}
+
+/**
+ * Refuses a schema version the pipeline cannot carry (recursive types, colliding columns, too
+ * deep nesting: core/schema-limits.ts), naming each rule.
+ */
+export function assertCarriable(typeName: string, version: SchemaVersion, file?: string): void {
+  const problems = carriageProblems(version.type);
+  if (problems.length === 0) return;
+  const refusals: Refusal[] = problems.map((p) => ({ ...p, message: `v${version.version}: ${p.message}` }));
+  throw new EventTypeInvalid(
+    { type: typeName, file, rule: refusals.map((r) => `${r.message} (${r.rule})`).join('; ') },
+    { refusals },
+  );
+}
+
+/**
+ * The refusal for a type name equal, ignoring case, to another type's (`endsong` beside
+ * `EndSong`): query views are named after types and DuckDB compares names ignoring case, as do
+ * object paths on case-insensitive disks. `others` are the names already taken (registered, or
+ * other folders of one plan); null when none conflicts.
+ */
+export function nameConflict(name: string, others: Iterable<string>): Refusal | null {
+  const lower = name.toLowerCase();
+  const clash = [...others].filter((o) => o !== name && o.toLowerCase() === lower);
+  if (clash.length === 0) return null;
+  return {
+    path: 'name',
+    rule: 'name_conflict',
+    message: `${name} differs from ${clash.join(', ')} only by case; type names must differ ignoring case (query views and object paths compare them so)`,
+  };
+}
+
 /** Checks that `reader` can read data written with `writer` (Avro resolution rules). */
 export function canRead(reader: SchemaVersion, writer: SchemaVersion): string | null {
   try {
@@ -97,7 +146,17 @@ export function validateDefinition(raw: unknown, file: string): EventTypeDefinit
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     return fail('the definition must be a JSON object');
   const r = raw as Record<string, unknown>;
-  const allowed = ['name', 'owner', 'description', 'tier', 'partitioning', 'storage', 'retentionDays', 'status'];
+  const allowed = [
+    'name',
+    'owner',
+    'description',
+    'tier',
+    'partitioning',
+    'storage',
+    'retentionDays',
+    'status',
+    'compatibility',
+  ];
   for (const key of Object.keys(r)) if (!allowed.includes(key)) fail(`unknown field "${key}"`);
   if (typeof r.name !== 'string' || !TYPE_NAME_PATTERN.test(r.name)) {
     fail('name must be 2–64 letters, digits or "_", starting with a letter');
@@ -114,6 +173,7 @@ export function validateDefinition(raw: unknown, file: string): EventTypeDefinit
   const partitioning = oneOf('partitioning', PARTITIONINGS, 'hourly');
   const storage = oneOf('storage', STORAGES, 'files');
   const status = oneOf('status', STATUSES, 'active');
+  const compatibility = oneOf('compatibility', COMPATIBILITY_MODES, DEFAULT_COMPATIBILITY);
   const retentionDays = r.retentionDays ?? 30;
   if (typeof retentionDays !== 'number' || !Number.isInteger(retentionDays) || retentionDays < 1) {
     fail('retentionDays must be a positive integer');
@@ -127,6 +187,7 @@ export function validateDefinition(raw: unknown, file: string): EventTypeDefinit
     storage,
     retentionDays: retentionDays as number,
     status,
+    compatibility,
   };
 }
 
@@ -164,9 +225,13 @@ export async function loadEventTypeDir(dir: string): Promise<EventType> {
       throw new EventTypeInvalid({ type: def.name, file, rule: `not JSON: ${(err as Error).message}` }, { cause: err });
     }
     const parsed = parseSchema(def.name, n.version, schema, file);
-    const problems = checkEvolution(parsed, versions);
+    assertCarriable(def.name, parsed, file);
+    const problems = checkEvolution(parsed, versions, compatibilityOf(def));
     if (problems.length > 0) {
-      throw new EventTypeInvalid({ type: def.name, file, rule: problems.map((p) => p.message).join('; ') });
+      throw new EventTypeInvalid(
+        { type: def.name, file, rule: problems.map((p) => `${p.message} (${p.rule})`).join('; ') },
+        { refusals: problems },
+      );
     }
     versions.push(parsed);
   }

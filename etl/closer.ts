@@ -41,19 +41,27 @@
  *   where it has one, must be 0. Without a consumer of the type in this process, it waits. (A
  *   consumer lagging behind still receives messages of the hour, or registers files of it: the
  *   hour waits for it.)
- * Until then the hour waits in `closing`, saying what for (logged, rate-limited per hour); the
- * timeliness SLO alerts on it.
+ * Until then the hour waits in `closing`, saying what for: kept in memory per hour
+ * ({@link Closer.waitingFor}, and {@link Closer.explain} judges it again without changing
+ * anything, for `hourglass hours` and the dashboard), and logged at debug when first seen, at
+ * info once it has waited 30 real seconds and then at most every 5 real minutes; the timeliness
+ * SLO alerts on it.
+ *
+ * One hour's check failing (the store or the bus answering an error about it) is logged and
+ * retried on the next pass; the other hours of the pass are still checked.
  *
  * Hours in which no ingress instance recorded anything (no ledger entry of any instance) are not
  * considered: nothing is known about them.
  */
 import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
 import type { Clock } from '../core/clock.js';
 import { HOUR_MS } from '../core/hours.js';
 import type { Backlog } from '../core/ports/bus.js';
 import type { IngressInstance, LedgerEntry, RawFile, StateStore } from '../core/ports/state-store.js';
 import { describeRanges, mergeRanges, missingRanges, type Range, rangeCount } from '../core/ranges.js';
-import type { EtlMetrics } from './metrics.js';
+import { hourKey } from './hour-states.js';
+import { createEtlMetrics, type EtlMetrics } from './metrics.js';
 
 export interface CloserConfig {
   /** An instance whose heartbeat is older than this (real ms) is vanished. */
@@ -69,8 +77,19 @@ export interface HourCheck {
   readonly failed?: string;
 }
 
-/** A closing hour's wait is logged at debug when first seen, then at info at most this often (real ms). */
-const WAIT_LOG_EVERY_REAL_MS = 5 * 60_000;
+/**
+ * A closing hour's wait is logged at debug when first seen, at info once it has waited
+ * `infoAfterRealMs`, then at info at most every `everyRealMs`.
+ */
+export interface WaitLogTimes {
+  readonly infoAfterRealMs: number;
+  readonly everyRealMs: number;
+}
+
+export const WAIT_LOG_TIMES: WaitLogTimes = { infoAfterRealMs: 30_000, everyRealMs: 5 * 60_000 };
+
+/** Judges without changing anything: `explain` instead of closing or failing hours. */
+type Mode = 'close' | 'explain';
 
 /** What a type's consumer knows of an hour (see TypeConsumer). */
 export interface ConsumerView {
@@ -99,8 +118,10 @@ type Verdict =
 export class Closer {
   /** Per closing hour (`type\0hour`): when this closer first saw ledgered events missing (clock ms). */
   private readonly missingSince = new Map<string, number>();
-  /** Per closing hour: when its wait was last logged (real ms). */
-  private readonly waitLogged = new Map<string, number>();
+  /** Per closing hour: when this closer first saw it waiting, and last logged it at info (real ms). */
+  private readonly waitLogged = new Map<string, { since: number; info: number | null }>();
+  /** Per closing hour: what it waited for at the last pass. */
+  private readonly waits = new Map<string, string>();
 
   constructor(
     private readonly d: {
@@ -122,16 +143,49 @@ export class Closer {
       readonly redeliveryWithinRealMs?: number;
       /** What the type's consumer in this process knows of an hour; null when none runs here. */
       readonly consumer?: (type: string, hour: number) => ConsumerView | null;
+      /** When waits are logged (default {@link WAIT_LOG_TIMES}). */
+      readonly waitLog?: WaitLogTimes;
     },
   ) {}
+
+  /** What the hour waited for at the last pass (null: not waiting, or not seen by this closer). */
+  waitingFor(type: string, hour: number): string | null {
+    return this.waits.get(hourKey(type, hour)) ?? null;
+  }
+
+  /**
+   * What each ended, unclosed hour of `hours` waits for, judged now as a pass would but without
+   * closing, failing or remembering anything; keyed by {@link hourKey}. An hour this closer would
+   * close or fail says so ("the closer's next pass …"). Without bus figures (a closer on the state
+   * store alone), a vanished instance's messages still on the bus are not checked, and it says so.
+   */
+  async explain(hours: readonly { type: string; hour: number }[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const now = this.d.clock.now();
+    const ended = hours.filter((h) => h.hour + HOUR_MS <= now);
+    if (ended.length === 0) return out;
+    const instances = await this.d.state.listInstances();
+    const finished = this.finishedBy(now);
+    for (const { type, hour } of ended) {
+      const entries = await this.d.state.listLedgers({ type, hour, unclosed: true });
+      if (entries.length === 0) continue;
+      const c = await this.check(type, hour, entries, instances, finished, now, 'explain');
+      if (c.waitingFor !== null) out.set(hourKey(type, hour), c.waitingFor);
+    }
+    return out;
+  }
+
+  private finishedBy(now: number): (i: IngressInstance) => boolean {
+    const staleBefore = now - this.d.config.vanishAfterRealMs * this.d.clock.scale;
+    return (i) => i.stoppedAt !== null || i.lastSeenAt < staleBefore;
+  }
 
   /** One pass over every ended, unclosed hour; closes the complete ones. */
   async run(): Promise<HourCheck[]> {
     const now = this.d.clock.now();
     const types = new Set(this.d.types());
     const instances = await this.d.state.listInstances();
-    const staleBefore = now - this.d.config.vanishAfterRealMs * this.d.clock.scale;
-    const finished = (i: IngressInstance): boolean => i.stoppedAt !== null || i.lastSeenAt < staleBefore;
+    const finished = this.finishedBy(now);
 
     const pending = new Map<string, { type: string; hour: number; entries: LedgerEntry[] }>();
     for (const e of await this.d.state.listLedgers({ unclosed: true })) {
@@ -147,32 +201,49 @@ export class Closer {
 
     const out: HourCheck[] = [];
     for (const [key, { type, hour, entries }] of pending) {
-      const c = await this.check(type, hour, entries, instances, finished, now);
+      let c: HourCheck;
+      try {
+        c = await this.check(type, hour, entries, instances, finished, now, 'close');
+      } catch (err) {
+        // this hour's check failed (its files could not be listed, its bus figures not read):
+        // it is retried next pass, and the other hours are checked meanwhile
+        this.d.logger.error(
+          { err, type, hour: new Date(hour).toISOString() },
+          'checking an hour failed; retried next pass',
+        );
+        c = { type, hour, waitingFor: `the closer's check to succeed (it failed: ${(err as Error).message})` };
+      }
       out.push(c);
       if (c.waitingFor === null) {
         this.missingSince.delete(key);
         this.waitLogged.delete(key);
+        this.waits.delete(key);
       } else {
+        this.waits.set(key, c.waitingFor);
         this.logWait(key, c);
       }
     }
     // forget hours that are no longer pending (closed elsewhere, forgotten by retention)
-    for (const m of [this.missingSince, this.waitLogged]) {
+    for (const m of [this.missingSince, this.waitLogged, this.waits]) {
       for (const key of m.keys()) if (!pending.has(key)) m.delete(key);
     }
+    const closing = new Map([...types].map((t) => [t, 0]));
+    for (const c of out) if (c.waitingFor !== null) closing.set(c.type, (closing.get(c.type) ?? 0) + 1);
+    for (const [type, n] of closing) this.d.metrics.hoursClosing.set({ type }, n);
     return out;
   }
 
   private logWait(key: string, c: HourCheck): void {
+    const times = this.d.waitLog ?? WAIT_LOG_TIMES;
     const t = performance.now();
-    const last = this.waitLogged.get(key);
+    const seen = this.waitLogged.get(key);
     const fields = { type: c.type, hour: new Date(c.hour).toISOString(), waitingFor: c.waitingFor };
-    if (last === undefined) {
+    if (seen === undefined) {
       this.d.logger.debug(fields, 'hour closing');
-      this.waitLogged.set(key, t);
-    } else if (t - last >= WAIT_LOG_EVERY_REAL_MS) {
-      this.d.logger.info(fields, 'hour still closing');
-      this.waitLogged.set(key, t);
+      this.waitLogged.set(key, { since: t, info: null });
+    } else if (seen.info === null ? t - seen.since >= times.infoAfterRealMs : t - seen.info >= times.everyRealMs) {
+      this.d.logger.info({ ...fields, waitingRealSeconds: Math.round((t - seen.since) / 1000) }, 'hour still closing');
+      this.waitLogged.set(key, { since: seen.since, info: t });
     }
   }
 
@@ -183,6 +254,7 @@ export class Closer {
     instances: IngressInstance[],
     finished: (i: IngressInstance) => boolean,
     now: number,
+    mode: Mode,
   ): Promise<HourCheck> {
     const byInstance = new Map(entries.map((e) => [e.instanceId, e]));
     const vanished: string[] = [];
@@ -208,6 +280,8 @@ export class Closer {
         deathBound = Math.max(deathBound, e.updatedAt + vanishMs);
       }
     }
+    // a closer on the state store alone, explaining: it cannot see the bus
+    const busUnseen = deathBound > 0 && this.d.backlog === undefined && this.d.redeliveryWithinRealMs === undefined;
     if (deathBound > 0) {
       const bound = Math.min(deathBound, hour + HOUR_MS + vanishMs);
       const backlog = this.d.backlog === undefined || this.d.exactBacklog !== true ? null : await this.d.backlog(type);
@@ -235,9 +309,9 @@ export class Closer {
 
     let tally = await this.tally(type, hour, entries);
     if (tally.missing > 0) {
-      const key = `${type}\u0000${hour}`;
+      const key = hourKey(type, hour);
       const seen = this.missingSince.get(key) ?? now;
-      this.missingSince.set(key, seen);
+      if (mode === 'close') this.missingSince.set(key, seen);
       const verdict = await this.verdict(type, hour, entries, tally, seen, now);
       if (!verdict.lost) {
         const detail = describeRanges(tally.ranges);
@@ -246,7 +320,25 @@ export class Closer {
       }
       // list the files again, after the backlog was read: a file registered meanwhile counts
       tally = await this.tally(type, hour, entries);
-      if (tally.missing > 0) return this.fail(type, hour, tally, vanished, verdict, now);
+      if (tally.missing > 0) {
+        if (mode === 'explain') {
+          return {
+            type,
+            hour,
+            waitingFor: `the closer's next pass, which marks it failed: ${lossError(tally)}`,
+          };
+        }
+        return this.fail(type, hour, tally, vanished, verdict, now);
+      }
+    }
+    if (mode === 'explain') {
+      return {
+        type,
+        hour,
+        waitingFor: busUnseen
+          ? 'the ETL to see no message a vanished instance published into the hour left on the bus (every ledgered event is stored)'
+          : "the closer's next pass (every ledgered event is stored)",
+      };
     }
 
     const { closedBy, created } = await this.close(type, hour, tally, vanished, now);
@@ -391,7 +483,7 @@ export class Closer {
     now: number,
   ): Promise<HourCheck> {
     const detail = describeRanges(tally.ranges);
-    const error = `ledger_mismatch: ${tally.missing} acknowledged events are missing from the bus (${detail})`;
+    const error = lossError(tally);
     const { closedBy, created } = await this.close(type, hour, tally, vanished, now);
     // recorded meanwhile by another process: its record stands
     if (!created) return { type, hour, waitingFor: null };
@@ -415,4 +507,29 @@ export class Closer {
     );
     return { type, hour, waitingFor: null, failed: error };
   }
+}
+
+function lossError(tally: Tally): string {
+  return `ledger_mismatch: ${tally.missing} acknowledged events are missing from the bus (${describeRanges(tally.ranges)})`;
+}
+
+/**
+ * What ended, unclosed hours wait for, judged from the state store alone (for processes without
+ * the ETL: `hourglass hours`, the orchestrator's dashboard). See {@link Closer.explain}.
+ */
+export function storeExplainer(
+  state: StateStore,
+  clock: Clock,
+  config: CloserConfig,
+  logger: Logger,
+): (hours: readonly { type: string; hour: number }[]) => Promise<Map<string, string>> {
+  const closer = new Closer({
+    state,
+    clock,
+    logger,
+    metrics: createEtlMetrics(new Registry()),
+    config,
+    types: () => [],
+  });
+  return (hours) => closer.explain(hours);
 }

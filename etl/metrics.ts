@@ -11,6 +11,8 @@ export interface EtlMetrics {
   readonly hoursClosed: Counter<'type' | 'rule'>;
   readonly hoursPublished: Counter<'type'>;
   readonly hoursFailed: Counter<'type'>;
+  readonly dedupFailures: Counter<'type'>;
+  readonly hoursClosing: Gauge<'type'>;
   readonly duplicatesRemoved: Counter<'type'>;
   readonly idConflicts: Counter<'type'>;
   readonly dedupSeconds: Histogram<'type'>;
@@ -74,6 +76,18 @@ export function createEtlMetrics(registry: Registry): EtlMetrics {
     hoursFailed: new Counter({
       name: 'hourglass_etl_completeness_violations_total',
       help: 'Hours whose raw bucket lacks ledgered events (publication stopped).',
+      labelNames: ['type'],
+      registers,
+    }),
+    dedupFailures: new Counter({
+      name: 'hourglass_etl_dedup_failures_total',
+      help: 'Dedup attempts that failed (and are retried with backoff), by type.',
+      labelNames: ['type'],
+      registers,
+    }),
+    hoursClosing: new Gauge({
+      name: 'hourglass_etl_hours_closing',
+      help: 'Ended hours the closer is waiting on (not complete yet), by type, at its last pass.',
       labelNames: ['type'],
       registers,
     }),

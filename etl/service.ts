@@ -3,7 +3,9 @@
  * type, and a loop that closes complete hours and dedups and publishes closed ones.
  *
  * Dedup jobs run one at a time, oldest partition first across types; a job that throws (store
- * down, disk full) is retried with backoff without holding up the other partitions. A completeness
+ * down, disk full, a bug) is retried with backoff without holding up the other partitions, and its
+ * error is recorded on its hours (`dedup_failed: …`, state still `closed`) until it succeeds, so
+ * `hourglass hours`, the dashboard and the `publication_failing` alert show it. A completeness
  * violation marks the partition's hours `failed` and is not retried; so does an hour the closer
  * failed (ledgered events missing from the bus) for the other hours of its day (daily types).
  */
@@ -61,7 +63,8 @@ export class EtlService {
   private readonly loader: WarehouseLoader | null;
   private timer: NodeJS.Timeout | null = null;
   private passing: Promise<void> | null = null;
-  private readonly retryAt = new Map<string, { at: number; failures: number }>();
+  /** Per partition whose dedup failed: when to try again (real ms), failures so far, since when (clock ms). */
+  private readonly retryAt = new Map<string, { at: number; failures: number; since: number }>();
   private stopped = false;
   private readonly log: Logger;
 
@@ -191,7 +194,7 @@ export class EtlService {
         continue;
       }
       if (earlier === null) continue; // the previous partition is not settled yet
-      await this.dedup({ ...due, earlier }, key, retry?.failures ?? 0);
+      await this.dedup({ ...due, earlier }, key, retry);
     }
     if (!this.stopped) await this.loader?.pass();
   }
@@ -251,7 +254,11 @@ export class EtlService {
     return jobs.sort((a, b) => a.start - b.start);
   }
 
-  private async dedup(job: PartitionJob, key: string, failures: number): Promise<void> {
+  private async dedup(
+    job: PartitionJob,
+    key: string,
+    retry: { failures: number; since: number } | undefined,
+  ): Promise<void> {
     const type = job.type.name;
     const started = performance.now();
     try {
@@ -313,13 +320,41 @@ export class EtlService {
         'partition published',
       );
     } catch (err) {
-      const wait = Math.min(60_000, 1000 * 2 ** Math.min(failures, 6));
-      this.retryAt.set(key, { at: performance.now() + wait, failures: failures + 1 });
+      const failures = (retry?.failures ?? 0) + 1;
+      const since = retry?.since ?? this.d.clock.now();
+      const wait = Math.min(60_000, 1000 * 2 ** Math.min(failures - 1, 6));
+      this.retryAt.set(key, { at: performance.now() + wait, failures, since });
+      this.metrics.dedupFailures.inc({ type });
       this.log.error(
-        { err, type, partition: new Date(job.start).toISOString(), retryInMs: wait },
+        { err, type, partition: new Date(job.start).toISOString(), failures, retryInMs: wait },
         'dedup failed; will retry',
       );
+      await this.recordDedupError(job, err, failures, since);
     }
+  }
+
+  /** Records a failing dedup on the partition's hours (cleared when it is published). */
+  private async recordDedupError(job: PartitionJob, err: unknown, failures: number, since: number): Promise<void> {
+    const e = err as { message?: unknown; code?: unknown };
+    const code = typeof e.code === 'string' ? ` [${e.code}]` : '';
+    const text = typeof e.message === 'string' ? e.message : String(err);
+    const error = `dedup_failed: ${text}${code} (${failures} attempt${failures === 1 ? '' : 's'} since ${new Date(since).toISOString()}; retried)`;
+    const now = this.d.clock.now();
+    try {
+      for (const h of job.hours) await this.d.state.updateHour(job.type.name, h.hour, { error }, now);
+    } catch (recordErr) {
+      this.log.warn({ err: recordErr, type: job.type.name }, 'recording the dedup error failed');
+    }
+  }
+
+  /** What an ended hour waited for at the closer's last pass in this process (null: not waiting or not known). */
+  waitingFor(type: string, hour: number): string | null {
+    return this.closer.waitingFor(type, hour);
+  }
+
+  /** What ended, unclosed hours wait for, judged now by this process's closer (bus figures included). */
+  explainClosing(hours: readonly { type: string; hour: number }[]): Promise<Map<string, string>> {
+    return this.closer.explain(hours);
   }
 
   /**

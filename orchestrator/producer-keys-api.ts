@@ -1,7 +1,8 @@
 /**
  * Producer write keys through the registry API. An admin token creates keys for any types (or
  * every type), lists and revokes every key; an owner token creates keys only for registered types
- * its team owns, and lists and revokes only keys whose types are all its own.
+ * its team owns, and lists and revokes only keys whose types are all its own. A read-only token
+ * lists (as its role may) and gets 403 forbidden on create and revoke.
  *
  *   POST /v1/producer-keys               `{producer, types | allTypes, rate?, burst?, origins?, expires?}` (201, the key once)
  *   GET  /v1/producer-keys               the keys the token may manage, never their secrets
@@ -85,7 +86,7 @@ async function ownersOf(store: StateStore): Promise<Map<string, string>> {
 /** Whether the reader may see and revoke a key: an admin any, an owner those of its own types only. */
 function mayManage(reader: Reader, key: Pick<ProducerKey, 'types'>, owners: ReadonlyMap<string, string>): boolean {
   if (reader.admin) return true;
-  return key.types !== null && key.types.every((t) => owners.get(t) === reader.owner);
+  return key.types?.every((t) => owners.get(t) === reader.owner) ?? false;
 }
 
 export function registerProducerKeysApi(app: FastifyInstance, store: StateStore): void {
@@ -93,7 +94,7 @@ export function registerProducerKeysApi(app: FastifyInstance, store: StateStore)
   const now = (): number => Date.now();
 
   app.post('/v1/producer-keys', async (request, reply) => {
-    const reader = await readerOf(store, request.headers.authorization);
+    const reader = await readerOf(store, request.headers.authorization, 'write');
     const spec = keySpecFromBody(request.body, `token owner ${reader.owner}${reader.admin ? ' (admin)' : ''}`, now());
     if (!reader.admin) {
       if (spec.types === null) {
@@ -127,7 +128,7 @@ export function registerProducerKeysApi(app: FastifyInstance, store: StateStore)
   });
 
   app.post<{ Params: { id: string } }>('/v1/producer-keys/:id/revoke', async (request) => {
-    const reader = await readerOf(store, request.headers.authorization);
+    const reader = await readerOf(store, request.headers.authorization, 'write');
     const id = request.params.id;
     const key = await store.getProducerKey(id);
     // a key the token may not manage is not found for it (ids of other teams' keys are not told)

@@ -2,20 +2,27 @@
  * Who may read what: every read that may show event data or a team's setup (registry, dashboard,
  * hours, alerts, dead letters) needs a registry token (`Authorization: Bearer hgt_…`). An admin
  * token reads every type; an owner token reads only its owner's types (403 for another's, and
- * lists leave them out).
+ * lists leave them out). A read-only token (scope `read`) reads the same, and changes nothing.
  */
 import { Forbidden } from '../core/errors.js';
 import type { StateStore } from '../core/ports/state-store.js';
-import { authenticate } from './tokens.js';
+import { authenticate, type TokenAccess } from './tokens.js';
 
 export interface Reader {
   readonly owner: string;
   readonly admin: boolean;
 }
 
-/** The reader of a request's `Authorization` header; throws Unauthorized. */
-export async function readerOf(store: StateStore, header: string | undefined): Promise<Reader> {
-  const token = await authenticate(store, header);
+/**
+ * The reader of a request's `Authorization` header; throws Unauthorized. A route that changes
+ * something asks for `write` access: a read-only token then gets Forbidden.
+ */
+export async function readerOf(
+  store: StateStore,
+  header: string | undefined,
+  access: TokenAccess = 'read',
+): Promise<Reader> {
+  const token = await authenticate(store, header, access);
   return { owner: token.owner, admin: token.role === 'admin' };
 }
 

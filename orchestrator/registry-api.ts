@@ -1,8 +1,10 @@
 /**
  * The registry HTTP API, served on the ingress port by `hourglass dev` (and by the orchestrator
- * process in a deployment). Every route needs `Authorization: Bearer <token>` (401 otherwise);
- * an owner token reads and changes only its owner's types (403; lists leave others out), an admin
- * token reads and changes all.
+ * process in a deployment). Every route needs `Authorization: Bearer <token>` (401 otherwise, and
+ * for an expired or revoked token); an owner token reads and changes only its owner's types (403;
+ * lists leave others out), an admin token reads and changes all; a read-only token (scope `read`)
+ * gets 403 on every change. Owner tokens may not set tier high nor pass their owner's quota of
+ * active types (registry-policy.ts).
  *
  *   GET  /v1/event-types                  every type (summary)
  *   GET  /v1/event-types/:name            one type with its versions and history
@@ -21,6 +23,7 @@ import type { RegisteredType, StateStore } from '../core/ports/state-store.js';
 import { registerProducerKeysApi } from './producer-keys-api.js';
 import { assertCanRead, canRead, readerOf } from './read-access.js';
 import { actorOf, addVersion, registerType, setStatus, typeSummary } from './registry.js';
+import { DEFAULT_REGISTRY_LIMITS, type RegistryLimits } from './registry-policy.js';
 import { authenticate } from './tokens.js';
 
 export interface RegistryApiDeps {
@@ -28,6 +31,8 @@ export interface RegistryApiDeps {
   readonly clock: Clock;
   /** Makes a change visible to this process (re-reads the registry). */
   readonly refresh: () => Promise<unknown>;
+  /** Quotas of owner tokens (`registry.*` settings); default the defaults. */
+  readonly limits?: RegistryLimits;
 }
 
 function full(t: RegisteredType) {
@@ -50,7 +55,9 @@ function objectBody(request: FastifyRequest): Record<string, unknown> {
 
 export function registerRegistryApi(app: FastifyInstance, deps: RegistryApiDeps): void {
   const { store, clock } = deps;
-  const auth = (request: FastifyRequest) => authenticate(store, request.headers.authorization);
+  // every POST changes something: a read-only token is refused there
+  const auth = (request: FastifyRequest) => authenticate(store, request.headers.authorization, 'write');
+  const limits = deps.limits ?? DEFAULT_REGISTRY_LIMITS;
 
   app.get('/v1/event-types', async (request) => {
     const reader = await readerOf(store, request.headers.authorization);
@@ -67,7 +74,7 @@ export function registerRegistryApi(app: FastifyInstance, deps: RegistryApiDeps)
 
   app.post('/v1/event-types', async (request, reply) => {
     const actor = actorOf(await auth(request));
-    const t = await registerType(store, actor, objectBody(request), clock.now());
+    const t = await registerType(store, actor, objectBody(request), clock.now(), limits);
     await deps.refresh();
     return reply.code(201).send(full(t));
   });

@@ -1,18 +1,30 @@
 /**
  * Changes to the registry made one at a time (the HTTP API, `hourglass types retire`, the
- * reconcile loop), with the same rules as `plan`/`apply`: definitions validated, schemas checked
- * for backward-transitive compatibility, owners acting on their own types only.
+ * reconcile loop), with the same rules as `plan`/`apply`: definitions validated, type names
+ * unique ignoring case, schemas the pipeline can carry (core/schema-limits.ts) and evolving as
+ * the type's compatibility mode asks (core/schema-evolution.ts), owners acting on their own types
+ * only.
  */
 import { EventTypeInvalid, Forbidden, RegistryRefused, TypeNotFound } from '../core/errors.js';
 import {
+  assertCarriable,
+  compatibilityOf,
   type EventTypeDefinition,
+  nameConflict,
   parseSchema,
   type SchemaVersion,
   type TypeStatus,
   validateDefinition,
 } from '../core/event-types.js';
 import type { ApiToken, RegisteredType, StateStore } from '../core/ports/state-store.js';
+import { canonicalSchema, schemaChanges } from '../core/schema-diff.js';
 import { checkEvolution } from '../core/schema-evolution.js';
+import {
+  assertTierAllowed,
+  assertWithinQuota,
+  DEFAULT_REGISTRY_LIMITS,
+  type RegistryLimits,
+} from './registry-policy.js';
 
 /** Who acts: a token's owner and role, or a trusted operator or process (`admin`). */
 export interface Actor {
@@ -42,6 +54,7 @@ export function typeSummary(t: RegisteredType) {
     storage: t.storage,
     retentionDays: t.retentionDays,
     status: t.status,
+    compatibility: compatibilityOf(t),
     versions: t.versions.length,
     revision: t.revision,
     updatedAt: new Date(t.updatedAt).toISOString(),
@@ -59,12 +72,16 @@ async function existing(store: StateStore, name: string): Promise<RegisteredType
   return t;
 }
 
-/** Registers a new type with its first schema version. */
+/**
+ * Registers a new type with its first schema version. A non-admin may not set tier high, nor
+ * register past its owner's quota of active types (registry-policy.ts).
+ */
 export async function registerType(
   store: StateStore,
   actor: Actor,
   body: Record<string, unknown>,
   now: number,
+  limits: RegistryLimits = DEFAULT_REGISTRY_LIMITS,
 ): Promise<RegisteredType> {
   const { schema, ...raw } = body;
   if (raw.status !== undefined && raw.status !== 'active') {
@@ -75,9 +92,19 @@ export async function registerType(
   if (schema === undefined)
     throw new EventTypeInvalid({ type: definition.name, rule: 'schema (the Avro record) is required' });
   const v1 = parseSchema(definition.name, 1, schema);
+  assertCarriable(definition.name, v1);
+  assertTierAllowed(actor, definition.name, definition.tier, null, 'register');
   if ((await store.getType(definition.name)) !== null) {
     throw new RegistryRefused('type_exists', `event type ${definition.name} already exists`, { type: definition.name });
   }
+  const conflict = nameConflict(
+    definition.name,
+    (await store.listTypes()).map((t) => t.name),
+  );
+  if (conflict !== null) {
+    throw new EventTypeInvalid({ type: definition.name, rule: conflict.message }, { refusals: [conflict] });
+  }
+  await assertWithinQuota(store, actor, definition.owner, definition.name, limits);
   return store.saveType({
     definition,
     newVersions: [{ version: 1, schema: JSON.stringify(schema), fingerprint: v1.fingerprint }],
@@ -89,7 +116,11 @@ export async function registerType(
   });
 }
 
-/** Adds the next schema version, if it reads every earlier version's data. */
+/**
+ * Adds the next schema version, if the pipeline can carry it (400 `event_type_invalid` naming the
+ * rules) and it evolves from the earlier ones as the type's compatibility mode asks (422
+ * `schema_incompatible` naming the rules).
+ */
 export async function addVersion(
   store: StateStore,
   actor: Actor,
@@ -105,8 +136,9 @@ export async function addVersion(
   if (schema === undefined) throw new EventTypeInvalid({ type: name, rule: 'schema (the Avro record) is required' });
   const version = t.versions.length + 1;
   const candidate = parseSchema(name, version, schema);
+  assertCarriable(name, candidate);
   const earlier: SchemaVersion[] = t.versions.map((v) => parseSchema(name, v.version, JSON.parse(v.schema)));
-  const problems = checkEvolution(candidate, earlier);
+  const problems = checkEvolution(candidate, earlier, compatibilityOf(t));
   if (problems.length > 0) {
     throw new RegistryRefused(
       'schema_incompatible',
@@ -115,18 +147,22 @@ export async function addVersion(
       problems,
     );
   }
-  if (earlier.some((e) => e.fingerprint === candidate.fingerprint)) {
-    throw new RegistryRefused('schema_incompatible', `the schema is the same as an existing version of ${name}`, {
-      type: name,
-    });
+  const same = earlier.find((e) => canonicalSchema(e.schema) === canonicalSchema(schema));
+  if (same !== undefined) {
+    const message = `the schema is the same as v${same.version} of ${name} (docs aside)`;
+    throw new RegistryRefused('schema_incompatible', message, { type: name }, [
+      { path: 'the schema', rule: 'duplicate_version', message },
+    ]);
   }
+  const previous = earlier[earlier.length - 1] as SchemaVersion;
+  const fields = schemaChanges(previous.schema, schema);
   return store.saveType({
     definition: definitionOf(t),
     newVersions: [{ version, schema: JSON.stringify(schema), fingerprint: candidate.fingerprint }],
     expectedRevision: t.revision,
     actor: actor.name,
     action: 'new_version',
-    detail: `v${version} (${candidate.fingerprint.slice(0, 12)})`,
+    detail: [`v${version} (${candidate.fingerprint.slice(0, 12)})`, ...fields].join('; '),
     at: now,
   });
 }

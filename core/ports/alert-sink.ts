@@ -13,6 +13,7 @@ export const ALERT_RULES = {
   consumer_stuck: 'the type has a backlog on the bus and its consumer committed nothing for a while',
   reject_rate_spike: "the share of the type's events rejected by the ingress is above its threshold",
   completeness_violation: 'ledgered events are missing from an hour (publication stopped)',
+  publication_failing: 'a closed hour is not published because its dedup step keeps failing (retried)',
   dead_letter_growth: 'the dead-letter area of the type grew faster than its threshold',
 } as const;
 

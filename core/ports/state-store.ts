@@ -198,16 +198,22 @@ export interface ReconcileStep {
 }
 
 /**
- * A registry API token: `owner` may change only its own types; `admin` may change all. Only the
- * SHA-256 of the token's secret is stored.
+ * A registry API token: `owner` may change only its own types; `admin` may change all. Scope
+ * `read` may only read (what its role may read); `write` may read and change. Only the SHA-256 of
+ * the token's secret is stored.
  */
 export interface ApiToken {
   readonly id: string;
   readonly owner: string;
   readonly role: 'owner' | 'admin';
+  readonly scope: 'read' | 'write';
   /** SHA-256 of the secret, hex. */
   readonly hash: string;
   readonly createdAt: number;
+  /** When it stops working (real time, epoch ms); null: never. */
+  readonly expiresAt: number | null;
+  /** Last successful authentication (real time, epoch ms), recorded at most once per minute; null: never used. */
+  readonly lastUsedAt: number | null;
   readonly revokedAt: number | null;
 }
 
@@ -337,7 +343,8 @@ export interface StateStore {
   listHours(filter?: HourFilter): Promise<HourRecord[]>;
 
   /**
-   * Saves a type's definition and appends versions, with its history entry, atomically. Throws
+   * Saves a type's definition (all of it: a definition without `compatibility` stores the default,
+   * `backward_transitive`) and appends versions, with its history entry, atomically. Throws
    * RegistryConflict when the type's revision is not `expectedRevision` (0: the type must not
    * exist) or a version number is taken.
    */
@@ -365,6 +372,12 @@ export interface StateStore {
   listTokens(): Promise<ApiToken[]>;
   /** Marks a token revoked; false if there is no such token. */
   revokeToken(id: string, at: number): Promise<boolean>;
+  /**
+   * Records a use of the token: sets its `lastUsedAt` to `at` unless it was set within
+   * `minIntervalMs` before `at` (so several processes write at most once per interval between
+   * them). Returns whether it wrote; false too when there is no such token. Idempotent.
+   */
+  touchToken(id: string, at: number, minIntervalMs: number): Promise<boolean>;
 
   /** Stores a new producer key (its id must be new). */
   addProducerKey(key: ProducerKey): Promise<void>;

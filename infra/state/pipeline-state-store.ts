@@ -125,6 +125,9 @@ export class PipelineStateStore implements StateStore {
   revokeToken(id: string, at: number): Promise<boolean> {
     return this.shared.revokeToken(id, at);
   }
+  touchToken(id: string, at: number, minIntervalMs: number): Promise<boolean> {
+    return this.shared.touchToken(id, at, minIntervalMs);
+  }
   addProducerKey(key: ProducerKey): Promise<void> {
     return this.shared.addProducerKey(key);
   }

@@ -2,7 +2,7 @@
  * Rows of the state-store tables as both SQL backends return them (snake_case, epoch ms as
  * numbers, JSON as text), and their mapping to the port's records.
  */
-import type { Partitioning, Storage, Tier, TypeStatus } from '../../core/event-types.js';
+import type { CompatibilityMode, Partitioning, Storage, Tier, TypeStatus } from '../../core/event-types.js';
 import type {
   AlertFilter,
   AlertPatch,
@@ -103,6 +103,7 @@ export interface TypeRow {
   storage: string;
   retention_days: number;
   status: string;
+  compatibility: string;
   revision: number;
   created_at: number;
   updated_at: number;
@@ -127,6 +128,7 @@ export function typeFromRow(r: TypeRow, versions: readonly VersionRow[]): Regist
     storage: r.storage as Storage,
     retentionDays: r.retention_days,
     status: r.status as TypeStatus,
+    compatibility: r.compatibility as CompatibilityMode,
     revision: r.revision,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -236,8 +238,11 @@ export interface TokenRow {
   id: string;
   owner: string;
   role: string;
+  scope: string;
   hash: string;
   created_at: number;
+  expires_at: number | null;
+  last_used_at: number | null;
   revoked_at: number | null;
 }
 
@@ -246,8 +251,11 @@ export function tokenFromRow(r: TokenRow): ApiToken {
     id: r.id,
     owner: r.owner,
     role: r.role as ApiToken['role'],
+    scope: r.scope as ApiToken['scope'],
     hash: r.hash,
     createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    lastUsedAt: r.last_used_at,
     revokedAt: r.revoked_at,
   };
 }

@@ -251,10 +251,11 @@ export class AlertingService {
         state: e.hour + HOUR_MS > now ? 'open' : 'closing',
         ledgerEvents: e.count,
         record: null,
+        waitingFor: null,
       });
     }
     for (const r of recorded)
-      add({ type: r.type, hour: r.hour, state: r.state, ledgerEvents: r.ledgerTotal, record: r });
+      add({ type: r.type, hour: r.hour, state: r.state, ledgerEvents: r.ledgerTotal, record: r, waitingFor: null });
     return new Map([...out].map(([t, m]) => [t, [...m.values()].sort((a, b) => a.hour - b.hour)]));
   }
 }

@@ -22,6 +22,7 @@ const closing = (hour: number): HourStatus => ({
   state: 'closing',
   ledgerEvents: 10,
   record: null,
+  waitingFor: null,
 });
 const snapshot = (t: EventType, over: Partial<RuleSnapshot>): RuleSnapshot => ({
   now: H,
@@ -79,6 +80,7 @@ describe('alert rules', () => {
       'completeness_violation',
       'consumer_stuck',
       'dead_letter_growth',
+      'publication_failing',
       'reject_rate_spike',
       'slo_at_risk',
       'slo_breached',
@@ -126,6 +128,42 @@ describe('alert rules', () => {
       summary: `EndSong: hour 2026-11-23T10 lacks ledgered events and is not published: ${error}`,
       details: { hour: new Date(H).toISOString(), hours: 1, error },
     });
+  });
+
+  it('publication_failing fires on a closed hour whose dedup keeps failing, once it has been due long enough', () => {
+    const t = type('high');
+    const s = spec(t, 'publication_failing');
+    expect(s.params).toEqual({ afterRealMs: settings.publicationFailingRealMs });
+    const error =
+      'dedup_failed: ENOSPC: no space left on device [object_store_unavailable] (4 attempts since …; retried)';
+    const stuck: HourStatus = {
+      ...closing(H),
+      state: 'closed',
+      record: { state: 'closed', closedAt: H + HOUR_MS + 5_000, error } as HourRecord,
+    };
+    const due = H + HOUR_MS + 5_000;
+    const snap = (now: number, h: HourStatus = stuck, scale = 1) => snapshot(t, { now, scale, unpublished: [h] });
+    expect(checkRule(s, snap(due + settings.publicationFailingRealMs - 1))).toBeNull();
+    expect(checkRule(s, snap(due + settings.publicationFailingRealMs))).toMatchObject({
+      rule: 'publication_failing',
+      summary: `EndSong: hour 2026-11-23T10 is closed but not published 10m after it was due: ${error}`,
+      details: { hour: new Date(H).toISOString(), state: 'closed', hours: 1, error },
+    });
+    // real time: at ×360 the same clock time is far less
+    expect(checkRule(s, snap(due + settings.publicationFailingRealMs, stuck, 360))).toBeNull();
+    // a closed hour without an error is waiting for its dedup turn, not failing
+    const waiting = { ...stuck, record: { ...(stuck.record as HourRecord), error: null } };
+    expect(checkRule(s, snap(due + 100 * HOUR_MS, waiting))).toBeNull();
+    // a failed hour is completeness_violation's
+    expect(checkRule(s, snap(due + 100 * HOUR_MS, { ...stuck, state: 'failed' }))).toBeNull();
+    // a daily type's hour is due once its day is over
+    const daily = type('high', 'daily');
+    const dayEnd = Date.UTC(2026, 10, 24);
+    const ds = spec(daily, 'publication_failing');
+    expect(checkRule(ds, snapshot(daily, { now: dayEnd - 1, unpublished: [stuck] }))).toBeNull();
+    expect(
+      checkRule(ds, snapshot(daily, { now: dayEnd + settings.publicationFailingRealMs, unpublished: [stuck] })),
+    ).not.toBeNull();
   });
 
   it('consumer_stuck needs an old backlog and no recent commit, in real time', () => {

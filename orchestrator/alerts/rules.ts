@@ -14,7 +14,7 @@ import { ALERT_RULES, type AlertRule } from '../../core/ports/alert-sink.js';
 import type { Backlog } from '../../core/ports/bus.js';
 import type { AlertRuleSpec } from '../../core/ports/state-store.js';
 import type { HourStatus } from '../../etl/hour-states.js';
-import { hourSlo } from '../slo.js';
+import { hourSlo, partitionEnd } from '../slo.js';
 
 export interface Condition {
   readonly rule: AlertRule;
@@ -60,6 +60,7 @@ export function rulesFor(type: EventType, s: AlertingSettings, at: number): Aler
       minEvents: s.rejectRateMinEvents,
     },
     completeness_violation: {},
+    publication_failing: { afterRealMs: s.publicationFailingRealMs },
     dead_letter_growth: { count: s.deadLetterGrowth, windowRealMs: s.deadLetterWindowRealMs },
   };
   return (Object.keys(ALERT_RULES) as AlertRule[]).map((rule) => ({
@@ -115,6 +116,30 @@ export function checkRule(spec: AlertRuleSpec, snap: RuleSnapshot): Condition | 
       return make(
         `hour ${hourLabel(first.hour)} lacks ledgered events and is not published: ${first.record?.error ?? 'ledger mismatch'}`,
         { hour: new Date(first.hour).toISOString(), hours: failed.length, error: first.record?.error ?? null },
+      );
+    }
+    case 'publication_failing': {
+      // a closed (or deduped) hour carries an error only while its dedup step fails and is retried
+      const after = p.afterRealMs ?? 600_000;
+      const hits = snap.unpublished
+        .filter((h) => (h.state === 'closed' || h.state === 'deduped') && h.record !== null && h.record.error !== null)
+        .map((h) => {
+          const due = Math.max(h.record?.closedAt ?? 0, partitionEnd(h.hour, t.partitioning));
+          return { h, realMs: (snap.now - due) / snap.scale };
+        })
+        .filter((x) => x.realMs >= after);
+      const first = hits[0];
+      if (first === undefined) return null;
+      const error = first.h.record?.error ?? null;
+      return make(
+        `hour ${hourLabel(first.h.hour)} is closed but not published ${duration(first.realMs)} after it was due: ${error}`,
+        {
+          hour: new Date(first.h.hour).toISOString(),
+          state: first.h.state,
+          hours: hits.length,
+          error,
+          thresholdSeconds: Math.round(after / 1000),
+        },
       );
     }
     case 'consumer_stuck': {

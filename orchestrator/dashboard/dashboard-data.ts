@@ -7,19 +7,20 @@ import type { EventCatalog, EventType } from '../../core/event-types.js';
 import { HOUR_MS, hourStart } from '../../core/hours.js';
 import type { ObjectStore } from '../../core/ports/object-store.js';
 import type { AlertRecord, StateStore } from '../../core/ports/state-store.js';
-import { type HourStatus, hourStates } from '../../etl/hour-states.js';
+import { type HourStatus, hourStates, type WaitingFor } from '../../etl/hour-states.js';
 import { alertView } from '../alerts/alerting.js';
 import { type HourSlo, hourSlo, type SloPolicy } from '../slo.js';
 
 /** Display states of a cell, most urgent first where several apply. */
 export const CELL_STATES = {
   failed: 'completeness violated: ledgered events are missing, so it is not published',
+  retrying: 'closed, but publishing it failed and is retried: its error says why',
   breached: 'SLO breached: not published within its timeliness budget',
   at_risk: 'SLO at risk: a large share of its timeliness budget used, not published yet',
   late: 'published; some events arrived after the hour closed (kept under late/)',
   published: 'final partition complete and queryable',
   closed: 'raw bucket complete, deduplication pending (daily types: until the day ends)',
-  closing: 'ended, waiting for every ledgered event to be stored',
+  closing: 'ended, waiting for every ledgered event to be stored (what for: in its detail)',
   open: 'the hour has not ended',
   none: 'no data for this hour',
 } as const;
@@ -35,6 +36,8 @@ export interface DashboardDeps {
   readonly now: () => number;
   readonly timeScale: number;
   readonly slo: SloPolicy;
+  /** What closing hours wait for (none: not shown). */
+  readonly waitingFor?: WaitingFor;
 }
 
 export interface Cell {
@@ -49,13 +52,17 @@ export interface Cell {
   readonly timeliness: HourSlo['timeliness'] | null;
   readonly budgetUsed: number | null;
   readonly deliveryDelayMs: number | null;
-  /** Why a `failed` hour failed (`ledger_mismatch: …`), else null. */
+  /** Why a `failed` hour failed (`ledger_mismatch: …`), or why publishing a closed one fails (`dedup_failed: …`). */
   readonly error: string | null;
+  /** What a `closing` hour waits for, else null. */
+  readonly waitingFor: string | null;
 }
 
 export function cellState(s: HourStatus | undefined, slo: HourSlo | null): CellState {
   if (s === undefined) return 'none';
   if (s.state === 'failed') return 'failed';
+  // a closed (or deduped) hour carries an error only while its dedup step fails and is retried
+  if ((s.state === 'closed' || s.state === 'deduped') && (s.record?.error ?? null) !== null) return 'retrying';
   if (s.state === 'published') return (s.record?.lateEvents ?? 0) > 0 ? 'late' : 'published';
   if (slo?.timeliness === 'breached') return 'breached';
   if (slo?.timeliness === 'at_risk') return 'at_risk';
@@ -79,7 +86,7 @@ export async function dashboardGrid(d: DashboardDeps, hours: number, visible: (t
   const now = d.now();
   const last = hourStart(now);
   const first = last - (hours - 1) * HOUR_MS;
-  const states = await hourStates(d.store, now, { from: first });
+  const states = await hourStates(d.store, now, { from: first }, d.waitingFor);
   const byKey = new Map(states.map((s) => [`${s.type}\u0000${s.hour}`, s]));
   const shown = d.catalog.list().filter((t) => t.status !== 'retired' && visible(t));
   const names = new Set(shown.map((t) => t.name));
@@ -101,6 +108,7 @@ export async function dashboardGrid(d: DashboardDeps, hours: number, visible: (t
         budgetUsed: slo === null ? null : round(slo.budgetUsed),
         deliveryDelayMs: slo?.deliveryDelayMs ?? null,
         error: s?.record?.error ?? null,
+        waitingFor: s?.waitingFor ?? null,
       });
     }
     return { ...typeInfo(t, d.slo), firing: firing.filter((a) => a.type === t.name).length, cells };
@@ -118,7 +126,7 @@ export async function dashboardGrid(d: DashboardDeps, hours: number, visible: (t
 /** One hour of a type: its record, SLO figures, committed files and manifest (null if none). */
 export async function hourDetail(d: DashboardDeps, type: EventType, hour: number) {
   const now = d.now();
-  const states = await hourStates(d.store, now, { type: type.name, from: hour, to: hour + HOUR_MS });
+  const states = await hourStates(d.store, now, { type: type.name, from: hour, to: hour + HOUR_MS }, d.waitingFor);
   const s = states.find((x) => x.hour === hour);
   const slo = s === undefined ? null : hourSlo(s, type, now, d.slo);
   const [raw, late] = await Promise.all([
@@ -143,6 +151,7 @@ export async function hourDetail(d: DashboardDeps, type: EventType, hour: number
     hourState: s?.state ?? null,
     ledgerEvents: s?.ledgerEvents ?? 0,
     record: s?.record ?? null,
+    waitingFor: s?.waitingFor ?? null,
     slo,
     files: {
       raw: raw.length,
@@ -156,11 +165,15 @@ export async function hourDetail(d: DashboardDeps, type: EventType, hour: number
   };
 }
 
-/** A type's panel: events per hour, reject reasons, firing and recent alerts. */
+/**
+ * A type's panel: events per hour, hours with an error or still closing (newest first, with what
+ * they wait for), reject reasons, firing and recent alerts.
+ */
 export async function typePanel(d: DashboardDeps, type: EventType, hours: number) {
   const now = d.now();
   const first = hourStart(now) - (hours - 1) * HOUR_MS;
-  const byHour = new Map((await hourStates(d.store, now, { type: type.name, from: first })).map((s) => [s.hour, s]));
+  const states = await hourStates(d.store, now, { type: type.name, from: first }, d.waitingFor);
+  const byHour = new Map(states.map((s) => [s.hour, s]));
   const [letters, totals, alerts] = await Promise.all([
     d.store.listDeadLetters(type.name, 1000),
     d.store.deadLetterTotals(),
@@ -186,6 +199,16 @@ export async function typePanel(d: DashboardDeps, type: EventType, hours: number
         duplicates: s?.record?.duplicates ?? null,
       };
     }),
+    issues: states
+      .filter((s) => s.state === 'closing' || (s.record?.error ?? null) !== null)
+      .reverse()
+      .map((s) => ({
+        hour: new Date(s.hour).toISOString(),
+        state: cellState(s, hourSlo(s, type, now, d.slo)),
+        hourState: s.state,
+        error: s.record?.error ?? null,
+        waitingFor: s.waitingFor,
+      })),
     rejects: {
       total: totals[type.name] ?? 0,
       recent: letters.length,

@@ -197,6 +197,8 @@ export function stateStoreContract(
         at: 10,
       });
       expect(created).toMatchObject({ ...def, revision: 1, createdAt: 10, updatedAt: 10 });
+      // a definition without a compatibility mode gets the default
+      expect(created.compatibility).toBe('backward_transitive');
       expect(created.versions).toEqual([{ ...v1, createdAt: 10, createdBy: 'team-playback' }]);
       // a second create (revision 0 expected) loses the race
       await expect(
@@ -212,7 +214,7 @@ export function stateStoreContract(
       ).rejects.toBeInstanceOf(RegistryConflict);
       const v2 = { version: 2, schema: '{}', fingerprint: 'f2' };
       const updated = await store.saveType({
-        definition: { ...def, tier: 'normal' },
+        definition: { ...def, tier: 'normal', compatibility: 'full' },
         newVersions: [v2],
         expectedRevision: 1,
         actor: 'admin',
@@ -220,7 +222,13 @@ export function stateStoreContract(
         detail: 'v2; tier high → normal',
         at: 20,
       });
-      expect(updated).toMatchObject({ tier: 'normal', revision: 2, createdAt: 10, updatedAt: 20 });
+      expect(updated).toMatchObject({
+        tier: 'normal',
+        compatibility: 'full',
+        revision: 2,
+        createdAt: 10,
+        updatedAt: 20,
+      });
       expect(updated.versions.map((v) => v.version)).toEqual([1, 2]);
       // stale revision, and a version number out of sequence: refused, nothing changes
       await expect(
@@ -313,25 +321,61 @@ export function stateStoreContract(
       expect(await store.listFiles('PageView', H, 'raw')).toHaveLength(1);
     });
 
-    it('stores tokens by id with their hash, lists and revokes them', async () => {
+    it('stores tokens by id with their hash, scope and expiry, lists and revokes them', async () => {
       const t = {
         id: 'a1b2c3d4',
         owner: 'playback',
         role: 'owner' as const,
+        scope: 'write' as const,
         hash: 'ab'.repeat(32),
         createdAt: 5,
+        expiresAt: null,
+        lastUsedAt: null,
         revokedAt: null,
       };
+      const reader = { ...t, id: 'ffff0000', owner: 'ops', role: 'admin' as const, scope: 'read' as const };
       await store.addToken(t);
-      await store.addToken({ ...t, id: 'ffff0000', owner: 'ops', role: 'admin' });
+      await store.addToken({ ...reader, expiresAt: 1_900_000_000_000 });
       await expect(store.addToken(t)).rejects.toMatchObject({ code: 'state_store_unavailable' });
       expect(await store.getToken('a1b2c3d4')).toEqual(t);
+      expect(await store.getToken('ffff0000')).toEqual({ ...reader, expiresAt: 1_900_000_000_000 });
       expect(await store.getToken('nope')).toBeNull();
-      expect((await store.listTokens()).map((x) => x.owner)).toEqual(['playback', 'ops']);
+      expect((await store.listTokens()).map((x) => [x.owner, x.scope, x.expiresAt])).toEqual([
+        ['playback', 'write', null],
+        ['ops', 'read', 1_900_000_000_000],
+      ]);
       expect(await store.revokeToken('a1b2c3d4', 9)).toBe(true);
       expect(await store.revokeToken('a1b2c3d4', 10)).toBe(true);
       expect((await store.getToken('a1b2c3d4'))?.revokedAt).toBe(9);
       expect(await store.revokeToken('nope', 9)).toBe(false);
+    });
+
+    it("records a token's last use at most once per interval", async () => {
+      const t = {
+        id: 'b1b2c3d4',
+        owner: 'playback',
+        role: 'owner' as const,
+        scope: 'write' as const,
+        hash: 'ab'.repeat(32),
+        createdAt: 5,
+        expiresAt: null,
+        lastUsedAt: null,
+        revokedAt: null,
+      };
+      await store.addToken(t);
+      const T = 1_800_000_000_000;
+      expect(await store.touchToken('b1b2c3d4', T, 60_000)).toBe(true);
+      expect((await store.getToken('b1b2c3d4'))?.lastUsedAt).toBe(T);
+      // within the interval: not written again
+      expect(await store.touchToken('b1b2c3d4', T + 59_999, 60_000)).toBe(false);
+      expect((await store.getToken('b1b2c3d4'))?.lastUsedAt).toBe(T);
+      expect(await store.touchToken('b1b2c3d4', T + 60_000, 60_000)).toBe(true);
+      expect((await store.getToken('b1b2c3d4'))?.lastUsedAt).toBe(T + 60_000);
+      // an earlier time (another process's clock) never moves it back within the interval
+      expect(await store.touchToken('b1b2c3d4', T + 30_000, 60_000)).toBe(false);
+      expect(await store.touchToken('nope', T, 60_000)).toBe(false);
+      // the rest of the record is untouched
+      expect(await store.getToken('b1b2c3d4')).toEqual({ ...t, lastUsedAt: T + 60_000 });
     });
 
     it('stores producer keys by id with their hash, scopes and limits, lists and revokes them', async () => {

@@ -69,6 +69,19 @@ describe('quick start', () => {
       ) as { events: number; ids: number }[];
       expect(rows).toEqual([{ events: hour.out, ids: hour.out }]);
       expect(hour.out).toBe(hour.in - hour.duplicates);
+      // the README's other query, as written: it depends on no date or hour
+      const platforms = JSON.parse(
+        await hourglass(
+          'query',
+          '--data-dir',
+          dir,
+          '--format',
+          'json',
+          'SELECT platform, round(avg(durationMs)) AS avg_ms, count(*) AS plays FROM EndSong GROUP BY platform ORDER BY platform',
+        ),
+      ) as { platform: string; avg_ms: number; plays: number }[];
+      expect(platforms.length).toBeGreaterThan(1);
+      expect(platforms.reduce((sum, p) => sum + Number(p.plays), 0)).toBeGreaterThanOrEqual(hour.out);
       // the ETL's metrics are served with the ingress's
       const metrics = await (await fetch(`${dev.url}/metrics`)).text();
       expect(metrics).toMatch(/hourglass_etl_partitions_published_total\{type="EndSong"\} [1-9]/);

@@ -106,7 +106,7 @@ describe('reconciler', () => {
   it('resumes a retirement after a crash between its steps', async () => {
     await reconciler(bus).pass();
     // every active type got its alert rules
-    expect((await store.listAlertRules('PageView')).map((r) => r.rule)).toHaveLength(6);
+    expect((await store.listAlertRules('PageView')).map((r) => r.rule)).toHaveLength(7);
     expect((await store.listAlertRules('EndSong')).find((r) => r.rule === 'slo_breached')?.params).toEqual({
       budgetMs: 3 * 3_600_000,
     });
@@ -160,7 +160,7 @@ describe('reconciler', () => {
     await expect(bus.backlog(subscriptionFor('PageView'))).rejects.toMatchObject({ code: 'subscription_not_found' });
     expect((await store.getType('PageView'))?.status).toBe('retired');
     expect(await store.listAlertRules('PageView')).toEqual([]);
-    expect(await store.listAlertRules('EndSong')).toHaveLength(6);
+    expect(await store.listAlertRules('EndSong')).toHaveLength(7);
     expect((await store.typeHistory('PageView')).map((h) => [h.actor, h.action])).toEqual([
       ['test', 'create'],
       ['test', 'retire'],

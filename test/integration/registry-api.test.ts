@@ -149,3 +149,119 @@ describe('registry API', () => {
     expect(late.body.error.code).toBe('type_not_active');
   });
 });
+
+describe('registry API: what the pipeline can carry, and compatibility modes', () => {
+  const record = (name: string, fields: unknown[]) => ({ type: 'record', name, fields });
+  const register = (body: object) =>
+    api('POST', '/v1/event-types', tokens.admin as string, { owner: 'ops', tier: 'normal', ...body });
+
+  it('refuses a recursive type at registration, naming the rule and the field', async () => {
+    const res = await register({
+      name: 'Chain',
+      schema: record('Chain', [
+        { name: 'value', type: 'int' },
+        { name: 'next', type: ['null', 'Chain'], default: null },
+      ]),
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('event_type_invalid');
+    expect(res.body.error.refusals).toEqual([
+      {
+        path: 'next',
+        rule: 'recursive_type',
+        message: expect.stringMatching(/^v1: next: record Chain contains itself/),
+      },
+    ]);
+    expect((await api('GET', '/v1/event-types/Chain', tokens.admin as string)).status).toBe(404);
+  });
+
+  it('refuses a name that differs from a registered one only by case', async () => {
+    const res = await register({ name: 'endSong', schema: record('endSong', []) });
+    expect(res.status).toBe(400);
+    expect(res.body.error.refusals).toEqual([
+      expect.objectContaining({ path: 'name', rule: 'name_conflict', message: expect.stringMatching(/EndSong/) }),
+    ]);
+  });
+
+  it('refuses a version with colliding columns or nesting too deep', async () => {
+    expect((await register({ name: 'Deep', schema: record('Deep', [{ name: 'a', type: 'int' }]) })).status).toBe(201);
+    const clash = await api('POST', '/v1/event-types/Deep/versions', tokens.admin as string, {
+      schema: record('Deep', [
+        { name: 'a', type: 'int' },
+        { name: 'Date', type: 'string', default: '' },
+      ]),
+    });
+    expect(clash.status).toBe(400);
+    expect(clash.body.error.refusals).toEqual([expect.objectContaining({ path: 'Date', rule: 'column_conflict' })]);
+    let deep: unknown = 'int';
+    for (let i = 0; i < 16; i++) deep = record(`L${i}`, [{ name: `l${i}`, type: deep }]);
+    const tooDeep = await api('POST', '/v1/event-types/Deep/versions', tokens.admin as string, {
+      schema: record('Deep', [
+        { name: 'a', type: 'int' },
+        { name: 'deep', type: ['null', deep], default: null },
+      ]),
+    });
+    expect(tooDeep.status).toBe(400);
+    expect(tooDeep.body.error.refusals).toEqual([expect.objectContaining({ rule: 'nesting_too_deep' })]);
+  });
+
+  it("stores a type's compatibility mode and checks new versions by it, each refusal once", async () => {
+    const bad = await register({ name: 'Modes', compatibility: 'sideways', schema: record('Modes', []) });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/compatibility must be one of backward_transitive, backward, forward/);
+    const v1 = record('Modes', [
+      { name: 'userId', type: 'string' },
+      { name: 'ms', type: 'int' },
+    ]);
+    const created = await register({ name: 'Modes', compatibility: 'full_transitive', schema: v1 });
+    expect(created.status).toBe(201);
+    expect(created.body.compatibility).toBe('full_transitive');
+    const v2 = record('Modes', [
+      { name: 'userId', type: 'string' },
+      { name: 'ms', type: 'int' },
+      { name: 'offline', type: 'boolean', default: false },
+    ]);
+    expect((await api('POST', '/v1/event-types/Modes/versions', tokens.admin as string, { schema: v2 })).status).toBe(
+      201,
+    );
+    // userId renamed to country without a default, ms widened: refused both ways
+    const v3 = record('Modes', [
+      { name: 'ms', type: 'long' },
+      { name: 'offline', type: 'boolean', default: false },
+      { name: 'country', type: 'string' },
+    ]);
+    const refused = await api('POST', '/v1/event-types/Modes/versions', tokens.admin as string, { schema: v3 });
+    expect(refused.status).toBe(422);
+    expect(refused.body.error.code).toBe('schema_incompatible');
+    expect(refused.body.error.refusals).toEqual([
+      {
+        path: 'country',
+        rule: 'field_without_default',
+        message: expect.stringMatching(/^v3 cannot read v1, v2 data: country: new field without a default/),
+      },
+      {
+        path: 'userId',
+        rule: 'field_removed',
+        message: expect.stringMatching(/^v1, v2 cannot read v3 data: userId: removed/),
+      },
+      { path: 'ms', rule: 'type_changed', message: expect.stringMatching(/^v1, v2 cannot read v3 data: ms: long/) },
+    ]);
+    const list = await api('GET', '/v1/event-types', tokens.admin as string);
+    expect(list.body.eventTypes.find((t: { name: string }) => t.name === 'Modes').compatibility).toBe(
+      'full_transitive',
+    );
+    expect(list.body.eventTypes.find((t: { name: string }) => t.name === 'EndSong').compatibility).toBe(
+      'backward_transitive',
+    );
+  });
+
+  it('refuses a version that is an existing one again, defaults included', async () => {
+    const v1 = record('Modes', [
+      { name: 'userId', type: 'string', doc: 'other words' },
+      { name: 'ms', type: 'int' },
+    ]);
+    const again = await api('POST', '/v1/event-types/Modes/versions', tokens.admin as string, { schema: v1 });
+    expect(again.status).toBe(422);
+    expect(again.body.error.refusals).toEqual([expect.objectContaining({ rule: 'duplicate_version' })]);
+  });
+});

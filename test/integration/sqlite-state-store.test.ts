@@ -51,4 +51,39 @@ describe('sqlite state store', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('keeps the tokens of a store made before token scopes and expiry: full scope, no expiry', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hourglass-sqlite-'));
+    try {
+      const path = join(dir, 'state.sqlite');
+      // a database as the release before migration 10 left it
+      const raw = new Database(path);
+      raw.exec(
+        'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+      );
+      for (const m of SQLITE_MIGRATIONS.filter((x) => x.version < 10)) {
+        raw.exec(m.sql);
+        raw.prepare('INSERT INTO schema_migrations VALUES (?, ?, 0)').run(m.version, m.name);
+      }
+      raw
+        .prepare('INSERT INTO api_tokens (id, owner, role, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run('0123456789ab', 'dev', 'admin', 'ab'.repeat(32), 5, null);
+      raw.close();
+      const store = new SqliteStateStore(path);
+      expect(await store.getToken('0123456789ab')).toEqual({
+        id: '0123456789ab',
+        owner: 'dev',
+        role: 'admin',
+        scope: 'write',
+        hash: 'ab'.repeat(32),
+        createdAt: 5,
+        expiresAt: null,
+        lastUsedAt: null,
+        revokedAt: null,
+      });
+      await store.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

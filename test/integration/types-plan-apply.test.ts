@@ -2,7 +2,7 @@
  * `hourglass types plan|apply|list|show|retire` against a real SQLite registry in a temp data dir,
  * from type folders edited the way an owner would.
  */
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -36,6 +36,7 @@ describe('hourglass types', () => {
       type: string;
       action: string;
       changes: string[];
+      refusals?: { path: string; rule: string; message: string }[];
     }[];
 
   it('plans, applies, and a second apply changes nothing', async () => {
@@ -71,7 +72,11 @@ describe('hourglass types', () => {
     await writeFile(join(schemas, 'PageView', 'type.json'), JSON.stringify({ ...def, tier: 'normal' }));
     const p = (await plan()).find((x) => x.type === 'PageView');
     expect(p?.action).toBe('new_version');
-    expect(p?.changes).toEqual([expect.stringMatching(/^\+ v2 \(/), 'tier: low → normal']);
+    expect(p?.changes).toEqual([
+      expect.stringMatching(/^\+ v2 \(/),
+      'v2: field scrollDepth added ([null, int], default null)',
+      'tier: low → normal',
+    ]);
     expect((await run('types', 'apply', ...flags)).code).toBe(0);
     const shown = JSON.parse((await run('types', 'show', 'PageView', ...flags, '--format', 'json')).out) as {
       tier: string;
@@ -122,7 +127,7 @@ describe('hourglass types', () => {
     await writeFile(join(schemas, 'UserCreate', 'type.json'), JSON.stringify({ ...def, partitioning: 'hourly' }));
     const p = await plan();
     expect(p.find((x) => x.type === 'PageView')?.changes).toEqual([
-      'v1 differs from the registered v1 (versions are immutable: add v2)',
+      'v1 changed since it was registered: field experiments removed; versions are immutable: undo the change and add v2',
     ]);
     expect(p.find((x) => x.type === 'EndSong')?.changes).toEqual([
       'v2 is registered but missing from the folder (versions are never removed)',
@@ -130,11 +135,127 @@ describe('hourglass types', () => {
     expect(p.find((x) => x.type === 'UserCreate')?.changes[0]).toMatch(/partitioning cannot change \(daily → hourly\)/);
   });
 
+  /** Writes a type folder `folder` with this definition and schemas. */
+  async function folder(name: string, definition: object, versions: object[]): Promise<void> {
+    await mkdir(join(schemas, name), { recursive: true });
+    await writeFile(join(schemas, name, 'type.json'), JSON.stringify({ owner: 'team', tier: 'low', ...definition }));
+    for (const [i, v] of versions.entries()) await writeFile(join(schemas, name, `v${i + 1}.avsc`), JSON.stringify(v));
+  }
+
+  it('refuses what the pipeline cannot carry, showing the rule of each refusal', async () => {
+    await run('types', 'apply', ...flags);
+    await folder('Loop', { name: 'Loop' }, [
+      {
+        type: 'record',
+        name: 'Loop',
+        fields: [
+          { name: 'value', type: 'int' },
+          { name: 'next', type: ['null', 'Loop'], default: null },
+        ],
+      },
+    ]);
+    await folder('Clash', { name: 'Clash' }, [
+      {
+        type: 'record',
+        name: 'Clash',
+        fields: [
+          { name: 'userId', type: 'string' },
+          { name: 'UserId', type: 'string' },
+        ],
+      },
+    ]);
+    // a folder differing from a registered type only by case
+    await folder('endsong', { name: 'endsong' }, [{ type: 'record', name: 'endsong', fields: [] }]);
+    const planned = await run('types', 'plan', ...flags);
+    expect(planned.code).toBe(1);
+    expect(planned.out).toMatch(/Loop\s+refused\s+recursive_type\s+v1\.avsc: v1: next: record Loop contains itself/);
+    expect(planned.out).toMatch(/Clash\s+refused\s+column_conflict\s+v1\.avsc: v1: UserId: column "UserId" collides/);
+    expect(planned.out).toMatch(/endsong\s+refused\s+name_conflict\s+endsong differs from EndSong only by case/);
+    expect(planned.out).toMatch(/EndSong\s+unchanged/);
+    const json = await plan();
+    expect(json.find((p) => p.type === 'Loop')).toMatchObject({
+      action: 'refused',
+      refusals: [{ path: 'next', rule: 'recursive_type' }],
+    });
+    expect((await run('types', 'apply', ...flags)).code).toBe(1);
+    expect((await run('types', 'show', 'Loop', ...flags)).code).toBe(1);
+  });
+
+  it('refuses two folders whose names differ only by case', async () => {
+    await folder('Search', { name: 'Search' }, [{ type: 'record', name: 'Search', fields: [] }]);
+    await folder('search', { name: 'search' }, [{ type: 'record', name: 'search', fields: [] }]);
+    await run('types', 'apply', ...flags);
+    const p = await plan();
+    expect(p.filter((x) => x.action === 'refused').map((x) => [x.type, x.refusals?.[0]?.rule])).toEqual([
+      ['search', 'name_conflict'],
+      ['Search', 'name_conflict'],
+    ]);
+  });
+
+  it('refuses a registered version edited in anything a reader sees, saying what changed; a doc edit is nothing', async () => {
+    await run('types', 'apply', ...flags);
+    const file = join(schemas, 'EndSong', 'v2.avsc');
+    const v2 = JSON.parse(await readFile(file, 'utf8')) as { doc: string; fields: Record<string, unknown>[] };
+    v2.doc = 'reworded';
+    await writeFile(file, JSON.stringify(v2));
+    expect((await plan()).find((x) => x.type === 'EndSong')?.action).toBe('unchanged');
+    (v2.fields.find((f) => f.name === 'offline') as Record<string, unknown>).default = true;
+    await writeFile(file, JSON.stringify(v2));
+    const p = (await plan()).find((x) => x.type === 'EndSong');
+    expect(p).toMatchObject({
+      action: 'refused',
+      refusals: [{ path: 'v2', rule: 'version_changed' }],
+      changes: [
+        'v2 changed since it was registered: field offline default false → true; versions are immutable: undo the change and add v3',
+      ],
+    });
+    const applied = await run('types', 'apply', ...flags);
+    expect(applied.code).toBe(1);
+    expect(applied.out).toMatch(/EndSong\s+refused\s+version_changed/);
+  });
+
+  it('changes the compatibility mode as an update, and checks new versions by it', async () => {
+    await run('types', 'apply', ...flags);
+    const defFile = join(schemas, 'PageView', 'type.json');
+    const def = JSON.parse(await readFile(defFile, 'utf8')) as Record<string, unknown>;
+    await writeFile(defFile, JSON.stringify({ ...def, compatibility: 'forward' }));
+    expect((await plan()).find((x) => x.type === 'PageView')).toMatchObject({
+      action: 'update',
+      changes: ['compatibility: backward_transitive → forward'],
+    });
+    // a v2 without url (v1 has no default for it): fine backward, refused forward
+    const v1 = JSON.parse(await readFile(join(schemas, 'PageView', 'v1.avsc'), 'utf8')) as {
+      fields: { name: string }[];
+    };
+    await writeFile(
+      join(schemas, 'PageView', 'v2.avsc'),
+      JSON.stringify({ ...v1, fields: v1.fields.filter((f) => f.name !== 'url') }),
+    );
+    const planned = await run('types', 'plan', ...flags);
+    expect(planned.out).toMatch(
+      /PageView\s+refused\s+field_removed\s+v2\.avsc: v1 cannot read v2 data: url: removed \(or renamed\), but the older version has no default for it/,
+    );
+    await writeFile(defFile, JSON.stringify(def));
+    expect((await plan()).find((x) => x.type === 'PageView')).toMatchObject({
+      action: 'new_version',
+      changes: [expect.stringMatching(/^\+ v2 \(/), 'v2: field url removed'],
+    });
+    expect((await run('types', 'apply', ...flags)).code).toBe(0);
+    const shown = JSON.parse((await run('types', 'show', 'PageView', ...flags, '--format', 'json')).out) as {
+      compatibility: string;
+    };
+    expect(shown.compatibility).toBe('backward_transitive');
+  });
+
   it('retires a type from its folder or the command, and never brings it back', async () => {
     await run('types', 'apply', ...flags);
     expect((await run('types', 'retire', 'PageView', ...flags)).out).toMatch(/PageView: retiring/);
     expect((await run('types', 'retire', 'PageView', ...flags)).out).toMatch(/already retiring/);
-    expect((await plan()).find((x) => x.type === 'PageView')?.changes[0]).toMatch(/a retired type does not come back/);
+    // the folder still says active: not refused, the registry keeps it retiring (a warning says so)
+    expect((await plan()).find((x) => x.type === 'PageView')).toMatchObject({
+      action: 'unchanged',
+      warnings: [expect.stringMatching(/a retired type does not come back/)],
+    });
     const def = JSON.parse(await readFile(join(schemas, 'PageView', 'type.json'), 'utf8')) as Record<string, unknown>;
     await writeFile(join(schemas, 'PageView', 'type.json'), JSON.stringify({ ...def, status: 'retiring' }));
     const def2 = JSON.parse(await readFile(join(schemas, 'UserCreate', 'type.json'), 'utf8')) as Record<

@@ -202,4 +202,18 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       );
     `,
   },
+  {
+    version: 9,
+    name: 'compatibility mode per event type',
+    sql: `ALTER TABLE event_types ADD COLUMN compatibility TEXT NOT NULL DEFAULT 'backward_transitive';`,
+  },
+  {
+    version: 10,
+    name: 'API token scope, expiry and last use',
+    sql: `
+      ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'write';
+      ALTER TABLE api_tokens ADD COLUMN expires_at BIGINT;
+      ALTER TABLE api_tokens ADD COLUMN last_used_at BIGINT;
+    `,
+  },
 ];

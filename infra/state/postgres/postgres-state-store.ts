@@ -11,6 +11,7 @@
  */
 import pg from 'pg';
 import { LedgerSealed, RegistryConflict, StateStoreFailed } from '../../../core/errors.js';
+import { compatibilityOf } from '../../../core/event-types.js';
 import { HOUR_MS } from '../../../core/hours.js';
 import type {
   AlertFilter,
@@ -417,14 +418,37 @@ export class PostgresStateStore implements StateStore {
         if (row === undefined) {
           await sql(
             `INSERT INTO event_types (name, owner, description, tier, partitioning, storage, retention_days, status,
-               revision, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)`,
-            [d.name, d.owner, d.description, d.tier, d.partitioning, d.storage, d.retentionDays, d.status, w.at],
+               compatibility, revision, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)`,
+            [
+              d.name,
+              d.owner,
+              d.description,
+              d.tier,
+              d.partitioning,
+              d.storage,
+              d.retentionDays,
+              d.status,
+              compatibilityOf(d),
+              w.at,
+            ],
           );
         } else {
           await sql(
             `UPDATE event_types SET owner = $1, description = $2, tier = $3, partitioning = $4, storage = $5,
-               retention_days = $6, status = $7, revision = revision + 1, updated_at = $8 WHERE name = $9`,
-            [d.owner, d.description, d.tier, d.partitioning, d.storage, d.retentionDays, d.status, w.at, d.name],
+               retention_days = $6, status = $7, compatibility = $8, revision = revision + 1, updated_at = $9
+               WHERE name = $10`,
+            [
+              d.owner,
+              d.description,
+              d.tier,
+              d.partitioning,
+              d.storage,
+              d.retentionDays,
+              d.status,
+              compatibilityOf(d),
+              w.at,
+              d.name,
+            ],
           );
         }
         const last = (await sql('SELECT COALESCE(MAX(version), 0) AS v FROM schema_versions WHERE type = $1', [d.name]))
@@ -520,8 +544,8 @@ export class PostgresStateStore implements StateStore {
   addToken(t: ApiToken): Promise<void> {
     return this.run('addToken', async (sql) => {
       await sql(
-        'INSERT INTO api_tokens (id, owner, role, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)',
-        [t.id, t.owner, t.role, t.hash, t.createdAt, t.revokedAt],
+        'INSERT INTO api_tokens (id, owner, role, scope, hash, created_at, expires_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+        [t.id, t.owner, t.role, t.scope, t.hash, t.createdAt, t.expiresAt, t.lastUsedAt, t.revokedAt],
       );
     });
   }
@@ -545,6 +569,19 @@ export class PostgresStateStore implements StateStore {
       async (sql) =>
         (await sql('UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2', [at, id])).rowCount ===
         1,
+    );
+  }
+
+  touchToken(id: string, at: number, minIntervalMs: number): Promise<boolean> {
+    return this.run(
+      'touchToken',
+      async (sql) =>
+        (
+          await sql(
+            'UPDATE api_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3)',
+            [at, id, at - minIntervalMs],
+          )
+        ).rowCount === 1,
     );
   }
 

@@ -9,6 +9,7 @@ import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { LedgerSealed, RegistryConflict, StateStoreFailed } from '../../../core/errors.js';
+import { compatibilityOf } from '../../../core/event-types.js';
 import type {
   AlertFilter,
   AlertPatch,
@@ -376,7 +377,7 @@ export class SqliteStateStore implements StateStore {
         if (row === undefined) {
           this.stmt(
             `INSERT INTO event_types (name, owner, description, tier, partitioning, storage, retention_days, status,
-               revision, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
+               compatibility, revision, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
           ).run(
             d.name,
             d.owner,
@@ -386,14 +387,26 @@ export class SqliteStateStore implements StateStore {
             d.storage,
             d.retentionDays,
             d.status,
+            compatibilityOf(d),
             w.at,
             w.at,
           );
         } else {
           this.stmt(
             `UPDATE event_types SET owner = ?, description = ?, tier = ?, partitioning = ?, storage = ?,
-               retention_days = ?, status = ?, revision = revision + 1, updated_at = ? WHERE name = ?`,
-          ).run(d.owner, d.description, d.tier, d.partitioning, d.storage, d.retentionDays, d.status, w.at, d.name);
+               retention_days = ?, status = ?, compatibility = ?, revision = revision + 1, updated_at = ? WHERE name = ?`,
+          ).run(
+            d.owner,
+            d.description,
+            d.tier,
+            d.partitioning,
+            d.storage,
+            d.retentionDays,
+            d.status,
+            compatibilityOf(d),
+            w.at,
+            d.name,
+          );
         }
         const last = (
           this.stmt('SELECT COALESCE(MAX(version), 0) AS v FROM schema_versions WHERE type = ?').get(d.name) as {
@@ -495,14 +508,9 @@ export class SqliteStateStore implements StateStore {
 
   addToken(t: ApiToken): Promise<void> {
     return this.run('addToken', () => {
-      this.stmt('INSERT INTO api_tokens (id, owner, role, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)').run(
-        t.id,
-        t.owner,
-        t.role,
-        t.hash,
-        t.createdAt,
-        t.revokedAt,
-      );
+      this.stmt(
+        'INSERT INTO api_tokens (id, owner, role, scope, hash, created_at, expires_at, last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ).run(t.id, t.owner, t.role, t.scope, t.hash, t.createdAt, t.expiresAt, t.lastUsedAt, t.revokedAt);
     });
   }
 
@@ -524,6 +532,16 @@ export class SqliteStateStore implements StateStore {
       'revokeToken',
       () =>
         this.stmt('UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(at, id).changes === 1,
+    );
+  }
+
+  touchToken(id: string, at: number, minIntervalMs: number): Promise<boolean> {
+    return this.run(
+      'touchToken',
+      () =>
+        this.stmt(
+          'UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)',
+        ).run(at, id, at - minIntervalMs).changes === 1,
     );
   }
 

@@ -68,6 +68,7 @@
  * whose names collide that way, or use a reserved prefix, is refused (WarehouseSchemaConflict).
  */
 import type { Type } from 'avsc';
+import { RESERVED_COLUMN_PREFIXES } from '../../../core/schema-limits.js';
 import type { AvroTypeLike } from '../../../etl/avro-text.js';
 import { nullBranch } from '../../../etl/avro-text.js';
 import { ENVELOPE_COLUMNS } from '../../../etl/raw-parquet.js';
@@ -100,8 +101,8 @@ export interface ExistingField {
 /** BigQuery's limit on a column description. */
 const DESCRIPTION_MAX = 1024;
 
-/** Column name prefixes BigQuery reserves (compared case-insensitively). */
-const RESERVED_PREFIXES = ['_table_', '_file_', '_partition', '_row_timestamp', '__root__', '_colidentifier'];
+/** Column name prefixes BigQuery reserves (compared case-insensitively; refused at registration too). */
+const RESERVED_PREFIXES: readonly string[] = RESERVED_COLUMN_PREFIXES;
 
 /** The partitioning column of every table. */
 export const PARTITION_COLUMN = 'event_arrival_time';
