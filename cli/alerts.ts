@@ -12,7 +12,7 @@ pipeline's time, with the routes they reached (page, ticket) and how often they 
   --firing          only firing alerts
   --type T          only this event type
   --hours N         resolved alerts of the last N hours (default 24)
-  --format F        table (default), csv, or json
+  -f, --format F    table (default), csv, or json
 ${DATA_DIR_USAGE}`;
 
 export async function runAlerts(argv: string[], io: CliIo): Promise<number> {

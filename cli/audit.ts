@@ -44,7 +44,7 @@ defines (${MAIN_PIPELINE}, or parallel.name) or a config file (.json, .yaml, .ym
   --accept-other-copies
                     ids whose rows differ only in ${DELIVERY_COLUMNS.join(', ')}
                     (each pipeline kept another copy of a retried event) are not differences
-  --format F        table (default) or json
+  -f, --format F    table (default) or json
 ${LOG_USAGE}
 ${DATA_DIR_USAGE}
 Exit status: 0 every partition matches or is published on neither side; 1 a difference, or the

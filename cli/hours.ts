@@ -20,7 +20,7 @@ A daily type is listed once per UTC day (its hours are published together).
   --since S         only hours from S: an ISO time (2026-11-22T10, 2026-11-22T10:30Z) or a
                     duration back from now (30m, 6h, 2d)
   --last N          only the last N hours (the current one included)
-  --format F        table (default), csv, or json
+  -f, --format F    table (default), csv, or json
 ${PIPELINE_USAGE}
 ${DATA_DIR_USAGE}`;
 

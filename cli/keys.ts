@@ -30,7 +30,7 @@ export const KEYS_USAGE = `Usage: hourglass keys <create|list|revoke> [options]
                          ingress.keyRecheckRealMs (1 s)
 
 Options:
-  --format F             table (default), csv, or json
+  -f, --format F         table (default), csv, or json
 ${DATA_DIR_USAGE}`;
 
 /** `90d`, `12h`, `30m`, `45s` → milliseconds. */

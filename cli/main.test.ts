@@ -50,7 +50,7 @@ describe('hourglass CLI', () => {
       await writeFile(join(dir, 'Broken', 'type.json'), JSON.stringify({ name: 'Broken', owner: 'o', tier: 'urgent' }));
       const c = io();
       expect(await main(['dev', '--schemas', dir, '--port', '0', '--data-dir', join(dir, 'data')], c.io)).toBe(1);
-      expect(c.err()).toMatch(/Broken.*type\.json.*tier must be one of high, normal, low \[event_type_invalid\]/);
+      expect(c.err()).toMatch(/Broken.*type\.json.*tier must be one of high, normal, low.*\[event_type_invalid\]/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -18,7 +18,7 @@ hours are invisible. A type whose view cannot be made is named on stderr with th
 runs over the other types' views.
 With --warehouse bigquery (or warehouse.backend "bigquery"), the SQL runs in BigQuery over the
 tables of the types stored in the warehouse (the configured dataset is the default one).
-  --format F        table (default), csv, or json (a JSON array of rows)
+  -f, --format F    table (default), csv, or json (a JSON array of rows)
   --warehouse W     duckdb (default) or bigquery
 ${PIPELINE_USAGE} (DuckDB over its partitions)
 ${DATA_DIR_USAGE}`;

@@ -19,7 +19,7 @@ export const TOKENS_USAGE = `Usage: hourglass tokens <create|list|revoke> [optio
   revoke ID                    the token stops working at once
 
 Options:
-  --format F                   table (default), csv, or json
+  -f, --format F               table (default), csv, or json
 ${DATA_DIR_USAGE}`;
 
 export async function runTokens(argv: string[], io: CliIo): Promise<number> {

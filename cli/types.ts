@@ -28,7 +28,7 @@ export const TYPES_USAGE = `Usage: hourglass types <list|show|plan|apply|retire>
   retire NAME           marks a type retiring (the ingress refuses it; its last hours publish)
 
 Options:
-  --format F            table (default), csv, or json
+  -f, --format F        table (default), csv, or json
   --actor A             who is recorded in the history (default cli:<user>@<host>)
   --allow-over-quota    plan/apply: let owners pass registry.maxActiveTypesPerOwner (an admin's call)
 ${DATA_DIR_USAGE}

@@ -6,7 +6,7 @@
  * raw and final objects, manifests, keys, clock). A new data dir made by a short command is 0700.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -161,7 +161,10 @@ describe('private files of hourglass dev, started with umask 000', () => {
 
   it('a data dir a short command creates is 0700, its state 0600', async () => {
     const fresh = join(tmp, 'fresh', 'data');
-    await hourglass0(['hours', '--data-dir', fresh, '--format', 'json']);
+    // read commands refuse a data dir that does not exist; one that makes something creates it
+    await expect(hourglass0(['hours', '--data-dir', fresh, '--format', 'json'])).rejects.toThrow(/no data dir/);
+    expect(existsSync(fresh)).toBe(false);
+    await hourglass0(['keys', 'create', '--producer', 'p', '--all-types', '--data-dir', fresh]);
     expect(report(join(tmp, 'fresh'))).toBe('');
     expect(statSync(join(fresh, 'state.sqlite')).mode & 0o777).toBe(0o600);
   }, 40_000);
