@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFINITION_FIELDS } from '../core/event-types.js';
 import type { StateStore } from '../core/ports/state-store.js';
 import { applyPlan, type PlannedChange, planTypes } from '../orchestrator/plan.js';
 import { setStatus, typeSummary } from '../orchestrator/registry.js';
@@ -147,18 +148,7 @@ async function show(store: StateStore, name: string, format: OutputFormat, io: C
     io.stdout.write(`${JSON.stringify({ ...t, versions, steps, history }, null, 2)}\n`);
     return 0;
   }
-  const def = [
-    'name',
-    'owner',
-    'description',
-    'tier',
-    'partitioning',
-    'storage',
-    'retentionDays',
-    'status',
-    'compatibility',
-    'revision',
-  ] as const;
+  const def = [...DEFINITION_FIELDS, 'revision'] as const;
   io.stdout.write(
     formatRows(
       ['field', 'value'],

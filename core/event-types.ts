@@ -58,6 +58,19 @@ export interface EventTypeDefinition {
   readonly compatibility?: CompatibilityMode;
 }
 
+/** The fields of a definition (`type.json`), in the order they are shown. */
+export const DEFINITION_FIELDS = [
+  'name',
+  'owner',
+  'description',
+  'tier',
+  'partitioning',
+  'storage',
+  'retentionDays',
+  'status',
+  'compatibility',
+] as const;
+
 export interface EventType extends EventTypeDefinition {
   /** Schema versions, ascending; never empty. */
   readonly versions: readonly SchemaVersion[];
@@ -146,18 +159,8 @@ export function validateDefinition(raw: unknown, file: string): EventTypeDefinit
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     return fail('the definition must be a JSON object');
   const r = raw as Record<string, unknown>;
-  const allowed = [
-    'name',
-    'owner',
-    'description',
-    'tier',
-    'partitioning',
-    'storage',
-    'retentionDays',
-    'status',
-    'compatibility',
-  ];
-  for (const key of Object.keys(r)) if (!allowed.includes(key)) fail(`unknown field "${key}"`);
+  for (const key of Object.keys(r))
+    if (!(DEFINITION_FIELDS as readonly string[]).includes(key)) fail(`unknown field "${key}"`);
   if (typeof r.name !== 'string' || !TYPE_NAME_PATTERN.test(r.name)) {
     fail('name must be 2–64 letters, digits or "_", starting with a letter');
   }

@@ -29,7 +29,7 @@ export interface CarriageProblem extends Refusal {
 /** Levels of nested records BigQuery allows. */
 export const MAX_NESTING_DEPTH = 15;
 
-/** The envelope columns every final Parquet file starts with (etl/raw-parquet.ts `ENVELOPE_COLUMNS`). */
+/** The envelope columns every final Parquet file starts with, in order (etl/raw-parquet.ts writes them). */
 export const ENVELOPE_COLUMN_NAMES = [
   'event_id',
   'event_producer',

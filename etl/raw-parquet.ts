@@ -14,7 +14,9 @@
  * `event_ingress_instance`, `event_sequence`, `event_client_time`, `event_writer_version`;
  * payload fields follow with their own names (`payload_<name>` if a name is taken by the envelope).
  */
+
 import type { Type } from 'avsc';
+import { ENVELOPE_COLUMN_NAMES } from '../core/schema-limits.js';
 import { type AvroTypeLike, blockItems, jsonEmitter, nullBranch, type Reader, TextSink } from './avro-text.js';
 import {
   Converted,
@@ -26,15 +28,8 @@ import {
   type SchemaNode,
 } from './parquet-writer.js';
 
-export const ENVELOPE_COLUMNS = [
-  'event_id',
-  'event_producer',
-  'event_arrival_time',
-  'event_ingress_instance',
-  'event_sequence',
-  'event_client_time',
-  'event_writer_version',
-] as const;
+/** The envelope columns every final Parquet file starts with, in order (core/schema-limits.ts). */
+export const ENVELOPE_COLUMNS = ENVELOPE_COLUMN_NAMES;
 
 /** The envelope of the raw record just read: byte spans into the reader's buffer and numbers. */
 export interface RecordKeys {
