@@ -13,6 +13,7 @@ import { loadConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/logger.js';
 import { createToken } from '../../orchestrator/tokens.js';
 import { endSong, pageView, SCHEMAS_DIR } from '../support/ingress-harness.js';
+import { callJson } from '../support/json-api.js';
 
 let dir: string;
 let p: Pipeline;
@@ -43,18 +44,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function api(method: string, path: string, token: string | null, body?: unknown) {
-  const res = await fetch(`${p.url}${path}`, {
-    method,
-    headers: {
-      ...(token === null ? {} : { authorization: `Bearer ${token}` }),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  // biome-ignore lint/suspicious/noExplicitAny: JSON answers of several shapes, each pinned by the assertions
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
-}
+const api = (method: string, path: string, token: string | null, body?: unknown) =>
+  callJson(`${p.url}${path}`, method, token, body);
 
 let n = 0;
 const send = (key: string, type: 'EndSong' | 'PageView') =>
