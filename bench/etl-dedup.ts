@@ -1,7 +1,7 @@
 /**
  * (d) The dedup step on one hour of EndSong events (four producers) with 1% duplicates (producer
  * retries: same producer, id and payload): raw Avro files (snappy) as
- * the consumer writes them → checked against the ledger → deduplicated → Parquet (zstd) →
+ * the consumer writes them → checked against the ledger → deduplicated → Parquet (snappy) →
  * published. Each size runs in a child process of its own (generation in another), so the peak
  * RSS reported is the dedup step's alone.
  *
