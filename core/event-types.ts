@@ -116,7 +116,7 @@ export function compatibilityOf(def: EventTypeDefinition): CompatibilityMode {
  * deep nesting: core/schema-limits.ts), naming each rule.
  */
 export function assertCarriable(typeName: string, version: SchemaVersion, file?: string): void {
-  const problems = carriageProblems(version.type);
+  const problems = carriageProblems(version.type, version.schema);
   if (problems.length === 0) return;
   const refusals: Refusal[] = problems.map((p) => ({ ...p, message: `v${version.version}: ${p.message}` }));
   throw new EventTypeInvalid(

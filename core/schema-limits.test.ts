@@ -15,7 +15,7 @@ import {
 
 const parse = (schema: unknown) => avro.Type.forSchema(schema as avro.Schema, { wrapUnions: 'auto' });
 const record = (name: string, fields: unknown[]) => ({ type: 'record', name, fields });
-const rules = (schema: unknown) => carriageProblems(parse(schema)).map((p) => [p.rule, p.path]);
+const rules = (schema: unknown) => carriageProblems(parse(schema), schema).map((p) => [p.rule, p.path]);
 
 /** `levels` records nested in each other, the innermost holding an int. */
 function nested(levels: number): unknown {
@@ -266,6 +266,61 @@ describe('what the pipeline can carry (properties)', () => {
         expect(new Set(all).size).toBe(all.length);
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('unstorable_default', () => {
+  const withField = (field: Record<string, unknown>) => record('D', [field]);
+  it.each([
+    ['a long default at -2^52', { name: 'a', type: 'long', default: -(2 ** 52) }, []],
+    ['a long default below -2^52', { name: 'a', type: 'long', default: -(2 ** 52) - 1 }, [['unstorable_default', 'a']]],
+    [
+      'a timestamp default below -2^52',
+      { name: 't', type: { type: 'long', logicalType: 'timestamp-millis' }, default: -(2 ** 52) - 2 },
+      [['unstorable_default', 't']],
+    ],
+    ['a string default with a pair of surrogates', { name: 's', type: 'string', default: '\ud83d\ude00' }, []],
+    [
+      'a string default with a lone surrogate',
+      { name: 's', type: 'string', default: '\ud800' },
+      [['unstorable_default', 's']],
+    ],
+    [
+      'a map default with a lone surrogate key',
+      { name: 'm', type: { type: 'map', values: 'int' }, default: { '\udc00': 1 } },
+      [['unstorable_default', 'm']],
+    ],
+    [
+      'an array of longs, one below -2^52',
+      { name: 'xs', type: { type: 'array', items: 'long' }, default: [1, -(2 ** 53) + 2] },
+      [['unstorable_default', 'xs']],
+    ],
+    [
+      'a nested record default',
+      { name: 'r', type: record('In', [{ name: 's', type: 'string' }]), default: { s: '\udbff' } },
+      [['unstorable_default', 'r']],
+    ],
+    [
+      'a union default of its first branch',
+      { name: 'u', type: ['string', 'null'], default: '\ud800' },
+      [['unstorable_default', 'u']],
+    ],
+    ['a null default of an optional long', { name: 'u', type: ['null', 'long'], default: null }, []],
+  ])('%s', (_, field, expected) => {
+    expect(rules(withField(field))).toEqual(expected);
+  });
+
+  it('refuses a __proto__ key in a default, which parsing drops', () => {
+    const declared = JSON.parse(
+      '{"type":"record","name":"D","fields":[{"name":"m","type":{"type":"map","values":"int"},"default":{"__proto__":1,"x":2}}]}',
+    );
+    expect(rules(declared)).toEqual([['unstorable_default', 'm']]);
+    const problem = carriageProblems(parse(declared), declared)[0];
+    expect(problem?.message).toMatch(/__proto__/);
+    // a field named __proto__ elsewhere is not a default
+    expect(rules(JSON.parse('{"type":"record","name":"D","fields":[{"name":"a","type":"int","default":0}]}'))).toEqual(
+      [],
     );
   });
 });

@@ -14,13 +14,24 @@
  *   a map's entries and an array of arrays or maps each add a level. The Parquet writer's limit
  *   (255 repetition or definition levels) is far beyond what 15 such levels can reach.
  *
+ * - `unstorable_default`: a field default the ingress could not store as written, so every event
+ *   that leaves the field out would be refused or stored wrongly: a long below −2^52 (Avro's
+ *   JavaScript encoding rounds it), a string or map key with a lone surrogate (UTF-8 cannot hold
+ *   it), or an object key `__proto__` (JavaScript objects drop it).
+ *
  * The column names below mirror the ETL's and the BigQuery mapping's; `schema-limits.test.ts`
  * checks they agree.
  */
 import type avro from 'avsc';
 import type { Refusal } from './errors.js';
 
-export type CarriageRule = 'recursive_type' | 'column_conflict' | 'nesting_too_deep';
+export type CarriageRule = 'recursive_type' | 'column_conflict' | 'nesting_too_deep' | 'unstorable_default';
+
+/**
+ * The most negative long avsc encodes exactly: below −2^52 its zig-zag arithmetic (−2n − 1 in a
+ * double) rounds, and e.g. −4503599627370497 is written as +4503599627370496.
+ */
+export const MIN_EXACT_LONG = -(2 ** 52);
 
 export interface CarriageProblem extends Refusal {
   readonly rule: CarriageRule;
@@ -55,8 +66,10 @@ export const RESERVED_COLUMN_PREFIXES = [
 
 interface T {
   readonly typeName: string;
+  /** Logical types: the type they are stored as. */
+  readonly underlyingType?: T;
   readonly name?: string;
-  readonly fields?: { readonly name: string; readonly type: T }[];
+  readonly fields?: { readonly name: string; readonly type: T; defaultValue(): unknown }[];
   readonly types?: T[];
   readonly itemsType?: T;
   readonly valuesType?: T;
@@ -91,12 +104,105 @@ export function payloadColumnName(field: string): string {
   return (ENVELOPE_COLUMN_NAMES as readonly string[]).includes(field) ? `payload_${field}` : field;
 }
 
-/** Every rule the schema breaks; empty when the pipeline can carry it. */
-export function carriageProblems(type: avro.Type): CarriageProblem[] {
+/**
+ * Every rule the schema breaks; empty when the pipeline can carry it. `declared` is the schema as
+ * written (JSON), for what parsing it loses (a default's `__proto__` key).
+ */
+export function carriageProblems(type: avro.Type, declared?: unknown): CarriageProblem[] {
   const root = type as unknown as T;
   const recursive = recursionProblems(root);
   if (recursive.length > 0) return recursive; // the other walks would not end
-  return [...columnProblems(root), ...depthProblems(root)];
+  return [...columnProblems(root), ...depthProblems(root), ...defaultProblems(root, declared)];
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** What is wrong with a default value of type `t`, or null. */
+function badDefault(t: T, v: unknown): string | null {
+  const base = t.underlyingType ?? t;
+  switch (base.typeName) {
+    case 'long':
+      return typeof v === 'number' && v < MIN_EXACT_LONG
+        ? `is below -2^52 (${v}): Avro's JavaScript encoding would write another number`
+        : null;
+    case 'string':
+      return typeof v === 'string' && LONE_SURROGATE.test(v)
+        ? 'holds a lone surrogate, which UTF-8 cannot store'
+        : null;
+    case 'array':
+      for (const item of Array.isArray(v) ? v : []) {
+        const bad = badDefault(base.itemsType as T, item);
+        if (bad !== null) return bad;
+      }
+      return null;
+    case 'map':
+      for (const [k, item] of Object.entries(typeof v === 'object' && v !== null ? v : {})) {
+        if (LONE_SURROGATE.test(k)) return 'has a map key with a lone surrogate, which UTF-8 cannot store';
+        const bad = badDefault(base.valuesType as T, item);
+        if (bad !== null) return bad;
+      }
+      return null;
+    case 'record':
+      for (const f of base.fields ?? []) {
+        const bad = badDefault(f.type, (v as Record<string, unknown> | null)?.[f.name]);
+        if (bad !== null) return bad;
+      }
+      return null;
+    default:
+      // a union's default is of its first branch
+      return base.typeName.startsWith('union') && base.types?.[0] !== undefined ? badDefault(base.types[0], v) : null;
+  }
+}
+
+/** Whether a JSON value holds an object with an own key `__proto__`, at any depth. */
+function hasProtoKey(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  if (Object.hasOwn(v, '__proto__')) return true;
+  return Object.values(v).some(hasProtoKey);
+}
+
+/** Defaults the ingress could not store (see `unstorable_default`). */
+function defaultProblems(root: T, declared: unknown): CarriageProblem[] {
+  const out: CarriageProblem[] = [];
+  const seen = new Set<T>();
+  const visit = (t: T, path: string): void => {
+    if (seen.has(t)) return;
+    seen.add(t);
+    if (t.typeName === 'record') {
+      for (const f of t.fields ?? []) {
+        const at = join(path, f.name);
+        const d = f.defaultValue();
+        const bad = d === undefined ? null : badDefault(f.type, d);
+        if (bad !== null) {
+          out.push({ path: at, rule: 'unstorable_default', message: `${at}: its default ${bad}` });
+        }
+        visit(f.type, at);
+      }
+    } else if (t.typeName === 'array') visit(t.itemsType as T, join(path, '[]'));
+    else if (t.typeName === 'map') visit(t.valuesType as T, join(path, '{}'));
+    else if (t.typeName.startsWith('union')) for (const b of t.types ?? []) visit(b, path);
+  };
+  visit(root, '');
+  // parsing drops a `__proto__` key of a default (JSON.parse keeps it as an own key)
+  const walk = (node: unknown): void => {
+    if (typeof node !== 'object' || node === null) return;
+    if (Array.isArray(node)) {
+      for (const n of node) walk(n);
+      return;
+    }
+    const o = node as Record<string, unknown>;
+    if (Object.hasOwn(o, 'default') && hasProtoKey(o.default)) {
+      const at = typeof o.name === 'string' ? o.name : 'a default';
+      out.push({
+        path: at,
+        rule: 'unstorable_default',
+        message: `${at}: its default has a key "__proto__", which JavaScript objects drop`,
+      });
+    }
+    for (const [k, v] of Object.entries(o)) if (k !== 'default') walk(v);
+  };
+  walk(declared);
+  return out;
 }
 
 /** Records that contain themselves: one refusal per record, at the reference that closes the loop. */

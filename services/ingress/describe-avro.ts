@@ -2,7 +2,9 @@
  * Maps JSON payloads onto avsc values (`jsonToAvro`) and turns avsc validation failures into field
  * paths and rules a producer can act on: `payload.viewport.height: required field missing (expected int)`.
  */
+
 import type avro from 'avsc';
+import { MIN_EXACT_LONG } from '../../core/schema-limits.js';
 
 export interface SchemaProblem {
   /** Path from the payload root, e.g. `payload.experiments.0` or `payload.tags["a.b"]` (see appendPath). */
@@ -51,11 +53,7 @@ export function appendPath(path: string, key: string): string {
 
 /** Containers (records, maps, arrays, wrapped unions) a payload may nest; avsc recurses per level. */
 export const MAX_PAYLOAD_DEPTH = 100;
-/**
- * The most negative long avsc encodes exactly: below −2^52 its zig-zag arithmetic (−2n − 1 in a
- * double) rounds, and e.g. −4503599627370497 is written as +4503599627370496.
- */
-export const MIN_EXACT_LONG = -(2 ** 52);
+export { MIN_EXACT_LONG };
 
 /** The payload as avsc values, or the first problem (the value is then not checked further). */
 export type AvroValue =

@@ -196,6 +196,24 @@ describe('registry API: what the pipeline can carry, and compatibility modes', (
     expect(tooDeep.body.error.refusals).toEqual([expect.objectContaining({ rule: 'nesting_too_deep' })]);
   });
 
+  it('refuses a default the ingress could not store (a long below -2^52, a __proto__ key)', async () => {
+    const res = await register({
+      name: 'Defaults',
+      schema: record('Defaults', [{ name: 'offset', type: 'long', default: -(2 ** 52) - 1 }]),
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.refusals).toEqual([expect.objectContaining({ path: 'offset', rule: 'unstorable_default' })]);
+    const raw = await fetch(`${p.url}/v1/event-types`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.admin}`, 'content-type': 'application/json' },
+      body: '{"name":"Protos","owner":"ops","tier":"normal","schema":{"type":"record","name":"Protos","fields":[{"name":"m","type":{"type":"map","values":"int"},"default":{"__proto__":1}}]}}',
+    });
+    expect(raw.status).toBe(400);
+    expect(((await raw.json()) as { error: { refusals: { rule: string }[] } }).error.refusals).toEqual([
+      expect.objectContaining({ rule: 'unstorable_default' }),
+    ]);
+  });
+
   it("stores a type's compatibility mode and checks new versions by it, each refusal once", async () => {
     const bad = await register({ name: 'Modes', compatibility: 'sideways', schema: record('Modes', []) });
     expect(bad.status).toBe(400);
