@@ -108,7 +108,8 @@ const BACKENDS: Backends[] = [
     config: { kafka: { sessionTimeoutRealMs: 6_000, rebalanceTimeoutRealMs: 3_000 } },
     // the mock cluster keeps about 5 MB per partition and drops older records, consumed or not (a
     // size-based retention): the traffic is paced so that a restarting ETL's lag stays within it,
-    // with room for restarts slowed by a busy machine (at 15 ms, 111 ids were once dropped so)
+    // with room for restarts slowed by a busy machine (at 15 ms a run beside other suites once
+    // missed 111 ids)
     producerPauseMs: 30,
   },
 ];
