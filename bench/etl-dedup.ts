@@ -104,6 +104,8 @@ export interface DedupResult {
   readonly peakRssMb: number;
   readonly splits: number;
   readonly parquetFiles: number;
+  /** Bytes of the Parquet files published. */
+  readonly parquetBytes: number;
 }
 
 async function run(dir: string, maxIds: number): Promise<DedupResult> {
@@ -143,6 +145,7 @@ async function run(dir: string, maxIds: number): Promise<DedupResult> {
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
     splits: Math.max(1, Math.ceil(events / maxIds)),
     parquetFiles: result.manifest.files.length,
+    parquetBytes: result.manifest.files.reduce((n, f) => n + f.bytes, 0),
   };
 }
 
@@ -162,16 +165,22 @@ function child(args: string[]): Promise<string> {
   });
 }
 
-/** Generates an hour of `events` and dedups it, each in a child process. */
+/**
+ * Generates an hour of `events` and dedups it, each in a child process; `then`, if given, runs on
+ * the hour's directory (raw files, state, published partition) before it is removed.
+ */
 export async function measureDedup(
   events: number,
   maxIds: number = DEFAULTS.etl.dedupMaxIdsInMemory,
+  then?: (dir: string, result: DedupResult) => Promise<void>,
 ): Promise<DedupResult> {
   const dir = await mkdtemp(join(tmpdir(), 'hourglass-bench-dedup-'));
   try {
     await child(['generate', dir, String(events)]);
     const out = await child(['run', dir, String(maxIds)]);
-    return JSON.parse(out.trim().split('\n').pop() as string) as DedupResult;
+    const result = JSON.parse(out.trim().split('\n').pop() as string) as DedupResult;
+    await then?.(dir, result);
+    return result;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -6,7 +6,8 @@
  *      with producer keys on and off, then latency at half of it (and the event-loop delay of both
  *      processes), quota isolation between two keys; peak RSS of the ingress process (bench/ingress.ts);
  *  (c) the ETL consumer of one type: bus → committed raw files (bench/etl-consumer.ts);
- *  (d) the dedup step on hours of 5 M and 20 M events with 1% duplicates (bench/etl-dedup.ts);
+ *  (d) the dedup step on hours of 5 M and 20 M events with 1% duplicates (bench/etl-dedup.ts), and
+ *      DuckDB deduplicating the same 5 M hour from Parquet into Parquet (bench/etl-duckdb.ts);
  *  (e) end to end, hour end → published partition, for an hour of ~1 M events (bench/etl-e2e.ts);
  *  (f) registry API reads over loopback HTTP (bench/registry-api.ts);
  *  (g) the Google Cloud Pub/Sub bus against Google's in-memory fake: the ingress end to end, the
@@ -33,6 +34,7 @@ import { type AuditBenchResult, measureAudit } from './audit.js';
 import { measureCeiling } from './ceiling.js';
 import { measureConsumer } from './etl-consumer.js';
 import { measureDedup } from './etl-dedup.js';
+import { type DuckdbDedupResult, measureDuckdbDedup } from './etl-duckdb.js';
 import { measureEndToEnd } from './etl-e2e.js';
 import { type IngressBenchResult, measureIngress } from './ingress.js';
 import { type KafkaBenchResult, measureKafka } from './kafka.js';
@@ -56,6 +58,8 @@ const TARGETS = {
   consumerEventsPerSec: 150_000,
   dedupEventsPerSec: 500_000,
   dedupPeakRssMb: 1024,
+  /** (d) Hourglass's dedup events/s over DuckDB's (same 5 M hour, Parquet into Parquet). */
+  dedupVsDuckdb: 0.5,
   hourEndToPublishedSec: 60,
   registryReadsPerSec: 2_000,
   pubsubIngressEventsPerSec: 50_000,
@@ -148,6 +152,8 @@ let etlFigures: {
   consumer: Awaited<ReturnType<typeof measureConsumer>>;
   d5: Awaited<ReturnType<typeof measureDedup>>;
   dedup: Awaited<ReturnType<typeof measureDedup>>[];
+  duckdb: DuckdbDedupResult;
+  dedupVsDuckdb: number;
   e2e: Awaited<ReturnType<typeof measureEndToEnd>>;
 } | null = null;
 if (!onlyIngress && !onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka && !onlySoak) {
@@ -160,12 +166,22 @@ if (!onlyIngress && !onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka && 
   }
   const consumer = consumerRuns.reduce((a, b) => (b.eventsPerSec > a.eventsPerSec ? b : a));
   const dedup = [];
+  let duckdb = undefined as DuckdbDedupResult | undefined;
   for (const events of [5_000_000, 20_000_000]) {
     log(`(d) dedup of an hour of ${events.toLocaleString('en')} events with 1% duplicates …`);
-    const d = await measureDedup(events);
-    log(`    ${d.eventsPerSec} events/s, ${d.seconds} s, peak RSS ${d.peakRssMb} MB, ${d.splits} split(s)`);
+    const d = await measureDedup(events, undefined, async (dir, d) => {
+      log(`    ${d.eventsPerSec} events/s, ${d.seconds} s, peak RSS ${d.peakRssMb} MB, ${d.splits} split(s)`);
+      if (duckdb !== undefined) return;
+      log(`(d) DuckDB, ${cpus().length} threads, the same hour from one Parquet file into one Parquet file …`);
+      duckdb = await measureDuckdbDedup(dir, d);
+      const x = duckdb;
+      log(
+        `    (event_producer, event_id): ${x.eventsPerSec} events/s, ${x.seconds} s, peak RSS ${x.peakRssMb} MB, ${x.rowsOut} rows; event_id alone: ${x.eventIdOnly.eventsPerSec} events/s, ${x.eventIdOnly.seconds} s, peak RSS ${x.eventIdOnly.peakRssMb} MB, ${x.eventIdOnly.rowsOut} rows`,
+      );
+    });
     dedup.push(d);
   }
+  if (duckdb === undefined) throw new Error('the DuckDB dedup did not run');
   log('(e) end to end: hour end → published partition, ~1,000,000 events in the hour …');
   const e2e = await measureEndToEnd();
   log(
@@ -173,9 +189,17 @@ if (!onlyIngress && !onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka && 
   );
   const d5 = dedup[0] as (typeof dedup)[number];
   const dedupPeak = Math.max(...dedup.map((d) => d.peakRssMb));
+  const dedupVsDuckdb = Math.round((d5.eventsPerSec / duckdb.eventsPerSec) * 100) / 100;
   result = {
     ...result,
-    etl: { consumer, consumerRuns: consumerRuns.map((c) => c.eventsPerSec), dedup, endToEnd: e2e },
+    etl: {
+      consumer,
+      consumerRuns: consumerRuns.map((c) => c.eventsPerSec),
+      dedup,
+      duckdbDedup: duckdb,
+      dedupVsDuckdb,
+      endToEnd: e2e,
+    },
     targets: {
       ...(result.targets as object),
       consumerEventsPerSec: {
@@ -184,6 +208,10 @@ if (!onlyIngress && !onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka && 
       },
       dedupEventsPerSec: { target: TARGETS.dedupEventsPerSec, pass: d5.eventsPerSec >= TARGETS.dedupEventsPerSec },
       dedupPeakRssMb: { target: TARGETS.dedupPeakRssMb, pass: dedupPeak <= TARGETS.dedupPeakRssMb },
+      dedupVsDuckdb: {
+        target: TARGETS.dedupVsDuckdb,
+        pass: duckdb.rowsMatch && dedupVsDuckdb >= TARGETS.dedupVsDuckdb,
+      },
       hourEndToPublishedSec: {
         target: TARGETS.hourEndToPublishedSec,
         pass: e2e.atScale1Sec <= TARGETS.hourEndToPublishedSec,
@@ -192,7 +220,7 @@ if (!onlyIngress && !onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka && 
     at: new Date().toISOString(),
   };
 
-  etlFigures = { consumer, d5, dedup, e2e };
+  etlFigures = { consumer, d5, dedup, duckdb, dedupVsDuckdb, e2e };
 }
 
 // (f): registry API reads
@@ -300,6 +328,7 @@ log(`machine: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memGiB} Gi
 log('| measure | value | target | |');
 log('| --- | --- | --- | --- |');
 const pass = (k: string): string => (r.targets[k]?.pass ? 'PASS' : 'FAIL');
+const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
 if (!only) log(`| (a) ceiling, events/s | ${ceiling.eventsPerSec} | | |`);
 if (!only || onlyIngress) {
   const i = r.ingress;
@@ -328,7 +357,7 @@ if (!only || onlyIngress) {
 }
 if (!only) log(`| ratio (b)/(a) | ${r.ratio} | ≥ ${TARGETS.ratio} | ${pass('ratio')} |`);
 if (etlFigures !== null) {
-  const { consumer, d5, dedup, e2e } = etlFigures;
+  const { consumer, d5, dedup, duckdb, dedupVsDuckdb, e2e } = etlFigures;
   log(
     `| (c) ETL consumer, events/s | ${consumer.eventsPerSec} | ≥ ${TARGETS.consumerEventsPerSec} | ${pass('consumerEventsPerSec')} |`,
   );
@@ -337,6 +366,12 @@ if (etlFigures !== null) {
   );
   log(
     `| (d) dedup peak RSS (5 M, 20 M), MB | ${dedup.map((d) => d.peakRssMb).join(', ')} | ≤ ${TARGETS.dedupPeakRssMb} | ${pass('dedupPeakRssMb')} |`,
+  );
+  log(
+    `| (d) DuckDB (${duckdb.threads} threads), 5 M events, Parquet → Parquet, by (event_producer, event_id) / event_id alone: events/s; peak RSS, MB; output MB (Hourglass's) | ${duckdb.eventsPerSec} / ${duckdb.eventIdOnly.eventsPerSec}; ${duckdb.peakRssMb} / ${duckdb.eventIdOnly.peakRssMb}; ${mb(duckdb.outputBytes)} / ${mb(duckdb.eventIdOnly.outputBytes)} (${mb(duckdb.hourglassOutputBytes)}); rows ${duckdb.rowsMatch ? 'match' : 'DIFFER'} | | |`,
+  );
+  log(
+    `| (d) dedup ÷ DuckDB (event_producer, event_id), events/s | ${dedupVsDuckdb} | ≥ ${TARGETS.dedupVsDuckdb} | ${pass('dedupVsDuckdb')} |`,
   );
   log(
     `| (e) hour end → published, s (scale 1, derived) | ${e2e.atScale1Sec} | ≤ ${TARGETS.hourEndToPublishedSec} | ${pass('hourEndToPublishedSec')} |`,
