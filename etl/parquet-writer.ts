@@ -2,13 +2,15 @@
  * A Parquet file writer for the dedup step: columns are filled value by value (Dremel shredding
  * is the caller's job: it passes repetition and definition levels), each column is cut into data
  * pages (v1, PLAIN values, RLE levels) compressed with snappy, and row groups are written to the
- * file as they fill, so memory stays bounded by one row group.
+ * file as they fill, so memory stays bounded by one row group. Each column chunk carries statistics
+ * (null count, min and max in the type's sort order) and the footer declares that order
+ * (`column_orders`), so readers can skip row groups by them.
  * Format: https://parquet.apache.org/docs/file-format/ (parquet.thrift for the metadata).
  */
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import snappy from 'snappy';
-import { i64, list, T, type ThriftStruct, ThriftWriter } from './thrift-compact.js';
+import { i64, list, T, type ThriftStruct, type ThriftValue, ThriftWriter } from './thrift-compact.js';
 
 export const Physical = { BOOLEAN: 0, INT32: 1, INT64: 2, FLOAT: 4, DOUBLE: 5, BYTE_ARRAY: 6 } as const;
 export type PhysicalType = (typeof Physical)[keyof typeof Physical];
@@ -44,6 +46,8 @@ const ENCODING_PLAIN = 0;
 const ENCODING_RLE = 3;
 const PAGE_DATA = 0;
 const MAGIC = Buffer.from('PAR1');
+/** Longest byte-array min/max kept in statistics; longer ones are truncated (and marked inexact). */
+export const STATS_MAX_BYTES = 64;
 
 /** Levels of a column, one byte each, RLE-encoded when a page is cut. */
 class Levels {
@@ -98,6 +102,13 @@ export class ParquetColumn {
   private chunkSlots = 0;
   private chunkRaw = 0;
   private chunkStored = 0;
+  /** Statistics of the current row group: nulls, and min/max (numbers, or bytes for BYTE_ARRAY). */
+  private chunkNulls = 0;
+  private minNum = Number.NaN;
+  private maxNum = Number.NaN;
+  private minBytes: Buffer | null = null;
+  private maxBytes: Buffer | null = null;
+  private hasNaN = false;
 
   constructor(
     readonly path: readonly string[],
@@ -181,9 +192,161 @@ export class ParquetColumn {
     return this.pos + this.slots;
   }
 
+  /** Adds the open page's nulls, min and max to the row group's statistics. */
+  private pageStats(): void {
+    if (this.maxDef > 0) {
+      const d = this.defs.data;
+      const max = this.maxDef;
+      let nulls = 0;
+      for (let i = 0; i < this.defs.n; i++) if ((d[i] as number) < max) nulls++;
+      this.chunkNulls += nulls;
+    }
+    const b = this.values;
+    const end = this.pos;
+    if (end === 0) return;
+    let lo = this.minNum;
+    let hi = this.maxNum;
+    switch (this.physical) {
+      case Physical.BYTE_ARRAY: {
+        // unsigned bytewise order; the page's min and max are found in place, then copied
+        let minAt = -1;
+        let minLen = 0;
+        let maxAt = -1;
+        let maxLen = 0;
+        for (let p = 0; p < end; ) {
+          const n = b.readUInt32LE(p);
+          p += 4;
+          if (minAt < 0) {
+            minAt = maxAt = p;
+            minLen = maxLen = n;
+          } else if (compareBytes(b, p, n, b, minAt, minLen) < 0) {
+            minAt = p;
+            minLen = n;
+          } else if (compareBytes(b, p, n, b, maxAt, maxLen) > 0) {
+            maxAt = p;
+            maxLen = n;
+          }
+          p += n;
+        }
+        const cm = this.minBytes;
+        if (cm === null || compareBytes(b, minAt, minLen, cm, 0, cm.length) < 0)
+          this.minBytes = Buffer.from(b.subarray(minAt, minAt + minLen));
+        const cx = this.maxBytes;
+        if (cx === null || compareBytes(b, maxAt, maxLen, cx, 0, cx.length) > 0)
+          this.maxBytes = Buffer.from(b.subarray(maxAt, maxAt + maxLen));
+        return;
+      }
+      case Physical.INT32:
+        for (let p = 0; p < end; p += 4) {
+          const v = b.readInt32LE(p);
+          if (!(v >= lo)) lo = v;
+          if (!(v <= hi)) hi = v;
+        }
+        break;
+      case Physical.INT64:
+        // the writer's longs are within ±2^53: exact as doubles
+        for (let p = 0; p < end; p += 8) {
+          const v = b.readUInt32LE(p) + b.readInt32LE(p + 4) * 4294967296;
+          if (!(v >= lo)) lo = v;
+          if (!(v <= hi)) hi = v;
+        }
+        break;
+      case Physical.FLOAT:
+      case Physical.DOUBLE: {
+        // NaN has no place in the spec's order, and DuckDB sorts it above every number: a chunk
+        // with a NaN gets no min/max at all (lo/hi start as NaN, so `!(v >= lo)` takes the first)
+        const size = this.physical === Physical.FLOAT ? 4 : 8;
+        for (let p = 0; p < end; p += size) {
+          const v = size === 4 ? b.readFloatLE(p) : b.readDoubleLE(p);
+          if (Number.isNaN(v)) {
+            this.hasNaN = true;
+            continue;
+          }
+          if (!(v >= lo)) lo = v;
+          if (!(v <= hi)) hi = v;
+        }
+        break;
+      }
+      case Physical.BOOLEAN:
+        for (let p = 0; p < end; p++) {
+          const v = b[p] as number;
+          if (!(v >= lo)) lo = v;
+          if (!(v <= hi)) hi = v;
+        }
+        break;
+    }
+    this.minNum = lo;
+    this.maxNum = hi;
+  }
+
+  /** The row group's `Statistics` struct (parquet.thrift), and resets them. */
+  private takeStats(): ThriftStruct {
+    const stats: { [id: number]: ThriftValue } = { 3: i64(this.chunkNulls) };
+    if (this.physical === Physical.BYTE_ARRAY) {
+      const min = this.minBytes;
+      const max = this.maxBytes;
+      if (min !== null && max !== null) {
+        const upper = upperBound(max);
+        if (upper !== null) {
+          const lower = min.length > STATS_MAX_BYTES ? min.subarray(0, charBoundary(min, STATS_MAX_BYTES)) : min;
+          stats[5] = upper;
+          stats[6] = lower;
+          stats[7] = upper === max;
+          stats[8] = lower === min;
+        }
+      }
+    } else if (!Number.isNaN(this.minNum) && !this.hasNaN) {
+      let min = this.minNum;
+      let max = this.maxNum;
+      // a zero may be either sign: -0 as min and +0 as max cover both (parquet.thrift ColumnOrder)
+      if (min === 0) min = -0;
+      if (max === 0) max = 0;
+      stats[5] = this.plain(max);
+      stats[6] = this.plain(min);
+      stats[7] = true;
+      stats[8] = true;
+    }
+    this.chunkNulls = 0;
+    this.minNum = Number.NaN;
+    this.maxNum = Number.NaN;
+    this.minBytes = null;
+    this.maxBytes = null;
+    this.hasNaN = false;
+    return stats;
+  }
+
+  /** A number PLAIN-encoded in the column's physical type. */
+  private plain(v: number): Buffer {
+    switch (this.physical) {
+      case Physical.BOOLEAN:
+        return Buffer.from([v]);
+      case Physical.INT32: {
+        const out = Buffer.allocUnsafe(4);
+        out.writeInt32LE(v, 0);
+        return out;
+      }
+      case Physical.INT64: {
+        const out = Buffer.allocUnsafe(8);
+        out.writeBigInt64LE(BigInt(v), 0);
+        return out;
+      }
+      case Physical.FLOAT: {
+        const out = Buffer.allocUnsafe(4);
+        out.writeFloatLE(v, 0);
+        return out;
+      }
+      default: {
+        const out = Buffer.allocUnsafe(8);
+        out.writeDoubleLE(v, 0);
+        return out;
+      }
+    }
+  }
+
   /** Cuts the open page: levels and values, compressed, behind a page header. */
   cutPage(): void {
     if (this.slots === 0) return;
+    this.pageStats();
     const parts: Buffer[] = [];
     if (this.maxRep > 0) parts.push(this.reps.encode(this.maxRep));
     if (this.maxDef > 0) parts.push(this.defs.encode(this.maxDef));
@@ -215,15 +378,55 @@ export class ParquetColumn {
   }
 
   /** Takes the row group's pages and their metadata, leaving the column empty. */
-  takeChunk(): { pages: Buffer[]; slots: number; raw: number; stored: number } {
+  takeChunk(): { pages: Buffer[]; slots: number; raw: number; stored: number; statistics: ThriftStruct } {
     this.cutPage();
-    const out = { pages: this.pages, slots: this.chunkSlots, raw: this.chunkRaw, stored: this.chunkStored };
+    const out = {
+      pages: this.pages,
+      slots: this.chunkSlots,
+      raw: this.chunkRaw,
+      stored: this.chunkStored,
+      statistics: this.takeStats(),
+    };
     this.pages = [];
     this.chunkSlots = 0;
     this.chunkRaw = 0;
     this.chunkStored = 0;
     return out;
   }
+}
+
+/** Unsigned bytewise comparison of `a[as, as+an)` and `b[bs, bs+bn)`. */
+function compareBytes(a: Uint8Array, as: number, an: number, b: Uint8Array, bs: number, bn: number): number {
+  const n = an < bn ? an : bn;
+  for (let i = 0; i < n; i++) {
+    const d = (a[as + i] as number) - (b[bs + i] as number);
+    if (d !== 0) return d;
+  }
+  return an - bn;
+}
+
+/** The largest length ≤ `n` that does not cut a UTF-8 sequence of `b` in two. */
+function charBoundary(b: Buffer, n: number): number {
+  while (n > 0 && ((b[n] as number) & 0xc0) === 0x80) n--;
+  return n;
+}
+
+/**
+ * `max` itself when short enough, else a value ≥ every byte array that starts like it and at most
+ * `STATS_MAX_BYTES` long: its prefix up to the last ASCII byte below 0x7f, that byte incremented
+ * (still valid UTF-8); null when there is no such byte (no max can be given).
+ */
+function upperBound(max: Buffer): Buffer | null {
+  if (max.length <= STATS_MAX_BYTES) return max;
+  for (let i = charBoundary(max, STATS_MAX_BYTES) - 1; i >= 0; i--) {
+    const c = max[i] as number;
+    if (c < 0x7f) {
+      const out = Buffer.from(max.subarray(0, i + 1));
+      out[i] = c + 1;
+      return out;
+    }
+  }
+  return null;
 }
 
 function flatten(node: SchemaNode, out: ThriftStruct[]): void {
@@ -304,6 +507,7 @@ export class ParquetFile {
           6: i64(chunk.raw),
           7: i64(chunk.stored),
           9: i64(start),
+          12: chunk.statistics,
         },
       });
     }
@@ -323,6 +527,11 @@ export class ParquetFile {
         3: i64(this.rows),
         4: list(T.STRUCT, this.rowGroups),
         6: 'hourglass',
+        // TypeDefinedOrder for every leaf: signed ints, unsigned bytes, IEEE floats, false < true
+        7: list(
+          T.STRUCT,
+          this.columns.map(() => ({ 1: {} })),
+        ),
       });
       const length = Buffer.allocUnsafe(4);
       length.writeUInt32LE(footer.length, 0);
