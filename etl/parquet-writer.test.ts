@@ -7,7 +7,16 @@ import avro from 'avsc';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AvroBuffer } from './avro-binary.js';
 import { Reader } from './avro-text.js';
-import { ParquetFile } from './parquet-writer.js';
+import {
+  Converted,
+  DICTIONARY_MAX_BYTES,
+  Logical,
+  ParquetColumn,
+  ParquetFile,
+  Physical,
+  Repetition,
+  type SchemaNode,
+} from './parquet-writer.js';
 import { RawParquetTranscoder } from './raw-parquet.js';
 import { writeEnvelope } from './raw-record.js';
 
@@ -254,6 +263,104 @@ describe('ParquetFile statistics', () => {
       await expect(
         db.all(`SELECT count(*) FROM read_parquet('${path}') WHERE event_arrival_time < to_timestamp(${cut + 1})`),
       ).rejects.toThrow();
+    } finally {
+      db.close();
+    }
+  });
+});
+
+describe('ParquetFile dictionary encoding', () => {
+  it('dictionary-encodes low-cardinality string chunks only', async () => {
+    const { path } = await writeRows(300);
+    const db = await duck();
+    try {
+      const meta = await db.all(
+        `SELECT DISTINCT path_in_schema AS col, encodings, dictionary_page_offset IS NOT NULL AS dict
+         FROM parquet_metadata('${path}') WHERE row_group_id = 0`,
+      );
+      const enc = Object.fromEntries(meta.map((m) => [m.col, m]));
+      for (const c of ['event_producer', 'event_ingress_instance', 'e', 'ns'])
+        expect(enc[c], c).toEqual({ col: c, encodings: 'PLAIN, RLE, RLE_DICTIONARY', dict: true });
+      for (const c of ['event_id', 's', 'i', 'event_arrival_time'])
+        expect(enc[c], c).toEqual({ col: c, encodings: 'PLAIN, RLE', dict: false });
+    } finally {
+      db.close();
+    }
+  });
+
+  it('reads back runs, bit-packed indices of any width, nulls, and the fall back to PLAIN past the size cap', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hourglass-pqdict-'));
+    dirs.push(dir);
+    const path = join(dir, 'd.parquet');
+    const column = new ParquetColumn(['v'], Physical.BYTE_ARRAY, 1, 0);
+    const schema: SchemaNode = {
+      name: 'schema',
+      repetition: Repetition.REQUIRED,
+      children: [
+        {
+          name: 'v',
+          repetition: Repetition.OPTIONAL,
+          physical: Physical.BYTE_ARRAY,
+          converted: Converted.UTF8,
+          logical: Logical.STRING,
+        },
+      ],
+    };
+    // runs of 7 (bit-packed) and of 40 (RLE), up to 700 distinct values (indices 10 bits wide),
+    // then long unique values until the dictionary passes its cap
+    const value = (i: number): string | null =>
+      i % 11 === 0
+        ? null
+        : i < 4000
+          ? `k${Math.floor(i / 7) % 700}`
+          : i < 6000
+            ? `r${Math.floor(i / 40) % 3}`
+            : `u${i}-${'x'.repeat(60)}`;
+    const n = 6000 + Math.ceil(DICTIONARY_MAX_BYTES / 64) + 3000;
+    const file = await ParquetFile.create(path, schema, [column], { pageBytes: 2048 });
+    for (let i = 0; i < n; i++) {
+      const v = value(i);
+      if (v === null) column.level(0, 0);
+      else {
+        column.level(0, 1);
+        const b = Buffer.from(v);
+        column.byteArray(b, 0, b.length);
+      }
+      file.endRow();
+      if (i === 2999) await file.flushRowGroup(); // a second chunk starts with its own dictionary
+    }
+    await file.close();
+    const db = await duck();
+    try {
+      const got = await db.all(`SELECT v FROM read_parquet('${path}')`);
+      expect(got.length).toBe(n);
+      for (let i = 0; i < n; i++) if (got[i]?.v !== value(i)) expect(got[i]?.v, `row ${i}`).toBe(value(i));
+      const meta = await db.all(
+        `SELECT row_group_id::INT AS g, encodings, stats_null_count::INT AS nulls FROM parquet_metadata('${path}') ORDER BY g`,
+      );
+      expect(meta).toEqual([
+        { g: 0, encodings: 'PLAIN, RLE, RLE_DICTIONARY', nulls: 273 },
+        { g: 1, encodings: 'PLAIN, RLE, RLE_DICTIONARY', nulls: Math.ceil(n / 11) - 273 },
+      ]);
+      // the second chunk's dictionary stopped at the cap (+ the page that crossed it: 2 KiB + 63 rows)
+      const [d1] = await db.all(
+        `SELECT dictionary_page_offset::BIGINT AS at FROM parquet_metadata('${path}') WHERE row_group_id = 1`,
+      );
+      const bytes = await readFile(path);
+      const at = Number(d1?.at);
+      expect([...bytes.subarray(at, at + 3)]).toEqual([0x15, 4, 0x15]); // type DICTIONARY_PAGE, then its size
+      let size = 0;
+      for (let p = at + 3, shift = 1; ; p++, shift *= 128) {
+        size += ((bytes[p] as number) & 0x7f) * shift;
+        if ((bytes[p] as number) < 0x80) break;
+      }
+      size /= 2; // zig-zag
+      expect(size).toBeGreaterThan(DICTIONARY_MAX_BYTES);
+      expect(size).toBeLessThan(DICTIONARY_MAX_BYTES + 8192); // all of them: ~1.25 MB
+      const [filtered] = await db.all(`SELECT count(*)::INT AS n FROM read_parquet('${path}') WHERE v = 'r1'`);
+      let r1 = 0;
+      for (let i = 0; i < n; i++) if (value(i) === 'r1') r1++;
+      expect(filtered?.n).toBe(r1);
     } finally {
       db.close();
     }

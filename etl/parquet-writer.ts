@@ -4,7 +4,10 @@
  * pages (v1, PLAIN values, RLE levels) compressed with snappy, and row groups are written to the
  * file as they fill, so memory stays bounded by one row group. Each column chunk carries statistics
  * (null count, min and max in the type's sort order) and the footer declares that order
- * (`column_orders`), so readers can skip row groups by them.
+ * (`column_orders`), so readers can skip row groups by them. A string or bytes column chunk whose
+ * first page has few distinct values (≤ 1/4) is dictionary-encoded: a PLAIN dictionary page, then
+ * RLE_DICTIONARY data pages (indices in the RLE/bit-packing hybrid), back to PLAIN pages for the
+ * rest of the chunk once the dictionary passes `DICTIONARY_MAX_BYTES`.
  * Format: https://parquet.apache.org/docs/file-format/ (parquet.thrift for the metadata).
  */
 import type { FileHandle } from 'node:fs/promises';
@@ -44,7 +47,15 @@ const PAGE_BYTES = 1 << 20;
 const CODEC_SNAPPY = 1;
 const ENCODING_PLAIN = 0;
 const ENCODING_RLE = 3;
+const ENCODING_RLE_DICTIONARY = 8;
 const PAGE_DATA = 0;
+const PAGE_DICTIONARY = 2;
+/** A chunk's dictionary stops growing past this (the rest of the chunk is PLAIN). */
+export const DICTIONARY_MAX_BYTES = 1 << 20;
+/** Whether a chunk's byte-array pages are dictionary-encoded: not decided yet, yes, no. */
+const DICT_UNDECIDED = 0;
+const DICT_ON = 1;
+const DICT_OFF = 2;
 const MAGIC = Buffer.from('PAR1');
 /** Longest byte-array min/max kept in statistics; longer ones are truncated (and marked inexact). */
 export const STATS_MAX_BYTES = 64;
@@ -87,6 +98,140 @@ class Levels {
   }
 }
 
+/** The distinct byte arrays of a column chunk, PLAIN-encoded in order, found by hash. */
+class Dictionary {
+  plain: Buffer = Buffer.allocUnsafe(64 * 1024);
+  /** PLAIN bytes (also: byte size of the dictionary page's values). */
+  bytes = 0;
+  count = 0;
+  /** Start of each entry's bytes in `plain` (after its length), and its hash. */
+  starts = new Int32Array(1024);
+  private hashes = new Int32Array(1024);
+  /** Open addressing: entry index + 1, 0 for a free slot; at most half full. */
+  private table = new Int32Array(2048);
+
+  reset(): void {
+    this.bytes = 0;
+    this.count = 0;
+    this.table.fill(0);
+  }
+
+  /** The index of `src[start, start+n)`, added if new. */
+  add(src: Uint8Array, start: number, n: number): number {
+    let h = 0x811c9dc5;
+    for (let i = start; i < start + n; i++) h = Math.imul(h ^ (src[i] as number), 16777619);
+    const table = this.table;
+    const mask = table.length - 1;
+    const plain = this.plain;
+    let slot = h & mask;
+    for (let e = table[slot] as number; e !== 0; e = table[slot] as number) {
+      const at = this.starts[e - 1] as number;
+      if (this.hashes[e - 1] === h && plain.readUInt32LE(at - 4) === n) {
+        let i = 0;
+        while (i < n && plain[at + i] === src[start + i]) i++;
+        if (i === n) return e - 1;
+      }
+      slot = (slot + 1) & mask;
+    }
+    if (this.bytes + 4 + n > plain.length) {
+      const next = Buffer.allocUnsafe(Math.max(plain.length * 2, this.bytes + 4 + n));
+      plain.copy(next, 0, 0, this.bytes);
+      this.plain = next;
+    }
+    const b = this.plain;
+    b.writeUInt32LE(n, this.bytes);
+    b.set(src.subarray(start, start + n), this.bytes + 4);
+    const index = this.count++;
+    if (index === this.starts.length) {
+      const starts = new Int32Array(index * 2);
+      starts.set(this.starts);
+      this.starts = starts;
+      const hashes = new Int32Array(index * 2);
+      hashes.set(this.hashes);
+      this.hashes = hashes;
+    }
+    this.starts[index] = this.bytes + 4;
+    this.hashes[index] = h;
+    this.bytes += 4 + n;
+    table[slot] = index + 1;
+    if (this.count * 2 > table.length) this.grow();
+    return index;
+  }
+
+  private grow(): void {
+    const table = new Int32Array(this.table.length * 2);
+    const mask = table.length - 1;
+    for (let e = 0; e < this.count; e++) {
+      let slot = (this.hashes[e] as number) & mask;
+      while (table[slot] !== 0) slot = (slot + 1) & mask;
+      table[slot] = e + 1;
+    }
+    this.table = table;
+  }
+}
+
+/** Typed arrays read in the platform's byte order; Parquet's is little-endian. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+const POW2 = Array.from({ length: 41 }, (_, i) => 2 ** i);
+
+/**
+ * Dictionary indices as a data page's values: the bit width (one byte), then the RLE/bit-packing
+ * hybrid: runs of 8 or more equal indices as RLE runs, the rest bit-packed in groups of 8 (the
+ * last group padded with zeros; the page's value count says where the values end).
+ */
+function encodeIndices(v: Int32Array, n: number, width: number): Buffer {
+  const vb = (width + 7) >> 3;
+  const out = Buffer.allocUnsafe(16 + n * 5);
+  out[0] = width;
+  let p = 1;
+  const varint = (x: number) => {
+    while (x >= 0x80) {
+      out[p++] = (x & 0x7f) | 0x80;
+      x >>>= 7;
+    }
+    out[p++] = x;
+  };
+  /** Whether 8 equal indices start at `i`. */
+  const runAt = (i: number) => {
+    if (i + 8 > n) return false;
+    const x = v[i];
+    for (let k = i + 1; k < i + 8; k++) if (v[k] !== x) return false;
+    return true;
+  };
+  let i = 0;
+  while (i < n) {
+    if (runAt(i)) {
+      const x = v[i] as number;
+      let j = i + 8;
+      while (j < n && v[j] === x) j++;
+      varint((j - i) * 2);
+      for (let k = 0; k < vb; k++) out[p++] = (x >>> (8 * k)) & 0xff;
+      i = j;
+      continue;
+    }
+    const start = i;
+    let groups = 0;
+    do {
+      groups++;
+      i += 8;
+    } while (i < n && groups < 63 && !runAt(i));
+    varint((groups << 1) | 1);
+    let acc = 0;
+    let bits = 0;
+    for (let q = start; q < start + groups * 8; q++) {
+      acc += (q < n ? (v[q] as number) : 0) * (POW2[bits] as number);
+      bits += width;
+      while (bits >= 8) {
+        out[p++] = acc % 256;
+        acc = Math.floor(acc / 256);
+        bits -= 8;
+      }
+    }
+  }
+  return out.subarray(0, p);
+}
+
 /**
  * One leaf column: the values of the page being filled (PLAIN encoded; booleans one byte each
  * until the page is cut), its levels, and the compressed pages of the current row group.
@@ -109,6 +254,12 @@ export class ParquetColumn {
   private minBytes: Buffer | null = null;
   private maxBytes: Buffer | null = null;
   private hasNaN = false;
+  /** Dictionary encoding of the current chunk (byte-array columns only). */
+  private dictState = DICT_UNDECIDED;
+  private dict: Dictionary | null = null;
+  private indices = new Int32Array(0);
+  private dictPages = 0;
+  private plainPages = 0;
 
   constructor(
     readonly path: readonly string[],
@@ -192,8 +343,12 @@ export class ParquetColumn {
     return this.pos + this.slots;
   }
 
-  /** Adds the open page's nulls, min and max to the row group's statistics. */
-  private pageStats(): void {
+  /**
+   * Adds the open page's nulls, min and max to the row group's statistics. A dictionary-encoded
+   * page's values are all in the dictionary: only its entries from `newEntries` on (those the page
+   * added) are looked at.
+   */
+  private pageStats(newEntries: number): void {
     if (this.maxDef > 0) {
       const d = this.defs.data;
       const max = this.maxDef;
@@ -213,51 +368,95 @@ export class ParquetColumn {
         let minLen = 0;
         let maxAt = -1;
         let maxLen = 0;
+        const d = this.dict;
+        if (newEntries >= 0 && d !== null) {
+          const plain = d.plain;
+          for (let e = newEntries; e < d.count; e++) {
+            const p = d.starts[e] as number;
+            const n = plain.readUInt32LE(p - 4);
+            if (minAt < 0) {
+              minAt = maxAt = p;
+              minLen = maxLen = n;
+            } else if (compareBytes(plain, p, n, plain, minAt, minLen) < 0) {
+              minAt = p;
+              minLen = n;
+            } else if (compareBytes(plain, p, n, plain, maxAt, maxLen) > 0) {
+              maxAt = p;
+              maxLen = n;
+            }
+          }
+          if (minAt >= 0) this.byteBounds(plain, minAt, minLen, maxAt, maxLen);
+          return;
+        }
+        // first 4 bytes (zero-padded) as a number: a value whose prefix lies strictly between the
+        // min's and the max's is neither
+        let minPre = 0;
+        let maxPre = 0;
         for (let p = 0; p < end; ) {
-          const n = b.readUInt32LE(p);
+          const n =
+            (b[p] as number) |
+            ((b[p + 1] as number) << 8) |
+            ((b[p + 2] as number) << 16) |
+            ((b[p + 3] as number) << 24);
           p += 4;
+          const pre = prefix32(b, p, n);
+          if (minAt >= 0 && pre > minPre && pre < maxPre) {
+            p += n;
+            continue;
+          }
           if (minAt < 0) {
             minAt = maxAt = p;
             minLen = maxLen = n;
+            minPre = maxPre = pre;
           } else if (compareBytes(b, p, n, b, minAt, minLen) < 0) {
             minAt = p;
             minLen = n;
+            minPre = pre;
           } else if (compareBytes(b, p, n, b, maxAt, maxLen) > 0) {
             maxAt = p;
             maxLen = n;
+            maxPre = pre;
           }
           p += n;
         }
-        const cm = this.minBytes;
-        if (cm === null || compareBytes(b, minAt, minLen, cm, 0, cm.length) < 0)
-          this.minBytes = Buffer.from(b.subarray(minAt, minAt + minLen));
-        const cx = this.maxBytes;
-        if (cx === null || compareBytes(b, maxAt, maxLen, cx, 0, cx.length) > 0)
-          this.maxBytes = Buffer.from(b.subarray(maxAt, maxAt + maxLen));
+        this.byteBounds(b, minAt, minLen, maxAt, maxLen);
         return;
       }
       case Physical.INT32:
-        for (let p = 0; p < end; p += 4) {
-          const v = b.readInt32LE(p);
-          if (!(v >= lo)) lo = v;
-          if (!(v <= hi)) hi = v;
-        }
-        break;
-      case Physical.INT64:
+      case Physical.INT64: {
+        // typed views read faster than Buffer methods (`values` is never a pool slice: aligned)
+        const aligned = LITTLE_ENDIAN && b.byteOffset % 8 === 0;
+        const w = aligned ? new Int32Array(b.buffer, b.byteOffset, end >> 2) : null;
+        if (this.physical === Physical.INT32)
+          for (let k = 0; k < end >> 2; k++) {
+            const v = w ? (w[k] as number) : b.readInt32LE(k * 4);
+            if (!(v >= lo)) lo = v;
+            if (!(v <= hi)) hi = v;
+          }
         // the writer's longs are within ±2^53: exact as doubles
-        for (let p = 0; p < end; p += 8) {
-          const v = b.readUInt32LE(p) + b.readInt32LE(p + 4) * 4294967296;
-          if (!(v >= lo)) lo = v;
-          if (!(v <= hi)) hi = v;
-        }
+        else
+          for (let k = 0; k < end >> 2; k += 2) {
+            const v = w
+              ? ((w[k] as number) >>> 0) + (w[k + 1] as number) * 4294967296
+              : b.readUInt32LE(k * 4) + b.readInt32LE(k * 4 + 4) * 4294967296;
+            if (!(v >= lo)) lo = v;
+            if (!(v <= hi)) hi = v;
+          }
         break;
+      }
       case Physical.FLOAT:
       case Physical.DOUBLE: {
         // NaN has no place in the spec's order, and DuckDB sorts it above every number: a chunk
         // with a NaN gets no min/max at all (lo/hi start as NaN, so `!(v >= lo)` takes the first)
         const size = this.physical === Physical.FLOAT ? 4 : 8;
-        for (let p = 0; p < end; p += size) {
-          const v = size === 4 ? b.readFloatLE(p) : b.readDoubleLE(p);
+        const aligned = LITTLE_ENDIAN && b.byteOffset % 8 === 0;
+        const f = !aligned
+          ? null
+          : size === 4
+            ? new Float32Array(b.buffer, b.byteOffset, end >> 2)
+            : new Float64Array(b.buffer, b.byteOffset, end >> 3);
+        for (let k = 0; k < end / size; k++) {
+          const v = f ? (f[k] as number) : size === 4 ? b.readFloatLE(k * 4) : b.readDoubleLE(k * 8);
           if (Number.isNaN(v)) {
             this.hasNaN = true;
             continue;
@@ -277,6 +476,16 @@ export class ParquetColumn {
     }
     this.minNum = lo;
     this.maxNum = hi;
+  }
+
+  /** Widens the chunk's byte-array min and max to a page's. */
+  private byteBounds(b: Buffer, minAt: number, minLen: number, maxAt: number, maxLen: number): void {
+    const cm = this.minBytes;
+    if (cm === null || compareBytes(b, minAt, minLen, cm, 0, cm.length) < 0)
+      this.minBytes = Buffer.from(b.subarray(minAt, minAt + minLen));
+    const cx = this.maxBytes;
+    if (cx === null || compareBytes(b, maxAt, maxLen, cx, 0, cx.length) > 0)
+      this.maxBytes = Buffer.from(b.subarray(maxAt, maxAt + maxLen));
   }
 
   /** The row group's `Statistics` struct (parquet.thrift), and resets them. */
@@ -343,14 +552,47 @@ export class ParquetColumn {
     }
   }
 
+  /**
+   * The open page's values as dictionary indices (adding new values to the chunk's dictionary), or
+   * null when the chunk is not dictionary-encoded (decided on its first page with values).
+   */
+  private dictionaryValues(): Buffer | null {
+    if (this.physical !== Physical.BYTE_ARRAY || this.dictState === DICT_OFF) return null;
+    const b = this.values;
+    const end = this.pos;
+    if (end === 0 && this.dictState === DICT_UNDECIDED) return null;
+    this.dict ??= new Dictionary();
+    const d = this.dict;
+    if (this.indices.length < this.slots) this.indices = new Int32Array(Math.max(this.slots, this.indices.length * 2));
+    const idx = this.indices;
+    let n = 0;
+    for (let p = 0; p < end; ) {
+      const len = b.readUInt32LE(p);
+      idx[n++] = d.add(b, p + 4, len);
+      p += 4 + len;
+    }
+    if (this.dictState === DICT_UNDECIDED) {
+      if (d.count * 4 > n || d.bytes > DICTIONARY_MAX_BYTES) {
+        d.reset();
+        this.dictState = DICT_OFF;
+        return null;
+      }
+      this.dictState = DICT_ON;
+    } else if (d.bytes > DICTIONARY_MAX_BYTES) this.dictState = DICT_OFF; // this page still uses it
+    return encodeIndices(idx, n, d.count <= 1 ? 1 : 32 - Math.clz32(d.count - 1));
+  }
+
   /** Cuts the open page: levels and values, compressed, behind a page header. */
   cutPage(): void {
     if (this.slots === 0) return;
-    this.pageStats();
+    const entries = this.dictState === DICT_ON && this.dict !== null ? this.dict.count : 0;
+    const indices = this.dictionaryValues();
+    this.pageStats(indices !== null ? entries : -1);
     const parts: Buffer[] = [];
     if (this.maxRep > 0) parts.push(this.reps.encode(this.maxRep));
     if (this.maxDef > 0) parts.push(this.defs.encode(this.maxDef));
-    if (this.physical === Physical.BOOLEAN) {
+    if (indices !== null) parts.push(indices);
+    else if (this.physical === Physical.BOOLEAN) {
       const bits = Buffer.alloc(Math.ceil(this.pos / 8));
       for (let i = 0; i < this.pos; i++) if (this.values[i]) bits[i >> 3] = (bits[i >> 3] as number) | (1 << (i & 7));
       parts.push(bits);
@@ -362,8 +604,15 @@ export class ParquetColumn {
       1: PAGE_DATA,
       2: body.length,
       3: stored.length,
-      5: { 1: this.slots, 2: ENCODING_PLAIN, 3: ENCODING_RLE, 4: ENCODING_RLE },
+      5: {
+        1: this.slots,
+        2: indices !== null ? ENCODING_RLE_DICTIONARY : ENCODING_PLAIN,
+        3: ENCODING_RLE,
+        4: ENCODING_RLE,
+      },
     });
+    if (indices !== null) this.dictPages++;
+    else this.plainPages++;
     this.pages.push(header, stored);
     this.chunkSlots += this.slots;
     this.chunkRaw += header.length + body.length;
@@ -372,20 +621,68 @@ export class ParquetColumn {
     this.slots = 0;
   }
 
+  /**
+   * The chunk's dictionary page (or null), its encodings and `encoding_stats`; resets the
+   * dictionary for the next chunk.
+   */
+  private takeDictionary(): { page: Buffer[] | null; raw: number; encodings: number[]; stats: ThriftStruct[] } {
+    const stats: ThriftStruct[] = [];
+    const encodings = [ENCODING_PLAIN, ENCODING_RLE];
+    let page: Buffer[] | null = null;
+    let raw = 0;
+    const d = this.dict;
+    if (this.dictPages > 0 && d !== null) {
+      const body = d.plain.subarray(0, d.bytes);
+      const stored = snappy.compressSync(body);
+      const header = ThriftWriter.struct({
+        1: PAGE_DICTIONARY,
+        2: body.length,
+        3: stored.length,
+        7: { 1: d.count, 2: ENCODING_PLAIN },
+      });
+      page = [header, stored];
+      raw = header.length + body.length;
+      encodings.push(ENCODING_RLE_DICTIONARY);
+      stats.push({ 1: PAGE_DICTIONARY, 2: ENCODING_PLAIN, 3: 1 });
+      stats.push({ 1: PAGE_DATA, 2: ENCODING_RLE_DICTIONARY, 3: this.dictPages });
+    }
+    if (this.plainPages > 0) stats.push({ 1: PAGE_DATA, 2: ENCODING_PLAIN, 3: this.plainPages });
+    d?.reset();
+    this.dictState = DICT_UNDECIDED;
+    this.dictPages = 0;
+    this.plainPages = 0;
+    return { page, raw, encodings, stats };
+  }
+
   /** Uncompressed bytes of this column in the current row group (cut pages + open page). */
   get chunkBytes(): number {
     return this.chunkRaw + this.pageBytes;
   }
 
   /** Takes the row group's pages and their metadata, leaving the column empty. */
-  takeChunk(): { pages: Buffer[]; slots: number; raw: number; stored: number; statistics: ThriftStruct } {
+  takeChunk(): {
+    pages: Buffer[];
+    /** Bytes of the dictionary page at the start of `pages` (0: none). */
+    dictionaryBytes: number;
+    slots: number;
+    raw: number;
+    stored: number;
+    statistics: ThriftStruct;
+    encodings: number[];
+    encodingStats: ThriftStruct[];
+  } {
     this.cutPage();
+    const dict = this.takeDictionary();
+    const dictStored = dict.page ? (dict.page[0] as Buffer).length + (dict.page[1] as Buffer).length : 0;
     const out = {
-      pages: this.pages,
+      pages: dict.page ? [...dict.page, ...this.pages] : this.pages,
+      dictionaryBytes: dictStored,
       slots: this.chunkSlots,
-      raw: this.chunkRaw,
-      stored: this.chunkStored,
+      raw: this.chunkRaw + dict.raw,
+      stored: this.chunkStored + dictStored,
       statistics: this.takeStats(),
+      encodings: dict.encodings,
+      encodingStats: dict.stats,
     };
     this.pages = [];
     this.chunkSlots = 0;
@@ -403,6 +700,18 @@ function compareBytes(a: Uint8Array, as: number, an: number, b: Uint8Array, bs: 
     if (d !== 0) return d;
   }
   return an - bn;
+}
+
+/** The first 4 bytes of `b[at, at+n)` as a big-endian unsigned number, zero-padded. */
+function prefix32(b: Uint8Array, at: number, n: number): number {
+  if (n >= 4)
+    return (
+      (b[at] as number) * 0x1000000 +
+      (((b[at + 1] as number) << 16) | ((b[at + 2] as number) << 8) | (b[at + 3] as number))
+    );
+  let v = 0;
+  for (let i = 0; i < 4; i++) v = v * 256 + (i < n ? (b[at + i] as number) : 0);
+  return v;
 }
 
 /** The largest length ≤ `n` that does not cut a UTF-8 sequence of `b` in two. */
@@ -500,14 +809,16 @@ export class ParquetFile {
         2: i64(start),
         3: {
           1: c.physical,
-          2: list(T.I32, [ENCODING_PLAIN, ENCODING_RLE]),
+          2: list(T.I32, chunk.encodings),
           3: list(T.BINARY, [...c.path]),
           4: CODEC_SNAPPY,
           5: i64(chunk.slots),
           6: i64(chunk.raw),
           7: i64(chunk.stored),
-          9: i64(start),
+          9: i64(start + chunk.dictionaryBytes),
+          11: chunk.dictionaryBytes > 0 ? i64(start) : undefined,
           12: chunk.statistics,
+          13: list(T.STRUCT, chunk.encodingStats),
         },
       });
     }
