@@ -8,7 +8,6 @@
  *   tsx bench/etl-dedup.ts generate <dir> <events>   writes raw files, ledger and a closed hour
  *   tsx bench/etl-dedup.ts run <dir> [maxIdsInMemory] dedups it; prints one JSON line
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +21,7 @@ import { rawSchemaFor, writeEnvelope } from '../etl/raw-record.js';
 import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
 import { endSongType, payloads } from './etl-data.js';
-import { ROOT } from './processes.js';
+import { runBenchScript } from './processes.js';
 
 const HOUR = hourStart(Date.UTC(2026, 0, 1, 12));
 const PER_FILE = 500_000;
@@ -149,21 +148,7 @@ async function run(dir: string, maxIds: number): Promise<DedupResult> {
   };
 }
 
-function child(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', 'bench/etl-dedup.ts', ...args], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    p.once('exit', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`etl-dedup ${args[0]} exited with ${code}`)),
-    );
-  });
-}
+const child = (args: string[]): Promise<string> => runBenchScript('etl-dedup.ts', args);
 
 /**
  * Generates an hour of `events` and dedups it, each in a child process; `then`, if given, runs on

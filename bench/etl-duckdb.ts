@@ -15,7 +15,6 @@
  *   tsx bench/etl-duckdb.ts run <dir> <id|producer-id> dedups it; prints one JSON line
  *   tsx bench/etl-duckdb.ts measure [events]            both sides on a generated hour (default 1 M)
  */
-import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +30,7 @@ import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
 import { endSongType } from './etl-data.js';
 import { type DedupResult, measureDedup } from './etl-dedup.js';
-import { ROOT } from './processes.js';
+import { runBenchScript } from './processes.js';
 
 const HOUR = hourStart(Date.UTC(2026, 0, 1, 12));
 /** DuckDB's memory limit: the dedup step's peak-RSS bound (1 GiB). */
@@ -120,21 +119,7 @@ async function run(dir: string, mode: Mode): Promise<DuckdbRun & { events: numbe
   };
 }
 
-function child(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', 'bench/etl-duckdb.ts', ...args], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    p.once('exit', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`etl-duckdb ${args[0]} exited with ${code}`)),
-    );
-  });
-}
+const child = (args: string[]): Promise<string> => runBenchScript('etl-duckdb.ts', args);
 
 export interface DuckdbDedupResult extends DuckdbRun {
   /** DuckDB's threads (the machine's cores) and memory limit. */

@@ -178,3 +178,23 @@ export async function runSend(args: string[]): Promise<SendResult> {
   if (code !== 0 || !last.startsWith('{')) throw new Error(`hourglass send failed (${code}):\n${out}\n${err}`);
   return JSON.parse(last) as SendResult;
 }
+
+/**
+ * Runs a bench module in a child process of its own (`node --import tsx bench/<script> …args`),
+ * so the peak RSS it reports is its own; its stdout (throws on a non-zero exit).
+ */
+export function runBenchScript(script: string, args: string[]): Promise<string> {
+  return new Promise((resolveOut, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', `bench/${script}`, ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    p.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    p.once('exit', (code) =>
+      code === 0 ? resolveOut(out) : reject(new Error(`${script} ${args[0]} exited with ${code}`)),
+    );
+  });
+}
