@@ -1,5 +1,7 @@
 /** `hourglass hours`: every known hour of every type and its state (a daily type's per day). */
+
 import { parseArgs } from 'node:util';
+import { parseDurationMs } from '../core/durations.js';
 import { HOUR_MS, hourLabel, hourStart } from '../core/hours.js';
 import { silentLogger } from '../core/logger.js';
 import type { StateStore } from '../core/ports/state-store.js';
@@ -24,12 +26,10 @@ A daily type is listed once per UTC day (its hours are published together).
 ${PIPELINE_USAGE}
 ${DATA_DIR_USAGE}`;
 
-const UNITS: Record<string, number> = { m: 60_000, h: HOUR_MS, d: 24 * HOUR_MS, w: 7 * 24 * HOUR_MS };
-
 /** Start of the first hour `--since` keeps: an ISO time, `YYYY-MM-DDTHH`, or a duration back from `now`. */
 export function parseSince(text: string, now: number): number {
-  const d = /^(\d+(?:\.\d+)?)([mhdw])$/.exec(text.trim());
-  if (d !== null) return hourStart(now - Number(d[1]) * (UNITS[d[2] as string] as number));
+  const back = parseDurationMs(text, 'mhdw');
+  if (back !== null) return hourStart(now - back);
   const ms = Date.parse(/^\d{4}-\d{2}-\d{2}T\d{2}$/.test(text) ? `${text}:00:00Z` : text);
   if (!/^\d{4}-\d{2}-\d{2}/.test(text) || !Number.isFinite(ms)) {
     throw new UsageError(

@@ -11,6 +11,7 @@
  * unknown for the same time (bounded), so random keys cannot hammer the store.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { parseDurationMs } from '../../core/durations.js';
 import { Unauthorized } from '../../core/errors.js';
 import type { ProducerKey, StateStore } from '../../core/ports/state-store.js';
 
@@ -71,13 +72,10 @@ export function normalizeOrigin(text: string): string | null {
   return url.origin;
 }
 
-const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** `90d`, `12h`, `30m`, `45s` → milliseconds; null when it is not such a duration. */
+/** `90d`, `12h`, `30m`, `45s` → milliseconds; null when it is not such a duration, or not above 0. */
 export function parseKeyLifetime(text: string): number | null {
-  const m = /^(\d+(?:\.\d+)?)([smhd])$/.exec(text.trim());
-  if (m === null || !(Number(m[1]) > 0)) return null;
-  return Number(m[1]) * (DURATION_UNITS[m[2] as string] as number);
+  const ms = parseDurationMs(text, 'smhd');
+  return ms !== null && ms > 0 ? ms : null;
 }
 
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
