@@ -536,6 +536,11 @@ describe('isolation', () => {
         },
       })),
     );
+    // every EndSong and UserCreate event is stored before the hour ends (a slow machine may still be
+    // receiving them, and a receipt after the clock moves would change what is asserted below)
+    const committed = async (type: string): Promise<number> =>
+      (await x.etl.metrics.eventsCommitted.get()).values.find((v) => v.labels.type === type)?.value ?? 0;
+    await x.until(async () => (await committed('EndSong')) === 2000 && (await committed('UserCreate')) === 100);
     clock.set(H + HOUR_MS + 1);
     await x.until(async () => {
       const hours = await x.store.listHours({ from: H, to: H + 1 });
