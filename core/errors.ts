@@ -193,6 +193,7 @@ export function allErrorCodes(): string[] {
     new ConfigInvalid({ key: 'k', rule: 'r' }).code,
     new EventTypeInvalid({ type: 't', rule: 'r' }).code,
     new LedgerSealed({ instanceId: 'i', type: 't', hour: 0 }).code,
+    new LeaseLost({ kind: 'dedup', type: 't', partition: 0, holder: 'h', token: 1 }).code,
     new ObjectExists({ name: 'n' }).code,
     new ObjectNotFound({ name: 'n' }).code,
     new ObjectStoreFailed({ operation: 'o', name: 'n' }).code,
@@ -222,6 +223,19 @@ export class LedgerSealed extends HourglassError {
   constructor(context: { instanceId: string; type: string; hour: number }) {
     super(
       `ledger of ${context.instanceId} for ${context.type} hour ${new Date(context.hour).toISOString()} is sealed`,
+      context,
+    );
+  }
+}
+
+/** A job's claim was taken over by another worker (its lease ended): the change was not made. */
+export class LeaseLost extends HourglassError {
+  readonly code = 'lease_lost';
+  readonly httpStatus = 409;
+  readonly retriable = false;
+  constructor(context: { kind: string; type: string; partition: number; holder: string; token: number }) {
+    super(
+      `the ${context.kind} job of ${context.type} ${new Date(context.partition).toISOString()} is no longer held by ${context.holder} (claim ${context.token}): another worker took it over`,
       context,
     );
   }

@@ -290,6 +290,81 @@ export interface AlertFilter {
   readonly limit?: number;
 }
 
+/**
+ * The batch steps of a partition, each claimed by one worker at a time: `close` (an hour),
+ * `dedup` (dedup and publication of an hour or a day) and `load` (a published partition into the
+ * warehouse).
+ */
+export type JobKind = 'close' | 'dedup' | 'load';
+export const JOB_KINDS: readonly JobKind[] = ['close', 'dedup', 'load'];
+
+export interface JobKey {
+  readonly kind: JobKind;
+  readonly type: string;
+  /** Start of the partition (or hour, for `close`), epoch ms. */
+  readonly partition: number;
+}
+
+/**
+ * A claim on a job. `token` fences it: every change made under the claim is refused once another
+ * worker took the job over (its lease expired), so a worker that stalled never overwrites the
+ * work of the one that took over.
+ */
+export interface JobLease extends JobKey {
+  readonly holder: string;
+  readonly token: number;
+  /** Runs of the job so far, this one included. */
+  readonly attempts: number;
+  /** When the lease ends unless renewed (the store's real clock, epoch ms). */
+  readonly leaseUntil: number;
+  /** When the job was first claimed (real time, epoch ms). */
+  readonly createdAt: number;
+}
+
+/**
+ * A job's record: `running` while claimed (a claim whose lease ended can be taken over), `ready`
+ * to run again once `runAfter` passed (a retry after a failure, or a step that waits), `done`, or
+ * `failed` (given up: not run again).
+ */
+export interface JobRecord extends JobKey {
+  readonly state: 'ready' | 'running' | 'done' | 'failed';
+  readonly holder: string | null;
+  readonly leaseUntil: number | null;
+  readonly token: number;
+  readonly attempts: number;
+  readonly runAfter: number;
+  readonly error: string | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface JobFilter {
+  readonly kind?: JobKind;
+  readonly type?: string;
+  /** Partitions starting at or after this. */
+  readonly from?: number;
+  /** Partitions starting before this. */
+  readonly to?: number;
+}
+
+/** An hour's change made with a job's outcome, atomically with it. */
+export interface HourUpdate {
+  readonly type: string;
+  readonly hour: number;
+  readonly patch: HourPatch;
+}
+
+/** What a claim ended in: the job is `done`, `failed` (given up), or `ready` again after `runAfterMs`. */
+export type JobOutcome =
+  | { readonly state: 'done' | 'failed'; readonly error?: string | null }
+  | {
+      readonly state: 'ready';
+      readonly runAfterMs: number;
+      readonly error?: string | null;
+      /** The run was a wait, not an attempt (a step whose condition does not hold yet): it is not counted. */
+      readonly notAnAttempt?: boolean;
+    };
+
 export interface StateStore {
   readonly backend: string;
 
@@ -339,8 +414,29 @@ export interface StateStore {
       | 'updatedAt'
     >,
   ): Promise<boolean>;
-  updateHour(type: string, hour: number, patch: HourPatch, at: number): Promise<void>;
+  /**
+   * Changes an hour's record. With `fence`, only while that claim still holds its job (same token,
+   * still running), atomically with the check: otherwise it throws LeaseLost and changes nothing.
+   */
+  updateHour(type: string, hour: number, patch: HourPatch, at: number, fence?: JobLease): Promise<void>;
   listHours(filter?: HourFilter): Promise<HourRecord[]>;
+
+  /**
+   * Claims a job for `holder` for `leaseMs` (real ms): creates it, or takes it when it is `ready`
+   * and its `runAfter` passed, or `running` under a lease that ended (a takeover). Each claim
+   * raises the token and, unless a wait gave it back, the attempts. Null when the job is held by a
+   * live lease, waits, or is `done` or `failed`. Of concurrent claims on one job at most one wins.
+   */
+  claimJob(key: JobKey, holder: string, leaseMs: number): Promise<JobLease | null>;
+  /** Extends a claim's lease; returns the new end, or null when the claim was lost (nothing changed). */
+  renewJob(lease: JobLease, leaseMs: number): Promise<number | null>;
+  /**
+   * Ends a claim with `outcome`, applying `hours` atomically with it. False (nothing changed) when
+   * the claim was lost.
+   */
+  finishJob(lease: JobLease, outcome: JobOutcome, hours: readonly HourUpdate[], at: number): Promise<boolean>;
+  /** By kind, type, then partition. */
+  listJobs(filter?: JobFilter): Promise<JobRecord[]>;
 
   /**
    * Saves a type's definition (all of it: a definition without `compatibility` stores the default,
@@ -362,7 +458,7 @@ export interface StateStore {
 
   /**
    * Forgets a type's hours that start before `before` (retention): their hour records, file
-   * registrations and ledger entries, atomically. Returns the number of hour records removed.
+   * registrations, ledger entries and jobs, atomically. Returns the number of hour records removed.
    */
   forgetHours(type: string, before: number): Promise<number>;
 

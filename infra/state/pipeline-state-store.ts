@@ -1,7 +1,7 @@
 /**
  * The state of the second pipeline of a parallel run: what the ingress records (ledgers, ingress
  * instances, dead letters) and the registry (types, steps, tokens, alerts) are shared with the main
- * pipeline, while the ETL's own progress (raw files, hours) is kept in a store of its own, since
+ * pipeline, while the ETL's own progress (raw files, hours, jobs) is kept in a store of its own, since
  * both pipelines close and publish the same hours independently.
  */
 import type {
@@ -14,7 +14,13 @@ import type {
   HourFilter,
   HourPatch,
   HourRecord,
+  HourUpdate,
   IngressInstance,
+  JobFilter,
+  JobKey,
+  JobLease,
+  JobOutcome,
+  JobRecord,
   LedgerEntry,
   LedgerFilter,
   LedgerKey,
@@ -82,8 +88,20 @@ export class PipelineStateStore implements StateStore {
   closeHour(record: Parameters<StateStore['closeHour']>[0]): Promise<boolean> {
     return this.own.closeHour(record);
   }
-  updateHour(type: string, hour: number, patch: HourPatch, at: number): Promise<void> {
-    return this.own.updateHour(type, hour, patch, at);
+  updateHour(type: string, hour: number, patch: HourPatch, at: number, fence?: JobLease): Promise<void> {
+    return this.own.updateHour(type, hour, patch, at, fence);
+  }
+  claimJob(key: JobKey, holder: string, leaseMs: number): Promise<JobLease | null> {
+    return this.own.claimJob(key, holder, leaseMs);
+  }
+  renewJob(lease: JobLease, leaseMs: number): Promise<number | null> {
+    return this.own.renewJob(lease, leaseMs);
+  }
+  finishJob(lease: JobLease, outcome: JobOutcome, hours: readonly HourUpdate[], at: number): Promise<boolean> {
+    return this.own.finishJob(lease, outcome, hours, at);
+  }
+  listJobs(filter?: JobFilter): Promise<JobRecord[]> {
+    return this.own.listJobs(filter);
   }
   listHours(filter?: HourFilter): Promise<HourRecord[]> {
     return this.own.listHours(filter);

@@ -13,6 +13,10 @@ import type {
   HourPatch,
   HourRecord,
   IngressInstance,
+  JobKind,
+  JobLease,
+  JobOutcome,
+  JobRecord,
   LedgerEntry,
   ProducerKey,
   RawFile,
@@ -393,4 +397,100 @@ export function alertFilterSql(
     clauses.push(`(state = 'firing' OR resolved_at >= ${param(values.length)})`);
   }
   return { where: clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '', values };
+}
+
+export interface JobRow {
+  kind: string;
+  type: string;
+  partition_start: number;
+  state: string;
+  holder: string | null;
+  lease_until: number | null;
+  token: number;
+  attempts: number;
+  run_after: number;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export function jobFromRow(r: JobRow): JobRecord {
+  return {
+    kind: r.kind as JobKind,
+    type: r.type,
+    partition: Number(r.partition_start),
+    state: r.state as JobRecord['state'],
+    holder: r.holder,
+    leaseUntil: r.lease_until === null ? null : Number(r.lease_until),
+    token: Number(r.token),
+    attempts: Number(r.attempts),
+    runAfter: Number(r.run_after),
+    error: r.error,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
+}
+
+export function leaseFromRow(r: JobRow): JobLease {
+  return {
+    kind: r.kind as JobKind,
+    type: r.type,
+    partition: Number(r.partition_start),
+    holder: r.holder ?? '',
+    token: Number(r.token),
+    attempts: Number(r.attempts),
+    leaseUntil: Number(r.lease_until),
+    createdAt: Number(r.created_at),
+  };
+}
+
+/**
+ * The claim of a job, one statement for both SQL backends (`?` placeholders: number them for
+ * PostgreSQL): inserts it running, or takes it when it is ready and due, or running under an ended
+ * lease. Parameters: kind, type, partition, holder, lease end, now, now, then now twice more.
+ */
+export const CLAIM_JOB_SQL = `INSERT INTO jobs (kind, type, partition_start, state, holder, lease_until, token, attempts, run_after, created_at, updated_at)
+  VALUES (?, ?, ?, 'running', ?, ?, 1, 1, 0, ?, ?)
+  ON CONFLICT (kind, type, partition_start) DO UPDATE SET state = 'running', holder = excluded.holder,
+    lease_until = excluded.lease_until, token = jobs.token + 1, attempts = jobs.attempts + 1, updated_at = excluded.updated_at
+  WHERE (jobs.state = 'ready' AND jobs.run_after <= ?) OR (jobs.state = 'running' AND jobs.lease_until < ?)
+  RETURNING *`;
+
+/** The columns a job's outcome sets, and their values, in order (`ready` waits and counts per outcome). */
+export function jobOutcomeSets(
+  outcome: JobOutcome,
+  now: number,
+): { sets: string[]; values: (string | number | null)[] } {
+  const error = outcome.error === undefined ? null : outcome.error;
+  if (outcome.state === 'ready') {
+    return {
+      sets: [
+        "state = 'ready'",
+        'lease_until = NULL',
+        'run_after = ?',
+        'error = ?',
+        'updated_at = ?',
+        ...(outcome.notAnAttempt === true ? ['attempts = attempts - 1'] : []),
+      ],
+      values: [now + Math.max(0, outcome.runAfterMs), error, now],
+    };
+  }
+  return {
+    sets: ['state = ?', 'lease_until = NULL', 'error = ?', 'updated_at = ?'],
+    values: [outcome.state, error, now],
+  };
+}
+
+/** The columns an hour patch sets (`column = ?`) and their values, in order; `updated_at` last. */
+export function hourPatchSets(patch: HourPatch, at: number): { sets: string[]; values: (string | number | null)[] } {
+  const sets: string[] = [];
+  const values: (string | number | null)[] = [];
+  for (const [k, v] of Object.entries(patch) as [keyof HourPatch, string | number | null | undefined][]) {
+    if (v === undefined) continue;
+    sets.push(`${HOUR_PATCH_COLUMNS[k]} = ?`);
+    values.push(v);
+  }
+  sets.push('updated_at = ?');
+  values.push(at);
+  return { sets, values };
 }

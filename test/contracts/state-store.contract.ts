@@ -8,19 +8,126 @@ import type { NewDeadLetter, StateStore } from '../../core/ports/state-store.js'
 
 const H = Date.UTC(2026, 10, 22, 10);
 
+/** Until `check` holds (polled), or fails after `ms`. */
+async function eventually(check: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 export function stateStoreContract(
   name: string,
-  make: () => Promise<{ store: StateStore; cleanup: () => Promise<void> }>,
+  make: () => Promise<{ store: StateStore; cleanup: () => Promise<void>; peer: () => Promise<StateStore> }>,
 ): void {
   describe(`state store contract: ${name}`, () => {
     let store: StateStore;
     let cleanup: () => Promise<void>;
+    let peer: () => Promise<StateStore>;
+    const peers: StateStore[] = [];
     beforeEach(async () => {
-      ({ store, cleanup } = await make());
+      ({ store, cleanup, peer } = await make());
     });
     afterEach(async () => {
+      await Promise.all(peers.splice(0).map((p) => p.close()));
       await store.close();
       await cleanup();
+    });
+    const otherConnection = async (): Promise<StateStore> => {
+      const p = await peer();
+      peers.push(p);
+      return p;
+    };
+    const closedHour = { closedAt: 1, closedBy: 'sealed' as const, vanishedInstances: [], ledgerTotal: 0 };
+
+    it('claims a job for one holder at a time, across connections', async () => {
+      const other = await otherConnection();
+      const key = { kind: 'dedup' as const, type: 'EndSong', partition: H };
+      const claims = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? store : other).claimJob(key, `w${i}`, 60_000)),
+      );
+      const won = claims.filter((c) => c !== null);
+      expect(won).toHaveLength(1);
+      expect(won[0]).toMatchObject({ ...key, token: 1, attempts: 1 });
+      // many jobs claimed concurrently from two connections: each by exactly one claim
+      const keys = Array.from({ length: 25 }, (_, i) => ({
+        kind: 'load' as const,
+        type: `T${i % 5}`,
+        partition: H + i,
+      }));
+      const results = await Promise.all(
+        keys.flatMap((k) => [store.claimJob(k, 'a', 60_000), other.claimJob(k, 'b', 60_000)]),
+      );
+      expect(results.filter((r) => r !== null)).toHaveLength(keys.length);
+      const jobs = await other.listJobs({ kind: 'load' });
+      expect(jobs).toHaveLength(keys.length);
+      expect(jobs.every((j) => j.state === 'running' && j.attempts === 1 && j.token === 1)).toBe(true);
+    });
+
+    it('takes a job over once its lease ended, fencing the earlier holder out', async () => {
+      const key = { kind: 'dedup' as const, type: 'EndSong', partition: H };
+      await store.closeHour({ ...closedHour, type: 'EndSong', hour: H });
+      const first = await store.claimJob(key, 'a', 100);
+      expect(first).not.toBeNull();
+      if (first === null) return;
+      await store.updateHour('EndSong', H, { state: 'deduped' }, 2, first);
+      const renewed = await store.renewJob(first, 100);
+      expect(renewed).toBeGreaterThanOrEqual(first.leaseUntil);
+      expect(await store.claimJob(key, 'b', 60_000)).toBeNull();
+      let second: Awaited<ReturnType<StateStore['claimJob']>> = null;
+      await eventually(async () => {
+        second = await store.claimJob(key, 'b', 60_000);
+        return second !== null;
+      });
+      expect(second).toMatchObject({ holder: 'b', token: first.token + 1, attempts: 2 });
+      // the earlier holder changes nothing any more
+      expect(await store.renewJob(first, 60_000)).toBeNull();
+      await expect(store.updateHour('EndSong', H, { state: 'closed' }, 3, first)).rejects.toMatchObject({
+        code: 'lease_lost',
+      });
+      expect(
+        await store.finishJob(first, { state: 'done' }, [{ type: 'EndSong', hour: H, patch: { state: 'failed' } }], 4),
+      ).toBe(false);
+      expect((await store.listHours({ type: 'EndSong' }))[0]?.state).toBe('deduped');
+      // the holder that took over finishes, atomically with the hour
+      if (second === null) return;
+      expect(
+        await store.finishJob(
+          second,
+          { state: 'done' },
+          [{ type: 'EndSong', hour: H, patch: { state: 'published', manifest: 'm', publishedAt: 5 } }],
+          5,
+        ),
+      ).toBe(true);
+      expect((await store.listHours({ type: 'EndSong' }))[0]).toMatchObject({ state: 'published', manifest: 'm' });
+      expect(await store.listJobs({ type: 'EndSong' })).toEqual([
+        expect.objectContaining({ ...key, state: 'done', holder: 'b', attempts: 2, token: 2, error: null }),
+      ]);
+      // a finished job is never claimed again
+      expect(await store.claimJob(key, 'c', 60_000)).toBeNull();
+    });
+
+    it('runs a released job again after its delay; a wait is not an attempt', async () => {
+      const key = { kind: 'close' as const, type: 'PageView', partition: H };
+      const a = await store.claimJob(key, 'a', 60_000);
+      if (a === null) throw new Error('not claimed');
+      expect(await store.finishJob(a, { state: 'ready', runAfterMs: 60_000, error: 'e1' }, [], 1)).toBe(true);
+      expect(await store.claimJob(key, 'b', 60_000)).toBeNull();
+      expect((await store.listJobs())[0]).toMatchObject({ state: 'ready', attempts: 1, error: 'e1', holder: 'a' });
+      const dedup = { ...key, kind: 'dedup' as const };
+      const d = await store.claimJob(dedup, 'a', 60_000);
+      if (d === null) throw new Error('not claimed');
+      expect(await store.finishJob(d, { state: 'ready', runAfterMs: 0, notAnAttempt: true }, [], 1)).toBe(true);
+      const again = await store.claimJob(dedup, 'b', 60_000);
+      expect(again).toMatchObject({ attempts: 1, token: 2, holder: 'b' });
+      if (again === null) return;
+      expect(await store.finishJob(again, { state: 'failed', error: 'gave up' }, [], 2)).toBe(true);
+      expect(await store.claimJob(dedup, 'c', 60_000)).toBeNull();
+      expect(await store.listJobs({ kind: 'dedup', type: 'PageView', from: H, to: H + 1 })).toEqual([
+        expect.objectContaining({ state: 'failed', error: 'gave up', attempts: 1 }),
+      ]);
+      expect(await store.listJobs({ from: H + 1 })).toEqual([]);
     });
 
     it('saves, replaces and filters ledger entries', async () => {
@@ -290,7 +397,7 @@ export function stateStoreContract(
       expect(await store.listSteps()).toHaveLength(3);
     });
 
-    it('forgets the hours of a type before a time, with their files and ledgers', async () => {
+    it('forgets the hours of a type before a time, with their files, ledgers and jobs', async () => {
       const closed = { closedAt: 1, closedBy: 'sealed' as const, vanishedInstances: [], ledgerTotal: 0 };
       for (const [type, hour] of [
         ['EndSong', H],
@@ -311,7 +418,15 @@ export function stateStoreContract(
         });
         await store.closeHour({ ...closed, type, hour });
       }
+      for (const partition of [H, H + 3_600_000]) {
+        await store.claimJob({ kind: 'dedup', type: 'EndSong', partition }, 'w', 60_000);
+      }
+      await store.claimJob({ kind: 'dedup', type: 'PageView', partition: H }, 'w', 60_000);
       expect(await store.forgetHours('EndSong', H + 1)).toBe(1);
+      expect((await store.listJobs()).map((j) => [j.type, j.partition])).toEqual([
+        ['EndSong', H + 3_600_000],
+        ['PageView', H],
+      ]);
       expect((await store.listHours()).map((h) => [h.type, h.hour])).toEqual([
         ['EndSong', H + 3_600_000],
         ['PageView', H],

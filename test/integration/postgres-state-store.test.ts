@@ -14,12 +14,18 @@ const url = inject('databaseUrl');
 const H = Date.UTC(2026, 10, 22, 10);
 
 /** A store in a schema of its own, dropped afterwards. */
-async function fresh(): Promise<{ store: PostgresStateStore; schema: string; cleanup: () => Promise<void> }> {
+async function fresh(): Promise<{
+  store: PostgresStateStore;
+  schema: string;
+  cleanup: () => Promise<void>;
+  peer: () => Promise<PostgresStateStore>;
+}> {
   const schema = `t_${randomBytes(6).toString('hex')}`;
   const store = await PostgresStateStore.open({ url, schema });
   return {
     store,
     schema,
+    peer: () => PostgresStateStore.open({ url, schema }),
     cleanup: async () => {
       const c = new pg.Client({ connectionString: url });
       await c.connect();

@@ -12,6 +12,7 @@ stateStoreContract('sqlite', async () => {
   return {
     store: new SqliteStateStore(join(dir, 'state.sqlite')),
     cleanup: () => rm(dir, { recursive: true, force: true }),
+    peer: async () => new SqliteStateStore(join(dir, 'state.sqlite')),
   };
 });
 

@@ -216,4 +216,25 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       ALTER TABLE api_tokens ADD COLUMN last_used_at BIGINT;
     `,
   },
+  {
+    version: 11,
+    name: 'batch jobs',
+    sql: `
+      CREATE TABLE jobs (
+        kind TEXT NOT NULL,
+        type TEXT NOT NULL,
+        partition_start BIGINT NOT NULL,
+        state TEXT NOT NULL,
+        holder TEXT,
+        lease_until BIGINT,
+        token BIGINT NOT NULL,
+        attempts BIGINT NOT NULL,
+        run_after BIGINT NOT NULL,
+        error TEXT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (kind, type, partition_start)
+      );
+    `,
+  },
 ];

@@ -10,7 +10,7 @@
  * an optional `schema` keeps several stores apart in one database (tests do that).
  */
 import pg from 'pg';
-import { LedgerSealed, RegistryConflict, StateStoreFailed } from '../../../core/errors.js';
+import { LeaseLost, LedgerSealed, RegistryConflict, StateStoreFailed } from '../../../core/errors.js';
 import { compatibilityOf } from '../../../core/event-types.js';
 import { HOUR_MS } from '../../../core/hours.js';
 import type {
@@ -23,7 +23,13 @@ import type {
   HourFilter,
   HourPatch,
   HourRecord,
+  HourUpdate,
   IngressInstance,
+  JobFilter,
+  JobKey,
+  JobLease,
+  JobOutcome,
+  JobRecord,
   LedgerEntry,
   LedgerFilter,
   LedgerKey,
@@ -44,16 +50,21 @@ import {
   alertFromRow,
   alertPatchColumns,
   alertRuleFromRow,
+  CLAIM_JOB_SQL,
   type DeadLetterRow,
   deadLetterFromRow,
   type FileRow,
   fileFromRow,
-  HOUR_PATCH_COLUMNS,
   type HourRow,
   hourFromRow,
+  hourPatchSets,
   type InstanceRow,
   instanceFromRow,
+  type JobRow,
+  jobFromRow,
+  jobOutcomeSets,
   type LedgerRow,
+  leaseFromRow,
   ledgerFromRow,
   PRODUCER_KEY_COLUMNS,
   type ProducerKeyRow,
@@ -84,6 +95,13 @@ function conditions(): { where: string[]; args: unknown[]; add: (clause: string,
     },
   };
 }
+/** `?` placeholders numbered `$1`, `$2`… from `first`. */
+function numbered(sql: string, first = 1): string {
+  let n = first - 1;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+/** The server's real time, epoch ms: every machine's leases are judged by one clock. */
+const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
 const MIGRATION_LOCK = 0x686f7572; // "hour"
 const UNIQUE_VIOLATION = '23505';
 
@@ -208,7 +226,13 @@ export class PostgresStateStore implements StateStore {
   }
 
   private wrap(operation: string, err: unknown): Error {
-    if (err instanceof LedgerSealed || err instanceof RegistryConflict || err instanceof StateStoreFailed) return err;
+    if (
+      err instanceof LedgerSealed ||
+      err instanceof RegistryConflict ||
+      err instanceof StateStoreFailed ||
+      err instanceof LeaseLost
+    )
+      return err;
     return new StateStoreFailed({ operation }, { cause: err });
   }
 
@@ -374,21 +398,86 @@ export class PostgresStateStore implements StateStore {
     });
   }
 
-  updateHour(type: string, hour: number, patch: HourPatch, at: number): Promise<void> {
-    return this.run('updateHour', async (sql) => {
-      const sets: string[] = [];
-      const args: unknown[] = [];
-      for (const [k, v] of Object.entries(patch) as [keyof HourPatch, string | number | null][]) {
-        if (v === undefined) continue;
-        args.push(v);
-        sets.push(`${HOUR_PATCH_COLUMNS[k]} = $${args.length}`);
+  updateHour(type: string, hour: number, patch: HourPatch, at: number, fence?: JobLease): Promise<void> {
+    const write = async (sql: Sql): Promise<void> => {
+      const { sets, values } = hourPatchSets(patch, at);
+      await sql(numbered(`UPDATE hours SET ${sets.join(', ')} WHERE type = ? AND hour = ?`), [...values, type, hour]);
+    };
+    if (fence === undefined) return this.run('updateHour', write);
+    return this.tx('updateHour', async (sql) => {
+      await this.checkFence(sql, fence);
+      await write(sql);
+    });
+  }
+
+  /** Throws LeaseLost unless the claim still holds its job; locks the job's row for the transaction. */
+  private async checkFence(sql: Sql, lease: JobLease): Promise<void> {
+    const held = await sql(
+      "SELECT 1 FROM jobs WHERE kind = $1 AND type = $2 AND partition_start = $3 AND token = $4 AND state = 'running' FOR UPDATE",
+      [lease.kind, lease.type, lease.partition, lease.token],
+    );
+    if (held.rowCount !== 1) throw new LeaseLost(lease);
+  }
+
+  claimJob(key: JobKey, holder: string, leaseMs: number): Promise<JobLease | null> {
+    return this.run('claimJob', async (sql) => {
+      // the server's clock decides (one clock for every machine); $5 is the lease's length
+      const text = numbered(CLAIM_JOB_SQL)
+        .replace(/\$5\b/, () => `${NOW_MS} + $5`)
+        .replace(/\$[6-9]\b/g, () => NOW_MS);
+      const r = await sql(text, [key.kind, key.type, key.partition, holder, leaseMs]);
+      const row = r.rows[0] as JobRow | undefined;
+      return row === undefined ? null : leaseFromRow(row);
+    });
+  }
+
+  renewJob(lease: JobLease, leaseMs: number): Promise<number | null> {
+    return this.run('renewJob', async (sql) => {
+      const r = await sql(
+        `UPDATE jobs SET lease_until = ${NOW_MS} + $1, updated_at = ${NOW_MS}
+         WHERE kind = $2 AND type = $3 AND partition_start = $4 AND token = $5 AND state = 'running' RETURNING lease_until`,
+        [leaseMs, lease.kind, lease.type, lease.partition, lease.token],
+      );
+      const row = r.rows[0] as { lease_until: number } | undefined;
+      return row === undefined ? null : Number(row.lease_until);
+    });
+  }
+
+  finishJob(lease: JobLease, outcome: JobOutcome, hours: readonly HourUpdate[], at: number): Promise<boolean> {
+    return this.tx('finishJob', async (sql) => {
+      const now = Number(((await sql(`SELECT ${NOW_MS} AS now`)).rows[0] as { now: number }).now);
+      const { sets, values } = jobOutcomeSets(outcome, now);
+      const r = await sql(
+        numbered(
+          `UPDATE jobs SET ${sets.join(', ')} WHERE kind = ? AND type = ? AND partition_start = ? AND token = ? AND state = 'running'`,
+        ),
+        [...values, lease.kind, lease.type, lease.partition, lease.token],
+      );
+      if (r.rowCount !== 1) return false;
+      for (const h of hours) {
+        const p = hourPatchSets(h.patch, at);
+        await sql(numbered(`UPDATE hours SET ${p.sets.join(', ')} WHERE type = ? AND hour = ?`), [
+          ...p.values,
+          h.type,
+          h.hour,
+        ]);
       }
-      args.push(at, type, hour);
-      const n = args.length;
-      await sql(
-        `UPDATE hours SET ${[...sets, `updated_at = $${n - 2}`].join(', ')} WHERE type = $${n - 1} AND hour = $${n}`,
+      return true;
+    });
+  }
+
+  listJobs(filter: JobFilter = {}): Promise<JobRecord[]> {
+    return this.run('listJobs', async (sql) => {
+      const { where, args, add } = conditions();
+      if (filter.kind !== undefined) add('kind = ?', filter.kind);
+      if (filter.type !== undefined) add('type = ?', filter.type);
+      if (filter.from !== undefined) add('partition_start >= ?', filter.from);
+      if (filter.to !== undefined) add('partition_start < ?', filter.to);
+      const r = await sql(
+        `SELECT * FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY kind, type, partition_start`,
         args,
       );
+      return (r.rows as JobRow[]).map(jobFromRow);
     });
   }
 
@@ -537,6 +626,7 @@ export class PostgresStateStore implements StateStore {
     return this.tx('forgetHours', async (sql) => {
       await sql('DELETE FROM files WHERE type = $1 AND hour < $2', [type, before]);
       await sql('DELETE FROM ledgers WHERE type = $1 AND hour < $2', [type, before]);
+      await sql('DELETE FROM jobs WHERE type = $1 AND partition_start < $2', [type, before]);
       return (await sql('DELETE FROM hours WHERE type = $1 AND hour < $2', [type, before])).rowCount ?? 0;
     });
   }

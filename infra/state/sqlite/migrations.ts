@@ -215,4 +215,25 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
       ALTER TABLE api_tokens ADD COLUMN last_used_at INTEGER;
     `,
   },
+  {
+    version: 11,
+    name: 'batch jobs',
+    sql: `
+      CREATE TABLE jobs (
+        kind TEXT NOT NULL,
+        type TEXT NOT NULL,
+        partition_start INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        holder TEXT,
+        lease_until INTEGER,
+        token INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        run_after INTEGER NOT NULL,
+        error TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, type, partition_start)
+      );
+    `,
+  },
 ];

@@ -8,7 +8,7 @@
 import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { LedgerSealed, RegistryConflict, StateStoreFailed } from '../../../core/errors.js';
+import { LeaseLost, LedgerSealed, RegistryConflict, StateStoreFailed } from '../../../core/errors.js';
 import { compatibilityOf } from '../../../core/event-types.js';
 import type {
   AlertFilter,
@@ -20,7 +20,13 @@ import type {
   HourFilter,
   HourPatch,
   HourRecord,
+  HourUpdate,
   IngressInstance,
+  JobFilter,
+  JobKey,
+  JobLease,
+  JobOutcome,
+  JobRecord,
   LedgerEntry,
   LedgerFilter,
   LedgerKey,
@@ -41,16 +47,21 @@ import {
   alertFromRow,
   alertPatchColumns,
   alertRuleFromRow,
+  CLAIM_JOB_SQL,
   type DeadLetterRow,
   deadLetterFromRow,
   type FileRow,
   fileFromRow,
-  HOUR_PATCH_COLUMNS,
   type HourRow,
   hourFromRow,
+  hourPatchSets,
   type InstanceRow,
   instanceFromRow,
+  type JobRow,
+  jobFromRow,
+  jobOutcomeSets,
   type LedgerRow,
+  leaseFromRow,
   ledgerFromRow,
   PRODUCER_KEY_COLUMNS,
   type ProducerKeyRow,
@@ -134,7 +145,8 @@ export class SqliteStateStore implements StateStore {
     try {
       return Promise.resolve(fn());
     } catch (err) {
-      if (err instanceof LedgerSealed || err instanceof RegistryConflict) return Promise.reject(err);
+      if (err instanceof LedgerSealed || err instanceof RegistryConflict || err instanceof LeaseLost)
+        return Promise.reject(err);
       return Promise.reject(new StateStoreFailed({ operation }, { cause: err }));
     }
   }
@@ -316,21 +328,96 @@ export class SqliteStateStore implements StateStore {
     });
   }
 
-  updateHour(type: string, hour: number, patch: HourPatch, at: number): Promise<void> {
-    return this.run('updateHour', () => {
-      const sets: string[] = [];
-      const args: (string | number | null)[] = [];
-      for (const [k, v] of Object.entries(patch) as [keyof HourPatch, string | number | null][]) {
-        if (v === undefined) continue;
-        sets.push(`${HOUR_PATCH_COLUMNS[k]} = ?`);
-        args.push(v);
+  updateHour(type: string, hour: number, patch: HourPatch, at: number, fence?: JobLease): Promise<void> {
+    return this.run('updateHour', () =>
+      this.db
+        .transaction(() => {
+          if (fence !== undefined) this.checkFence(fence);
+          this.patchHour(type, hour, patch, at);
+        })
+        .immediate(),
+    );
+  }
+
+  private patchHour(type: string, hour: number, patch: HourPatch, at: number): void {
+    const { sets, values } = hourPatchSets(patch, at);
+    this.stmt(`UPDATE hours SET ${sets.join(', ')} WHERE type = ? AND hour = ?`).run(...values, type, hour);
+  }
+
+  /** Throws LeaseLost unless the claim still holds its job (inside a write transaction). */
+  private checkFence(lease: JobLease): void {
+    const held = this.stmt(
+      "SELECT 1 FROM jobs WHERE kind = ? AND type = ? AND partition_start = ? AND token = ? AND state = 'running'",
+    ).get(lease.kind, lease.type, lease.partition, lease.token);
+    if (held === undefined) throw new LeaseLost(lease);
+  }
+
+  claimJob(key: JobKey, holder: string, leaseMs: number): Promise<JobLease | null> {
+    return this.run('claimJob', () => {
+      const now = Date.now();
+      const r = this.stmt(CLAIM_JOB_SQL).get(
+        key.kind,
+        key.type,
+        key.partition,
+        holder,
+        now + leaseMs,
+        now,
+        now,
+        now,
+        now,
+      ) as JobRow | undefined;
+      return r === undefined ? null : leaseFromRow(r);
+    });
+  }
+
+  renewJob(lease: JobLease, leaseMs: number): Promise<number | null> {
+    return this.run('renewJob', () => {
+      const now = Date.now();
+      const r = this.stmt(
+        "UPDATE jobs SET lease_until = ?, updated_at = ? WHERE kind = ? AND type = ? AND partition_start = ? AND token = ? AND state = 'running'",
+      ).run(now + leaseMs, now, lease.kind, lease.type, lease.partition, lease.token);
+      return r.changes === 1 ? now + leaseMs : null;
+    });
+  }
+
+  finishJob(lease: JobLease, outcome: JobOutcome, hours: readonly HourUpdate[], at: number): Promise<boolean> {
+    return this.run('finishJob', () =>
+      this.db
+        .transaction(() => {
+          const { sets, values } = jobOutcomeSets(outcome, Date.now());
+          const r = this.stmt(
+            `UPDATE jobs SET ${sets.join(', ')} WHERE kind = ? AND type = ? AND partition_start = ? AND token = ? AND state = 'running'`,
+          ).run(...values, lease.kind, lease.type, lease.partition, lease.token);
+          if (r.changes !== 1) return false;
+          for (const h of hours) this.patchHour(h.type, h.hour, h.patch, at);
+          return true;
+        })
+        .immediate(),
+    );
+  }
+
+  listJobs(filter: JobFilter = {}): Promise<JobRecord[]> {
+    return this.run('listJobs', () => {
+      const where: string[] = [];
+      const args: (string | number)[] = [];
+      if (filter.kind !== undefined) {
+        where.push('kind = ?');
+        args.push(filter.kind);
       }
-      this.stmt(`UPDATE hours SET ${[...sets, 'updated_at = ?'].join(', ')} WHERE type = ? AND hour = ?`).run(
-        ...args,
-        at,
-        type,
-        hour,
-      );
+      if (filter.type !== undefined) {
+        where.push('type = ?');
+        args.push(filter.type);
+      }
+      if (filter.from !== undefined) {
+        where.push('partition_start >= ?');
+        args.push(filter.from);
+      }
+      if (filter.to !== undefined) {
+        where.push('partition_start < ?');
+        args.push(filter.to);
+      }
+      const sql = `SELECT * FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY kind, type, partition_start`;
+      return (this.stmt(sql).all(...args) as JobRow[]).map(jobFromRow);
     });
   }
 
@@ -500,6 +587,7 @@ export class SqliteStateStore implements StateStore {
         .transaction(() => {
           this.stmt('DELETE FROM files WHERE type = ? AND hour < ?').run(type, before);
           this.stmt('DELETE FROM ledgers WHERE type = ? AND hour < ?').run(type, before);
+          this.stmt('DELETE FROM jobs WHERE type = ? AND partition_start < ?').run(type, before);
           return this.stmt('DELETE FROM hours WHERE type = ? AND hour < ?').run(type, before).changes;
         })
         .immediate(),
