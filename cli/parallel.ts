@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { Clock } from '../core/clock.js';
 import { type HourglassConfig, MAIN_PIPELINE, type ParallelSettings } from '../core/config.js';
+import type { EtlRole } from '../core/etl-roles.js';
 import type { EventCatalog } from '../core/event-types.js';
 import type { Bus } from '../core/ports/bus.js';
 import type { StateStore } from '../core/ports/state-store.js';
@@ -123,7 +124,15 @@ export async function openPipelineState(config: HourglassConfig, pipeline: strin
 export async function secondEtl(
   config: HourglassConfig,
   p: ParallelSettings,
-  d: { bus: Bus; shared: StateStore; catalog: EventCatalog; clock: Clock; logger: Logger; registry?: Registry },
+  d: {
+    bus: Bus | null;
+    shared: StateStore;
+    catalog: EventCatalog;
+    clock: Clock;
+    logger: Logger;
+    registry?: Registry;
+    roles?: ReadonlySet<EtlRole>;
+  },
 ): Promise<{ etl: EtlService; state: StateStore }> {
   const state = await pipelineStateStore(config, p.name, d.shared);
   const etl = new EtlService({
@@ -137,6 +146,7 @@ export async function secondEtl(
     config: etlConfigOf(config),
     workDir: etlWorkDir(pipelineDir(config, p.name)),
     warehouse: null,
+    ...(d.roles === undefined ? {} : { roles: d.roles }),
   });
   return { etl, state };
 }

@@ -203,6 +203,8 @@ export function etlConfigOf(config: HourglassConfig): EtlConfig {
       workers: e.dedupWorkers,
     },
     passIntervalRealMs: e.passIntervalRealMs,
+    batchConcurrency: e.batchConcurrency,
+    jobLeaseRealMs: e.jobLeaseRealMs,
   };
 }
 

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULTS } from './defaults.js';
 import { ConfigInvalid } from './errors.js';
+import { type EtlRole, parseRoles } from './etl-roles.js';
 import { TIERS, type Tier } from './event-types.js';
 import type { AlertSinkConfig } from './ports/alert-sink.js';
 
@@ -173,6 +174,9 @@ export interface EtlSettings {
   readonly duckdbThreads: number;
   readonly dedupRowGroupBytes: number;
   readonly dedupWorkers: number;
+  readonly roles: ReadonlySet<EtlRole>;
+  readonly batchConcurrency: number;
+  readonly jobLeaseRealMs: number;
   readonly metricsHost: string;
   readonly metricsPort: number;
 }
@@ -531,6 +535,9 @@ function validate(s: Settings): HourglassConfig {
       duckdbThreads: num(e, 'duckdbThreads', 'etl.duckdbThreads', 1, 64),
       dedupRowGroupBytes: num(e, 'dedupRowGroupBytes', 'etl.dedupRowGroupBytes', 1024),
       dedupWorkers: num(e, 'dedupWorkers', 'etl.dedupWorkers', 1, 64),
+      roles: parseRoles(str(e, 'roles', 'etl.roles'), 'etl.roles'),
+      batchConcurrency: num(e, 'batchConcurrency', 'etl.batchConcurrency', 0, 256),
+      jobLeaseRealMs: num(e, 'jobLeaseRealMs', 'etl.jobLeaseRealMs', 300),
       metricsHost: str(e, 'metricsHost', 'etl.metricsHost'),
       metricsPort: num(e, 'metricsPort', 'etl.metricsPort', 0, 65535),
     },

@@ -197,6 +197,15 @@ export const DEFAULTS = {
     dedupRowGroupBytes: 32 * 1024 * 1024,
     /** Worker threads writing Parquet for partitions of 250,000 events or more (0: none). */
     dedupWorkers: 1,
+    /**
+     * What `hourglass etl` does (`--roles`): `consume` (a consumer per type writing raw files),
+     * `close` (closing ended hours), `dedup` (dedup and publication), `load` (warehouse loads).
+     */
+    roles: 'consume,close,dedup,load',
+    /** Batch jobs (dedup and publication) one process runs at once, of different types; 0: one per core. */
+    batchConcurrency: 0,
+    /** A claimed batch job's lease (real ms): renewed every third of it; taken over by another worker once it ends. */
+    jobLeaseRealMs: 30_000,
     /** Where `hourglass etl` serves `/metrics` and `/healthz` (port 0 picks a free one). */
     metricsHost: '127.0.0.1',
     metricsPort: 8082,

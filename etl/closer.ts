@@ -61,6 +61,7 @@ import type { Backlog } from '../core/ports/bus.js';
 import type { IngressInstance, LedgerEntry, RawFile, StateStore } from '../core/ports/state-store.js';
 import { describeRanges, mergeRanges, missingRanges, type Range, rangeCount } from '../core/ranges.js';
 import { hourKey } from './hour-states.js';
+import type { Claim } from './job-claims.js';
 import { createEtlMetrics, type EtlMetrics } from './metrics.js';
 
 export interface CloserConfig {
@@ -145,6 +146,11 @@ export class Closer {
       readonly consumer?: (type: string, hour: number) => ConsumerView | null;
       /** When waits are logged (default {@link WAIT_LOG_TIMES}). */
       readonly waitLog?: WaitLogTimes;
+      /**
+       * Claims the hour's `close` job before it is checked (null: another closer checks it now, so
+       * this one skips it); without, every hour is checked.
+       */
+      readonly claim?: (type: string, hour: number) => Promise<Claim | null>;
     },
   ) {}
 
@@ -202,7 +208,12 @@ export class Closer {
     const out: HourCheck[] = [];
     for (const [key, { type, hour, entries }] of pending) {
       let c: HourCheck;
+      let claim: Claim | null = null;
       try {
+        if (this.d.claim !== undefined) {
+          claim = await this.d.claim(type, hour);
+          if (claim === null) continue; // another closer checks it now
+        }
         c = await this.check(type, hour, entries, instances, finished, now, 'close');
       } catch (err) {
         // this hour's check failed (its files could not be listed, its bus figures not read):
@@ -213,6 +224,7 @@ export class Closer {
         );
         c = { type, hour, waitingFor: `the closer's check to succeed (it failed: ${(err as Error).message})` };
       }
+      await this.release(claim, c, now);
       out.push(c);
       if (c.waitingFor === null) {
         this.missingSince.delete(key);
@@ -231,6 +243,23 @@ export class Closer {
     for (const c of out) if (c.waitingFor !== null) closing.set(c.type, (closing.get(c.type) ?? 0) + 1);
     for (const [type, n] of closing) this.d.metrics.hoursClosing.set({ type }, n);
     return out;
+  }
+
+  /** Ends the hour's close job: done once it closed or failed; otherwise ready for the next pass (a wait, not an attempt). */
+  private async release(claim: Claim | null, c: HourCheck, now: number): Promise<void> {
+    if (claim === null) return;
+    try {
+      await claim.finish(
+        c.waitingFor === null
+          ? { state: 'done', error: c.failed ?? null }
+          : { state: 'ready', runAfterMs: 0, notAnAttempt: true, error: c.waitingFor },
+        [],
+        now,
+      );
+    } catch (err) {
+      // the hour's record is what counts (closing is insert-if-absent); the job is only a claim
+      this.d.logger.warn({ err, type: c.type, hour: new Date(c.hour).toISOString() }, 'ending a close job failed');
+    }
   }
 
   private logWait(key: string, c: HourCheck): void {

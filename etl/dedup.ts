@@ -37,7 +37,7 @@ import { ObjectExists } from '../core/errors.js';
 import { type EventType, latestVersion } from '../core/event-types.js';
 import { HOUR_MS } from '../core/hours.js';
 import { listAll, type ObjectStore } from '../core/ports/object-store.js';
-import type { HourRecord, RawFile, StateStore } from '../core/ports/state-store.js';
+import type { HourRecord, JobLease, RawFile, StateStore } from '../core/ports/state-store.js';
 import { describeRanges, mergeRanges, missingRanges, type Range, rangeCount } from '../core/ranges.js';
 import { AvroBuffer } from './avro-binary.js';
 import { avroSkipper } from './avro-check.js';
@@ -118,6 +118,10 @@ export interface DedupDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly config: DedupConfig;
+  /** The job's claim: the partition's hour records change only while it holds (LeaseLost otherwise). */
+  readonly fence?: JobLease;
+  /** Aborted when the claim is lost: the run stops at its next step. */
+  readonly signal?: AbortSignal;
 }
 
 /** Sequence numbers seen per ingress instance, as bitsets over the ledgered ranges. */
@@ -317,6 +321,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     // other types' consumers) run every few milliseconds
     let lastYield = performance.now();
     const breathe = async (): Promise<void> => {
+      d.signal?.throwIfAborted();
       if (performance.now() - lastYield < 10) return;
       await new Promise((r) => setImmediate(r));
       lastYield = performance.now();
@@ -456,6 +461,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
         h.hour,
         { state: 'deduped', eventsIn: stats.in, duplicates: stats.duplicates, eventsOut },
         now,
+        d.fence,
       );
     }
     const latest = latestVersion(type);
@@ -483,6 +489,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     };
     const manifestName = `${prefix}${MANIFEST}`;
     let final = manifest;
+    d.signal?.throwIfAborted();
     try {
       await d.objects.put(manifestName, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
     } catch (err) {

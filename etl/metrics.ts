@@ -19,6 +19,9 @@ export interface EtlMetrics {
   readonly bufferedBytes: Gauge<'type'>;
   readonly dedupRatio: Gauge<'type'>;
   readonly deliveryDelay: Histogram<'type' | 'tier'>;
+  readonly jobClaims: Counter<'kind' | 'type'>;
+  readonly leasesLost: Counter<'kind' | 'type'>;
+  readonly jobsRunning: Gauge<'kind'>;
 }
 
 export function createEtlMetrics(registry: Registry): EtlMetrics {
@@ -127,6 +130,24 @@ export function createEtlMetrics(registry: Registry): EtlMetrics {
       help: "Time from a partition's end to its publication (pipeline clock), by type and tier.",
       labelNames: ['type', 'tier'],
       buckets: [10, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 24 * 3600, 72 * 3600],
+      registers,
+    }),
+    jobClaims: new Counter({
+      name: 'hourglass_etl_job_claims_total',
+      help: 'Batch jobs (close, dedup, load) claimed by this process, by kind and type (a retry or takeover is a claim too).',
+      labelNames: ['kind', 'type'],
+      registers,
+    }),
+    leasesLost: new Counter({
+      name: 'hourglass_etl_job_leases_lost_total',
+      help: 'Claims this process lost to another worker (its lease ended first), by kind and type.',
+      labelNames: ['kind', 'type'],
+      registers,
+    }),
+    jobsRunning: new Gauge({
+      name: 'hourglass_etl_jobs_running',
+      help: 'Batch jobs this process runs now, by kind.',
+      labelNames: ['kind'],
       registers,
     }),
   };

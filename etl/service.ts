@@ -1,30 +1,39 @@
 /**
- * The ETL process (`hourglass etl`, and inside `hourglass dev`): one consumer per active event
- * type, and a loop that closes complete hours and dedups and publishes closed ones.
+ * The ETL process (`hourglass etl`, and inside `hourglass dev`). By its roles: a consumer per
+ * active event type (`consume`), a loop that closes complete hours (`close`), dedups and publishes
+ * closed partitions (`dedup`) and loads published ones into the warehouse (`load`).
  *
- * Dedup jobs run one at a time, oldest partition first across types; a job that throws (store
- * down, disk full, a bug) is retried with backoff without holding up the other partitions, and its
- * error is recorded on its hours (`dedup_failed: …`, state still `closed`) until it succeeds, so
- * `hourglass hours`, the dashboard and the `publication_failing` alert show it. A completeness
- * violation marks the partition's hours `failed` and is not retried; so does an hour the closer
- * failed (ledgered events missing from the bus) for the other hours of its day (daily types).
+ * Batch steps are jobs claimed in the state store with a lease (see JobClaims), so several ETL
+ * processes on one store share the work and never do a partition twice; a job whose holder died is
+ * taken over once its lease ends. Dedup jobs of different types run concurrently, up to
+ * `batchConcurrency` (plus one slot kept for small partitions, so a small type's hour never queues
+ * behind big ones); a type's partitions run one at a time, oldest first, each once the partitions
+ * of its dedup window are settled. A job that throws (store down, disk full, a bug) is released
+ * to be retried with backoff (1 s doubling to 60 s, seen by every process), its error recorded on
+ * its hours (`dedup_failed: …`, state still `closed`) until it succeeds, so `hourglass hours`, the
+ * dashboard and the `publication_failing` alert show it. A completeness violation marks the
+ * partition's hours `failed` and is not retried; so does an hour the closer failed (ledgered events
+ * missing from the bus) for the other hours of its day (daily types).
  */
 
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../core/clock.js';
+import { LeaseLost } from '../core/errors.js';
+import { ETL_ROLES, type EtlRole } from '../core/etl-roles.js';
 import { type EventCatalog, type EventType, subscriptionFor } from '../core/event-types.js';
 import { HOUR_MS, hourLabel } from '../core/hours.js';
 import type { Bus } from '../core/ports/bus.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
-import type { HourRecord, StateStore } from '../core/ports/state-store.js';
+import type { HourRecord, HourUpdate, StateStore } from '../core/ports/state-store.js';
 import type { Warehouse } from '../core/ports/warehouse.js';
-import { Closer, type CloserConfig, type HourCheck } from './closer.js';
+import { Closer, type CloserConfig } from './closer.js';
 import { type ConsumerConfig, TypeConsumer } from './consumer.js';
-import { type DedupConfig, type PartitionJob, runDedup } from './dedup.js';
+import { type DedupConfig, type Manifest, type PartitionJob, runDedup, WORKERS_FROM_EVENTS } from './dedup.js';
+import { type Claim, JobClaims } from './job-claims.js';
 import { createEtlMetrics, type EtlMetrics } from './metrics.js';
 import { WarehouseLoader } from './warehouse-loader.js';
 
@@ -36,10 +45,15 @@ export interface EtlConfig {
   readonly dedup: Omit<DedupConfig, 'workDir'>;
   /** How often the closer and dedup pass runs (real ms). */
   readonly passIntervalRealMs: number;
+  /** Dedup jobs run at once, of different types (0: one per core); one more for small partitions. */
+  readonly batchConcurrency: number;
+  /** A claimed job's lease (real ms). */
+  readonly jobLeaseRealMs: number;
 }
 
 export interface EtlDeps {
-  readonly bus: Bus;
+  /** The bus (needed by the `consume` and `close` roles; null without them). */
+  readonly bus: Bus | null;
   readonly objects: ObjectStore;
   readonly state: StateStore;
   readonly catalog: EventCatalog;
@@ -49,8 +63,8 @@ export interface EtlDeps {
   readonly config: EtlConfig;
   /** Scratch space for the dedup step. */
   readonly workDir: string;
-  /** Run consumers (default true); false runs only the closer and dedup. */
-  readonly consume?: boolean;
+  /** What this process does (default: every role). */
+  readonly roles?: ReadonlySet<EtlRole>;
   /** Where types stored in the warehouse are loaded after publication (none: files only). */
   readonly warehouse?: Warehouse | null;
 }
@@ -58,51 +72,75 @@ export interface EtlDeps {
 export class EtlService {
   readonly id = `etl-${hostname().replace(/[^A-Za-z0-9_-]/g, '_')}-${process.pid}-${randomBytes(3).toString('hex')}`;
   readonly metrics: EtlMetrics;
+  readonly roles: ReadonlySet<EtlRole>;
   private readonly consumers = new Map<string, TypeConsumer>();
-  private readonly closer: Closer;
+  private readonly closer: Closer | null;
   private readonly loader: WarehouseLoader | null;
+  private readonly claims: JobClaims;
+  private readonly concurrency: number;
   private timer: NodeJS.Timeout | null = null;
   private passing: Promise<void> | null = null;
-  /** Per partition whose dedup failed: when to try again (real ms), failures so far, since when (clock ms). */
-  private readonly retryAt = new Map<string, { at: number; failures: number; since: number }>();
+  /** Dedup jobs running in this process, by type. */
+  private readonly running = new Map<string, Promise<void>>();
+  /** When this process last started a dedup job of a type (real ms): the least recently served go first. */
+  private readonly servedAt = new Map<string, number>();
   private stopped = false;
   private readonly log: Logger;
 
   constructor(private readonly d: EtlDeps) {
     this.metrics = createEtlMetrics(d.registry);
     this.log = d.logger.child({ component: 'etl' });
-    this.closer = new Closer({
+    this.roles = d.roles ?? new Set(ETL_ROLES);
+    const bus = d.bus;
+    if (bus === null && (this.roles.has('consume') || this.roles.has('close'))) {
+      throw new Error('the consume and close roles need the bus');
+    }
+    this.concurrency = d.config.batchConcurrency > 0 ? d.config.batchConcurrency : availableParallelism();
+    this.claims = new JobClaims({
       state: d.state,
-      clock: d.clock,
+      holder: this.id,
+      leaseMs: d.config.jobLeaseRealMs,
       logger: this.log,
       metrics: this.metrics,
-      config: d.config.closer,
-      types: () => this.activeTypes().map((t) => t.name),
-      backlog: async (type) => {
-        try {
-          return await d.bus.backlog(subscriptionFor(type));
-        } catch (err) {
-          if ((err as { code?: string }).code === 'subscription_not_found') return null;
-          throw err;
-        }
-      },
-      exactBacklog: d.bus.capabilities.exactBacklog,
-      redeliveryWithinRealMs: d.bus.capabilities.redeliveryWithinRealMs,
-      consumer: (type, hour) => {
-        const c = this.consumers.get(type);
-        return c === undefined ? null : { steadySince: c.steadySince(), ...c.hourView(hour) };
-      },
     });
-    this.loader = d.warehouse
-      ? new WarehouseLoader({
-          warehouse: d.warehouse,
-          state: d.state,
-          objects: d.objects,
-          clock: d.clock,
-          logger: this.log,
-          types: () => this.activeTypes(),
-        })
-      : null;
+    this.closer =
+      bus === null || !this.roles.has('close')
+        ? null
+        : new Closer({
+            state: d.state,
+            clock: d.clock,
+            logger: this.log,
+            metrics: this.metrics,
+            config: d.config.closer,
+            types: () => this.activeTypes().map((t) => t.name),
+            backlog: async (type) => {
+              try {
+                return await bus.backlog(subscriptionFor(type));
+              } catch (err) {
+                if ((err as { code?: string }).code === 'subscription_not_found') return null;
+                throw err;
+              }
+            },
+            exactBacklog: bus.capabilities.exactBacklog,
+            redeliveryWithinRealMs: bus.capabilities.redeliveryWithinRealMs,
+            consumer: (type, hour) => {
+              const c = this.consumers.get(type);
+              return c === undefined ? null : { steadySince: c.steadySince(), ...c.hourView(hour) };
+            },
+            claim: (type, hour) => this.claims.claim({ kind: 'close', type, partition: hour }),
+          });
+    this.loader =
+      d.warehouse && this.roles.has('load')
+        ? new WarehouseLoader({
+            warehouse: d.warehouse,
+            state: d.state,
+            objects: d.objects,
+            clock: d.clock,
+            logger: this.log,
+            types: () => this.activeTypes(),
+            claims: this.claims,
+          })
+        : null;
   }
 
   private activeTypes(): EventType[] {
@@ -110,11 +148,16 @@ export class EtlService {
   }
 
   async start(): Promise<void> {
-    if (this.d.consume !== false) {
-      for (const t of this.activeTypes()) await this.ensureConsumer(t);
-    }
+    for (const t of this.activeTypes()) await this.ensureConsumer(t);
     this.timer = setInterval(() => void this.pass(), this.d.config.passIntervalRealMs);
-    this.log.info({ id: this.id, types: [...this.consumers.keys()] }, 'etl started');
+    const roles = ETL_ROLES.filter((r) => this.roles.has(r));
+    this.log.info(
+      { id: this.id, roles, batchConcurrency: this.concurrency, types: [...this.consumers.keys()] },
+      'etl started',
+    );
+    if (this.roles.has('load') && this.loader === null) {
+      this.log.info('role load: no warehouse is configured, so nothing is loaded');
+    }
   }
 
   /**
@@ -122,7 +165,8 @@ export class EtlService {
    * type gained a version (what it buffered is committed first). Idempotent.
    */
   async ensureConsumer(t: EventType): Promise<void> {
-    if (this.d.consume === false || this.stopped) return;
+    const bus = this.d.bus;
+    if (!this.roles.has('consume') || bus === null || this.stopped) return;
     const running = this.consumers.get(t.name);
     if (running !== undefined && running.type.versions.length === t.versions.length) return;
     if (running !== undefined) {
@@ -130,7 +174,7 @@ export class EtlService {
       await running.close();
     }
     const c = new TypeConsumer(t, {
-      bus: this.d.bus,
+      bus,
       objects: this.d.objects,
       state: this.d.state,
       clock: this.d.clock,
@@ -157,7 +201,10 @@ export class EtlService {
     return [...this.consumers.keys()];
   }
 
-  /** One closer + dedup pass (shared if one is running). */
+  /**
+   * One pass: closes what can close, starts the dedup jobs that are due (without waiting for them:
+   * see {@link settled}) and loads what is published (shared if one is running).
+   */
   pass(): Promise<void> {
     this.passing ??= this.runPass().finally(() => {
       this.passing = null;
@@ -165,38 +212,62 @@ export class EtlService {
     return this.passing;
   }
 
+  /** Waits for the dedup jobs running now to end. */
+  async settled(): Promise<void> {
+    while (this.running.size > 0) await Promise.all([...this.running.values()]);
+  }
+
   private async runPass(): Promise<void> {
     for (const [type, c] of this.consumers) this.metrics.bufferedBytes.set({ type }, c.bufferedBytes());
-    let checks: HourCheck[];
-    try {
-      checks = await this.closer.run();
-    } catch (err) {
-      this.log.error({ err }, 'closer pass failed');
-      return;
+    if (this.closer !== null) {
+      try {
+        await this.closer.run();
+      } catch (err) {
+        this.log.error({ err }, 'closer pass failed');
+      }
     }
-    let jobs: Omit<PartitionJob, 'earlier'>[];
-    try {
-      jobs = await this.dueJobs(checks);
-    } catch (err) {
-      this.log.error({ err }, 'listing closed hours failed');
-      return;
+    if (this.roles.has('dedup') && !this.stopped) {
+      try {
+        await this.startDueJobs();
+      } catch (err) {
+        this.log.error({ err }, 'listing closed hours failed');
+      }
     }
-    for (const due of jobs) {
+    if (!this.stopped) await this.loader?.pass();
+  }
+
+  /**
+   * Starts due dedup jobs this process can claim, in free slots: per type its oldest due partition
+   * (once its window is settled), types served least recently first.
+   */
+  private async startDueJobs(): Promise<void> {
+    const due = await this.dueJobs();
+    const byType = new Map<string, Omit<PartitionJob, 'earlier'>>();
+    for (const job of due) if (!byType.has(job.type.name)) byType.set(job.type.name, job);
+    const order = [...byType.values()].sort(
+      (a, b) => (this.servedAt.get(a.type.name) ?? 0) - (this.servedAt.get(b.type.name) ?? 0) || a.start - b.start,
+    );
+    for (const job of order) {
       if (this.stopped) return;
-      const key = `${due.type.name}\u0000${due.start}`;
-      const retry = this.retryAt.get(key);
-      if (retry !== undefined && performance.now() < retry.at) continue;
+      const type = job.type.name;
+      if (this.running.has(type)) continue;
+      const small = job.hours.reduce((n, h) => n + h.ledgerTotal, 0) < WORKERS_FROM_EVENTS;
+      // one slot more than batchConcurrency, for small partitions only
+      if (this.running.size >= this.concurrency + (small ? 1 : 0)) continue;
       let earlier: string[] | null;
       try {
-        earlier = await this.earlierPartition(due);
+        earlier = await this.earlierPartition(job);
       } catch (err) {
-        this.log.error({ err, type: due.type.name }, 'reading the previous partition failed');
+        this.log.error({ err, type }, 'reading the previous partition failed');
         continue;
       }
       if (earlier === null) continue; // the previous partition is not settled yet
-      await this.dedup({ ...due, earlier }, key, retry);
+      const claim = await this.claims.claim({ kind: 'dedup', type, partition: job.start });
+      if (claim === null) continue; // another worker runs it, or it waits for its retry
+      this.servedAt.set(type, performance.now());
+      const run = this.runDedupJob({ ...job, earlier }, claim).finally(() => this.running.delete(type));
+      this.running.set(type, run);
     }
-    if (!this.stopped) await this.loader?.pass();
   }
 
   /**
@@ -225,7 +296,7 @@ export class EtlService {
   }
 
   /** Closed partitions ready for dedup, oldest first. */
-  private async dueJobs(checks: readonly HourCheck[]): Promise<Omit<PartitionJob, 'earlier'>[]> {
+  private async dueJobs(): Promise<Omit<PartitionJob, 'earlier'>[]> {
     const now = this.d.clock.now();
     const types = new Map(this.activeTypes().map((t) => [t.name, t]));
     const closed = await this.d.state.listHours({ states: ['closed', 'deduped'] });
@@ -244,23 +315,24 @@ export class EtlService {
       day.hours.push(h);
       days.set(key, day);
     }
-    for (const day of days.values()) {
-      // a day is deduped once it ended and none of its hours is still waiting to close
-      const waiting = checks.some(
-        (c) => c.type === day.type.name && c.waitingFor !== null && c.hour >= day.start && c.hour < day.start + DAY_MS,
-      );
-      if (now >= day.start + DAY_MS && !waiting) jobs.push({ ...day, daily: true });
+    if (days.size > 0) {
+      // a day is deduped once it ended and none of its hours with ledgers is still to close
+      const unclosed = await this.d.state.listLedgers({ unclosed: true });
+      for (const day of days.values()) {
+        const waiting = unclosed.some(
+          (e) => e.type === day.type.name && e.hour >= day.start && e.hour < day.start + DAY_MS,
+        );
+        if (now >= day.start + DAY_MS && !waiting) jobs.push({ ...day, daily: true });
+      }
     }
     return jobs.sort((a, b) => a.start - b.start);
   }
 
-  private async dedup(
-    job: PartitionJob,
-    key: string,
-    retry: { failures: number; since: number } | undefined,
-  ): Promise<void> {
+  private async runDedupJob(job: PartitionJob, claim: Claim): Promise<void> {
     const type = job.type.name;
     const started = performance.now();
+    this.metrics.jobsRunning.inc({ kind: 'dedup' });
+    const patch = (p: HourUpdate['patch']): HourUpdate[] => job.hours.map((h) => ({ type, hour: h.hour, patch: p }));
     try {
       const result =
         (await this.failedHourOfDay(job)) ??
@@ -270,11 +342,16 @@ export class EtlService {
           clock: this.d.clock,
           logger: this.log,
           config: { ...this.d.config.dedup, workDir: this.d.workDir },
+          fence: claim.lease,
+          signal: claim.signal,
         }));
       const now = this.d.clock.now();
       if (result.status === 'failed') {
-        for (const h of job.hours)
-          await this.d.state.updateHour(type, h.hour, { state: 'failed', error: result.error }, now);
+        await claim.finish(
+          { state: 'failed', error: result.error },
+          patch({ state: 'failed', error: result.error }),
+          now,
+        );
         this.metrics.hoursFailed.inc({ type });
         this.log.error(
           { type, partition: new Date(job.start).toISOString(), error: result.error },
@@ -282,79 +359,95 @@ export class EtlService {
         );
         return;
       }
-      for (const h of job.hours) {
-        await this.d.state.updateHour(
-          type,
-          h.hour,
-          { state: 'published', manifest: result.manifestName, publishedAt: now, error: null },
-          now,
-        );
-      }
-      this.retryAt.delete(key);
-      const m = result.manifest;
-      this.metrics.hoursPublished.inc({ type });
-      this.metrics.duplicatesRemoved.inc({ type }, m.duplicatesRemoved);
-      // a manifest an earlier attempt wrote before idConflicts existed has none
-      const conflicts = m.idConflicts ?? 0;
-      this.metrics.idConflicts.inc({ type }, conflicts);
-      if (conflicts > 0) {
-        this.log.warn(
-          { type, partition: m.start, idConflicts: conflicts },
-          'events reused a (producer, id) with another payload: the first copy was kept',
-        );
-      }
-      this.metrics.dedupSeconds.observe({ type }, (performance.now() - started) / 1000);
-      this.metrics.dedupRatio.set({ type }, m.rawEventsIn === 0 ? 0 : m.duplicatesRemoved / m.rawEventsIn);
-      const end = job.start + (job.daily ? DAY_MS : HOUR_MS);
-      this.metrics.deliveryDelay.observe({ type, tier: job.type.tier }, Math.max(0, now - end) / 1000);
-      this.log.info(
-        {
-          type,
-          partition: m.start,
-          eventsIn: m.rawEventsIn,
-          duplicates: m.duplicatesRemoved,
-          idConflicts: conflicts,
-          eventsOut: m.eventsOut,
-          seconds: m.dedupSeconds,
-        },
-        'partition published',
+      await claim.finish(
+        { state: 'done' },
+        patch({ state: 'published', manifest: result.manifestName, publishedAt: now, error: null }),
+        now,
       );
+      this.published(job, result.manifest, started, now, claim);
     } catch (err) {
-      const failures = (retry?.failures ?? 0) + 1;
-      const since = retry?.since ?? this.d.clock.now();
-      const wait = Math.min(60_000, 1000 * 2 ** Math.min(failures - 1, 6));
-      this.retryAt.set(key, { at: performance.now() + wait, failures, since });
-      this.metrics.dedupFailures.inc({ type });
-      this.log.error(
-        { err, type, partition: new Date(job.start).toISOString(), failures, retryInMs: wait },
-        'dedup failed; will retry',
-      );
-      await this.recordDedupError(job, err, failures, since);
+      if (err instanceof LeaseLost || claim.signal.aborted) {
+        this.log.warn({ job: claim.describe() }, 'dedup job given up: another worker took it over');
+        return;
+      }
+      await this.dedupFailed(job, claim, err);
+    } finally {
+      claim.stop();
+      this.metrics.jobsRunning.dec({ kind: 'dedup' });
     }
   }
 
-  /** Records a failing dedup on the partition's hours (cleared when it is published). */
-  private async recordDedupError(job: PartitionJob, err: unknown, failures: number, since: number): Promise<void> {
+  private published(job: PartitionJob, m: Manifest, started: number, now: number, claim: Claim): void {
+    const type = job.type.name;
+    this.metrics.hoursPublished.inc({ type });
+    this.metrics.duplicatesRemoved.inc({ type }, m.duplicatesRemoved);
+    // a manifest an earlier attempt wrote before idConflicts existed has none
+    const conflicts = m.idConflicts ?? 0;
+    this.metrics.idConflicts.inc({ type }, conflicts);
+    if (conflicts > 0) {
+      this.log.warn(
+        { type, partition: m.start, idConflicts: conflicts },
+        'events reused a (producer, id) with another payload: the first copy was kept',
+      );
+    }
+    this.metrics.dedupSeconds.observe({ type }, (performance.now() - started) / 1000);
+    this.metrics.dedupRatio.set({ type }, m.rawEventsIn === 0 ? 0 : m.duplicatesRemoved / m.rawEventsIn);
+    const end = job.start + (job.daily ? DAY_MS : HOUR_MS);
+    this.metrics.deliveryDelay.observe({ type, tier: job.type.tier }, Math.max(0, now - end) / 1000);
+    this.log.info(
+      {
+        type,
+        partition: m.start,
+        eventsIn: m.rawEventsIn,
+        duplicates: m.duplicatesRemoved,
+        idConflicts: conflicts,
+        eventsOut: m.eventsOut,
+        seconds: m.dedupSeconds,
+        attempt: claim.lease.attempts,
+      },
+      'partition published',
+    );
+  }
+
+  /**
+   * Releases a failed job for a retry with backoff, recording the error on its hours (cleared
+   * when it is published).
+   */
+  private async dedupFailed(job: PartitionJob, claim: Claim, err: unknown): Promise<void> {
+    const type = job.type.name;
+    const attempts = claim.lease.attempts;
+    const now = this.d.clock.now();
+    // since the first failure: kept in the error recorded on the hours, so any worker continues it
+    const since = job.hours.map((h) => /^dedup_failed: .* since (\S+); retried\)$/.exec(h.error ?? '')?.[1])[0];
+    const wait = Math.min(60_000, 1000 * 2 ** Math.min(attempts - 1, 6));
+    this.metrics.dedupFailures.inc({ type });
+    this.log.error(
+      { err, type, partition: new Date(job.start).toISOString(), attempts, retryInMs: wait },
+      'dedup failed; will retry',
+    );
     const e = err as { message?: unknown; code?: unknown };
     const code = typeof e.code === 'string' ? ` [${e.code}]` : '';
     const text = typeof e.message === 'string' ? e.message : String(err);
-    const error = `dedup_failed: ${text}${code} (${failures} attempt${failures === 1 ? '' : 's'} since ${new Date(since).toISOString()}; retried)`;
-    const now = this.d.clock.now();
+    const error = `dedup_failed: ${text}${code} (${attempts} attempt${attempts === 1 ? '' : 's'} since ${since ?? new Date(now).toISOString()}; retried)`;
     try {
-      for (const h of job.hours) await this.d.state.updateHour(job.type.name, h.hour, { error }, now);
+      await claim.finish(
+        { state: 'ready', runAfterMs: wait, error },
+        job.hours.map((h) => ({ type, hour: h.hour, patch: { error } })),
+        now,
+      );
     } catch (recordErr) {
-      this.log.warn({ err: recordErr, type: job.type.name }, 'recording the dedup error failed');
+      this.log.warn({ err: recordErr, type }, 'recording the dedup error failed');
     }
   }
 
   /** What an ended hour waited for at the closer's last pass in this process (null: not waiting or not known). */
   waitingFor(type: string, hour: number): string | null {
-    return this.closer.waitingFor(type, hour);
+    return this.closer?.waitingFor(type, hour) ?? null;
   }
 
   /** What ended, unclosed hours wait for, judged now by this process's closer (bus figures included). */
-  explainClosing(hours: readonly { type: string; hour: number }[]): Promise<Map<string, string>> {
-    return this.closer.explain(hours);
+  async explainClosing(hours: readonly { type: string; hour: number }[]): Promise<Map<string, string>> {
+    return (await this.closer?.explain(hours)) ?? new Map();
   }
 
   /**
@@ -388,6 +481,7 @@ export class EtlService {
     if (this.timer) clearInterval(this.timer);
     await Promise.all([...this.consumers.values()].map((c) => c.close()));
     await this.passing;
+    await this.settled();
     this.log.info('etl stopped');
   }
 }

@@ -1,9 +1,11 @@
 /**
  * Loads published partitions into the warehouse, for types whose `storage` is `warehouse`: each
  * published partition not loaded yet (oldest first) is loaded with its manifest's data files, and
- * its hours are marked `loadedAt`. A load replaces the partition in the warehouse, so a load
- * repeated after a crash between loading and recording is harmless. A failed load is retried on
- * later passes with backoff; the files stay the source of truth.
+ * its hours are marked `loadedAt`. Each load is a `load` job claimed in the state store, so of
+ * several ETL processes one loads a partition. A load replaces the partition in the warehouse, so
+ * a load repeated after a crash between loading and recording (or after a takeover) is harmless. A
+ * failed load is released for a retry with backoff (1 s doubling to 60 s); the files stay the
+ * source of truth.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
@@ -12,6 +14,7 @@ import type { ObjectStore } from '../core/ports/object-store.js';
 import type { HourRecord, StateStore } from '../core/ports/state-store.js';
 import type { Warehouse } from '../core/ports/warehouse.js';
 import type { Manifest } from './dedup.js';
+import type { Claim, JobClaims } from './job-claims.js';
 
 export interface WarehouseLoaderDeps {
   readonly warehouse: Warehouse;
@@ -21,12 +24,12 @@ export interface WarehouseLoaderDeps {
   readonly logger: Logger;
   /** The types this process serves (current catalogue). */
   readonly types: () => readonly EventType[];
+  readonly claims: JobClaims;
 }
 
 export class WarehouseLoader {
   /** Schema fingerprints whose table this process made sure of, per type (a new version checks again). */
   private readonly tables = new Map<string, string>();
-  private readonly retryAt = new Map<string, { at: number; failures: number }>();
   private readonly log: Logger;
 
   constructor(private readonly d: WarehouseLoaderDeps) {
@@ -57,23 +60,36 @@ export class WarehouseLoader {
     let loaded = 0;
     for (const [manifestName, group] of [...partitions].sort((a, b) => (a[1][0]?.hour ?? 0) - (b[1][0]?.hour ?? 0))) {
       const type = types.get(group[0]?.type ?? '') as EventType;
-      const retry = this.retryAt.get(manifestName);
-      if (retry !== undefined && performance.now() < retry.at) continue;
+      const start = Math.min(...group.map((h) => h.hour));
+      let claim: Claim | null;
       try {
-        await this.load(type, manifestName, group);
-        this.retryAt.delete(manifestName);
+        claim = await this.d.claims.claim({ kind: 'load', type: type.name, partition: start });
+      } catch (err) {
+        this.log.error({ err, type: type.name, manifest: manifestName }, 'claiming a warehouse load failed');
+        continue;
+      }
+      if (claim === null) continue; // another worker loads it, or it waits for its retry
+      try {
+        await this.load(type, manifestName, group, claim);
         loaded++;
       } catch (err) {
-        const failures = (retry?.failures ?? 0) + 1;
-        const wait = Math.min(60_000, 1000 * 2 ** Math.min(failures, 6));
-        this.retryAt.set(manifestName, { at: performance.now() + wait, failures });
-        this.log.error({ err, type: type.name, manifest: manifestName, retryInMs: wait }, 'warehouse load failed');
+        const wait = Math.min(60_000, 1000 * 2 ** Math.min(claim.lease.attempts, 6));
+        this.log.error(
+          { err, type: type.name, manifest: manifestName, attempts: claim.lease.attempts, retryInMs: wait },
+          'warehouse load failed',
+        );
+        const error = `warehouse_load_failed: ${(err as Error).message}`;
+        await claim.finish({ state: 'ready', runAfterMs: wait, error }, [], this.d.clock.now()).catch((e: unknown) => {
+          this.log.warn({ err: e, type: type.name }, 'releasing a failed warehouse load failed');
+        });
+      } finally {
+        claim.stop();
       }
     }
     return loaded;
   }
 
-  private async load(type: EventType, manifestName: string, hours: readonly HourRecord[]): Promise<void> {
+  private async load(type: EventType, manifestName: string, hours: readonly HourRecord[], claim: Claim): Promise<void> {
     const m = JSON.parse((await this.d.objects.get(manifestName)).toString('utf8')) as Manifest;
     const fingerprint = latestVersion(type).fingerprint;
     if (this.tables.get(type.name) !== fingerprint) {
@@ -90,7 +106,11 @@ export class WarehouseLoader {
         ? 0
         : (await this.d.warehouse.loadPartition({ type, start, daily, files, rows: m.eventsOut })).rows;
     const now = this.d.clock.now();
-    for (const h of hours) await this.d.state.updateHour(h.type, h.hour, { loadedAt: now }, now);
+    await claim.finish(
+      { state: 'done' },
+      hours.map((h) => ({ type: h.type, hour: h.hour, patch: { loadedAt: now } })),
+      now,
+    );
     this.log.info(
       { type: type.name, partition: m.start, rows, seconds: Math.round(performance.now() - started) / 1000 },
       'partition loaded into the warehouse',

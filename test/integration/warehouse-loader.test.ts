@@ -68,8 +68,10 @@ describe('warehouse loader', () => {
     expect(load?.files.length).toBeGreaterThan(0);
     expect(load?.files.every((f) => f.startsWith('final/EndSong/date=2026-11-22/hour=10/'))).toBe(true);
     // more passes load nothing again; PageView (files only) is never loaded
-    await h.etl.pass();
-    await h.etl.pass();
+    for (let i = 0; i < 2; i++) {
+      await h.etl.pass();
+      await h.etl.settled();
+    }
     expect(warehouse.loads).toHaveLength(1);
     expect((await h.store.listHours({ type: 'PageView', states: ['published'] }))[0]?.loadedAt).toBeNull();
   }, 40_000);

@@ -72,6 +72,7 @@ export async function startEtlHarness(options: EtlHarnessOptions & { clock: Cloc
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         await etl.pass();
+        await etl.settled();
         if (await done()) return;
         if (Date.now() > deadline) throw new Error('condition not reached in time');
         await new Promise((r) => setTimeout(r, 50));
