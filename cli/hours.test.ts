@@ -96,6 +96,14 @@ describe('hourglass hours: ranges, daily types, unknown types', () => {
     }
     await publish('EndSong', older, 7, [7, 0, 7]);
     await publish('EndSong', recent, 9, [9, 1, 8]);
+    // its dedup job failed once on one worker, then another published it
+    const key = { kind: 'dedup' as const, type: 'EndSong', partition: recent };
+    const first = await store.claimJob(key, 'etl-a', 60_000);
+    if (first === null) throw new Error('not claimed');
+    await store.finishJob(first, { state: 'ready', runAfterMs: 0, error: 'dedup_failed: x' }, [], now);
+    const second = await store.claimJob(key, 'etl-b', 60_000);
+    if (second === null) throw new Error('not claimed');
+    await store.finishJob(second, { state: 'done' }, [], now);
     await store.close();
     return { dir, day, recent, older };
   }
@@ -128,6 +136,10 @@ describe('hourglass hours: ranges, daily types, unknown types', () => {
       expect(table.out()).toMatch(
         new RegExp(`UserCreate\\s+${new Date(day).toISOString().slice(0, 10)}\\s+published\\s+12\\s`),
       );
+
+      // attempts and worker: of the job that published the partition; none for a partition without one
+      expect(all[1]).toMatchObject({ attempts: 2, worker: 'etl-b' });
+      expect(all[0]).toMatchObject({ attempts: null, worker: null });
 
       const hoursOf = (rows: { type: string; hour: string }[]) => rows.map((r) => `${r.type} ${r.hour}`);
       expect(hoursOf(await json(['--data-dir', dir, '--last', '4']))).toEqual([

@@ -6,7 +6,7 @@ import { HOUR_MS, hourLabel, hourStart } from '../core/hours.js';
 import { silentLogger } from '../core/logger.js';
 import type { StateStore } from '../core/ports/state-store.js';
 import { storeExplainer } from '../etl/closer.js';
-import { hourStates, partitionStates } from '../etl/hour-states.js';
+import { hourStates, partitionStates, withJobs } from '../etl/hour-states.js';
 import { configFromFlags, DATA_DIR_OPTIONS, DATA_DIR_USAGE, formatFlag, formatRows } from './common.js';
 import { openPipelineState, PIPELINE_USAGE, pipelineOf } from './parallel.js';
 import { commandClock, etlConfigOf } from './pipeline.js';
@@ -102,7 +102,11 @@ export async function runHours(argv: string[], io: CliIo): Promise<number> {
     const states = (await hourStates(store, now, { type: values.type, from: dayStart }, explain)).filter(
       (s) => from === undefined || daily.has(s.type) || s.hour >= from,
     );
-    const rows = partitionStates(states, (t) => daily.has(t), now).map((p) => ({
+    const jobs = await store.listJobs({ type: values.type, from: dayStart });
+    const rows = withJobs(
+      partitionStates(states, (t) => daily.has(t), now),
+      jobs,
+    ).map((p) => ({
       type: p.type,
       hour:
         format === 'table'
@@ -118,6 +122,8 @@ export async function runHours(argv: string[], io: CliIo): Promise<number> {
       out: p.eventsOut,
       late: p.lateEvents,
       closedBy: p.closedBy,
+      attempts: p.attempts,
+      worker: p.worker,
       ...(format === 'table' ? {} : { manifest: p.manifest }),
       waitingFor: p.waitingFor,
       error: p.error,

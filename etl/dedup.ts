@@ -285,6 +285,9 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
   await mkdir(work, { recursive: true, mode: 0o700 });
   const log = d.logger.child({ type: type.name, partition: new Date(job.start).toISOString() });
   let pool: Shredder | undefined;
+  // final files this attempt uploaded, and whether it went on to write the manifest
+  const uploaded: string[] = [];
+  let manifestTried = false;
   try {
     const files: RawFile[] = [];
     const required = new Map<string, Range[]>();
@@ -442,10 +445,12 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     const prefix = finalPrefix(type.name, job.start, job.daily);
     const published: { name: string; bytes: number; rows: number; sha256: string }[] = [];
     for (const o of outputs) {
+      d.signal?.throwIfAborted();
       if (o.rows === 0) continue;
       const name = `${prefix}${o.path.slice(o.path.lastIndexOf('/') + 1)}`;
       const sha256 = await fileSha256(o.path);
       const info = await d.objects.putFile(name, o.path);
+      uploaded.push(name);
       published.push({ name, bytes: info.size, rows: o.rows, sha256 });
     }
     const eventsOut = published.reduce((n, f) => n + f.rows, 0);
@@ -490,6 +495,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     const manifestName = `${prefix}${MANIFEST}`;
     let final = manifest;
     d.signal?.throwIfAborted();
+    manifestTried = true;
     try {
       await d.objects.put(manifestName, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
     } catch (err) {
@@ -506,6 +512,17 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       }
     }
     return { status: 'published', manifest: final, manifestName };
+  } catch (err) {
+    // stopped before its manifest (its claim lost, a write failed): no manifest lists its files,
+    // so they go (best effort: a later attempt's cleanup removes what is left)
+    if (!manifestTried) {
+      for (const name of uploaded) {
+        await d.objects
+          .delete(name)
+          .catch((e: unknown) => log.warn({ err: e, name }, 'removing an unlisted file failed'));
+      }
+    }
+    throw err;
   } finally {
     await pool?.close();
     await rm(work, { recursive: true, force: true });

@@ -4,7 +4,7 @@
  * `published`, `failed`; and the same per partition (a daily type's hours folded into its days).
  */
 import { HOUR_MS, hourLabel } from '../core/hours.js';
-import type { HourRecord, StateStore } from '../core/ports/state-store.js';
+import type { HourRecord, JobRecord, StateStore } from '../core/ports/state-store.js';
 
 export type HourStateName = 'open' | 'closing' | HourRecord['state'];
 
@@ -174,4 +174,31 @@ function foldDay(hours: readonly HourStatus[], now: number): PartitionStatus {
     waitingFor,
     error: pick((r) => r.error),
   };
+}
+
+/** A partition with the batch job that moves it on (or moved it last): runs so far and who ran it. */
+export interface PartitionWithJob extends PartitionStatus {
+  /** Runs of the job (a retry after a failure, or a takeover after a worker died, adds one); null: no job yet. */
+  readonly attempts: number | null;
+  /** The ETL process that holds or last held the job; null: no job yet. */
+  readonly worker: string | null;
+}
+
+/**
+ * Each partition with its job: while it is closing, its (first closing) hour's `close` job; after,
+ * its `dedup` job (the one that published or failed it).
+ */
+export function withJobs(partitions: readonly PartitionStatus[], jobs: readonly JobRecord[]): PartitionWithJob[] {
+  const byKey = new Map(jobs.map((j) => [`${j.kind}\u0000${hourKey(j.type, j.partition)}`, j]));
+  return partitions.map((p) => {
+    let job: JobRecord | undefined;
+    if (p.state === 'closing' || p.state === 'open') {
+      for (let h = p.start; h < p.start + (p.daily ? DAY_MS : HOUR_MS) && job === undefined; h += HOUR_MS) {
+        job = byKey.get(`close\u0000${hourKey(p.type, h)}`);
+      }
+    } else {
+      job = byKey.get(`dedup\u0000${hourKey(p.type, p.start)}`);
+    }
+    return { ...p, attempts: job?.attempts ?? null, worker: job?.holder ?? null };
+  });
 }

@@ -46,6 +46,11 @@ export class Claim {
   private async renew(): Promise<void> {
     if (this.ended) return;
     const asked = performance.now();
+    // a store that does not answer (a renewal still pending) must not keep a job running past its lease
+    if (asked >= this.deadline) {
+      this.lose('its lease ended before a renewal succeeded');
+      return;
+    }
     try {
       const until = await this.d.state.renewJob(this.lease, this.d.leaseMs);
       if (this.ended) return;
