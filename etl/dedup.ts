@@ -27,7 +27,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import avro from 'avsc';
@@ -277,11 +277,47 @@ function sqlString(s: string): string {
   return `'${s.replaceAll("'", "''")}'`;
 }
 
+/** Scratch folders of dedup attempts are named `dedup-<pid>-…` (see {@link removeDeadWorkDirs}). */
+const WORK_DIR_PREFIX = 'dedup-';
+
+/**
+ * Removes the scratch folders that processes no longer running left in `workDir` (a worker killed
+ * in the middle of a job). Folders of live processes, and names not of this form, are kept.
+ * Returns the names removed.
+ */
+export async function removeDeadWorkDirs(workDir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(workDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const pid = Number(/^dedup-(\d+)-/.exec(name)?.[1] ?? Number.NaN);
+    if (!Number.isInteger(pid) || pid <= 0 || processAlive(pid)) continue;
+    await rm(join(workDir, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it runs, as another user
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupResult> {
   const started = performance.now();
   const type = job.type;
   const attempt = uniquePart();
-  const work = join(d.config.workDir, `dedup-${type.name}-${job.start}-${attempt}`);
+  const work = join(d.config.workDir, `${WORK_DIR_PREFIX}${process.pid}-${type.name}-${job.start}-${attempt}`);
   await mkdir(work, { recursive: true, mode: 0o700 });
   const log = d.logger.child({ type: type.name, partition: new Date(job.start).toISOString() });
   let pool: Shredder | undefined;

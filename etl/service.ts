@@ -32,7 +32,14 @@ import type { HourRecord, HourUpdate, StateStore } from '../core/ports/state-sto
 import type { Warehouse } from '../core/ports/warehouse.js';
 import { Closer, type CloserConfig } from './closer.js';
 import { type ConsumerConfig, TypeConsumer } from './consumer.js';
-import { type DedupConfig, type Manifest, type PartitionJob, runDedup, WORKERS_FROM_EVENTS } from './dedup.js';
+import {
+  type DedupConfig,
+  type Manifest,
+  type PartitionJob,
+  removeDeadWorkDirs,
+  runDedup,
+  WORKERS_FROM_EVENTS,
+} from './dedup.js';
 import { type Claim, JobClaims } from './job-claims.js';
 import { createEtlMetrics, type EtlMetrics } from './metrics.js';
 import { WarehouseLoader } from './warehouse-loader.js';
@@ -148,6 +155,10 @@ export class EtlService {
   }
 
   async start(): Promise<void> {
+    if (this.roles.has('dedup')) {
+      const removed = await removeDeadWorkDirs(this.d.workDir);
+      if (removed.length > 0) this.log.info({ removed }, 'removed scratch folders of dedup workers that died');
+    }
     for (const t of this.activeTypes()) await this.ensureConsumer(t);
     this.timer = setInterval(() => void this.pass(), this.d.config.passIntervalRealMs);
     const roles = ETL_ROLES.filter((r) => this.roles.has(r));
