@@ -22,7 +22,7 @@ import { createEtlMetrics } from '../../etl/metrics.js';
 import { rawSchemaFor, writeEnvelope } from '../../etl/raw-record.js';
 import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js';
 import { type EtlHarness, startEtlHarness } from '../support/etl-harness.js';
-import { endSong, pageView } from '../support/ingress-harness.js';
+import { endSong, pageView, userCreate } from '../support/ingress-harness.js';
 
 const H = Date.UTC(2026, 10, 22, 10);
 const cleanups: (() => Promise<void>)[] = [];
@@ -526,14 +526,7 @@ describe('isolation', () => {
       Array.from({ length: 100 }, (_, i) => ({
         type: 'UserCreate',
         id: `uc-${i}`,
-        payload: {
-          userId: `u${i}`,
-          country: 'NO',
-          signupMethod: 'PHONE',
-          birthYear: 1990,
-          referrer: null,
-          marketingOptIn: false,
-        },
+        payload: userCreate({ userId: `u${i}` }),
       })),
     );
     // every EndSong and UserCreate event is stored before the hour ends (a slow machine may still be

@@ -11,7 +11,7 @@ import type { StateStore } from '../../core/ports/state-store.js';
 import type { Manifest } from '../../etl/dedup.js';
 import type { EtlService } from '../../etl/service.js';
 import { type EtlHarness, startEtlHarness } from '../support/etl-harness.js';
-import { endSong, pageView } from '../support/ingress-harness.js';
+import { endSong, pageView, userCreate } from '../support/ingress-harness.js';
 
 const H = Date.UTC(2026, 10, 22, 10);
 const cleanups: (() => Promise<void>)[] = [];
@@ -19,14 +19,34 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-const userCreate = (i: number) => ({
-  userId: `u${i}`,
-  country: 'NO',
-  signupMethod: 'PHONE',
-  birthYear: 1990,
-  referrer: null,
-  marketingOptIn: false,
-});
+/** The object store, with uploads of final files under `prefix` held until `held` resolves (`onHold` says when one is). */
+function holdUploads(prefix: string, held: Promise<void>, onHold: () => void = () => undefined) {
+  return (inner: ObjectStore): ObjectStore =>
+    new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'putFile') {
+          return async (name: string, path: string) => {
+            if (name.startsWith(prefix)) {
+              onHold();
+              await held;
+            }
+            return target.putFile(name, path);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+}
+
+/** A promise and the function that resolves it. */
+function gate(): { held: Promise<void>; release: () => void } {
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((r) => {
+    release = r;
+  });
+  return { held, release };
+}
 
 /** A harness whose own ETL only consumes and closes: publishing is left to the workers of a test. */
 async function consumeAndClose(clock: ManualClock, etl: Record<string, unknown> = {}): Promise<EtlHarness> {
@@ -40,7 +60,7 @@ async function postHour(x: EtlHarness, tag: string, n: number, daily = false): P
   const events = Array.from({ length: n }, (_, i) => [
     { type: 'EndSong', id: `${tag}-es-${i}`, payload: endSong() },
     { type: 'PageView', id: `${tag}-pv-${i}`, payload: pageView() },
-    ...(daily ? [{ type: 'UserCreate', id: `${tag}-uc-${i}`, payload: userCreate(i) }] : []),
+    ...(daily ? [{ type: 'UserCreate', id: `${tag}-uc-${i}`, payload: userCreate({ userId: `u${i}` }) }] : []),
   ]).flat();
   expect((await x.post(events)).status).toBe(200);
 }
@@ -99,27 +119,11 @@ describe('batch jobs', () => {
 
     // worker A stalls in the middle of EndSong's publication: its uploads hang, and so does the
     // state store for its renewals (as a paused process would)
-    let release: () => void = () => undefined;
-    const held = new Promise<void>((r) => {
-      release = r;
-    });
+    const { held, release } = gate();
     let entered = false;
-    const stallUploads = (inner: ObjectStore): ObjectStore =>
-      new Proxy(inner, {
-        get(target, prop, receiver) {
-          if (prop === 'putFile') {
-            return async (name: string, path: string) => {
-              if (name.startsWith('final/EndSong/')) {
-                entered = true;
-                await held;
-              }
-              return target.putFile(name, path);
-            };
-          }
-          const v = Reflect.get(target, prop, receiver) as unknown;
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
-      });
+    const stallUploads = holdUploads('final/EndSong/', held, () => {
+      entered = true;
+    });
     const hangRenewals = (inner: StateStore): StateStore =>
       new Proxy(inner, {
         get(target, prop, receiver) {
@@ -167,23 +171,8 @@ describe('batch jobs', () => {
     await postHour(x, 'a', 30);
     clock.set(H + HOUR_MS + 1);
     await closedHours(x, 3); // UserCreate's too (empty; daily, so it waits for its day)
-    let release: () => void = () => undefined;
-    const held = new Promise<void>((r) => {
-      release = r;
-    });
-    const holdEndSong = (inner: ObjectStore): ObjectStore =>
-      new Proxy(inner, {
-        get(target, prop, receiver) {
-          if (prop === 'putFile') {
-            return async (name: string, path: string) => {
-              if (name.startsWith('final/EndSong/')) await held;
-              return target.putFile(name, path);
-            };
-          }
-          const v = Reflect.get(target, prop, receiver) as unknown;
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
-      });
+    const { held, release } = gate();
+    const holdEndSong = holdUploads('final/EndSong/', held);
     // one slot (plus the one for small partitions): EndSong holds the first
     const w = await x.worker({ etl: { batchConcurrency: 1 }, wrapObjects: holdEndSong });
     const published = async (type: string) => (await x.store.listHours({ type, states: ['published'] })).length === 1;

@@ -96,6 +96,18 @@ export function endSong(overrides: Record<string, unknown> = {}): Record<string,
   };
 }
 
+export function userCreate(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    userId: 'u-1',
+    country: 'NO',
+    signupMethod: 'PHONE',
+    birthYear: 1990,
+    referrer: null,
+    marketingOptIn: false,
+    ...overrides,
+  };
+}
+
 export function pageView(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     sessionId: 's-1',
