@@ -37,6 +37,12 @@ export interface ObjectStore {
   putFile(name: string, path: string): Promise<ObjectInfo>;
   /** The object's bytes; throws ObjectNotFound. */
   get(name: string): Promise<Buffer>;
+  /**
+   * Bytes `[offset, offset + length)` of the object: fewer when it ends before (none at or past
+   * its end). Throws ObjectNotFound; ObjectStoreFailed for a negative offset or length.
+   * Objects are write-once, so ranges read one after another come from the same bytes.
+   */
+  getRange(name: string, offset: number, length: number): Promise<Buffer>;
   /** Objects whose names start with `prefix`, sorted by name, a page at a time. */
   list(prefix: string, options?: ListOptions): Promise<ObjectPage>;
   /** Deletes `name`; deleting a missing object is not an error. */
@@ -46,6 +52,13 @@ export interface ObjectStore {
    * that need a file then copy it with `get`.
    */
   localPath(name: string): string | null;
+}
+
+/** Refuses a range `getRange` cannot serve (a backend calls it first). */
+export function checkRange(offset: number, length: number): string | null {
+  if (!Number.isSafeInteger(offset) || offset < 0) return 'offset must be a whole number, 0 or more';
+  if (!Number.isSafeInteger(length) || length < 0) return 'length must be a whole number, 0 or more';
+  return null;
 }
 
 /** Every object under `prefix`, across pages. */

@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ObjectStoreFailed } from '../../core/errors.js';
 import { listAll, type ObjectStore } from '../../core/ports/object-store.js';
 
 export function objectStoreContract(
@@ -50,6 +51,19 @@ export function objectStoreContract(
       expect(info.size).toBe(3 * 1024 * 1024);
       expect((await store.get('big/file.bin')).equals(Buffer.alloc(3 * 1024 * 1024, 7))).toBe(true);
       await expect(store.putFile('big/file.bin', path)).rejects.toMatchObject({ code: 'object_exists' });
+    });
+
+    it('reads byte ranges, shorter at the end and empty past it', async () => {
+      const body = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) & 0xff));
+      await store.put('range/obj', body);
+      expect((await store.getRange('range/obj', 0, 10)).equals(body.subarray(0, 10))).toBe(true);
+      expect((await store.getRange('range/obj', 123_457, 65_536)).equals(body.subarray(123_457, 188_993))).toBe(true);
+      expect((await store.getRange('range/obj', 299_990, 100)).equals(body.subarray(299_990))).toBe(true);
+      expect((await store.getRange('range/obj', 300_000, 10)).length).toBe(0);
+      expect((await store.getRange('range/obj', 5, 0)).length).toBe(0);
+      await expect(store.getRange('range/missing', 0, 10)).rejects.toMatchObject({ code: 'object_not_found' });
+      await expect(store.getRange('range/missing', 0, 0)).rejects.toMatchObject({ code: 'object_not_found' });
+      await expect(store.getRange('range/obj', -1, 10)).rejects.toBeInstanceOf(ObjectStoreFailed);
     });
 
     it('answers object_not_found for a missing object', async () => {

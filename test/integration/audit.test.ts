@@ -115,6 +115,7 @@ function remote(store: ObjectStore): ObjectStore {
     put: (n, b) => store.put(n, b),
     putFile: (n, p) => store.putFile(n, p),
     get: (n) => store.get(n),
+    getRange: (n, o, l) => store.getRange(n, o, l),
     list: (p, o) => store.list(p, o),
     delete: (n) => store.delete(n),
     localPath: () => null,

@@ -12,7 +12,13 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, link, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ObjectExists, ObjectNotFound, ObjectStoreFailed } from '../../../core/errors.js';
-import type { ListOptions, ObjectInfo, ObjectPage, ObjectStore } from '../../../core/ports/object-store.js';
+import {
+  checkRange,
+  type ListOptions,
+  type ObjectInfo,
+  type ObjectPage,
+  type ObjectStore,
+} from '../../../core/ports/object-store.js';
 import { fsyncDir } from '../../bus/embedded/fs-util.js';
 
 const STAGING = '.staging';
@@ -95,6 +101,32 @@ export class FsObjectStore implements ObjectStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFound({ name });
       throw new ObjectStoreFailed({ operation: 'get', name }, { cause: err });
+    }
+  }
+
+  async getRange(name: string, offset: number, length: number): Promise<Buffer> {
+    const bad = checkRange(offset, length);
+    if (bad !== null) throw new ObjectStoreFailed({ operation: 'getRange', name }, { cause: new Error(bad) });
+    let handle: import('node:fs/promises').FileHandle;
+    try {
+      handle = await open(this.localPath(name), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFound({ name });
+      throw new ObjectStoreFailed({ operation: 'getRange', name }, { cause: err });
+    }
+    try {
+      const buf = Buffer.alloc(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await handle.read(buf, got, length - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return got === length ? buf : buf.subarray(0, got);
+    } catch (err) {
+      throw new ObjectStoreFailed({ operation: 'getRange', name }, { cause: err });
+    } finally {
+      await handle.close();
     }
   }
 

@@ -45,7 +45,13 @@ import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { CRC32C, type File, IdempotencyStrategy, Storage, type StorageOptions } from '@google-cloud/storage';
 import { ConfigInvalid, ObjectExists, ObjectNotFound, ObjectStoreFailed } from '../../../core/errors.js';
-import type { ListOptions, ObjectInfo, ObjectPage, ObjectStore } from '../../../core/ports/object-store.js';
+import {
+  checkRange,
+  type ListOptions,
+  type ObjectInfo,
+  type ObjectPage,
+  type ObjectStore,
+} from '../../../core/ports/object-store.js';
 
 export interface GcsRetryOptions {
   /** Retries of one call after its first attempt; 0 turns retries off. Default 3 (the library's). */
@@ -199,6 +205,43 @@ export class GcsObjectStore implements ObjectStore {
     } catch (err) {
       if (statusOf(err) === 404) throw new ObjectNotFound({ name }, { cause: asError(err) });
       throw new ObjectStoreFailed({ operation: 'get', name }, { cause: asError(err) });
+    }
+  }
+
+  /**
+   * A ranged download (`Range: bytes=a-b`). The library cannot check a part against the object's
+   * CRC32C, so a range is not checked; a range past the end (416) is no bytes.
+   */
+  async getRange(name: string, offset: number, length: number): Promise<Buffer> {
+    const bad = checkRange(offset, length);
+    if (bad !== null) throw new ObjectStoreFailed({ operation: 'getRange', name }, { cause: new Error(bad) });
+    const file = this.file('getRange', name);
+    if (length === 0) {
+      await this.exists(file, name);
+      return Buffer.alloc(0);
+    }
+    try {
+      const [data] = await file.download({ start: offset, end: offset + length - 1, validation: false });
+      return data;
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 404) throw new ObjectNotFound({ name }, { cause: asError(err) });
+      if (status === 416) {
+        await this.exists(file, name);
+        return Buffer.alloc(0);
+      }
+      throw new ObjectStoreFailed({ operation: 'getRange', name }, { cause: asError(err) });
+    }
+  }
+
+  /** Throws ObjectNotFound unless the object exists. */
+  private async exists(file: File, name: string): Promise<void> {
+    try {
+      const [found] = await file.exists();
+      if (!found) throw new ObjectNotFound({ name });
+    } catch (err) {
+      if (err instanceof ObjectNotFound) throw err;
+      throw new ObjectStoreFailed({ operation: 'getRange', name }, { cause: asError(err) });
     }
   }
 
