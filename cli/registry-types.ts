@@ -98,6 +98,7 @@ export function eventTypeFromApi(name: string, body: unknown): EventType {
     storage: b.storage as EventType['storage'],
     retentionDays: Number(b.retentionDays),
     status: b.status as EventType['status'],
+    ...(typeof b.dedupWindow === 'string' ? { dedupWindow: b.dedupWindow } : {}),
     versions: parsed,
   };
 }

@@ -127,6 +127,7 @@ async function list(store: StateStore, format: OutputFormat, io: CliIo): Promise
     'retentionDays',
     'status',
     'compatibility',
+    'dedupWindow',
     'versions',
     'revision',
     'updatedAt',

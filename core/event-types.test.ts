@@ -24,6 +24,41 @@ async function typeDir(definition: unknown, schemas: Record<string, unknown>, fo
   return root;
 }
 
+describe('dedupWindow', () => {
+  const v1 = { 'v1.avsc': record([]) };
+  it.each([
+    ['1h', 30, '1h'],
+    ['6h', 30, '6h'],
+    ['48h', 30, '2d'],
+    ['1.5d', 30, '36h'],
+    ['7d', 7, '7d'],
+    ['30d', 30, '30d'],
+    ['720h', 30, '30d'],
+  ])('%s (retention %i d) is accepted, written as %s', async (dedupWindow, retentionDays, written) => {
+    const [t] = await loadEventTypes(await typeDir({ ...def, retentionDays, dedupWindow }, v1));
+    expect(t?.dedupWindow).toBe(written);
+  });
+
+  it.each([
+    ['31d', 90, 'dedup_window_invalid'],
+    ['0h', 30, 'dedup_window_invalid'],
+    ['90m', 30, 'dedup_window_invalid'],
+    ['1.5h', 30, 'dedup_window_invalid'],
+    [6, 30, 'dedup_window_invalid'],
+    ['1w', 30, 'dedup_window_invalid'],
+    ['8d', 7, 'dedup_window_beyond_retention'],
+    ['25h', 1, 'dedup_window_beyond_retention'],
+  ])('%s (retention %i d) is refused (%s), naming the field', async (dedupWindow, retentionDays, rule) => {
+    const err = (await loadEventTypes(await typeDir({ ...def, retentionDays, dedupWindow }, v1)).catch(
+      (e: unknown) => e,
+    )) as EventTypeInvalid;
+    expect(err).toBeInstanceOf(EventTypeInvalid);
+    expect(err.message).toMatch(/dedupWindow/);
+    expect(err.message).toContain(`(${rule})`);
+    expect(err.refusals).toEqual([{ path: 'dedupWindow', rule, message: expect.stringMatching(/^dedupWindow /) }]);
+  });
+});
+
 describe('loadEventTypes', () => {
   it('loads a valid type with defaults for optional fields', async () => {
     const root = await typeDir(
@@ -38,6 +73,7 @@ describe('loadEventTypes', () => {
       status: 'active',
       retentionDays: 30,
       compatibility: 'backward_transitive',
+      dedupWindow: '1h',
     });
     expect(t?.versions[0]?.fingerprint).toMatch(/^[0-9a-f]{64}$/);
   });

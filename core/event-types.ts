@@ -9,7 +9,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import avro from 'avsc';
+import { parseDurationMs } from './durations.js';
 import { EventTypeInvalid, type Refusal } from './errors.js';
+import { HOUR_MS } from './hours.js';
 import {
   COMPATIBILITY_MODES,
   type CompatibilityMode,
@@ -56,6 +58,12 @@ export interface EventTypeDefinition {
    * Definitions read from a folder, the API or the registry always have it.
    */
   readonly compatibility?: CompatibilityMode;
+  /**
+   * How far back dedup looks for an event's (producer, id): whole hours, `"6h"`, `"7d"`
+   * (README "The dedup window"); absent: `"1h"`, the previous partition. Definitions read from a
+   * folder, the API or the registry always have it, written as `formatDedupWindow` writes it.
+   */
+  readonly dedupWindow?: string;
 }
 
 /** The fields of a definition (`type.json`), in the order they are shown. */
@@ -69,7 +77,28 @@ export const DEFINITION_FIELDS = [
   'retentionDays',
   'status',
   'compatibility',
+  'dedupWindow',
 ] as const;
+
+const DAY_MS = 24 * HOUR_MS;
+export const DEFAULT_DEDUP_WINDOW = '1h';
+/** The longest dedup window (the id indexes it reads grow with it). */
+export const MAX_DEDUP_WINDOW_MS = 30 * DAY_MS;
+
+/** A dedup window in ms as definitions write it: whole days as `Nd`, else `Nh`. */
+export function formatDedupWindow(ms: number): string {
+  return ms % DAY_MS === 0 ? `${ms / DAY_MS}d` : `${ms / HOUR_MS}h`;
+}
+
+/** The dedup window of a definition, in ms (the default when it has none). */
+export function dedupWindowMs(def: EventTypeDefinition): number {
+  return parseDurationMs(def.dedupWindow ?? DEFAULT_DEDUP_WINDOW, 'hd') ?? HOUR_MS;
+}
+
+/** The dedup window of a definition as definitions write it (the default when it has none). */
+export function dedupWindowOf(def: EventTypeDefinition): string {
+  return formatDedupWindow(dedupWindowMs(def));
+}
 
 export interface EventType extends EventTypeDefinition {
   /** Schema versions, ascending; never empty. */
@@ -181,6 +210,12 @@ export function validateDefinition(raw: unknown, file: string): EventTypeDefinit
   if (typeof retentionDays !== 'number' || !Number.isInteger(retentionDays) || retentionDays < 1) {
     fail('retentionDays must be a positive integer');
   }
+  const dedupWindow = checkDedupWindow(
+    r.dedupWindow ?? DEFAULT_DEDUP_WINDOW,
+    retentionDays as number,
+    r.name as string,
+    file,
+  );
   return {
     name: r.name as string,
     owner: r.owner as string,
@@ -191,7 +226,36 @@ export function validateDefinition(raw: unknown, file: string): EventTypeDefinit
     retentionDays: retentionDays as number,
     status,
     compatibility,
+    dedupWindow,
   };
+}
+
+/**
+ * A valid `dedupWindow` written as `formatDedupWindow` writes it; refuses (naming the field and the
+ * rule) anything but whole hours from 1 h to 30 d, or a window longer than the type's retention
+ * (the id indexes it reads are deleted with their partitions).
+ */
+function checkDedupWindow(raw: unknown, retentionDays: number, type: string, file: string): string {
+  const refuse = (rule: string, message: string): never => {
+    throw new EventTypeInvalid(
+      { type, file, rule: `${message} (${rule})` },
+      { refusals: [{ path: 'dedupWindow', rule, message }] },
+    );
+  };
+  const ms = typeof raw === 'string' ? parseDurationMs(raw, 'hd') : null;
+  if (ms === null || ms % HOUR_MS !== 0 || ms < HOUR_MS || ms > MAX_DEDUP_WINDOW_MS) {
+    refuse(
+      'dedup_window_invalid',
+      `dedupWindow must be whole hours from 1h to 30d, written like "6h" or "7d" (got ${JSON.stringify(raw)})`,
+    );
+  }
+  if ((ms as number) > retentionDays * DAY_MS) {
+    refuse(
+      'dedup_window_beyond_retention',
+      `dedupWindow ${formatDedupWindow(ms as number)} is longer than the retention (${retentionDays} d): the id indexes it reads are deleted with their partitions`,
+    );
+  }
+  return formatDedupWindow(ms as number);
 }
 
 /** Loads one type folder. Throws EventTypeInvalid naming the file and the rule. */

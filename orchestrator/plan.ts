@@ -5,7 +5,7 @@
  * - `create`: a type the registry does not have (with all its versions);
  * - `new_version`: versions after the registered ones (each checked as the type's compatibility
  *   mode asks, with its field diff against the version before it);
- * - `update`: owner, description, tier, storage, retention or compatibility mode changed;
+ * - `update`: owner, description, tier, storage, retention, compatibility mode or dedup window changed;
  * - `retire`: the folder says `"status": "retiring"` or `"retired"` for an active type;
  * - `refused`: the change breaks a rule (each with its rule name and reason); `apply` then changes
  *   nothing at all;
@@ -29,6 +29,7 @@ import { basename, join } from 'node:path';
 import { EventTypeInvalid, type Refusal } from '../core/errors.js';
 import {
   compatibilityOf,
+  dedupWindowOf,
   type EventType,
   type EventTypeDefinition,
   loadEventTypeDir,
@@ -57,7 +58,7 @@ export interface PlannedChange {
   };
 }
 
-const UPDATABLE = ['owner', 'description', 'tier', 'storage', 'retentionDays', 'compatibility'] as const;
+const UPDATABLE = ['owner', 'description', 'tier', 'storage', 'retentionDays', 'compatibility', 'dedupWindow'] as const;
 
 type DeclaredSchema = { version: number; schema: string; fingerprint: string };
 
@@ -155,6 +156,7 @@ async function planOne(folder: string, folderName: string, store: StateStore): P
     retentionDays: declared.retentionDays,
     status: declared.status === 'retired' ? 'retiring' : declared.status,
     compatibility: compatibilityOf(declared),
+    dedupWindow: dedupWindowOf(declared),
   };
   if (registered === null) {
     if (declared.status !== 'active') {
@@ -173,7 +175,7 @@ async function planOne(folder: string, folderName: string, store: StateStore): P
       type: declared.name,
       action: 'create',
       changes: [
-        `owner ${declared.owner}, tier ${declared.tier}, ${declared.partitioning}, storage ${declared.storage}, retention ${declared.retentionDays} d, compatibility ${compatibilityOf(declared)}`,
+        `owner ${declared.owner}, tier ${declared.tier}, ${declared.partitioning}, storage ${declared.storage}, retention ${declared.retentionDays} d, compatibility ${compatibilityOf(declared)}, dedup window ${dedupWindowOf(declared)}`,
         ...versionLines(schemas, 1, ''),
       ],
       write: { definition, newVersions: schemas, expectedRevision: 0 },

@@ -9,6 +9,7 @@ import { EventTypeInvalid, Forbidden, RegistryRefused, TypeNotFound } from '../c
 import {
   assertCarriable,
   compatibilityOf,
+  dedupWindowOf,
   type EventTypeDefinition,
   nameConflict,
   parseSchema,
@@ -55,6 +56,7 @@ export function typeSummary(t: RegisteredType) {
     retentionDays: t.retentionDays,
     status: t.status,
     compatibility: compatibilityOf(t),
+    dedupWindow: dedupWindowOf(t),
     versions: t.versions.length,
     revision: t.revision,
     updatedAt: new Date(t.updatedAt).toISOString(),

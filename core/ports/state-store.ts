@@ -439,8 +439,8 @@ export interface StateStore {
   listJobs(filter?: JobFilter): Promise<JobRecord[]>;
 
   /**
-   * Saves a type's definition (all of it: a definition without `compatibility` stores the default,
-   * `backward_transitive`) and appends versions, with its history entry, atomically. Throws
+   * Saves a type's definition (all of it: a definition without `compatibility` or `dedupWindow`
+   * stores the default, `backward_transitive` or 1 h) and appends versions, with its history entry, atomically. Throws
    * RegistryConflict when the type's revision is not `expectedRevision` (0: the type must not
    * exist) or a version number is taken.
    */
@@ -461,6 +461,13 @@ export interface StateStore {
    * registrations, ledger entries and jobs, atomically. Returns the number of hour records removed.
    */
   forgetHours(type: string, before: number): Promise<number>;
+
+  /**
+   * Stores `value` under the deployment setting `key` unless the key has a value already, and
+   * returns the value stored: every process that calls it gets the same one (the first writer's).
+   * Idempotent.
+   */
+  ensureSetting(key: string, value: string, at: number): Promise<string>;
 
   /** Stores a new token (its id must be new). */
   addToken(token: ApiToken): Promise<void>;

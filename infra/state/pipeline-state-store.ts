@@ -131,6 +131,9 @@ export class PipelineStateStore implements StateStore {
   listSteps(type?: string): Promise<ReconcileStep[]> {
     return this.shared.listSteps(type);
   }
+  ensureSetting(key: string, value: string, at: number): Promise<string> {
+    return this.shared.ensureSetting(key, value, at);
+  }
   addToken(token: ApiToken): Promise<void> {
     return this.shared.addToken(token);
   }

@@ -2,7 +2,14 @@
  * Rows of the state-store tables as both SQL backends return them (snake_case, epoch ms as
  * numbers, JSON as text), and their mapping to the port's records.
  */
-import type { CompatibilityMode, Partitioning, Storage, Tier, TypeStatus } from '../../core/event-types.js';
+import {
+  type CompatibilityMode,
+  formatDedupWindow,
+  type Partitioning,
+  type Storage,
+  type Tier,
+  type TypeStatus,
+} from '../../core/event-types.js';
 import type {
   AlertFilter,
   AlertPatch,
@@ -108,6 +115,7 @@ export interface TypeRow {
   retention_days: number;
   status: string;
   compatibility: string;
+  dedup_window_ms: number;
   revision: number;
   created_at: number;
   updated_at: number;
@@ -133,6 +141,7 @@ export function typeFromRow(r: TypeRow, versions: readonly VersionRow[]): Regist
     retentionDays: r.retention_days,
     status: r.status as TypeStatus,
     compatibility: r.compatibility as CompatibilityMode,
+    dedupWindow: formatDedupWindow(Number(r.dedup_window_ms)),
     revision: r.revision,
     createdAt: r.created_at,
     updatedAt: r.updated_at,

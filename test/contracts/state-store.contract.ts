@@ -304,8 +304,9 @@ export function stateStoreContract(
         at: 10,
       });
       expect(created).toMatchObject({ ...def, revision: 1, createdAt: 10, updatedAt: 10 });
-      // a definition without a compatibility mode gets the default
+      // a definition without a compatibility mode or a dedup window gets the default
       expect(created.compatibility).toBe('backward_transitive');
+      expect(created.dedupWindow).toBe('1h');
       expect(created.versions).toEqual([{ ...v1, createdAt: 10, createdBy: 'team-playback' }]);
       // a second create (revision 0 expected) loses the race
       await expect(
@@ -321,7 +322,7 @@ export function stateStoreContract(
       ).rejects.toBeInstanceOf(RegistryConflict);
       const v2 = { version: 2, schema: '{}', fingerprint: 'f2' };
       const updated = await store.saveType({
-        definition: { ...def, tier: 'normal', compatibility: 'full' },
+        definition: { ...def, tier: 'normal', compatibility: 'full', dedupWindow: '7d' },
         newVersions: [v2],
         expectedRevision: 1,
         actor: 'admin',
@@ -332,6 +333,7 @@ export function stateStoreContract(
       expect(updated).toMatchObject({
         tier: 'normal',
         compatibility: 'full',
+        dedupWindow: '7d',
         revision: 2,
         createdAt: 10,
         updatedAt: 20,
@@ -379,6 +381,17 @@ export function stateStoreContract(
         [10, 'team-playback', 'create', 'created with v1'],
         [20, 'admin', 'new_version', 'v2; tier high → normal'],
       ]);
+    });
+
+    it('keeps the first value of a setting: every caller gets the same one', async () => {
+      const [a, b] = await Promise.all([
+        store.ensureSetting('test.secret', 'first', 1),
+        store.ensureSetting('test.secret', 'second', 2),
+      ]);
+      expect(a).toBe(b);
+      expect(['first', 'second']).toContain(a);
+      expect(await store.ensureSetting('test.secret', 'third', 3)).toBe(a);
+      expect(await store.ensureSetting('test.other', 'x', 4)).toBe('x');
     });
 
     it('records reconcile steps per type, replacing by (type, step)', async () => {

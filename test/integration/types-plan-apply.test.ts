@@ -247,6 +247,35 @@ describe('hourglass types', () => {
     expect(shown.compatibility).toBe('backward_transitive');
   });
 
+  it('changes the dedup window as an update, shown by list and show; refuses one past the retention', async () => {
+    await run('types', 'apply', ...flags);
+    const defFile = join(schemas, 'PageView', 'type.json');
+    const def = JSON.parse(await readFile(defFile, 'utf8')) as Record<string, unknown>;
+    await writeFile(defFile, JSON.stringify({ ...def, dedupWindow: '168h' }));
+    expect((await plan()).find((x) => x.type === 'PageView')).toMatchObject({
+      action: 'update',
+      changes: ['dedupWindow: 1h → 7d'],
+    });
+    expect((await run('types', 'apply', ...flags)).code).toBe(0);
+    expect((await plan()).find((x) => x.type === 'PageView')?.action).toBe('unchanged');
+    const list = JSON.parse((await run('types', 'list', ...flags, '--format', 'json')).out) as {
+      name: string;
+      dedupWindow: string;
+    }[];
+    expect(list.map((t) => [t.name, t.dedupWindow])).toEqual([
+      ['EndSong', '1h'],
+      ['PageView', '7d'],
+      ['UserCreate', '1h'],
+    ]);
+    const shown = await run('types', 'show', 'PageView', ...flags);
+    expect(shown.out).toMatch(/dedupWindow\s+7d/);
+    await writeFile(defFile, JSON.stringify({ ...def, retentionDays: 7, dedupWindow: '8d' }));
+    expect((await plan()).find((x) => x.type === 'PageView')).toMatchObject({
+      action: 'refused',
+      refusals: [{ path: 'dedupWindow', rule: 'dedup_window_beyond_retention' }],
+    });
+  });
+
   it('retires a type from its folder or the command, and never brings it back', async () => {
     await run('types', 'apply', ...flags);
     expect((await run('types', 'retire', 'PageView', ...flags)).out).toMatch(/PageView: retiring/);

@@ -237,4 +237,16 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       );
     `,
   },
+  {
+    version: 12,
+    name: 'dedup window per event type; deployment settings',
+    sql: `
+      ALTER TABLE event_types ADD COLUMN dedup_window_ms BIGINT NOT NULL DEFAULT 3600000;
+      CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+    `,
+  },
 ];

@@ -11,7 +11,7 @@
  */
 import pg from 'pg';
 import { LeaseLost, LedgerSealed, RegistryConflict, StateStoreFailed } from '../../../core/errors.js';
-import { compatibilityOf } from '../../../core/event-types.js';
+import { compatibilityOf, dedupWindowMs } from '../../../core/event-types.js';
 import { HOUR_MS } from '../../../core/hours.js';
 import type {
   AlertFilter,
@@ -507,7 +507,8 @@ export class PostgresStateStore implements StateStore {
         if (row === undefined) {
           await sql(
             `INSERT INTO event_types (name, owner, description, tier, partitioning, storage, retention_days, status,
-               compatibility, revision, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)`,
+               compatibility, dedup_window_ms, revision, created_at, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11)`,
             [
               d.name,
               d.owner,
@@ -518,14 +519,15 @@ export class PostgresStateStore implements StateStore {
               d.retentionDays,
               d.status,
               compatibilityOf(d),
+              dedupWindowMs(d),
               w.at,
             ],
           );
         } else {
           await sql(
             `UPDATE event_types SET owner = $1, description = $2, tier = $3, partitioning = $4, storage = $5,
-               retention_days = $6, status = $7, compatibility = $8, revision = revision + 1, updated_at = $9
-               WHERE name = $10`,
+               retention_days = $6, status = $7, compatibility = $8, dedup_window_ms = $9, revision = revision + 1,
+               updated_at = $10 WHERE name = $11`,
             [
               d.owner,
               d.description,
@@ -535,6 +537,7 @@ export class PostgresStateStore implements StateStore {
               d.retentionDays,
               d.status,
               compatibilityOf(d),
+              dedupWindowMs(d),
               w.at,
               d.name,
             ],
@@ -673,6 +676,17 @@ export class PostgresStateStore implements StateStore {
           )
         ).rowCount === 1,
     );
+  }
+
+  ensureSetting(key: string, value: string, at: number): Promise<string> {
+    return this.run('ensureSetting', async (sql) => {
+      await sql('INSERT INTO settings (key, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING', [
+        key,
+        value,
+        at,
+      ]);
+      return (await sql('SELECT value FROM settings WHERE key = $1', [key])).rows[0].value as string;
+    });
   }
 
   addProducerKey(k: ProducerKey): Promise<void> {

@@ -236,4 +236,16 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
       );
     `,
   },
+  {
+    version: 12,
+    name: 'dedup window per event type; deployment settings',
+    sql: `
+      ALTER TABLE event_types ADD COLUMN dedup_window_ms INTEGER NOT NULL DEFAULT 3600000;
+      CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];

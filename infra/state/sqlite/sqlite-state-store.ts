@@ -9,7 +9,7 @@ import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { LeaseLost, LedgerSealed, RegistryConflict, StateStoreFailed } from '../../../core/errors.js';
-import { compatibilityOf } from '../../../core/event-types.js';
+import { compatibilityOf, dedupWindowMs } from '../../../core/event-types.js';
 import type {
   AlertFilter,
   AlertPatch,
@@ -464,7 +464,8 @@ export class SqliteStateStore implements StateStore {
         if (row === undefined) {
           this.stmt(
             `INSERT INTO event_types (name, owner, description, tier, partitioning, storage, retention_days, status,
-               compatibility, revision, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
+               compatibility, dedup_window_ms, revision, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
           ).run(
             d.name,
             d.owner,
@@ -475,13 +476,15 @@ export class SqliteStateStore implements StateStore {
             d.retentionDays,
             d.status,
             compatibilityOf(d),
+            dedupWindowMs(d),
             w.at,
             w.at,
           );
         } else {
           this.stmt(
             `UPDATE event_types SET owner = ?, description = ?, tier = ?, partitioning = ?, storage = ?,
-               retention_days = ?, status = ?, compatibility = ?, revision = revision + 1, updated_at = ? WHERE name = ?`,
+               retention_days = ?, status = ?, compatibility = ?, dedup_window_ms = ?, revision = revision + 1,
+               updated_at = ? WHERE name = ?`,
           ).run(
             d.owner,
             d.description,
@@ -491,6 +494,7 @@ export class SqliteStateStore implements StateStore {
             d.retentionDays,
             d.status,
             compatibilityOf(d),
+            dedupWindowMs(d),
             w.at,
             d.name,
           );
@@ -631,6 +635,17 @@ export class SqliteStateStore implements StateStore {
           'UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)',
         ).run(at, id, at - minIntervalMs).changes === 1,
     );
+  }
+
+  ensureSetting(key: string, value: string, at: number): Promise<string> {
+    return this.run('ensureSetting', () => {
+      this.stmt('INSERT INTO settings (key, value, created_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING').run(
+        key,
+        value,
+        at,
+      );
+      return (this.stmt('SELECT value FROM settings WHERE key = ?').get(key) as { value: string }).value;
+    });
   }
 
   addProducerKey(k: ProducerKey): Promise<void> {
