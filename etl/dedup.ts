@@ -8,24 +8,30 @@
  *    and its hours are marked `failed` (alerting pages on that state).
  * 2. Removes duplicates by (producer, event id), keeping the first copy read (files in name
  *    order, which is commit order per consumer), and drops events whose (producer, id) is already
- *    in the previous partition of the type (a producer retry that crossed the hour boundary). Ids
+ *    in a published partition of the type's dedup window (a producer retry that crossed the hour
+ *    boundary, or came back days later: etl/dedup-window.ts). Ids
  *    are the producers' own, so one producer's id never removes another producer's event; events
  *    without a producer (no key, raw files or partitions from before producers) are one producer.
  *    A copy whose payload bytes differ from the copy kept is still removed, and counted as an id
  *    conflict: a payload digest (MurmurHash3, 32 bits) is kept with each key, so the check costs a
  *    hash of each payload and 4 bytes per key, and misses a conflict with probability 2^-32.
- *    Copies of a (producer, id) of the previous partition are not checked for conflicts (its
- *    payloads are not read). Memory is bounded: at most `maxIdsInMemory` ids are held; a
- *    bigger partition is split by a hash of the key into spill files on disk, deduplicated one
- *    split at a time.
+ *    Copies of a (producer, id) of the window are not checked for conflicts (their payloads are
+ *    not read). Within the partition, keys are compared whole; against the window, by their
+ *    128-bit keyed hash (SipHash-2-4-128: etl/id-index.ts states the collision bound): the keys'
+ *    hashes are sorted and merged with the part of each window partition's id index that their
+ *    split covers, before the records are deduped. Memory is bounded whatever the window: at
+ *    most `maxIdsInMemory` ids are held, plus one read buffer of index; a bigger partition is
+ *    split by the top bits of the key hash into spill files on disk, deduplicated one split at a
+ *    time. Partitions published before id indexes are read with DuckDB instead.
  * 3. Shreds the records kept straight from Avro into Parquet columns (no objects built; see
  *    `raw-parquet.ts` for the column mapping), snappy-compressed pages, row groups of about
  *    `rowGroupBytes`, a new file every few row groups.
- * 4. Publishes atomically, data first and manifest last: Parquet files under unique names, then
- *    `_manifest.json` (write-once: a crash after it was written is recognised on the retry).
- *    Readers only see files a manifest lists; files of an attempt that crashed are deleted.
+ * 4. Publishes atomically, data first and manifest last: Parquet files and the id index of the
+ *    keys kept (`ids-….idx`) under unique names, then `_manifest.json` (write-once: a crash after
+ *    it was written is recognised on the retry). Readers only see files a manifest lists; files
+ *    of an attempt that crashed are deleted.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -43,11 +49,27 @@ import { AvroBuffer } from './avro-binary.js';
 import { avroSkipper } from './avro-check.js';
 import { openContainer } from './avro-container.js';
 import { Reader, TextSink } from './avro-text.js';
-import { Added, digest32, fnv1a, IdSet, splitOf } from './id-set.js';
+import { type DedupWindow, windowOfFiles } from './dedup-window.js';
+import {
+  HASH_WORDS,
+  hasHash,
+  type IdIndexRef,
+  IdIndexWriter,
+  indexOfHash,
+  keyIdOf,
+  markHits,
+  type RangeReadStats,
+  readIndexRange,
+  sortHashes,
+  splitOfHash,
+  splitRange,
+} from './id-index.js';
+import { Added, digest32, IdSet } from './id-set.js';
 import { finalPrefix, MANIFEST, uniquePart } from './names.js';
 import { RawParquetTranscoder } from './raw-parquet.js';
 import { rawSchemaFor, rawTypeFor } from './raw-record.js';
 import { openShredder, type Shredder } from './shred-pool.js';
+import { SipKey, siphash128 } from './siphash.js';
 
 /** Partitions with fewer raw events are shredded in the calling thread. */
 export const WORKERS_FROM_EVENTS = 250_000;
@@ -55,7 +77,7 @@ export const WORKERS_FROM_EVENTS = 250_000;
 export interface DedupConfig {
   /** Most distinct event ids held in memory; bigger partitions are split and spilled to disk. */
   readonly maxIdsInMemory: number;
-  /** DuckDB's memory limit when it reads the previous partition's ids (it spills beyond it). */
+  /** DuckDB's memory limit when it reads the ids of partitions without an id index (it spills beyond it). */
   readonly duckdbMemoryBytes: number;
   readonly duckdbThreads: number;
   /** Column data buffered per Parquet row group before it is written out (per worker). */
@@ -76,8 +98,12 @@ export interface PartitionJob {
   readonly daily: boolean;
   /** The closed hours the partition is made of. */
   readonly hours: readonly HourRecord[];
-  /** Data files (object names) of the previous published partition: ids there are duplicates. */
-  readonly earlier: readonly string[];
+  /**
+   * The published partitions whose ids are duplicates: the partition's dedup window
+   * (etl/dedup-window.ts), or the data files of one earlier partition, read as a partition
+   * without an id index.
+   */
+  readonly earlier: DedupWindow | readonly string[];
 }
 
 export interface Manifest {
@@ -89,8 +115,27 @@ export interface Manifest {
   readonly rawFiles: number;
   readonly rawEventsIn: number;
   readonly duplicatesRemoved: number;
-  /** Of those, events whose (producer, id) was already published in the previous partition. */
+  /**
+   * Of those, events whose (producer, id) was already published in the dedup window; named when
+   * the window was the previous partition, and kept equal to `duplicatesOfWindow`.
+   */
   readonly duplicatesOfEarlierPartition: number;
+  /** The same count (absent from manifests written before dedup windows). */
+  readonly duplicatesOfWindow?: number;
+  /** The window deduped against (absent from manifests written before dedup windows). */
+  readonly dedupWindow?: {
+    readonly ms: number;
+    /** Start of the earliest partition the window may hold. */
+    readonly from: string;
+    /** Published partitions in it. */
+    readonly partitions: number;
+    /** Of those, partitions without a usable id index, whose ids were read from their data files. */
+    readonly legacyPartitions: number;
+    /** Bytes of id index read (fan-out entries and hashes). */
+    readonly indexBytesRead: number;
+  };
+  /** The id index of the keys kept (absent from manifests written before it). */
+  readonly idIndex?: IdIndexRef;
   /**
    * Of those, copies of a (producer, id) of this partition whose payload differs from the copy
    * kept: the producer reused an id for another event. Absent from manifests written before it.
@@ -180,8 +225,8 @@ class SequenceCheck {
 }
 
 /**
- * Event ids of the type's previous published partition, read from its Parquet files with DuckDB,
- * one split (by id hash) at a time so they fit the same memory budget as the partition's own ids.
+ * Event ids of published partitions without an id index (written before indexes, or hashed with
+ * another key), read from their Parquet files with DuckDB, once per split.
  */
 class EarlierIds {
   private constructor(
@@ -234,13 +279,13 @@ class EarlierIds {
   }
 
   /**
-   * The (producer, id) keys of split `split` of `splits`, encoded as in raw records (see
-   * RecordKeys), or null when there is no previous partition.
+   * Marks `hit[i]` for each hash `i` of `probe` (sorted, split `split` of `splits`) that is the
+   * hash of a (producer, id) key of these partitions, encoded as in raw records (see RecordKeys).
    */
-  async load(split: number, splits: number): Promise<IdSet | null> {
-    if (this.paths.length === 0) return null;
-    const set = new IdSet(Math.ceil(this.rows / splits));
-    const key = new AvroBuffer(1024);
+  async markHits(probe: Uint32Array, hit: Uint8Array, split: number, splits: number, key: SipKey): Promise<void> {
+    if (this.rows === 0 || probe.length === 0) return;
+    const buf = new AvroBuffer(1024);
+    const h = new Uint32Array(HASH_WORDS);
     const producer = this.producers ? 'event_producer' : 'NULL::VARCHAR';
     await this.withConnection(async (c, files) => {
       const result = await c.stream(`SELECT event_id, ${producer} FROM ${files}`);
@@ -252,14 +297,116 @@ class EarlierIds {
         const ids = chunk.getColumnValues(0);
         const producers = chunk.getColumnValues(1);
         for (let i = 0; i < ids.length; i++) {
-          key.reset();
-          writeKey(key, ids[i] as string, producers[i] as string | null);
-          const bytes = key.buf;
-          if (splits === 1 || splitOf(fnv1a(bytes, 0, key.pos), splits) === split) set.add(bytes, 0, key.pos);
+          buf.reset();
+          writeKey(buf, ids[i] as string, producers[i] as string | null);
+          siphash128(key, buf.buf, 0, buf.pos, h, 0);
+          if (splits > 1 && splitOfHash(h[0] as number, splits) !== split) continue;
+          const at = indexOfHash(probe, h, 0);
+          if (at >= 0) hit[at] = 1;
         }
       }
     });
-    return set;
+  }
+}
+
+/** The deployment setting that holds the id index hash key (hex). */
+export const ID_INDEX_KEY_SETTING = 'dedup.idIndexKey';
+
+/** The deployment's id index hash key: made by the first process that asks, then shared by all. */
+export async function idIndexKey(state: StateStore, now: number): Promise<Buffer> {
+  const hex = await state.ensureSetting(ID_INDEX_KEY_SETTING, randomBytes(16).toString('hex'), now);
+  const key = Buffer.from(hex, 'hex');
+  if (key.length !== 16) throw new Error(`the setting ${ID_INDEX_KEY_SETTING} is not 16 bytes of hex`);
+  return key;
+}
+
+/**
+ * The check of a partition's keys against its dedup window: the window partitions' id indexes,
+ * read by split range, and DuckDB over the data files of those without a usable index.
+ */
+class WindowCheck {
+  readonly indexed: IdIndexRef[];
+  readonly legacyPartitions: number;
+  readonly io: RangeReadStats = { bytes: 0, requests: 0 };
+
+  private constructor(
+    readonly window: DedupWindow,
+    keyId: string,
+    private readonly legacy: EarlierIds,
+    private readonly key: SipKey,
+    private readonly d: DedupDeps,
+  ) {
+    const usable = (p: DedupWindow['partitions'][number]) => p.idIndex !== null && p.idIndex.keyId === keyId;
+    this.indexed = window.partitions.flatMap((p) => (usable(p) && p.idIndex !== null ? [p.idIndex] : []));
+    this.legacyPartitions = window.partitions.filter((p) => !usable(p)).length;
+  }
+
+  static async open(window: DedupWindow, key: SipKey, keyId: string, work: string, d: DedupDeps): Promise<WindowCheck> {
+    const legacy = window.partitions.filter((p) => (p.idIndex === null || p.idIndex.keyId !== keyId) && p.ids !== 0);
+    const stale = legacy.filter((p) => p.idIndex !== null);
+    if (stale.length > 0) {
+      d.logger.warn(
+        { partitions: stale.map((p) => p.manifest) },
+        'id indexes hashed with another key: reading their partitions ids instead',
+      );
+    }
+    const ids = await EarlierIds.open(
+      legacy.flatMap((p) => p.files),
+      work,
+      d,
+    );
+    return new WindowCheck(window, keyId, ids, key, d);
+  }
+
+  /** Whether no key can be in the window (nothing to read). */
+  get empty(): boolean {
+    return this.legacy.rows === 0 && this.indexed.every((r) => r.ids === 0);
+  }
+
+  /** Of the sorted, unique hashes `probe` of split `split` of `splits`, those the window holds (sorted). */
+  async hits(probe: Uint32Array, split: number, splits: number): Promise<Uint32Array> {
+    const n = probe.length / HASH_WORDS;
+    const hit = new Uint8Array(n);
+    if (n === 0 || this.empty) return new Uint32Array(0);
+    const [lo, hi] = splitRange(split, splits);
+    for (const ref of this.indexed) {
+      await markHits(probe, hit, readIndexRange(this.d.objects, ref, lo, hi, this.io));
+    }
+    await this.legacy.markHits(probe, hit, split, splits, this.key);
+    let m = 0;
+    for (let i = 0; i < n; i++) m += hit[i] as number;
+    const out = new Uint32Array(HASH_WORDS * m);
+    for (let i = 0, j = 0; i < n; i++) {
+      if (hit[i] === 1) out.set(probe.subarray(HASH_WORDS * i, HASH_WORDS * i + HASH_WORDS), HASH_WORDS * j++);
+    }
+    return out;
+  }
+}
+
+/** A growing list of hashes. */
+class HashList {
+  words: Uint32Array;
+  length = 0;
+
+  constructor(expected: number) {
+    this.words = new Uint32Array(HASH_WORDS * Math.max(16, expected));
+  }
+
+  push(src: Uint32Array, at: number): void {
+    if (HASH_WORDS * (this.length + 1) > this.words.length) {
+      const next = new Uint32Array(this.words.length * 2);
+      next.set(this.words);
+      this.words = next;
+    }
+    const o = HASH_WORDS * this.length++;
+    this.words[o] = src[at] as number;
+    this.words[o + 1] = src[at + 1] as number;
+    this.words[o + 2] = src[at + 2] as number;
+    this.words[o + 3] = src[at + 3] as number;
+  }
+
+  sorted(): Uint32Array {
+    return sortHashes(this.words, this.length);
   }
 }
 
@@ -324,6 +471,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
   // final files this attempt uploaded, and whether it went on to write the manifest
   const uploaded: string[] = [];
   let manifestTried = false;
+  let index: IdIndexWriter | undefined;
   try {
     const files: RawFile[] = [];
     const required = new Map<string, Range[]>();
@@ -339,8 +487,16 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     }
     files.sort((a, b) => (a.name < b.name ? -1 : 1));
     const totalEvents = files.reduce((n, f) => n + f.events, 0);
-    const earlier = await EarlierIds.open(job.earlier, work, d);
-    const splits = Math.max(1, Math.ceil(Math.max(totalEvents, earlier.rows) / d.config.maxIdsInMemory));
+    const window = Array.isArray(job.earlier)
+      ? windowOfFiles(job.earlier as readonly string[], job.start, job.daily)
+      : (job.earlier as DedupWindow);
+    const secret = await idIndexKey(d.state, d.clock.now());
+    const sip = new SipKey(secret);
+    const keyId = keyIdOf(secret);
+    const windowCheck = await WindowCheck.open(window, sip, keyId, work, d);
+    const splits = Math.max(1, Math.ceil(totalEvents / d.config.maxIdsInMemory));
+    const ids = new IdIndexWriter(join(work, `ids-${attempt}.idx`), totalEvents, keyId);
+    index = ids;
     const payloadType = latestVersion(type).type;
     const transcoder = new RawParquetTranscoder(payloadType);
     const skipPayload = avroSkipper(payloadType);
@@ -365,19 +521,22 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       await new Promise((r) => setImmediate(r));
       lastYield = performance.now();
     };
+    const hash = new Uint32Array(HASH_WORDS);
     /**
      * Dedups the records of `reader.buf` from `reader.pos` (`count` of them, or one at each of
-     * `starts`, each after its 4-byte length) and hands those kept to the workers.
+     * `starts`, each after its 4-byte length and its key's 16-byte hash) and hands those kept to the
+     * workers; the hashes of the keys kept go to `kept`. `hits`: hashes of keys in the window.
      */
     const dedupRecords = async (
       seen: IdSet,
-      earlierIds: IdSet | null,
+      hits: Uint32Array,
+      kept: HashList,
       count: number,
       starts: Int32Array | null,
       markSequences: boolean,
     ): Promise<void> => {
       const buf = reader.buf;
-      const kept = new Int32Array(count);
+      const keptAt = new Int32Array(count);
       let n = 0;
       for (let i = 0; i < count; i++) {
         if (starts !== null) reader.pos = starts[i] as number;
@@ -387,31 +546,58 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
           stats.in++;
           check.markBytes(buf, k.instanceStart, k.instanceEnd, k.sequence);
         }
-        const end = starts === null ? skipPayload(buf, reader.pos) : start + buf.readUInt32LE(start - 4);
+        const end = starts === null ? skipPayload(buf, reader.pos) : start + buf.readUInt32LE(start - 20);
         const added = seen.addTagged(buf, k.keyStart, k.keyEnd, digest32(buf, reader.pos, end));
         if (added !== Added.NEW) {
           stats.duplicates++;
           if (added === Added.OTHER_TAG) stats.conflicts++;
-        } else if (earlierIds?.has(buf, k.keyStart, k.keyEnd)) stats.earlier++;
-        else kept[n++] = start;
+        } else {
+          if (starts === null) siphash128(sip, buf, k.keyStart, k.keyEnd, hash, 0);
+          else for (let w = 0; w < HASH_WORDS; w++) hash[w] = buf.readUInt32LE(start - 16 + 4 * w);
+          if (hits.length > 0 && hasHash(hits, hash, 0)) stats.earlier++;
+          else {
+            keptAt[n++] = start;
+            kept.push(hash, 0);
+          }
+        }
         if (starts === null) reader.pos = end;
       }
-      await shredders.submit(buf, kept, n, starts === null);
+      await shredders.submit(buf, keptAt, n, starts === null);
     };
 
     if (splits === 1) {
       const seen = new IdSet(totalEvents, { tagged: true });
-      const earlierIds = await earlier.load(0, 1);
+      let hits: Uint32Array = new Uint32Array(0);
+      if (!windowCheck.empty) {
+        // the keys' hashes first, to look them up in the window; the records are read again below
+        const all = new HashList(totalEvents);
+        for await (const block of recordBlocks(files, type, skipPayload, d)) {
+          reader.buf = block.data;
+          reader.pos = 0;
+          for (let i = 0; i < block.count; i++) {
+            const k = transcoder.envelope(reader);
+            reader.pos = skipPayload(reader.buf, reader.pos);
+            siphash128(sip, reader.buf, k.keyStart, k.keyEnd, hash, 0);
+            all.push(hash, 0);
+          }
+          await breathe();
+        }
+        hits = await windowCheck.hits(all.sorted(), 0, 1);
+      }
+      const kept = new HashList(totalEvents);
       for await (const block of recordBlocks(files, type, skipPayload, d)) {
         reader.buf = block.data;
         reader.pos = 0;
-        await dedupRecords(seen, earlierIds, block.count, null, true);
+        await dedupRecords(seen, hits, kept, block.count, null, true);
         await breathe();
       }
+      const sorted = kept.sorted();
+      await ids.append(sorted, sorted.length / HASH_WORDS);
     } else {
-      // spill: raw record bytes go to one file per split (by key hash), then each split is deduped alone
+      // spill: raw record bytes, each after its length and its key's hash, go to one file per
+      // split (a range of key hashes), then each split is deduped alone
       log.info(
-        { events: totalEvents, earlier: earlier.rows, splits },
+        { events: totalEvents, window: window.partitions.length, splits },
         'partition larger than the in-memory id budget: spilling',
       );
       const spills = Array.from({ length: splits }, (_, i) => ({
@@ -429,10 +615,12 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
             reader.pos = skipPayload(reader.buf, reader.pos);
             stats.in++;
             check.markBytes(reader.buf, k.instanceStart, k.instanceEnd, k.sequence);
-            const s = spills[splitOf(fnv1a(reader.buf, k.keyStart, k.keyEnd), splits)] as (typeof spills)[number];
-            s.sink.ensure(reader.pos - start + 8);
+            siphash128(sip, reader.buf, k.keyStart, k.keyEnd, hash, 0);
+            const s = spills[splitOfHash(hash[0] as number, splits)] as (typeof spills)[number];
+            s.sink.ensure(reader.pos - start + 24);
             s.sink.buf.writeUInt32LE(reader.pos - start, s.sink.pos);
-            s.sink.pos += 4;
+            for (let w = 0; w < HASH_WORDS; w++) s.sink.buf.writeUInt32LE(hash[w] as number, s.sink.pos + 4 + 4 * w);
+            s.sink.pos += 20;
             reader.buf.copy(s.sink.buf, s.sink.pos, start, reader.pos);
             s.sink.pos += reader.pos - start;
           }
@@ -453,15 +641,28 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       }
       for (const [split, s] of spills.entries()) {
         const seen = new IdSet(Math.ceil(totalEvents / splits), { tagged: true });
-        const earlierIds = await earlier.load(split, splits);
+        let hits: Uint32Array = new Uint32Array(0);
+        if (!windowCheck.empty) {
+          const all = new HashList(Math.ceil(totalEvents / splits));
+          for await (const chunk of spillChunks(s.path)) {
+            for (let pos = 0; pos < chunk.length; pos += 20 + chunk.readUInt32LE(pos)) {
+              for (let w = 0; w < HASH_WORDS; w++) hash[w] = chunk.readUInt32LE(pos + 4 + 4 * w);
+              all.push(hash, 0);
+            }
+          }
+          hits = await windowCheck.hits(all.sorted(), split, splits);
+        }
+        const kept = new HashList(Math.ceil(totalEvents / splits));
         for await (const chunk of spillChunks(s.path)) {
-          // records are length-prefixed; a chunk holds whole records only
+          // records are framed; a chunk holds whole records only
           const starts: number[] = [];
-          for (let pos = 0; pos < chunk.length; pos += 4 + chunk.readUInt32LE(pos)) starts.push(pos + 4);
+          for (let pos = 0; pos < chunk.length; pos += 20 + chunk.readUInt32LE(pos)) starts.push(pos + 20);
           reader.buf = chunk;
-          await dedupRecords(seen, earlierIds, starts.length, Int32Array.from(starts), false);
+          await dedupRecords(seen, hits, kept, starts.length, Int32Array.from(starts), false);
           await breathe();
         }
+        const sorted = kept.sorted();
+        await ids.append(sorted, sorted.length / HASH_WORDS);
         await rm(s.path, { force: true });
       }
     }
@@ -490,6 +691,19 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       published.push({ name, bytes: info.size, rows: o.rows, sha256 });
     }
     const eventsOut = published.reduce((n, f) => n + f.rows, 0);
+    const indexFile = await ids.finish();
+    if (indexFile.ids !== eventsOut) throw new Error(`indexed ${indexFile.ids} ids, expected ${eventsOut}`);
+    const indexName = `${prefix}ids-${attempt}.idx`;
+    await d.objects.putFile(indexName, indexFile.path);
+    const idIndex: IdIndexRef = {
+      name: indexName,
+      ids: indexFile.ids,
+      bytes: indexFile.bytes,
+      sha256: indexFile.sha256,
+      hash: 'siphash-2-4-128',
+      keyId,
+      fanoutBits: indexFile.fanoutBits,
+    };
     const earlierDuplicates = stats.earlier;
     if (eventsOut !== stats.in - stats.duplicates - earlierDuplicates) {
       throw new Error(`wrote ${eventsOut} rows, expected ${stats.in - stats.duplicates - earlierDuplicates}`);
@@ -516,6 +730,14 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       rawEventsIn: stats.in,
       duplicatesRemoved: stats.duplicates,
       duplicatesOfEarlierPartition: earlierDuplicates,
+      duplicatesOfWindow: earlierDuplicates,
+      dedupWindow: {
+        ms: window.ms,
+        from: new Date(window.from).toISOString(),
+        partitions: window.partitions.length,
+        legacyPartitions: windowCheck.legacyPartitions,
+        indexBytesRead: windowCheck.io.bytes,
+      },
       idConflicts: stats.conflicts,
       eventsOut,
       ledgerTotal,
@@ -523,6 +745,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       closedBy: [...new Set(job.hours.map((h) => h.closedBy))],
       vanishedInstances: [...new Set(job.hours.flatMap((h) => h.vanishedInstances))].sort(),
       files: published,
+      idIndex,
       closedAt: new Date(Math.max(...job.hours.map((h) => h.closedAt), 0)).toISOString(),
       publishedAt: new Date(now).toISOString(),
       dedupSeconds: Math.round(performance.now() - started) / 1000,
@@ -542,6 +765,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     }
     // files of attempts that never got a manifest
     const listed = new Set(final.files.map((f) => f.name));
+    if (final.idIndex !== undefined) listed.add(final.idIndex.name);
     for (const o of await listAll(d.objects, prefix)) {
       if (o.name !== manifestName && !listed.has(o.name) && !o.name.slice(prefix.length).includes('/')) {
         await d.objects.delete(o.name);
@@ -560,6 +784,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     }
     throw err;
   } finally {
+    await index?.abort();
     await pool?.close();
     await rm(work, { recursive: true, force: true });
   }
@@ -635,13 +860,13 @@ function withNullProducer(
   return { count: block.count, data: out.view() };
 }
 
-/** A spill file in chunks of whole length-prefixed records. */
+/** A spill file in chunks of whole records (each: u32 length, the key's 16-byte hash, the record). */
 async function* spillChunks(path: string): AsyncGenerator<Buffer> {
   let carry = Buffer.alloc(0);
   for await (const data of createReadStream(path, { highWaterMark: 8 << 20 })) {
     const buf = carry.length > 0 ? Buffer.concat([carry, data as Buffer]) : (data as Buffer);
     let pos = 0;
-    while (pos + 4 <= buf.length && pos + 4 + buf.readUInt32LE(pos) <= buf.length) pos += 4 + buf.readUInt32LE(pos);
+    while (pos + 20 <= buf.length && pos + 20 + buf.readUInt32LE(pos) <= buf.length) pos += 20 + buf.readUInt32LE(pos);
     if (pos > 0) yield buf.subarray(0, pos);
     carry = Buffer.from(buf.subarray(pos));
   }

@@ -126,18 +126,23 @@ export function sortHashes(words: Uint32Array, n: number): Uint32Array {
   return out.subarray(0, 4 * m);
 }
 
-/** Whether the sorted hashes `sorted` hold hash `j` of `words` (binary search). */
-export function hasHash(sorted: Uint32Array, words: Uint32Array, j: number): boolean {
+/** The position of hash `j` of `words` in the sorted hashes `sorted` (binary search), or -1. */
+export function indexOfHash(sorted: Uint32Array, words: Uint32Array, j: number): number {
   let lo = 0;
   let hi = sorted.length / HASH_WORDS;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     const c = compareHashes(sorted, mid, words, j);
-    if (c === 0) return true;
+    if (c === 0) return mid;
     if (c < 0) lo = mid + 1;
     else hi = mid;
   }
-  return false;
+  return -1;
+}
+
+/** Whether the sorted hashes `sorted` hold hash `j` of `words`. */
+export function hasHash(sorted: Uint32Array, words: Uint32Array, j: number): boolean {
+  return indexOfHash(sorted, words, j) >= 0;
 }
 
 /**
@@ -176,6 +181,12 @@ export class IdIndexWriter {
     await this.handle.write(bytes, 0, bytes.length);
     this.last = sorted.slice(4 * (n - 1), 4 * n);
     this.count += n;
+  }
+
+  /** Closes the file of an index that will not be finished (idempotent). */
+  async abort(): Promise<void> {
+    await this.handle?.close();
+    this.handle = null;
   }
 
   async finish(): Promise<{ path: string; ids: number; bytes: number; sha256: string; fanoutBits: number }> {

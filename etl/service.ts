@@ -41,6 +41,7 @@ import {
   WORKERS_FROM_EVENTS,
 } from './dedup.js';
 import { type Claim, JobClaims } from './job-claims.js';
+import { type DedupWindow, windowOf } from './dedup-window.js';
 import { createEtlMetrics, type EtlMetrics } from './metrics.js';
 import { WarehouseLoader } from './warehouse-loader.js';
 
@@ -265,14 +266,14 @@ export class EtlService {
       const small = job.hours.reduce((n, h) => n + h.ledgerTotal, 0) < WORKERS_FROM_EVENTS;
       // one slot more than batchConcurrency, for small partitions only
       if (this.running.size >= this.concurrency + (small ? 1 : 0)) continue;
-      let earlier: string[] | null;
+      let earlier: DedupWindow | null;
       try {
         earlier = await this.earlierPartition(job);
       } catch (err) {
-        this.log.error({ err, type }, 'reading the previous partition failed');
+        this.log.error({ err, type }, 'reading the dedup window failed');
         continue;
       }
-      if (earlier === null) continue; // the previous partition is not settled yet
+      if (earlier === null) continue; // a partition in the window is not settled yet
       const claim = await this.claims.claim({ kind: 'dedup', type, partition: job.start });
       if (claim === null) continue; // another worker runs it, or it waits for its retry
       this.servedAt.set(type, performance.now());
@@ -282,28 +283,11 @@ export class EtlService {
   }
 
   /**
-   * Data files of the type's previous partition (ids there are duplicates), [] when there is none
-   * or it failed, or null while it is still to be published (this one waits, so that a retry across
-   * the boundary is always caught).
+   * The partition's dedup window (etl/dedup-window.ts), or null while a partition in it is still
+   * to be published (this one waits, so that a retry within the window is always caught).
    */
-  private async earlierPartition(job: Omit<PartitionJob, 'earlier'>): Promise<string[] | null> {
-    const span = job.daily ? DAY_MS : HOUR_MS;
-    const from = job.start - span;
-    const records = await this.d.state.listHours({ type: job.type.name, from, to: job.start });
-    if (records.some((r) => r.state === 'closed' || r.state === 'deduped')) return null;
-    const known = records.length > 0 ? records : [];
-    if (known.length === 0 || (job.daily && known.length < 24)) {
-      // hours of the previous partition that are not closed yet but have ledgers: wait for them
-      for (let h = from; h < job.start; h += HOUR_MS) {
-        if (known.some((r) => r.hour === h)) continue;
-        const ledgers = await this.d.state.listLedgers({ type: job.type.name, hour: h });
-        if (ledgers.some((l) => l.count > 0)) return null;
-      }
-    }
-    const manifest = known.find((r) => r.state === 'published' && r.manifest !== null)?.manifest;
-    if (manifest === undefined || manifest === null) return [];
-    const m = JSON.parse((await this.d.objects.get(manifest)).toString()) as { files: { name: string }[] };
-    return m.files.map((f) => f.name);
+  private async earlierPartition(job: Omit<PartitionJob, 'earlier'>): Promise<DedupWindow | null> {
+    return windowOf(job, { state: this.d.state, objects: this.d.objects });
   }
 
   /** Closed partitions ready for dedup, oldest first. */

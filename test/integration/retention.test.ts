@@ -48,6 +48,7 @@ describe('retention sweeper', () => {
       await objects.put(`${hourPrefix('raw', 'PageView', h)}a.avro`, Buffer.from('r'));
       await objects.put(`${hourPrefix('late', 'PageView', h)}a.avro`, Buffer.from('l'));
       await objects.put(`${finalPrefix('PageView', h, false)}part-0.parquet`, Buffer.from('p'));
+      await objects.put(`${finalPrefix('PageView', h, false)}ids-0.idx`, Buffer.from('i')); // the id index goes too
       await objects.put(`${finalPrefix('PageView', h, false)}${MANIFEST}`, Buffer.from('{}'));
       await store.saveLedgers([
         { instanceId: 'i', type: 'PageView', hour: h, ranges: [], count: 0, sealed: true, updatedAt: 1 },
@@ -82,11 +83,11 @@ describe('retention sweeper', () => {
       logger: silentLogger(),
       intervalRealMs: 60_000,
     });
-    expect(await sweeper.sweep()).toEqual({ objects: 4, hours: 1 });
+    expect(await sweeper.sweep()).toEqual({ objects: 5, hours: 1 });
     expect(deleted[0]).toBe(`${finalPrefix('PageView', old, false)}${MANIFEST}`);
     const left = (await listAll(objects, '')).map((o) => o.name);
     expect(left.filter((n) => n.includes(hourPath(old)))).toEqual([`${hourPrefix('raw', 'EndSong', old)}a.avro`]);
-    expect(left.filter((n) => n.includes(hourPath(edge)) || n.includes(hourPath(recent)))).toHaveLength(8);
+    expect(left.filter((n) => n.includes(hourPath(edge)) || n.includes(hourPath(recent)))).toHaveLength(10);
     expect((await store.listHours({ type: 'PageView' })).map((h) => h.hour)).toEqual([edge, recent]);
     expect(await store.listLedgers({ type: 'PageView', hour: old })).toEqual([]);
     expect(await sweeper.sweep()).toEqual({ objects: 0, hours: 0 });

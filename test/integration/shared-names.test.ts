@@ -303,7 +303,7 @@ describe('ETL: raw files and dedup scratch space of several types in one process
       d.status === 'published' && d.manifest,
     );
     const prefix = `final/EndSong/${hourPath(H)}/`;
-    const kept = c.status === 'published' ? c.manifest.files.map((f) => f.name) : [];
+    const kept = c.status === 'published' ? [...c.manifest.files.map((f) => f.name), c.manifest.idIndex?.name] : [];
     expect((await listAll(x.objects, prefix)).map((o) => o.name).sort()).toEqual(
       [...kept, `${prefix}_manifest.json`].sort(),
     );
