@@ -133,6 +133,8 @@ export interface Manifest {
     readonly legacyPartitions: number;
     /** Bytes of id index read (fan-out entries and hashes). */
     readonly indexBytesRead: number;
+    /** Seconds spent hashing the partition's keys and looking them up in the window. */
+    readonly seconds: number;
   };
   /** The id index of the keys kept (absent from manifests written before it). */
   readonly idIndex?: IdIndexRef;
@@ -358,6 +360,32 @@ class WindowCheck {
     return new WindowCheck(window, keyId, ids, key, d);
   }
 
+  /** Ids of the window's indexes. */
+  get indexedIds(): number {
+    return this.indexed.reduce((n, r) => n + r.ids, 0);
+  }
+
+  /**
+   * Whether split ranges of the window's hashes fit the id budget of `splits` splits, so a split
+   * may load them and look each key up as it goes (one pass over the records) instead of
+   * probing the window with the split's own keys first (two passes).
+   */
+  fits(splits: number, maxIdsInMemory: number): boolean {
+    return this.legacy.rows === 0 && this.indexedIds <= splits * maxIdsInMemory;
+  }
+
+  /** The window's hashes of split `split` of `splits`, sorted (when it `fits`). */
+  async load(split: number, splits: number): Promise<Uint32Array> {
+    const [lo, hi] = splitRange(split, splits);
+    const all = new HashList(Math.ceil(this.indexedIds / splits));
+    for (const ref of this.indexed) {
+      for await (const chunk of readIndexRange(this.d.objects, ref, lo, hi, this.io)) {
+        for (let at = 0; at < chunk.length; at += HASH_WORDS) all.push(chunk, at);
+      }
+    }
+    return all.sorted();
+  }
+
   /** Whether no key can be in the window (nothing to read). */
   get empty(): boolean {
     return this.legacy.rows === 0 && this.indexed.every((r) => r.ids === 0);
@@ -411,7 +439,7 @@ class HashList {
 }
 
 /** A dedup key as raw records hold it: the id, then the producer as a `[null, string]` union. */
-function writeKey(out: AvroBuffer, id: string, producer: string | null): void {
+export function writeKey(out: AvroBuffer, id: string, producer: string | null): void {
   out.writeString(id);
   if (producer === null || producer === '') out.writeLong(0);
   else {
@@ -510,6 +538,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     });
     pool = shredders;
     const stats = { in: 0, duplicates: 0, earlier: 0, conflicts: 0 };
+    let windowSeconds = 0;
 
     const reader = new Reader();
     // the loops below are CPU-bound: let other work of the process (the ingress in `hourglass dev`,
@@ -525,7 +554,8 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     /**
      * Dedups the records of `reader.buf` from `reader.pos` (`count` of them, or one at each of
      * `starts`, each after its 4-byte length and its key's 16-byte hash) and hands those kept to the
-     * workers; the hashes of the keys kept go to `kept`. `hits`: hashes of keys in the window.
+     * workers; the hashes of the keys kept go to `kept`. `hits`: sorted hashes of keys in the
+     * window (all of the split's, or those of the split's keys).
      */
     const dedupRecords = async (
       seen: IdSet,
@@ -568,7 +598,12 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     if (splits === 1) {
       const seen = new IdSet(totalEvents, { tagged: true });
       let hits: Uint32Array = new Uint32Array(0);
-      if (!windowCheck.empty) {
+      if (windowCheck.fits(1, d.config.maxIdsInMemory)) {
+        const checkStarted = performance.now();
+        hits = await windowCheck.load(0, 1);
+        windowSeconds += (performance.now() - checkStarted) / 1000;
+      } else if (!windowCheck.empty) {
+        const checkStarted = performance.now();
         // the keys' hashes first, to look them up in the window; the records are read again below
         const all = new HashList(totalEvents);
         for await (const block of recordBlocks(files, type, skipPayload, d)) {
@@ -583,6 +618,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
           await breathe();
         }
         hits = await windowCheck.hits(all.sorted(), 0, 1);
+        windowSeconds += (performance.now() - checkStarted) / 1000;
       }
       const kept = new HashList(totalEvents);
       for await (const block of recordBlocks(files, type, skipPayload, d)) {
@@ -642,7 +678,12 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       for (const [split, s] of spills.entries()) {
         const seen = new IdSet(Math.ceil(totalEvents / splits), { tagged: true });
         let hits: Uint32Array = new Uint32Array(0);
-        if (!windowCheck.empty) {
+        if (windowCheck.fits(splits, d.config.maxIdsInMemory)) {
+          const checkStarted = performance.now();
+          hits = await windowCheck.load(split, splits);
+          windowSeconds += (performance.now() - checkStarted) / 1000;
+        } else if (!windowCheck.empty) {
+          const checkStarted = performance.now();
           const all = new HashList(Math.ceil(totalEvents / splits));
           for await (const chunk of spillChunks(s.path)) {
             for (let pos = 0; pos < chunk.length; pos += 20 + chunk.readUInt32LE(pos)) {
@@ -651,6 +692,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
             }
           }
           hits = await windowCheck.hits(all.sorted(), split, splits);
+          windowSeconds += (performance.now() - checkStarted) / 1000;
         }
         const kept = new HashList(Math.ceil(totalEvents / splits));
         for await (const chunk of spillChunks(s.path)) {
@@ -737,6 +779,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
         partitions: window.partitions.length,
         legacyPartitions: windowCheck.legacyPartitions,
         indexBytesRead: windowCheck.io.bytes,
+        seconds: Math.round(windowSeconds * 1000) / 1000,
       },
       idConflicts: stats.conflicts,
       eventsOut,
