@@ -7,7 +7,8 @@
  *      processes), quota isolation between two keys; peak RSS of the ingress process (bench/ingress.ts);
  *  (c) the ETL consumer of one type: bus → committed raw files (bench/etl-consumer.ts);
  *  (d) the dedup step on hours of 5 M and 20 M events with 1% duplicates (bench/etl-dedup.ts), and
- *      DuckDB deduplicating the same 5 M hour from Parquet into Parquet (bench/etl-duckdb.ts);
+ *      DuckDB deduplicating the same 5 M hour from Parquet into Parquet (bench/etl-duckdb.ts), and
+ *      the dedup window: a 1 M hour against 7 days of hourly id indexes (bench/etl-dedup-window.ts);
  *  (e) end to end, hour end → published partition, for an hour of ~1 M events (bench/etl-e2e.ts);
  *  (f) registry API reads over loopback HTTP (bench/registry-api.ts);
  *  (g) the Google Cloud Pub/Sub bus against Google's in-memory fake: the ingress end to end, the
@@ -34,6 +35,7 @@ import { type AuditBenchResult, measureAudit } from './audit.js';
 import { measureCeiling } from './ceiling.js';
 import { measureConsumer } from './etl-consumer.js';
 import { measureDedup } from './etl-dedup.js';
+import { measureDedupWindow } from './etl-dedup-window.js';
 import { type DuckdbDedupResult, measureDuckdbDedup } from './etl-duckdb.js';
 import { measureEndToEnd } from './etl-e2e.js';
 import { type IngressBenchResult, measureIngress } from './ingress.js';
@@ -187,6 +189,11 @@ if (!onlyIngress && !onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka && 
   log(
     `    ${e2e.hourEndToPublishedSec} s at time scale ${e2e.timeScale} (${e2e.events} events); derived for scale 1: ${e2e.atScale1Sec} s`,
   );
+  log('(d) dedup window: an hour of 1,000,000 events against 168 hourly id indexes of 100,000 ids (7 d) …');
+  const dedupWindow = await measureDedupWindow(1_000_000, 168, 100_000);
+  log(
+    `    window check ${dedupWindow.idsPerSec} ids/s (${dedupWindow.windowCheckSeconds} s), ${Math.round(dedupWindow.indexBytesRead / 1e6)} MB of index read, peak RSS ${dedupWindow.peakRssMb} MB (1 h window: ${dedupWindow.oneHour.peakRssMb} MB), ${dedupWindow.duplicatesOfWindow} of ${dedupWindow.injected} retries dropped`,
+  );
   const d5 = dedup[0] as (typeof dedup)[number];
   const dedupPeak = Math.max(...dedup.map((d) => d.peakRssMb));
   const dedupVsDuckdb = Math.round((d5.eventsPerSec / duckdb.eventsPerSec) * 100) / 100;
@@ -198,6 +205,7 @@ if (!onlyIngress && !onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka && 
       dedup,
       duckdbDedup: duckdb,
       dedupVsDuckdb,
+      dedupWindow,
       endToEnd: e2e,
     },
     targets: {
