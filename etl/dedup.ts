@@ -17,10 +17,12 @@
  *    hash of each payload and 4 bytes per key, and misses a conflict with probability 2^-32.
  *    Copies of a (producer, id) of the window are not checked for conflicts (their payloads are
  *    not read). Within the partition, keys are compared whole; against the window, by their
- *    128-bit keyed hash (SipHash-2-4-128: etl/id-index.ts states the collision bound): the keys'
- *    hashes are sorted and merged with the part of each window partition's id index that their
- *    split covers, before the records are deduped. Memory is bounded whatever the window: at
- *    most `maxIdsInMemory` ids are held, plus one read buffer of index; a bigger partition is
+ *    128-bit keyed hash (SipHash-2-4-128: etl/id-index.ts states the collision bound), reading
+ *    only the part of each window partition's id index that the split covers: when the window's
+ *    hashes fit the id budget they are loaded and each key looked up as it is read; otherwise
+ *    the split's key hashes are sorted and merged with each index part first (the records are
+ *    then read twice). Memory is bounded whatever the window: at most `maxIdsInMemory` ids are
+ *    held, plus one read buffer of index; a bigger partition is
  *    split by the top bits of the key hash into spill files on disk, deduplicated one split at a
  *    time. Partitions published before id indexes are read with DuckDB instead.
  * 3. Shreds the records kept straight from Avro into Parquet columns (no objects built; see
