@@ -738,7 +738,9 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     const indexFile = await ids.finish();
     if (indexFile.ids !== eventsOut) throw new Error(`indexed ${indexFile.ids} ids, expected ${eventsOut}`);
     const indexName = `${prefix}ids-${attempt}.idx`;
+    d.signal?.throwIfAborted();
     await d.objects.putFile(indexName, indexFile.path);
+    uploaded.push(indexName);
     const idIndex: IdIndexRef = {
       name: indexName,
       ids: indexFile.ids,

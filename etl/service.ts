@@ -40,8 +40,8 @@ import {
   runDedup,
   WORKERS_FROM_EVENTS,
 } from './dedup.js';
-import { type Claim, JobClaims } from './job-claims.js';
 import { type DedupWindow, windowOf } from './dedup-window.js';
+import { type Claim, JobClaims } from './job-claims.js';
 import { createEtlMetrics, type EtlMetrics } from './metrics.js';
 import { WarehouseLoader } from './warehouse-loader.js';
 

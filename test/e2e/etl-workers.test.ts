@@ -86,10 +86,11 @@ describe('hourglass etl --roles dedup', () => {
     const [hour] = await x.store.listHours({ type: 'EndSong' });
     const manifest = JSON.parse((await x.objects.get(hour?.manifest as string)).toString()) as Manifest;
     expect(manifest).toMatchObject({ rawEventsIn: EVENTS, eventsOut: EVENTS, ledgerTotal: EVENTS });
-    // only what the manifest lists is in the partition
-    const prefix = (hour?.manifest as string).slice(0, (hour?.manifest as string).lastIndexOf('/') + 1);
+    // only what the manifest lists is in the partition: its data files and id index
+    const manifestName = hour?.manifest as string;
+    const prefix = manifestName.slice(0, manifestName.lastIndexOf('/') + 1);
     expect((await listAll(x.objects, prefix)).map((o) => o.name).sort()).toEqual(
-      [...manifest.files.map((f) => f.name), hour?.manifest].sort(),
+      [...manifest.files.map((f) => f.name), manifest.idIndex?.name, manifestName].sort(),
     );
     expect(await x.query('SELECT count(*) n, count(DISTINCT event_id) d FROM EndSong')).toEqual([
       { n: EVENTS, d: EVENTS },
