@@ -38,9 +38,22 @@ export class Claim {
     this.timer.unref();
   }
 
-  /** Aborted when the claim is lost: the job should stop, its changes would be refused. */
+  /**
+   * Aborted when the claim is lost (the job should stop: its changes would be refused), or when
+   * the process stops ({@link interrupt}: the job should stop and be released).
+   */
   get signal(): AbortSignal {
     return this.abort.signal;
+  }
+
+  /** Whether {@link interrupt} stopped the job (the claim is still held: release it). */
+  get interrupted(): boolean {
+    return this.abort.signal.reason instanceof JobInterrupted;
+  }
+
+  /** Asks the job to stop because the process stops; the lease stays held until the job releases it. */
+  interrupt(): void {
+    if (!this.abort.signal.aborted && !this.ended) this.abort.abort(new JobInterrupted());
   }
 
   private async renew(): Promise<void> {
@@ -92,6 +105,14 @@ export class Claim {
   describe(): Record<string, string | number> {
     const l = this.lease;
     return { kind: l.kind, type: l.type, partition: new Date(l.partition).toISOString(), token: l.token };
+  }
+}
+
+/** Why a job stopped when its process stops (not a failure: the job is released for any worker). */
+export class JobInterrupted extends Error {
+  constructor() {
+    super('the process is stopping');
+    this.name = 'JobInterrupted';
   }
 }
 

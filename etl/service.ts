@@ -89,7 +89,7 @@ export class EtlService {
   private timer: NodeJS.Timeout | null = null;
   private passing: Promise<void> | null = null;
   /** Dedup jobs running in this process, by type. */
-  private readonly running = new Map<string, Promise<void>>();
+  private readonly running = new Map<string, { run: Promise<void>; claim: Claim }>();
   /** When this process last started a dedup job of a type (real ms): the least recently served go first. */
   private readonly servedAt = new Map<string, number>();
   private stopped = false;
@@ -226,7 +226,7 @@ export class EtlService {
 
   /** Waits for the dedup jobs running now to end. */
   async settled(): Promise<void> {
-    while (this.running.size > 0) await Promise.all([...this.running.values()]);
+    while (this.running.size > 0) await Promise.all([...this.running.values()].map((r) => r.run));
   }
 
   private async runPass(): Promise<void> {
@@ -276,9 +276,13 @@ export class EtlService {
       if (earlier === null) continue; // a partition in the window is not settled yet
       const claim = await this.claims.claim({ kind: 'dedup', type, partition: job.start });
       if (claim === null) continue; // another worker runs it, or it waits for its retry
+      if (this.stopped) {
+        await claim.finish({ state: 'ready', runAfterMs: 0, notAnAttempt: true }, [], this.d.clock.now());
+        return;
+      }
       this.servedAt.set(type, performance.now());
       const run = this.runDedupJob({ ...job, earlier }, claim).finally(() => this.running.delete(type));
-      this.running.set(type, run);
+      this.running.set(type, { run, claim });
     }
   }
 
@@ -361,6 +365,16 @@ export class EtlService {
       );
       this.published(job, result.manifest, started, now, claim);
     } catch (err) {
+      if (claim.interrupted) {
+        // the process stops: the job goes back, not counted as an attempt, for any worker to run
+        await claim
+          .finish({ state: 'ready', runAfterMs: 0, notAnAttempt: true }, [], this.d.clock.now())
+          .catch((e: unknown) =>
+            this.log.warn({ err: e, job: claim.describe() }, 'releasing a dedup job at shutdown failed'),
+          );
+        this.log.info({ job: claim.describe() }, 'dedup job released: the process is stopping');
+        return;
+      }
       if (err instanceof LeaseLost || claim.signal.aborted) {
         this.log.warn({ job: claim.describe() }, 'dedup job given up: another worker took it over');
         return;
@@ -469,11 +483,16 @@ export class EtlService {
     return this.consumers.get(type);
   }
 
-  /** Commits buffered files, stops consumers and the loop. Idempotent. */
+  /**
+   * Commits buffered files, stops consumers and the loop; running dedup jobs stop at their next
+   * step and are released (not counted as attempts) for another worker or the next start. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    // running dedup jobs stop at their next step and are released for another worker (or the next start)
+    for (const r of this.running.values()) r.claim.interrupt();
     await Promise.all([...this.consumers.values()].map((c) => c.close()));
     await this.passing;
     await this.settled();

@@ -165,6 +165,43 @@ describe('batch jobs', () => {
     expect(await x.query('SELECT count(*) n, count(DISTINCT event_id) d FROM EndSong')).toEqual([{ n: 40, d: 40 }]);
   });
 
+  it('a worker that stops releases its running job, and another worker runs it without counting an attempt', async () => {
+    const clock = new ManualClock(H + 10 * 60_000);
+    const x = await consumeAndClose(clock);
+    await postHour(x, 'a', 30);
+    clock.set(H + HOUR_MS + 1);
+    await closedHours(x, 3); // UserCreate's too (empty; daily, so it waits for its day)
+    const { held, release } = gate();
+    let entered = false;
+    const a = await x.worker({
+      wrapObjects: holdUploads('final/EndSong/', held, () => {
+        entered = true;
+      }),
+    });
+    await a.pass();
+    await x.until(async () => entered);
+    const stopping = a.close();
+    release();
+    await stopping;
+    expect((await x.store.listJobs({ kind: 'dedup', type: 'EndSong' }))[0]).toMatchObject({
+      state: 'ready',
+      attempts: 0,
+      holder: a.id,
+    });
+    // what it uploaded went with it
+    expect(await listAll(x.objects, 'final/EndSong/')).toEqual([]);
+    const b = await x.worker();
+    await workUntil(
+      [b],
+      async () => (await x.store.listHours({ type: 'EndSong', states: ['published'] })).length === 1,
+    );
+    expect((await x.store.listJobs({ kind: 'dedup', type: 'EndSong' }))[0]).toMatchObject({
+      state: 'done',
+      attempts: 1,
+      holder: b.id,
+    });
+  });
+
   it("publishes a small type's partition while another type's partition is being published", async () => {
     const clock = new ManualClock(H + 10 * 60_000);
     const x = await consumeAndClose(clock);
