@@ -10,6 +10,10 @@
  *      DuckDB deduplicating the same 5 M hour from Parquet into Parquet (bench/etl-duckdb.ts), and
  *      the dedup window: a 1 M hour against 7 days of hourly id indexes (bench/etl-dedup-window.ts);
  *  (e) end to end, hour end → published partition, for an hour of ~1 M events (bench/etl-e2e.ts);
+ *      then (k) isolation in one `hourglass etl`: a 10,000-event hour of one type closing while a
+ *      20 M-event hour of another is deduped (bench/etl-isolation.ts), and (l) 1, 2 and 3
+ *      `hourglass etl --roles dedup` workers on one PostgreSQL state store publishing the same 60
+ *      partitions (bench/etl-workers.ts);
  *  (f) registry API reads over loopback HTTP (bench/registry-api.ts);
  *  (g) the Google Cloud Pub/Sub bus against Google's in-memory fake: the ingress end to end, the
  *      ETL consumer draining a backlog, and the consumer keeping up with the ingress (bench/pubsub.ts);
@@ -20,7 +24,7 @@
  *      `--soak-seconds N`, `--soak-rate N`), every topic rolling segments; RSS of the dev process
  *      over time, ingress p99, segment files seen per topic, then every accepted event id checked
  *      to be in the published final partitions exactly once (DuckDB). Exits 1 on any loss.
- * `npm run bench -- --only ingress` runs (b) alone; `-- --only etl` runs (c)–(e) alone; `-- --only registry` runs (f) alone;
+ * `npm run bench -- --only ingress` runs (b) alone; `-- --only etl` runs (c)–(e), (k) and (l) alone; `-- --only registry` runs (f) alone;
  * `-- --only pubsub` runs (g) alone (`-- --pull-streams N` sets the consumer's streaming pulls);
  * `-- --only audit` runs (h) alone, `-- --only kafka` runs (i) alone, `-- --only soak` runs (j)
  * (and it runs only so).
@@ -38,6 +42,8 @@ import { measureDedup } from './etl-dedup.js';
 import { measureDedupWindow } from './etl-dedup-window.js';
 import { type DuckdbDedupResult, measureDuckdbDedup } from './etl-duckdb.js';
 import { measureEndToEnd } from './etl-e2e.js';
+import { type IsolationResult, measureIsolation } from './etl-isolation.js';
+import { measureWorkers, type WorkersResult } from './etl-workers.js';
 import { type IngressBenchResult, measureIngress } from './ingress.js';
 import { type KafkaBenchResult, measureKafka } from './kafka.js';
 import { ROOT } from './processes.js';
@@ -63,6 +69,8 @@ const TARGETS = {
   /** (d) Hourglass's dedup events/s over DuckDB's (same 5 M hour, Parquet into Parquet). */
   dedupVsDuckdb: 0.5,
   hourEndToPublishedSec: 60,
+  /** (k) a small hour closed while a big one is deduped: closed → published, s. */
+  isolationSmallPublishedSec: 5,
   registryReadsPerSec: 2_000,
   pubsubIngressEventsPerSec: 50_000,
   auditTwoHoursSec: 30,
@@ -157,6 +165,8 @@ let etlFigures: {
   duckdb: DuckdbDedupResult;
   dedupVsDuckdb: number;
   e2e: Awaited<ReturnType<typeof measureEndToEnd>>;
+  isolation: IsolationResult;
+  workers: WorkersResult;
 } | null = null;
 if (!onlyIngress && !onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka && !onlySoak) {
   log('(c) ETL consumer, one type, 1,000,000 events from the embedded bus into committed raw files …');
@@ -194,6 +204,22 @@ if (!onlyIngress && !onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka && 
   log(
     `    window check ${dedupWindow.idsPerSec} ids/s (${dedupWindow.windowCheckSeconds} s), ${Math.round(dedupWindow.indexBytesRead / 1e6)} MB of index read, peak RSS ${dedupWindow.peakRssMb} MB (1 h window: ${dedupWindow.oneHour.peakRssMb} MB), ${dedupWindow.duplicatesOfWindow} of ${dedupWindow.injected} retries dropped`,
   );
+  log(
+    `(k) isolation: one hourglass etl (production defaults, ${cpus().length} cores), a 10,000-event PageView hour closing while a 20,000,000-event EndSong hour is deduped …`,
+  );
+  const isolation = await measureIsolation();
+  log(
+    `    B closed → published: ${isolation.smallPublishedAfterCloseSec} s while A ran (claimed after ${isolation.smallClaimedAfterCloseSec} s, step ${isolation.smallDedupSec} s), ${isolation.smallAloneSec} s alone; A closed → published ${isolation.bigDedupSec} s; ${isolation.cpuCores} cores, batchConcurrency ${isolation.batchConcurrency} + 1 small slot; loop delay p99/max ${isolation.loopDelayP99Ms}/${isolation.loopDelayMaxMs} ms`,
+  );
+  log(
+    `(l) dedup workers: 1, 2, 3 hourglass etl --roles dedup on one PostgreSQL state store, 60 partitions of 30 types × 100,000 events, ${cpus().length} cores …`,
+  );
+  const workers = await measureWorkers();
+  for (const w of workers.runs) {
+    log(
+      `    ${w.workers} worker(s): ${w.seconds} s (× ${w.speedUp}), ${w.partitions} partitions, ${w.attempts} attempts, published per worker ${w.perWorker.join('/')}, ${w.coresUsed ?? '?'} of ${w.cpuCores} cores used${w.ok ? '' : `; CHECKS FAILED: ${w.problems.join('; ')}`}`,
+    );
+  }
   const d5 = dedup[0] as (typeof dedup)[number];
   const dedupPeak = Math.max(...dedup.map((d) => d.peakRssMb));
   const dedupVsDuckdb = Math.round((d5.eventsPerSec / duckdb.eventsPerSec) * 100) / 100;
@@ -207,6 +233,8 @@ if (!onlyIngress && !onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka && 
       dedupVsDuckdb,
       dedupWindow,
       endToEnd: e2e,
+      isolation,
+      workers,
     },
     targets: {
       ...(result.targets as object),
@@ -224,11 +252,16 @@ if (!onlyIngress && !onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka && 
         target: TARGETS.hourEndToPublishedSec,
         pass: e2e.atScale1Sec <= TARGETS.hourEndToPublishedSec,
       },
+      isolationSmallPublishedSec: {
+        target: TARGETS.isolationSmallPublishedSec,
+        pass: isolation.bigStillRunning && isolation.smallPublishedAfterCloseSec <= TARGETS.isolationSmallPublishedSec,
+      },
+      workersAttemptsEqualPartitions: { target: 1, pass: workers.runs.every((w) => w.ok) },
     },
     at: new Date().toISOString(),
   };
 
-  etlFigures = { consumer, d5, dedup, duckdb, dedupVsDuckdb, e2e };
+  etlFigures = { consumer, d5, dedup, duckdb, dedupVsDuckdb, e2e, isolation, workers };
 }
 
 // (f): registry API reads
@@ -365,7 +398,7 @@ if (!only || onlyIngress) {
 }
 if (!only) log(`| ratio (b)/(a) | ${r.ratio} | ≥ ${TARGETS.ratio} | ${pass('ratio')} |`);
 if (etlFigures !== null) {
-  const { consumer, d5, dedup, duckdb, dedupVsDuckdb, e2e } = etlFigures;
+  const { consumer, d5, dedup, duckdb, dedupVsDuckdb, e2e, isolation, workers } = etlFigures;
   log(
     `| (c) ETL consumer, events/s | ${consumer.eventsPerSec} | ≥ ${TARGETS.consumerEventsPerSec} | ${pass('consumerEventsPerSec')} |`,
   );
@@ -383,6 +416,12 @@ if (etlFigures !== null) {
   );
   log(
     `| (e) hour end → published, s (scale 1, derived) | ${e2e.atScale1Sec} | ≤ ${TARGETS.hourEndToPublishedSec} | ${pass('hourEndToPublishedSec')} |`,
+  );
+  log(
+    `| (k) 10,000-event hour closed → published while a 20 M hour of another type is deduped (${isolation.cpuCores} cores), s (alone) | ${isolation.smallPublishedAfterCloseSec} (${isolation.smallAloneSec}) | ≤ ${TARGETS.isolationSmallPublishedSec} | ${pass('isolationSmallPublishedSec')} |`,
+  );
+  log(
+    `| (l) 1 / 2 / 3 dedup workers, 60 partitions × 100,000 events (${workers.cpuCores} cores), s; attempts | ${workers.runs.map((w) => w.seconds).join(' / ')}; ${workers.runs.map((w) => w.attempts).join(' / ')} | attempts = ${workers.partitions} | ${pass('workersAttemptsEqualPartitions')} |`,
   );
 }
 if (!onlyIngress && !onlyEtl && !onlyPubsub && !onlyAudit && !onlyKafka && !onlySoak) {

@@ -1,4 +1,4 @@
-/** Child processes of the benchmark: `hourglass dev` and `hourglass send`, killed on exit. */
+/** Child processes of the benchmark: `hourglass dev`, `hourglass etl` and `hourglass send`, killed on exit. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -70,20 +70,78 @@ export async function startDev(
       const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
       return Math.round(kb / 1024);
     },
-    cpuSeconds() {
-      try {
-        const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks of 10 ms
-      } catch {
-        return null;
-      }
-    },
+    cpuSeconds: () => cpuSecondsOf(child.pid as number),
     async stop() {
       child.kill('SIGTERM');
       await exited;
     },
   };
+}
+
+export interface EtlProcess {
+  readonly pid: number;
+  /** Its `/metrics` and `/healthz` base URL. */
+  readonly url: string;
+  /** Its log lines so far (JSON objects, one a line). */
+  logs(): Record<string, unknown>[];
+  /** CPU seconds (user + system) the process used so far, from /proc; null where it is missing. */
+  cpuSeconds(): number | null;
+  stop(): Promise<void>;
+}
+
+/**
+ * `hourglass etl` with `args` (e.g. `--roles dedup --data-dir D`), logging JSON on stderr, its
+ * metrics on a free port; resolves once it serves.
+ */
+export async function startEtl(args: string[], env: NodeJS.ProcessEnv = {}): Promise<EtlProcess> {
+  const child = start(['etl', '--metrics-port', '0', '--log-format', 'json', ...args], env);
+  let out = '';
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error(`hourglass etl did not start:\n${out}\n${err}`)), 30_000);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /metrics on (http:\/\/\S+)\/metrics/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolveUrl(m[1] as string);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`hourglass etl exited with ${code}:\n${out}\n${err}`));
+    });
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    pid: child.pid as number,
+    url,
+    logs() {
+      return err
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    },
+    cpuSeconds: () => cpuSecondsOf(child.pid as number),
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** CPU seconds (user + system) process `pid` used so far, from /proc; null where it is missing. */
+export function cpuSecondsOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks of 10 ms
+  } catch {
+    return null;
+  }
 }
 
 export interface SendResult {
