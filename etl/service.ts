@@ -8,12 +8,13 @@
  * taken over once its lease ends. Dedup jobs of different types run concurrently, up to
  * `batchConcurrency` (plus one slot kept for small partitions, so a small type's hour never queues
  * behind big ones); a type's partitions run one at a time, oldest first, each once the partitions
- * of its dedup window are settled. A job that throws (store down, disk full, a bug) is released
- * to be retried with backoff (1 s doubling to 60 s, seen by every process), its error recorded on
- * its hours (`dedup_failed: …`, state still `closed`) until it succeeds, so `hourglass hours`, the
- * dashboard and the `publication_failing` alert show it. A completeness violation marks the
- * partition's hours `failed` and is not retried; so does an hour the closer failed (ledgered events
- * missing from the bus) for the other hours of its day (daily types).
+ * of its dedup window are settled. Jobs start at every pass, and as soon as a job ends. A job that
+ * throws (store down, disk full, a bug) is released to be retried with backoff (1 s doubling to
+ * 60 s, seen by every process), its error recorded on its hours (`dedup_failed: …`, state still
+ * `closed`) until it succeeds, so `hourglass hours`, the dashboard and the `publication_failing`
+ * alert show it. A completeness violation marks the partition's hours `failed` and is not retried;
+ * so does an hour the closer failed (ledgered events missing from the bus) for the other hours of
+ * its day (daily types).
  */
 
 import { randomBytes } from 'node:crypto';
@@ -88,6 +89,9 @@ export class EtlService {
   private readonly concurrency: number;
   private timer: NodeJS.Timeout | null = null;
   private passing: Promise<void> | null = null;
+  /** The dedup jobs being started (one at a time), and whether to look again once it ends. */
+  private scheduling: Promise<void> | null = null;
+  private scheduleAgain = false;
   /** Dedup jobs running in this process, by type. */
   private readonly running = new Map<string, { run: Promise<void>; claim: Claim }>();
   /** When this process last started a dedup job of a type (real ms): the least recently served go first. */
@@ -238,14 +242,33 @@ export class EtlService {
         this.log.error({ err }, 'closer pass failed');
       }
     }
-    if (this.roles.has('dedup') && !this.stopped) {
-      try {
-        await this.startDueJobs();
-      } catch (err) {
-        this.log.error({ err }, 'listing closed hours failed');
-      }
-    }
+    if (this.roles.has('dedup') && !this.stopped) await this.fillSlots();
     if (!this.stopped) await this.loader?.pass();
+  }
+
+  /**
+   * Starts the due dedup jobs that fit in the free slots: at every pass, and as soon as a job ends
+   * (its slot, and the type's next partition waiting for it, do not wait for the next pass). One
+   * at a time: a call while it runs makes it look once more when done.
+   */
+  private fillSlots(): Promise<void> {
+    if (this.scheduling !== null) {
+      this.scheduleAgain = true;
+      return this.scheduling;
+    }
+    this.scheduling = (async () => {
+      do {
+        this.scheduleAgain = false;
+        try {
+          await this.startDueJobs();
+        } catch (err) {
+          this.log.error({ err }, 'listing closed hours failed');
+        }
+      } while (this.scheduleAgain && !this.stopped);
+    })().finally(() => {
+      this.scheduling = null;
+    });
+    return this.scheduling;
   }
 
   /**
@@ -281,7 +304,10 @@ export class EtlService {
         return;
       }
       this.servedAt.set(type, performance.now());
-      const run = this.runDedupJob({ ...job, earlier }, claim).finally(() => this.running.delete(type));
+      const run = this.runDedupJob({ ...job, earlier }, claim).finally(() => {
+        this.running.delete(type);
+        if (!this.stopped) void this.fillSlots();
+      });
       this.running.set(type, { run, claim });
     }
   }
@@ -495,6 +521,7 @@ export class EtlService {
     for (const r of this.running.values()) r.claim.interrupt();
     await Promise.all([...this.consumers.values()].map((c) => c.close()));
     await this.passing;
+    await this.scheduling;
     await this.settled();
     this.log.info('etl stopped');
   }

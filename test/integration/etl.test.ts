@@ -94,6 +94,30 @@ describe('ETL', () => {
     expect(await x.query('SELECT count(*) n, count(DISTINCT event_id) d FROM EndSong')).toEqual([{ n: 31, d: 31 }]);
   });
 
+  it("starts a type's next partition once the one before it is published, without waiting for a pass", async () => {
+    const clock = new ManualClock(H + 30 * 60_000);
+    const x = await start(clock);
+    await x.post([{ type: 'EndSong', id: 'a-1', payload: endSong() }]);
+    clock.set(H + HOUR_MS + 30 * 60_000);
+    await x.post([{ type: 'EndSong', id: 'b-1', payload: endSong() }]);
+    clock.set(H + 2 * HOUR_MS + 1);
+    // passes until both hours are closed (the second waits for the first to be published)…
+    const closedBoth = async () =>
+      (await x.store.listHours({ type: 'EndSong', from: H, to: H + 2 * HOUR_MS })).length === 2;
+    await x.until(closedBoth);
+    // …then no pass runs (the harness's pass interval is an hour): the first's end starts the second
+    const deadline = Date.now() + 10_000;
+    while (!(await published(x, 'EndSong', H + HOUR_MS)()) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(await published(x, 'EndSong', H + HOUR_MS)()).toBe(true);
+    const jobs = await x.store.listJobs({ kind: 'dedup', type: 'EndSong' });
+    expect(jobs.map((j) => [j.partition, j.state, j.attempts])).toEqual([
+      [H, 'done', 1],
+      [H + HOUR_MS, 'done', 1],
+    ]);
+  });
+
   it('closes and publishes empty hours with a zero manifest', async () => {
     const clock = new ManualClock(H + 5 * 60_000);
     const x = await start(clock);
