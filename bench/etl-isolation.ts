@@ -26,7 +26,7 @@ import type { StateStore } from '../core/ports/state-store.js';
 import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
 import { applyTypes, closeRawHour, payloads, type RawHour, registerRawHour, writeRawHour } from './etl-data.js';
-import { DevLoopProbe, ROOT, runBenchScript, startEtl } from './processes.js';
+import { DevLoopProbe, machineBusySeconds, ROOT, runBenchScript, startEtl } from './processes.js';
 
 const HOUR = hourStart(Date.UTC(2026, 0, 1, 12));
 const BIG_TYPE = 'EndSong';
@@ -97,6 +97,8 @@ export interface IsolationResult {
   readonly loopDelayMaxMs: number;
   /** Cores the ETL process used over A's run (CPU seconds / wall seconds); null without /proc. */
   readonly etlCoresUsed: number | null;
+  /** Cores the rest of the machine used over A's run (busy CPU from /proc/stat less the ETL's); null without /proc. */
+  readonly otherCores: number | null;
 }
 
 const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
@@ -143,6 +145,7 @@ export async function measureIsolation(bigEvents = 20_000_000): Promise<Isolatio
       // A: closed, and its dedup job running for a few seconds
       const aClosed = performance.now();
       const cpuBefore = etl.cpuSeconds();
+      const machineBefore = machineBusySeconds();
       await closeRawHour(state, hours.big);
       const bigRunning = async (): Promise<boolean> =>
         (await state.listJobs({ kind: 'dedup', type: BIG_TYPE })).some((j) => j.state === 'running');
@@ -182,6 +185,7 @@ export async function measureIsolation(bigEvents = 20_000_000): Promise<Isolatio
       }
       const bigDedupSec = (performance.now() - aClosed) / 1000;
       const cpuAfter = etl.cpuSeconds();
+      const machineAfter = machineBusySeconds();
       const started = etl.logs().find((l) => l.msg === 'etl started');
       if (started === undefined) throw new Error(`hourglass etl logged no start line: ${JSON.stringify(etl.logs())}`);
       return {
@@ -202,6 +206,10 @@ export async function measureIsolation(bigEvents = 20_000_000): Promise<Isolatio
         loopDelayP99Ms: loop.loopDelayP99Ms,
         loopDelayMaxMs: loop.loopDelayMaxMs,
         etlCoresUsed: cpuBefore === null || cpuAfter === null ? null : round((cpuAfter - cpuBefore) / bigDedupSec),
+        otherCores:
+          cpuBefore === null || cpuAfter === null || machineBefore === null || machineAfter === null
+            ? null
+            : round((machineAfter - machineBefore - (cpuAfter - cpuBefore)) / bigDedupSec),
       };
     } finally {
       await state.close();

@@ -39,7 +39,7 @@ import {
   registerRawHour,
   writeRawHour,
 } from './etl-data.js';
-import { type EtlProcess, ROOT, runBenchScript, startEtl } from './processes.js';
+import { type EtlProcess, machineBusySeconds, ROOT, runBenchScript, startEtl } from './processes.js';
 
 const HOUR = hourStart(Date.UTC(2026, 0, 1, 12));
 const TYPES = 30;
@@ -79,6 +79,11 @@ export interface WorkersRun {
   readonly cpuCores: number;
   /** Cores the workers used on average over the run (their CPU seconds / seconds); null without /proc. */
   readonly coresUsed: number | null;
+  /**
+   * Cores the rest of the machine used meanwhile (its busy CPU over `seconds`, from /proc/stat,
+   * less the workers'): PostgreSQL, the benchmark process and any other work; null without /proc.
+   */
+  readonly otherCores: number | null;
   /** Partitions published by each worker (its "partition published" log lines). */
   readonly perWorker: number[];
   /** `seconds` of the run with one worker over this one's. */
@@ -130,6 +135,7 @@ async function runOnce(
       )),
     );
     const cpuBefore = procs.map((p) => p.cpuSeconds());
+    const machineBefore = machineBusySeconds();
     const started = performance.now();
     for (const h of hours) await closeRawHour(state, h);
     for (;;) {
@@ -141,6 +147,7 @@ async function runOnce(
     }
     const seconds = (performance.now() - started) / 1000;
     const cpuAfter = procs.map((p) => p.cpuSeconds());
+    const machineAfter = machineBusySeconds();
     const cpu = cpuBefore.every((c) => c !== null) && cpuAfter.every((c) => c !== null);
     const used = cpu ? cpuAfter.reduce((n: number, c, i) => n + (c as number) - (cpuBefore[i] as number), 0) : null;
 
@@ -185,6 +192,10 @@ async function runOnce(
       attempts,
       cpuCores: cpus().length,
       coresUsed: used === null ? null : round(used / seconds),
+      otherCores:
+        used === null || machineBefore === null || machineAfter === null
+          ? null
+          : round((machineAfter - machineBefore - used) / seconds),
       perWorker,
       ok: problems.length === 0,
       problems,

@@ -209,7 +209,7 @@ if (!onlyIngress && !onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka && 
   );
   const isolation = await measureIsolation();
   log(
-    `    B closed → published: ${isolation.smallPublishedAfterCloseSec} s while A ran (claimed after ${isolation.smallClaimedAfterCloseSec} s, step ${isolation.smallDedupSec} s), ${isolation.smallAloneSec} s alone; A closed → published ${isolation.bigDedupSec} s; ${isolation.cpuCores} cores, batchConcurrency ${isolation.batchConcurrency} + 1 small slot; loop delay p99/max ${isolation.loopDelayP99Ms}/${isolation.loopDelayMaxMs} ms`,
+    `    B closed → published: ${isolation.smallPublishedAfterCloseSec} s while A ran (claimed after ${isolation.smallClaimedAfterCloseSec} s, step ${isolation.smallDedupSec} s), ${isolation.smallAloneSec} s alone; A closed → published ${isolation.bigDedupSec} s; ${isolation.cpuCores} cores, batchConcurrency ${isolation.batchConcurrency} + 1 small slot; loop delay p99/max ${isolation.loopDelayP99Ms}/${isolation.loopDelayMaxMs} ms; over A's run the ETL used ${isolation.etlCoresUsed ?? '?'} cores, the rest of the machine ${isolation.otherCores ?? '?'}`,
   );
   log(
     `(l) dedup workers: 1, 2, 3 hourglass etl --roles dedup on one PostgreSQL state store, 60 partitions of 30 types × 100,000 events, ${cpus().length} cores …`,
@@ -217,7 +217,7 @@ if (!onlyIngress && !onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka && 
   const workers = await measureWorkers();
   for (const w of workers.runs) {
     log(
-      `    ${w.workers} worker(s): ${w.seconds} s (× ${w.speedUp}), ${w.partitions} partitions, ${w.attempts} attempts, published per worker ${w.perWorker.join('/')}, ${w.coresUsed ?? '?'} of ${w.cpuCores} cores used${w.ok ? '' : `; CHECKS FAILED: ${w.problems.join('; ')}`}`,
+      `    ${w.workers} worker(s): ${w.seconds} s (× ${w.speedUp}), ${w.partitions} partitions, ${w.attempts} attempts, published per worker ${w.perWorker.join('/')}, ${w.coresUsed ?? '?'} of ${w.cpuCores} cores used (${w.otherCores ?? '?'} by the rest of the machine)${w.ok ? '' : `; CHECKS FAILED: ${w.problems.join('; ')}`}`,
     );
   }
   const d5 = dedup[0] as (typeof dedup)[number];

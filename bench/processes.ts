@@ -133,6 +133,17 @@ export async function startEtl(args: string[], env: NodeJS.ProcessEnv = {}): Pro
   };
 }
 
+/** Busy CPU seconds of the whole machine since boot (/proc/stat), null where it is missing. */
+export function machineBusySeconds(): number | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+    return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / 100;
+  } catch {
+    return null;
+  }
+}
+
 /** CPU seconds (user + system) process `pid` used so far, from /proc; null where it is missing. */
 export function cpuSecondsOf(pid: number): number | null {
   try {

@@ -40,7 +40,7 @@ import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
 import { startPubsubFake } from '../test/fixtures/pubsub.js';
 import { endSongType, messageBatches } from './etl-data.js';
-import { type DevServer, ROOT, runSend, type SendResult, startDev } from './processes.js';
+import { type DevServer, machineBusySeconds, ROOT, runSend, type SendResult, startDev } from './processes.js';
 
 const PROJECT = 'hourglass-bench';
 const TYPES = ['EndSong', 'PageView', 'UserCreate'];
@@ -601,17 +601,6 @@ class CpuSampler {
     }
     if (cmd.includes('pubsub-fake')) return 'fake';
     if (/hourglass\.js send /.test(cmd)) return 'loadGenerator';
-    return null;
-  }
-}
-
-/** Busy CPU seconds of the whole machine since boot (/proc/stat), null where it is missing. */
-function machineBusySeconds(): number | null {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
-    const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
-    return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / 100;
-  } catch {
     return null;
   }
 }
