@@ -18,6 +18,7 @@
  *   tsx bench/etl-workers.ts generate <dir> <types> <eventsPerHour>   type folders and raw files
  *   tsx bench/etl-workers.ts measure [eventsPerHour]                  the whole measure
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { link, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,8 +81,13 @@ export interface WorkersRun {
   /** Cores the workers used on average over the run (their CPU seconds / seconds); null without /proc. */
   readonly coresUsed: number | null;
   /**
+   * Cores the PostgreSQL server used meanwhile (its processes' CPU over `seconds`); null when it
+   * is not a local one started here, or without /proc.
+   */
+  readonly postgresCores: number | null;
+  /**
    * Cores the rest of the machine used meanwhile (its busy CPU over `seconds`, from /proc/stat,
-   * less the workers'): PostgreSQL, the benchmark process and any other work; null without /proc.
+   * less the workers' and PostgreSQL's): the benchmark process and any other work; null without /proc.
    */
   readonly otherCores: number | null;
   /** Partitions published by each worker (its "partition published" log lines). */
@@ -104,6 +110,47 @@ export interface WorkersResult {
 }
 
 const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/**
+ * CPU seconds of the local PostgreSQL server listening on `port`: its postmaster (found by its
+ * `-p <port>` argument, as test/fixtures/postgres.ts starts it) with its children, those that
+ * exited included; null when there is none or without /proc.
+ */
+function postgresCpuSeconds(port: number): number | null {
+  const stat = (pid: string): string[] | null => {
+    try {
+      const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return s.slice(s.lastIndexOf(')') + 2).split(' ');
+    } catch {
+      return null;
+    }
+  };
+  try {
+    const pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+    const postmaster = pids.find((p) => {
+      try {
+        const args = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+        return args[0]?.endsWith('postgres') === true && args[args.indexOf('-p') + 1] === String(port);
+      } catch {
+        return false;
+      }
+    });
+    if (postmaster === undefined) return null;
+    let ticks = 0;
+    for (const p of pids) {
+      const f = p === postmaster ? stat(p) : null;
+      // utime, stime, and the children it waited for: cutime, cstime
+      if (f !== null) ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+      else {
+        const c = stat(p);
+        if (c !== null && c[1] === postmaster) ticks += Number(c[11]) + Number(c[12]);
+      }
+    }
+    return ticks / 100;
+  } catch {
+    return null;
+  }
+}
 
 /** Hard-links every file under `from` into `to` (raw files are written once and never change). */
 async function linkTree(from: string, to: string): Promise<void> {
@@ -136,6 +183,8 @@ async function runOnce(
     );
     const cpuBefore = procs.map((p) => p.cpuSeconds());
     const machineBefore = machineBusySeconds();
+    const port = Number(new URL(url).port);
+    const postgresBefore = postgresCpuSeconds(port);
     const started = performance.now();
     for (const h of hours) await closeRawHour(state, h);
     for (;;) {
@@ -148,6 +197,8 @@ async function runOnce(
     const seconds = (performance.now() - started) / 1000;
     const cpuAfter = procs.map((p) => p.cpuSeconds());
     const machineAfter = machineBusySeconds();
+    const postgresAfter = postgresCpuSeconds(port);
+    const postgres = postgresBefore === null || postgresAfter === null ? null : postgresAfter - postgresBefore;
     const cpu = cpuBefore.every((c) => c !== null) && cpuAfter.every((c) => c !== null);
     const used = cpu ? cpuAfter.reduce((n: number, c, i) => n + (c as number) - (cpuBefore[i] as number), 0) : null;
 
@@ -192,10 +243,11 @@ async function runOnce(
       attempts,
       cpuCores: cpus().length,
       coresUsed: used === null ? null : round(used / seconds),
+      postgresCores: postgres === null ? null : round(postgres / seconds),
       otherCores:
         used === null || machineBefore === null || machineAfter === null
           ? null
-          : round((machineAfter - machineBefore - used) / seconds),
+          : round((machineAfter - machineBefore - used - (postgres ?? 0)) / seconds),
       perWorker,
       ok: problems.length === 0,
       problems,

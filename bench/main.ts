@@ -217,7 +217,7 @@ if (!onlyIngress && !onlyRegistry && !onlyPubsub && !onlyAudit && !onlyKafka && 
   const workers = await measureWorkers();
   for (const w of workers.runs) {
     log(
-      `    ${w.workers} worker(s): ${w.seconds} s (× ${w.speedUp}), ${w.partitions} partitions, ${w.attempts} attempts, published per worker ${w.perWorker.join('/')}, ${w.coresUsed ?? '?'} of ${w.cpuCores} cores used (${w.otherCores ?? '?'} by the rest of the machine)${w.ok ? '' : `; CHECKS FAILED: ${w.problems.join('; ')}`}`,
+      `    ${w.workers} worker(s): ${w.seconds} s (× ${w.speedUp}), ${w.partitions} partitions, ${w.attempts} attempts, published per worker ${w.perWorker.join('/')}, ${w.coresUsed ?? '?'} of ${w.cpuCores} cores used (PostgreSQL ${w.postgresCores ?? '?'}, the rest of the machine ${w.otherCores ?? '?'})${w.ok ? '' : `; CHECKS FAILED: ${w.problems.join('; ')}`}`,
     );
   }
   const d5 = dedup[0] as (typeof dedup)[number];
