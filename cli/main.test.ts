@@ -35,6 +35,14 @@ describe('hourglass CLI', () => {
     expect(c.err()).toMatch(/ingress\.port.*\[config_invalid\]/);
   });
 
+  it('refuses an unknown ETL role naming it and the valid roles, before opening anything', async () => {
+    const a = io();
+    expect(await main(['etl', '--roles', 'dedup,publish', '--data-dir', '/tmp/unused-roles'], a.io)).toBe(1);
+    expect(a.err()).toMatch(
+      /etl\.roles.*unknown role "publish": roles are consume, close, dedup, load \(or all\).*\[config_invalid\]/,
+    );
+  });
+
   it('refuses to start without event types, or on an invalid one naming the file and the rule', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hourglass-cli-'));
     try {
