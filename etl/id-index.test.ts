@@ -81,6 +81,30 @@ describe('sortHashes', () => {
     for (let i = 1; i < 2500; i++) expect(compareHashes(sorted, i - 1, sorted, i)).toBe(-1);
     expect(new Set(list(sorted))).toEqual(new Set(list(words)));
   });
+
+  it('for any hashes (equal top words, repeats, bucketed or not), gives the sorted unique hashes', () => {
+    // words drawn from a few values, so hashes share prefixes and repeat; up to 3,000 hashes, so
+    // both the unbucketed (< 1,024) and the bucketed paths run
+    const word = fc.oneof(
+      fc.constantFrom(0, 1, 0x7fffffff, 0x80000000, 0xffffffff),
+      fc.integer({ min: 0, max: 0xffffffff }),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(word, word, word, word), { maxLength: 3000, size: 'max' }),
+        fc.integer({ min: 0, max: 2 }),
+        (hashes, repeat) => {
+          const all = hashes.concat(hashes.slice(0, repeat * 100));
+          const words = Uint32Array.from(all.flat());
+          const key = (h: readonly number[]) => h.map((w) => w.toString(16).padStart(8, '0')).join('.');
+          const expected = [...new Set(all.map(key))].sort();
+          const sorted = sortHashes(words, all.length);
+          expect(list(sorted).map((s) => key(s.split('.').map((x) => Number.parseInt(x, 16))))).toEqual(expected);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
 });
 
 describe('id index', () => {

@@ -85,42 +85,83 @@ export function compareHashes(a: Uint32Array, i: number, b: Uint32Array, j: numb
   return 0;
 }
 
+/** Most bits of the top word {@link sortHashes} buckets by (a 4 MiB table of bucket starts). */
+const SORT_MAX_BITS = 20;
+
 /**
  * The first `n` hashes of `words` sorted ascending, duplicates removed: a counting sort on the top
- * 16 bits (keyed hashes are uniform), then an insertion sort of each bucket.
+ * bits of the first word (keyed hashes are uniform: a few hashes a bucket), then an insertion
+ * sort of each bucket. Hashes are moved as four words, never through views.
  */
 export function sortHashes(words: Uint32Array, n: number): Uint32Array {
-  const bits = n < 1024 ? 0 : Math.min(16, Math.ceil(Math.log2(n / 4)));
+  const bits = n < 1024 ? 0 : Math.min(SORT_MAX_BITS, Math.ceil(Math.log2(n / 4)));
   const buckets = 1 << bits;
   const shift = 32 - bits;
-  const bucketOf = (w0: number) => (bits === 0 ? 0 : (w0 >>> shift) & (buckets - 1));
   const starts = new Uint32Array(buckets + 1);
-  for (let i = 0; i < n; i++) (starts[bucketOf(words[4 * i] as number) + 1] as number)++;
+  if (bits === 0) starts[1] = n;
+  else for (let i = 0; i < n; i++) (starts[((words[4 * i] as number) >>> shift) + 1] as number)++;
   for (let b = 0; b < buckets; b++) starts[b + 1] = (starts[b + 1] as number) + (starts[b] as number);
-  const next = starts.slice(0, buckets);
   const out = new Uint32Array(4 * n);
-  for (let i = 0; i < n; i++) {
-    const at = (next[bucketOf(words[4 * i] as number)] as number)++;
-    out.set(words.subarray(4 * i, 4 * i + 4), 4 * at);
+  if (bits === 0) out.set(words.subarray(0, 4 * n));
+  else {
+    const next = starts.slice(0, buckets);
+    for (let i = 0; i < n; i++) {
+      const w0 = words[4 * i] as number;
+      const o = 4 * (next[w0 >>> shift] as number)++;
+      out[o] = w0;
+      out[o + 1] = words[4 * i + 1] as number;
+      out[o + 2] = words[4 * i + 2] as number;
+      out[o + 3] = words[4 * i + 3] as number;
+    }
   }
-  const tmp = new Uint32Array(4);
   for (let b = 0; b < buckets; b++) {
     const from = starts[b] as number;
     const to = starts[b + 1] as number;
     for (let i = from + 1; i < to; i++) {
-      tmp.set(out.subarray(4 * i, 4 * i + 4));
+      const a0 = out[4 * i] as number;
+      const a1 = out[4 * i + 1] as number;
+      const a2 = out[4 * i + 2] as number;
+      const a3 = out[4 * i + 3] as number;
       let j = i - 1;
-      while (j >= from && compareHashes(out, j, tmp, 0) > 0) {
-        out.copyWithin(4 * (j + 1), 4 * j, 4 * j + 4);
-        j--;
+      for (; j >= from; j--) {
+        const o = 4 * j;
+        const b0 = out[o] as number;
+        if (b0 < a0) break;
+        if (b0 === a0) {
+          const b1 = out[o + 1] as number;
+          if (b1 < a1) break;
+          if (b1 === a1) {
+            const b2 = out[o + 2] as number;
+            if (b2 < a2 || (b2 === a2 && (out[o + 3] as number) <= a3)) break;
+          }
+        }
+        out[o + 4] = b0;
+        out[o + 5] = out[o + 1] as number;
+        out[o + 6] = out[o + 2] as number;
+        out[o + 7] = out[o + 3] as number;
       }
-      out.set(tmp, 4 * (j + 1));
+      const o = 4 * (j + 1);
+      out[o] = a0;
+      out[o + 1] = a1;
+      out[o + 2] = a2;
+      out[o + 3] = a3;
     }
   }
   let m = 0;
   for (let i = 0; i < n; i++) {
-    if (m > 0 && compareHashes(out, m - 1, out, i) === 0) continue;
-    if (m !== i) out.copyWithin(4 * m, 4 * i, 4 * i + 4);
+    const o = 4 * i;
+    if (m > 0) {
+      const p = 4 * (m - 1);
+      if (out[p] === out[o] && out[p + 1] === out[o + 1] && out[p + 2] === out[o + 2] && out[p + 3] === out[o + 3])
+        continue;
+    }
+    if (m !== i) {
+      const p = 4 * m;
+      out[p] = out[o] as number;
+      out[p + 1] = out[o + 1] as number;
+      out[p + 2] = out[o + 2] as number;
+      out[p + 3] = out[o + 3] as number;
+    }
     m++;
   }
   return out.subarray(0, 4 * m);
