@@ -101,12 +101,14 @@ class Levels {
 /** The distinct byte arrays of a column chunk, PLAIN-encoded in order, found by hash. */
 class Dictionary {
   plain: Buffer = Buffer.allocUnsafe(64 * 1024);
+  private plainView = new DataView(this.plain.buffer, this.plain.byteOffset, this.plain.length);
   /** PLAIN bytes (also: byte size of the dictionary page's values). */
   bytes = 0;
   count = 0;
   /** Start of each entry's bytes in `plain` (after its length), and its hash. */
   starts = new Int32Array(1024);
   private hashes = new Int32Array(1024);
+  private lengths = new Int32Array(1024);
   /** Open addressing: entry index + 1, 0 for a free slot; at most half full. */
   private table = new Int32Array(2048);
 
@@ -116,45 +118,66 @@ class Dictionary {
     this.table.fill(0);
   }
 
-  /** The index of `src[start, start+n)`, added if new. */
-  add(src: Uint8Array, start: number, n: number): number {
-    let h = 0x811c9dc5;
-    for (let i = start; i < start + n; i++) h = Math.imul(h ^ (src[i] as number), 16777619);
+  /**
+   * The index of `src[start, start+n)` (`view` over the same bytes), added if new. Words are read
+   * through a DataView: several times faster than putting bytes together.
+   */
+  add(src: Uint8Array, view: DataView, start: number, n: number): number {
+    // a multiplicative hash, four bytes a step (entries are compared whole: it only spreads them)
+    let h = n;
+    const body = start + (n & ~3);
+    let i = start;
+    for (; i < body; i += 4) h = Math.imul(h ^ view.getInt32(i, true), 0x9e3779b1) ^ (h >>> 15);
+    for (; i < start + n; i++) h = Math.imul(h ^ (src[i] as number), 0x01000193);
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h ^= h >>> 13;
     const table = this.table;
     const mask = table.length - 1;
-    const plain = this.plain;
+    const plain = this.plainView;
+    const starts = this.starts;
+    const lengths = this.lengths;
     let slot = h & mask;
     for (let e = table[slot] as number; e !== 0; e = table[slot] as number) {
-      const at = this.starts[e - 1] as number;
-      if (this.hashes[e - 1] === h && plain.readUInt32LE(at - 4) === n) {
-        let i = 0;
-        while (i < n && plain[at + i] === src[start + i]) i++;
-        if (i === n) return e - 1;
+      if (this.hashes[e - 1] === h && lengths[e - 1] === n) {
+        const at = (starts[e - 1] as number) - start;
+        let k = start;
+        while (k < body && plain.getInt32(at + k, true) === view.getInt32(k, true)) k += 4;
+        if (k === body) while (k < start + n && plain.getUint8(at + k) === src[k]) k++;
+        if (k === start + n) return e - 1;
       }
       slot = (slot + 1) & mask;
     }
+    return this.insert(slot, h, src, start, n);
+  }
+
+  private insert(slot: number, h: number, src: Uint8Array, start: number, n: number): number {
+    const plain = this.plain;
     if (this.bytes + 4 + n > plain.length) {
       const next = Buffer.allocUnsafe(Math.max(plain.length * 2, this.bytes + 4 + n));
       plain.copy(next, 0, 0, this.bytes);
       this.plain = next;
+      this.plainView = new DataView(next.buffer, next.byteOffset, next.length);
     }
     const b = this.plain;
     b.writeUInt32LE(n, this.bytes);
     b.set(src.subarray(start, start + n), this.bytes + 4);
     const index = this.count++;
     if (index === this.starts.length) {
-      const starts = new Int32Array(index * 2);
-      starts.set(this.starts);
-      this.starts = starts;
-      const hashes = new Int32Array(index * 2);
-      hashes.set(this.hashes);
-      this.hashes = hashes;
+      const grown = (a: Int32Array) => {
+        const next = new Int32Array(index * 2);
+        next.set(a);
+        return next;
+      };
+      this.starts = grown(this.starts);
+      this.hashes = grown(this.hashes);
+      this.lengths = grown(this.lengths);
     }
     this.starts[index] = this.bytes + 4;
     this.hashes[index] = h;
+    this.lengths[index] = n;
     this.bytes += 4 + n;
-    table[slot] = index + 1;
-    if (this.count * 2 > table.length) this.grow();
+    this.table[slot] = index + 1;
+    if (this.count * 2 > this.table.length) this.grow();
     return index;
   }
 
@@ -566,9 +589,10 @@ export class ParquetColumn {
     if (this.indices.length < this.slots) this.indices = new Int32Array(Math.max(this.slots, this.indices.length * 2));
     const idx = this.indices;
     let n = 0;
+    const view = new DataView(b.buffer, b.byteOffset, end);
     for (let p = 0; p < end; ) {
-      const len = b.readUInt32LE(p);
-      idx[n++] = d.add(b, p + 4, len);
+      const len = view.getUint32(p, true);
+      idx[n++] = d.add(b, view, p + 4, len);
       p += 4 + len;
     }
     if (this.dictState === DICT_UNDECIDED) {
