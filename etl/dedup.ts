@@ -579,13 +579,20 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
           check.markBytes(buf, k.instanceStart, k.instanceEnd, k.sequence);
         }
         const end = starts === null ? skipPayload(buf, reader.pos) : start + buf.readUInt32LE(start - 20);
-        const added = seen.addTagged(buf, k.keyStart, k.keyEnd, digest32(buf, reader.pos, end));
+        // the keyed hash (needed for the id index) also places the key in the id set
+        if (starts === null) siphash128(sip, buf, k.keyStart, k.keyEnd, hash, 0);
+        else for (let w = 0; w < HASH_WORDS; w++) hash[w] = buf.readUInt32LE(start - 16 + 4 * w);
+        const added = seen.addTaggedHashed(
+          buf,
+          k.keyStart,
+          k.keyEnd,
+          hash[HASH_WORDS - 1] as number,
+          digest32(buf, reader.pos, end),
+        );
         if (added !== Added.NEW) {
           stats.duplicates++;
           if (added === Added.OTHER_TAG) stats.conflicts++;
         } else {
-          if (starts === null) siphash128(sip, buf, k.keyStart, k.keyEnd, hash, 0);
-          else for (let w = 0; w < HASH_WORDS; w++) hash[w] = buf.readUInt32LE(start - 16 + 4 * w);
           if (hits.length > 0 && hasHash(hits, hash, 0)) stats.earlier++;
           else {
             keptAt[n++] = start;

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Added, digest32, fnv1a, IdSet, splitOf } from './id-set.js';
 
@@ -48,6 +49,33 @@ describe('IdSet with tags', () => {
     expect(add('', 0xffffffff)).toBe(Added.NEW);
     expect(add('', -1)).toBe(Added.SAME_TAG); // the same 32 bits
     expect(set.size).toBe(20_001);
+  });
+
+  it('with the hash given, is exact and keeps first tags whatever the hash (constant, few bits, good)', () => {
+    const hashes = [() => 0, (b: Buffer) => (b[0] ?? 0) & 3, (b: Buffer) => fnv1a(b, 0, b.length)];
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.string({ maxLength: 9 }), fc.integer({ min: 0, max: 2 })), {
+          maxLength: 2000,
+          size: 'max',
+        }),
+        fc.constantFrom(0, 1, 2),
+        (adds, which) => {
+          const hash = hashes[which] as (b: Buffer) => number;
+          const set = new IdSet(4, { tagged: true });
+          const first = new Map<string, number>();
+          for (const [id, tag] of adds) {
+            const b = Buffer.from(`..${id}`);
+            const got = set.addTaggedHashed(b, 2, b.length, hash(b.subarray(2)), tag);
+            const was = first.get(id);
+            expect(got).toBe(was === undefined ? Added.NEW : was === tag ? Added.SAME_TAG : Added.OTHER_TAG);
+            if (was === undefined) first.set(id, tag);
+          }
+          expect(set.size).toBe(first.size);
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 
   it('refuses tags on a set made without them', () => {

@@ -11,6 +11,8 @@
  * half (its bytes 0–7, little-endian), `w2 w3` the second (bytes 8–15).
  */
 
+import { viewOf } from './byte-view.js';
+
 export const SIPHASH_KEY_BYTES = 16;
 
 /** A SipHash key read once: its two 64-bit halves as 32-bit words. */
@@ -55,20 +57,13 @@ export function siphash128(
   let l = 0;
   const len = end - start;
   const last = start + (len & ~7);
+  const view = viewOf(src);
   for (let i = start; ; i += 8) {
     let mh: number;
     let ml: number;
     if (i < last) {
-      ml =
-        (src[i] as number) |
-        ((src[i + 1] as number) << 8) |
-        ((src[i + 2] as number) << 16) |
-        ((src[i + 3] as number) << 24);
-      mh =
-        (src[i + 4] as number) |
-        ((src[i + 5] as number) << 8) |
-        ((src[i + 6] as number) << 16) |
-        ((src[i + 7] as number) << 24);
+      ml = view.getInt32(i, true);
+      mh = view.getInt32(i + 4, true);
     } else {
       // the last block: the remaining bytes, and the length's low byte on top
       ml = 0;
