@@ -242,6 +242,19 @@ function encodeIndices(v: Int32Array, n: number, width: number): Buffer {
     varint((groups << 1) | 1);
     let acc = 0;
     let bits = 0;
+    if (width <= 24) {
+      // pending bits (< 8) and one index fit in 31 bits: integer operations
+      for (let q = start; q < start + groups * 8; q++) {
+        acc |= (q < n ? (v[q] as number) : 0) << bits;
+        bits += width;
+        while (bits >= 8) {
+          out[p++] = acc & 0xff;
+          acc >>>= 8;
+          bits -= 8;
+        }
+      }
+      continue;
+    }
     for (let q = start; q < start + groups * 8; q++) {
       acc += (q < n ? (v[q] as number) : 0) * (POW2[bits] as number);
       bits += width;
