@@ -17,6 +17,8 @@ export interface WorkerInit {
   /** Unique prefix of this worker's file names. */
   readonly prefix: string;
   readonly rowGroupBytes: number;
+  /** Shared counter of the batches written (see ShredPool); absent when shredding in-thread. */
+  readonly written?: Int32Array;
 }
 
 export type ToWorker = { kind: 'rows'; data: Uint8Array; offsets: Int32Array; count: number } | { kind: 'finish' };
@@ -52,5 +54,6 @@ async function handle(msg: ToWorker): Promise<void> {
   }
   const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
   await shred(transcoder, files, reader, data, msg.offsets, msg.count);
+  if (init.written) Atomics.add(init.written, 0, 1);
   port?.postMessage({ kind: 'done', rows: msg.count } satisfies FromWorker);
 }

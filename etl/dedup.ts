@@ -86,7 +86,8 @@ export interface DedupConfig {
   readonly rowGroupBytes: number;
   /**
    * Worker threads that write the Parquet files of big partitions while the calling thread reads
-   * and dedups; 0: all in the calling thread.
+   * and dedups (it writes batches itself, into files of its own, when the workers are full);
+   * 0: all in the calling thread.
    */
   readonly workers: number;
   /** Local scratch space (spill files, Parquet files before publication, DuckDB temp files). */

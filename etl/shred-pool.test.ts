@@ -103,3 +103,28 @@ describe.each([
     }
   });
 });
+
+describe('a pool whose workers are full', () => {
+  it('has the calling thread shred batches into files of its own: every record once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hourglass-shred-'));
+    dirs.push(dir);
+    const s = new ShredPool(1, { payloadSchema: schema, dir, prefix: 'p', rowGroupBytes: 4096 });
+    try {
+      const expected: number[] = [];
+      // the worker takes a few batches while it starts; the calling thread takes the others
+      for (let batch = 0; batch < 30; batch++) {
+        const { data, starts } = records(500);
+        const kept = starts.filter((_, i) => (i + batch) % 3 !== 0);
+        for (let i = 0; i < 500; i++) if ((i + batch) % 3 !== 0) expected.push(i);
+        await s.submit(data, Int32Array.from(kept), kept.length, batch % 2 === 0);
+      }
+      const outputs = await s.finish();
+      expect(outputs.some((o) => o.path.includes('p-t-'))).toBe(true);
+      expect(outputs.some((o) => o.path.includes('p-0-'))).toBe(true);
+      expect(outputs.reduce((n, o) => n + o.rows, 0)).toBe(expected.length);
+      expect(await ids(outputs.map((o) => o.path))).toEqual(expected.sort((a, b) => a - b));
+    } finally {
+      await s.close();
+    }
+  });
+});

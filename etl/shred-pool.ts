@@ -75,33 +75,50 @@ export async function shred(
   await files.maybeFlush();
 }
 
-const IN_FLIGHT_PER_WORKER = 4;
+const IN_FLIGHT_PER_WORKER = 8;
 
 interface Slot {
   readonly worker: Worker;
-  inFlight: number;
+  /** Batches sent. */
+  sent: number;
+  /**
+   * Batches the worker has written, counted by the worker itself in shared memory: the calling
+   * thread, busy reading, sees it without waiting for the worker's messages.
+   */
+  readonly written: Int32Array;
   finished: { resolve: (outputs: { path: string; rows: number }[]) => void; reject: (err: Error) => void } | null;
 }
 
 /**
  * Batches of kept records go to the least busy worker, at most a few in flight per worker (bounded
- * memory); a failed worker fails the whole step with its error.
+ * memory); when every worker has its fill, the calling thread shreds the batch itself into files
+ * of its own, rather than wait (on two cores, one worker and the reading thread then share the
+ * work). A failed worker fails the whole step with its error.
  */
 export class ShredPool implements Shredder {
   private readonly slots: Slot[];
   private failure: Error | null = null;
   private wake: (() => void) | null = null;
   private closed = false;
+  /** The calling thread's own shredder, opened when it first takes a batch. */
+  private local: InThreadShredder | null = null;
 
-  constructor(count: number, init: WorkerInit) {
+  constructor(
+    count: number,
+    private readonly init: WorkerInit,
+    /** Whether the calling thread takes batches when the workers are full (else it waits). */
+    private readonly helpInThread = true,
+  ) {
     this.slots = Array.from({ length: Math.max(1, count) }, (_, i) => {
+      const written = new Int32Array(new SharedArrayBuffer(4));
       const worker = new Worker(new URL('./dedup-worker.js', import.meta.url), {
-        workerData: { ...init, prefix: `${init.prefix}-${i}` } satisfies WorkerInit,
+        workerData: { ...init, prefix: `${init.prefix}-${i}`, written } satisfies WorkerInit,
       });
-      const slot: Slot = { worker, inFlight: 0, finished: null };
+      const slot: Slot = { worker, sent: 0, written, finished: null };
       worker.on('message', (msg: FromWorker) => {
-        if (msg.kind === 'done') slot.inFlight--;
-        else if (msg.kind === 'finished') slot.finished?.resolve(msg.outputs);
+        if (msg.kind === 'done') {
+          // counted in `written`; the message wakes a caller waiting for room
+        } else if (msg.kind === 'finished') slot.finished?.resolve(msg.outputs);
         else {
           const err = new Error(`dedup worker failed: ${msg.message}`);
           if (msg.stack) err.stack = msg.stack;
@@ -138,8 +155,9 @@ export class ShredPool implements Shredder {
     if (count === 0) return;
     for (;;) {
       this.check();
-      const slot = this.slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
-      if (slot.inFlight < IN_FLIGHT_PER_WORKER) {
+      const inFlight = (s: Slot) => s.sent - Atomics.load(s.written, 0);
+      const slot = this.slots.reduce((a, b) => (inFlight(b) < inFlight(a) ? b : a));
+      if (inFlight(slot) < IN_FLIGHT_PER_WORKER) {
         const own =
           giveAway &&
           data.byteOffset === 0 &&
@@ -147,8 +165,13 @@ export class ShredPool implements Shredder {
           data.buffer instanceof ArrayBuffer;
         const bytes = own ? new Uint8Array(data.buffer) : new Uint8Array(data);
         const msg: ToWorker = { kind: 'rows', data: bytes, offsets, count };
-        slot.inFlight++;
+        slot.sent++;
         slot.worker.postMessage(msg, [bytes.buffer as ArrayBuffer, offsets.buffer as ArrayBuffer]);
+        return;
+      }
+      if (this.helpInThread) {
+        this.local ??= new InThreadShredder({ ...this.init, prefix: `${this.init.prefix}-t` });
+        await this.local.submit(data, offsets, count);
         return;
       }
       await new Promise<void>((r) => {
@@ -170,12 +193,13 @@ export class ShredPool implements Shredder {
       ),
     );
     this.check();
-    return outputs.flat();
+    return [...outputs.flat(), ...((await this.local?.finish()) ?? [])];
   }
 
   /** Stops the workers. */
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    await this.local?.close();
   }
 }
