@@ -233,7 +233,8 @@ async function runOnce(
       }
       const prefix = finalPrefix(h.type, h.hour, false);
       const names = (await listAll(objects, prefix)).map((o) => o.name).sort();
-      const expected = [r.manifest, ...m.files.map((f) => f.name)].sort();
+      // its data files, its id index and its manifest: nothing of another attempt
+      const expected = [r.manifest, ...m.files.map((f) => f.name), ...(m.idIndex ? [m.idIndex.name] : [])].sort();
       if (JSON.stringify(names) !== JSON.stringify(expected)) problems.push(`${label}: objects ${names.join(', ')}`);
     }
     return {
