@@ -16,7 +16,7 @@ import { DEFAULTS } from '../core/defaults.js';
 import { hourPath, hourStart } from '../core/hours.js';
 import { silentLogger } from '../core/logger.js';
 import { ContainerWriter } from '../etl/avro-container.js';
-import { runDedup } from '../etl/dedup.js';
+import { runDedup, splitsFor } from '../etl/dedup.js';
 import { rawSchemaFor, writeEnvelope } from '../etl/raw-record.js';
 import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
@@ -142,7 +142,7 @@ async function run(dir: string, maxIds: number): Promise<DedupResult> {
     seconds: Math.round(seconds * 100) / 100,
     eventsPerSec: Math.round(events / seconds),
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
-    splits: Math.max(1, Math.ceil(events / maxIds)),
+    splits: splitsFor(events, maxIds),
     parquetFiles: result.manifest.files.length,
     parquetBytes: result.manifest.files.reduce((n, f) => n + f.bytes, 0),
   };

@@ -23,8 +23,9 @@ export interface Shredder {
 }
 
 /** Opens the shredder for a partition: in this thread when `workers` is 0 or the partition small. */
-export function openShredder(workers: number, init: WorkerInit): Shredder {
-  return workers > 0 ? new ShredPool(workers, init) : new InThreadShredder(init);
+/** With workers, `helpInThread` lets the calling thread shred batches the workers have no room for. */
+export function openShredder(workers: number, init: WorkerInit, helpInThread = true): Shredder {
+  return workers > 0 ? new ShredPool(workers, init, helpInThread) : new InThreadShredder(init);
 }
 
 export function transcoderFor(init: WorkerInit): RawParquetTranscoder {
