@@ -288,8 +288,8 @@ describe('ETL: raw files and dedup scratch space of several types in one process
     const types = gate(2);
     const [a, b] = await Promise.all([dedup('EndSong', types.objects), dedup('PageView', types.objects)]);
     expect([...types.dirs].map((d) => d.slice(workDir.length + 1)).sort()).toEqual([
-      expect.stringMatching(new RegExp(`^dedup-EndSong-${H}-[0-9a-z]+-[0-9a-f]+$`)),
-      expect.stringMatching(new RegExp(`^dedup-PageView-${H}-[0-9a-z]+-[0-9a-f]+$`)),
+      expect.stringMatching(new RegExp(`^dedup-${process.pid}-EndSong-${H}-[0-9a-z]+-[0-9a-f]+$`)),
+      expect.stringMatching(new RegExp(`^dedup-${process.pid}-PageView-${H}-[0-9a-z]+-[0-9a-f]+$`)),
     ]);
     expect(a.status === 'published' && a.manifest).toMatchObject({ type: 'EndSong', rawEventsIn: 40, eventsOut: 30 });
     expect(b.status === 'published' && b.manifest).toMatchObject({ type: 'PageView', rawEventsIn: 25, eventsOut: 25 });
