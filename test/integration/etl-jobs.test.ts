@@ -65,6 +65,16 @@ async function postHour(x: EtlHarness, tag: string, n: number, daily = false): P
   expect((await x.post(events)).status).toBe(200);
 }
 
+/** A harness with one closed hour of `n` events of EndSong and of PageView (UserCreate's, empty, waits for its day). */
+async function oneClosedHour(n: number): Promise<EtlHarness> {
+  const clock = new ManualClock(H + 10 * 60_000);
+  const x = await consumeAndClose(clock);
+  await postHour(x, 'a', n);
+  clock.set(H + HOUR_MS + 1);
+  await closedHours(x, 3);
+  return x;
+}
+
 async function closedHours(x: EtlHarness, count: number): Promise<void> {
   await x.until(async () => (await x.store.listHours({ states: ['closed'] })).length === count);
 }
@@ -111,11 +121,7 @@ describe('batch jobs', () => {
   });
 
   it('takes over the job of a worker that stalled; the stalled worker then changes nothing', async () => {
-    const clock = new ManualClock(H + 10 * 60_000);
-    const x = await consumeAndClose(clock);
-    await postHour(x, 'a', 40);
-    clock.set(H + HOUR_MS + 1);
-    await closedHours(x, 3); // UserCreate's too (empty; daily, so it waits for its day)
+    const x = await oneClosedHour(40);
 
     // worker A stalls in the middle of EndSong's publication: its uploads hang, and so does the
     // state store for its renewals (as a paused process would)
@@ -166,11 +172,7 @@ describe('batch jobs', () => {
   });
 
   it('a worker that stops releases its running job, and another worker runs it without counting an attempt', async () => {
-    const clock = new ManualClock(H + 10 * 60_000);
-    const x = await consumeAndClose(clock);
-    await postHour(x, 'a', 30);
-    clock.set(H + HOUR_MS + 1);
-    await closedHours(x, 3); // UserCreate's too (empty; daily, so it waits for its day)
+    const x = await oneClosedHour(30);
     const { held, release } = gate();
     let entered = false;
     const a = await x.worker({
@@ -203,11 +205,7 @@ describe('batch jobs', () => {
   });
 
   it("publishes a small type's partition while another type's partition is being published", async () => {
-    const clock = new ManualClock(H + 10 * 60_000);
-    const x = await consumeAndClose(clock);
-    await postHour(x, 'a', 30);
-    clock.set(H + HOUR_MS + 1);
-    await closedHours(x, 3); // UserCreate's too (empty; daily, so it waits for its day)
+    const x = await oneClosedHour(30);
     const { held, release } = gate();
     const holdEndSong = holdUploads('final/EndSong/', held);
     // one slot (plus the one for small partitions): EndSong holds the first
