@@ -1,7 +1,7 @@
 /**
  * The object-store contract: every backend (filesystem now, Cloud Storage later) runs this suite.
  */
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -47,10 +47,14 @@ export function objectStoreContract(
     it('puts from a local file, write-once too', async () => {
       const path = join(tmpdir(), `hourglass-put-${process.pid}-${Date.now()}`);
       await writeFile(path, Buffer.alloc(3 * 1024 * 1024, 7));
-      const info = await store.putFile('big/file.bin', path);
-      expect(info.size).toBe(3 * 1024 * 1024);
-      expect((await store.get('big/file.bin')).equals(Buffer.alloc(3 * 1024 * 1024, 7))).toBe(true);
-      await expect(store.putFile('big/file.bin', path)).rejects.toMatchObject({ code: 'object_exists' });
+      try {
+        const info = await store.putFile('big/file.bin', path);
+        expect(info.size).toBe(3 * 1024 * 1024);
+        expect((await store.get('big/file.bin')).equals(Buffer.alloc(3 * 1024 * 1024, 7))).toBe(true);
+        await expect(store.putFile('big/file.bin', path)).rejects.toMatchObject({ code: 'object_exists' });
+      } finally {
+        await rm(path, { force: true });
+      }
     });
 
     it('reads byte ranges, shorter at the end and empty past it', async () => {
