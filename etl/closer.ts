@@ -249,13 +249,8 @@ export class Closer {
   private async release(claim: Claim | null, c: HourCheck, now: number): Promise<void> {
     if (claim === null) return;
     try {
-      await claim.finish(
-        c.waitingFor === null
-          ? { state: 'done', error: c.failed ?? null }
-          : { state: 'ready', runAfterMs: 0, notAnAttempt: true, error: c.waitingFor },
-        [],
-        now,
-      );
+      if (c.waitingFor === null) await claim.finish({ state: 'done', error: c.failed ?? null }, [], now);
+      else await claim.release(now, c.waitingFor);
     } catch (err) {
       // the hour's record is what counts (closing is insert-if-absent); the job is only a claim
       this.d.logger.warn({ err, type: c.type, hour: new Date(c.hour).toISOString() }, 'ending a close job failed');

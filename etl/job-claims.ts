@@ -96,6 +96,14 @@ export class Claim {
     if (!(await this.d.state.finishJob(this.lease, outcome, hours, at))) throw new LeaseLost(this.lease);
   }
 
+  /**
+   * Gives the job back at once without counting this run as an attempt (the process stops, or the
+   * step's condition does not hold yet); `error` says why it waits. Throws LeaseLost as {@link finish}.
+   */
+  release(at: number, error: string | null = null): Promise<void> {
+    return this.finish({ state: 'ready', runAfterMs: 0, notAnAttempt: true, error }, [], at);
+  }
+
   /** Stops renewing (the lease then ends by itself; another worker may take the job over). */
   stop(): void {
     this.ended = true;
@@ -106,6 +114,11 @@ export class Claim {
     const l = this.lease;
     return { kind: l.kind, type: l.type, partition: new Date(l.partition).toISOString(), token: l.token };
   }
+}
+
+/** The wait before a failed job's next try: 1 s after the first failure, doubling up to 60 s. */
+export function retryDelayMs(failures: number): number {
+  return Math.min(60_000, 1000 * 2 ** Math.min(Math.max(0, failures - 1), 6));
 }
 
 /** Why a job stopped when its process stops (not a failure: the job is released for any worker). */

@@ -42,7 +42,7 @@ import {
   WORKERS_FROM_EVENTS,
 } from './dedup.js';
 import { type DedupWindow, windowOf } from './dedup-window.js';
-import { type Claim, JobClaims } from './job-claims.js';
+import { type Claim, JobClaims, retryDelayMs } from './job-claims.js';
 import { createEtlMetrics, type EtlMetrics } from './metrics.js';
 import { WarehouseLoader } from './warehouse-loader.js';
 
@@ -291,16 +291,18 @@ export class EtlService {
       if (this.running.size >= this.concurrency + (small ? 1 : 0)) continue;
       let earlier: DedupWindow | null;
       try {
-        earlier = await this.earlierPartition(job);
+        earlier = await windowOf(job, { state: this.d.state, objects: this.d.objects });
       } catch (err) {
         this.log.error({ err, type }, 'reading the dedup window failed');
         continue;
       }
-      if (earlier === null) continue; // a partition in the window is not settled yet
+      // null: a partition in the window is not settled yet (this one waits, so that a retry within
+      // the window is always caught)
+      if (earlier === null) continue;
       const claim = await this.claims.claim({ kind: 'dedup', type, partition: job.start });
       if (claim === null) continue; // another worker runs it, or it waits for its retry
       if (this.stopped) {
-        await claim.finish({ state: 'ready', runAfterMs: 0, notAnAttempt: true }, [], this.d.clock.now());
+        await claim.release(this.d.clock.now());
         return;
       }
       this.servedAt.set(type, performance.now());
@@ -310,14 +312,6 @@ export class EtlService {
       });
       this.running.set(type, { run, claim });
     }
-  }
-
-  /**
-   * The partition's dedup window (etl/dedup-window.ts), or null while a partition in it is still
-   * to be published (this one waits, so that a retry within the window is always caught).
-   */
-  private async earlierPartition(job: Omit<PartitionJob, 'earlier'>): Promise<DedupWindow | null> {
-    return windowOf(job, { state: this.d.state, objects: this.d.objects });
   }
 
   /** Closed partitions ready for dedup, oldest first. */
@@ -394,7 +388,7 @@ export class EtlService {
       if (claim.interrupted) {
         // the process stops: the job goes back, not counted as an attempt, for any worker to run
         await claim
-          .finish({ state: 'ready', runAfterMs: 0, notAnAttempt: true }, [], this.d.clock.now())
+          .release(this.d.clock.now())
           .catch((e: unknown) =>
             this.log.warn({ err: e, job: claim.describe() }, 'releasing a dedup job at shutdown failed'),
           );
@@ -454,7 +448,7 @@ export class EtlService {
     const now = this.d.clock.now();
     // since the first failure: kept in the error recorded on the hours, so any worker continues it
     const since = job.hours.map((h) => /^dedup_failed: .* since (\S+); retried\)$/.exec(h.error ?? '')?.[1])[0];
-    const wait = Math.min(60_000, 1000 * 2 ** Math.min(attempts - 1, 6));
+    const wait = retryDelayMs(attempts);
     this.metrics.dedupFailures.inc({ type });
     this.log.error(
       { err, type, partition: new Date(job.start).toISOString(), attempts, retryInMs: wait },

@@ -4,7 +4,7 @@
  * its hours are marked `loadedAt`. Each load is a `load` job claimed in the state store, so of
  * several ETL processes one loads a partition. A load replaces the partition in the warehouse, so
  * a load repeated after a crash between loading and recording (or after a takeover) is harmless. A
- * failed load is released for a retry with backoff (1 s doubling to 60 s); the files stay the
+ * failed load is released for a retry with backoff (2 s doubling to 60 s); the files stay the
  * source of truth.
  */
 import type { Logger } from 'pino';
@@ -14,7 +14,7 @@ import type { ObjectStore } from '../core/ports/object-store.js';
 import type { HourRecord, StateStore } from '../core/ports/state-store.js';
 import type { Warehouse } from '../core/ports/warehouse.js';
 import type { Manifest } from './dedup.js';
-import type { Claim, JobClaims } from './job-claims.js';
+import { type Claim, type JobClaims, retryDelayMs } from './job-claims.js';
 
 export interface WarehouseLoaderDeps {
   readonly warehouse: Warehouse;
@@ -73,7 +73,8 @@ export class WarehouseLoader {
         await this.load(type, manifestName, group, claim);
         loaded++;
       } catch (err) {
-        const wait = Math.min(60_000, 1000 * 2 ** Math.min(claim.lease.attempts, 6));
+        // one step further than a dedup retry: 2 s after the first failure
+        const wait = retryDelayMs(claim.lease.attempts + 1);
         this.log.error(
           { err, type: type.name, manifest: manifestName, attempts: claim.lease.attempts, retryInMs: wait },
           'warehouse load failed',

@@ -120,6 +120,12 @@ export interface PostgresStateStoreOptions {
 
 type Sql = (text: string, values?: readonly unknown[]) => Promise<pg.QueryResult>;
 
+/** Applies an hour patch (and its `updated_at`). */
+async function patchHour(sql: Sql, type: string, hour: number, patch: HourPatch, at: number): Promise<void> {
+  const { sets, values } = hourPatchSets(patch, at);
+  await sql(numbered(`UPDATE hours SET ${sets.join(', ')} WHERE type = ? AND hour = ?`), [...values, type, hour]);
+}
+
 export class PostgresStateStore implements StateStore {
   readonly backend = 'postgres';
   private readonly pool: pg.Pool;
@@ -399,14 +405,10 @@ export class PostgresStateStore implements StateStore {
   }
 
   updateHour(type: string, hour: number, patch: HourPatch, at: number, fence?: JobLease): Promise<void> {
-    const write = async (sql: Sql): Promise<void> => {
-      const { sets, values } = hourPatchSets(patch, at);
-      await sql(numbered(`UPDATE hours SET ${sets.join(', ')} WHERE type = ? AND hour = ?`), [...values, type, hour]);
-    };
-    if (fence === undefined) return this.run('updateHour', write);
+    if (fence === undefined) return this.run('updateHour', (sql) => patchHour(sql, type, hour, patch, at));
     return this.tx('updateHour', async (sql) => {
       await this.checkFence(sql, fence);
-      await write(sql);
+      await patchHour(sql, type, hour, patch, at);
     });
   }
 
@@ -454,14 +456,7 @@ export class PostgresStateStore implements StateStore {
         [...values, lease.kind, lease.type, lease.partition, lease.token],
       );
       if (r.rowCount !== 1) return false;
-      for (const h of hours) {
-        const p = hourPatchSets(h.patch, at);
-        await sql(numbered(`UPDATE hours SET ${p.sets.join(', ')} WHERE type = ? AND hour = ?`), [
-          ...p.values,
-          h.type,
-          h.hour,
-        ]);
-      }
+      for (const h of hours) await patchHour(sql, h.type, h.hour, h.patch, at);
       return true;
     });
   }
