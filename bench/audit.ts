@@ -27,7 +27,7 @@ import { type Manifest, runDedup } from '../etl/dedup.js';
 import { type RawEnvelope, rawSchemaFor, writeEnvelope } from '../etl/raw-record.js';
 import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
-import { endSongType, payloads } from './etl-data.js';
+import { defaultDedupConfig, endSongType, payloads } from './etl-data.js';
 import { ROOT } from './processes.js';
 
 /**
@@ -155,14 +155,7 @@ export async function publishPartition(p: PartitionSource): Promise<Manifest> {
       state: p.state,
       clock: new SystemClock(),
       logger: silentLogger(),
-      config: {
-        maxIdsInMemory: DEFAULTS.etl.dedupMaxIdsInMemory,
-        duckdbMemoryBytes: DEFAULTS.etl.duckdbMemoryBytes,
-        duckdbThreads: DEFAULTS.etl.duckdbThreads,
-        rowGroupBytes: p.rowGroupBytes ?? DEFAULTS.etl.dedupRowGroupBytes,
-        workers: DEFAULTS.etl.dedupWorkers,
-        workDir: p.workDir,
-      },
+      config: defaultDedupConfig(p.workDir, p.rowGroupBytes === undefined ? {} : { rowGroupBytes: p.rowGroupBytes }),
     },
   );
   if (result.status !== 'published') throw new Error(result.error);

@@ -8,6 +8,7 @@ import type { OutgoingMessage } from '../core/ports/bus.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { StateStore } from '../core/ports/state-store.js';
 import { ContainerWriter } from '../etl/avro-container.js';
+import type { DedupConfig } from '../etl/dedup.js';
 import { rawSchemaFor, writeEnvelope } from '../etl/raw-record.js';
 import { applyPlan, planTypes } from '../orchestrator/plan.js';
 import { ROOT } from './processes.js';
@@ -160,4 +161,17 @@ export async function applyTypes(dir: string, state: StateStore): Promise<void> 
   const plan = await planTypes(dir, state, { limits: DEFAULTS.registry });
   const result = await applyPlan(plan, state, 'bench', Date.now());
   if (result.refused.length > 0) throw new Error(`types refused: ${result.refused.map((r) => r.type).join(', ')}`);
+}
+
+/** The dedup step's configuration with the defaults of `hourglass etl`, scratch space in `workDir`. */
+export function defaultDedupConfig(workDir: string, more: Partial<Omit<DedupConfig, 'workDir'>> = {}): DedupConfig {
+  return {
+    maxIdsInMemory: DEFAULTS.etl.dedupMaxIdsInMemory,
+    duckdbMemoryBytes: DEFAULTS.etl.duckdbMemoryBytes,
+    duckdbThreads: DEFAULTS.etl.duckdbThreads,
+    rowGroupBytes: DEFAULTS.etl.dedupRowGroupBytes,
+    workers: DEFAULTS.etl.dedupWorkers,
+    ...more,
+    workDir,
+  };
 }

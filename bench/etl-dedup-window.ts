@@ -14,7 +14,6 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SystemClock } from '../core/clock.js';
-import { DEFAULTS } from '../core/defaults.js';
 import { HOUR_MS, hourPath, hourStart } from '../core/hours.js';
 import { silentLogger } from '../core/logger.js';
 import { AvroBuffer } from '../etl/avro-binary.js';
@@ -24,7 +23,7 @@ import { HASH_WORDS, type IdIndexRef, IdIndexWriter, keyIdOf, sortHashes } from 
 import { SipKey, siphash128 } from '../etl/siphash.js';
 import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
-import { endSongType } from './etl-data.js';
+import { defaultDedupConfig, endSongType } from './etl-data.js';
 import { runBenchScript } from './processes.js';
 
 /** The hour bench/etl-dedup.ts generates. */
@@ -113,14 +112,7 @@ async function run(dir: string, hours: number): Promise<DedupWindowRun> {
       state,
       clock: new SystemClock(),
       logger: silentLogger(),
-      config: {
-        maxIdsInMemory: DEFAULTS.etl.dedupMaxIdsInMemory,
-        duckdbMemoryBytes: DEFAULTS.etl.duckdbMemoryBytes,
-        duckdbThreads: DEFAULTS.etl.duckdbThreads,
-        rowGroupBytes: DEFAULTS.etl.dedupRowGroupBytes,
-        workers: DEFAULTS.etl.dedupWorkers,
-        workDir: join(dir, `work-${hours}`),
-      },
+      config: defaultDedupConfig(join(dir, `work-${hours}`)),
     },
   );
   const seconds = (performance.now() - started) / 1000;

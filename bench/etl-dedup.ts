@@ -20,7 +20,7 @@ import { runDedup, splitsFor } from '../etl/dedup.js';
 import { rawSchemaFor, writeEnvelope } from '../etl/raw-record.js';
 import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
-import { endSongType, payloads } from './etl-data.js';
+import { defaultDedupConfig, endSongType, payloads } from './etl-data.js';
 import { runBenchScript } from './processes.js';
 
 const HOUR = hourStart(Date.UTC(2026, 0, 1, 12));
@@ -121,14 +121,7 @@ async function run(dir: string, maxIds: number): Promise<DedupResult> {
       state,
       clock: new SystemClock(),
       logger: silentLogger(),
-      config: {
-        maxIdsInMemory: maxIds,
-        duckdbMemoryBytes: DEFAULTS.etl.duckdbMemoryBytes,
-        duckdbThreads: DEFAULTS.etl.duckdbThreads,
-        rowGroupBytes: DEFAULTS.etl.dedupRowGroupBytes,
-        workers: DEFAULTS.etl.dedupWorkers,
-        workDir: join(dir, 'work'),
-      },
+      config: defaultDedupConfig(join(dir, 'work'), { maxIdsInMemory: maxIds }),
     },
   );
   const seconds = (performance.now() - started) / 1000;
