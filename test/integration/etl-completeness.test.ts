@@ -23,6 +23,7 @@ import { rawSchemaFor, writeEnvelope } from '../../etl/raw-record.js';
 import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js';
 import { type EtlHarness, startEtlHarness } from '../support/etl-harness.js';
 import { endSong, pageView, userCreate } from '../support/ingress-harness.js';
+import { overriding } from '../support/overriding.js';
 
 const H = Date.UTC(2026, 10, 22, 10);
 const cleanups: (() => Promise<void>)[] = [];
@@ -499,21 +500,15 @@ describe('isolation', () => {
   it("keeps other types' hours closing and publishing while one type's writes fail and another floods", async () => {
     let failPageView = true;
     const wrap = (inner: ObjectStore): ObjectStore =>
-      new Proxy(inner, {
-        get(target, prop, receiver) {
-          if (prop === 'put') {
-            return async (name: string, body: Uint8Array) => {
-              if (failPageView && name.startsWith('raw/PageView/')) {
-                throw new ObjectStoreFailed(
-                  { operation: 'put', name },
-                  { cause: new Error('ENOSPC: no space left on device') },
-                );
-              }
-              return target.put(name, body);
-            };
+      overriding(inner, {
+        put: async (name, body) => {
+          if (failPageView && name.startsWith('raw/PageView/')) {
+            throw new ObjectStoreFailed(
+              { operation: 'put', name },
+              { cause: new Error('ENOSPC: no space left on device') },
+            );
           }
-          const v = Reflect.get(target, prop, receiver) as unknown;
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+          return inner.put(name, body);
         },
       });
     const clock = new ManualClock(H + 10 * 60_000);

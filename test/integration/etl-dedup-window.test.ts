@@ -14,6 +14,7 @@ import type { FsObjectStore } from '../../infra/store/fs/fs-object-store.js';
 import { type EtlHarness, startEtlHarness } from '../support/etl-harness.js';
 import { endSong } from '../support/ingress-harness.js';
 import { asWrittenBeforeIdIndexes } from '../support/old-partitions.js';
+import { overriding } from '../support/overriding.js';
 
 const H = Date.UTC(2026, 10, 2, 10);
 const DAY_MS = 24 * HOUR_MS;
@@ -148,16 +149,10 @@ describe('dedup window', () => {
     let failing = true;
     const x = await start(clock, '7d', {
       wrapObjects: (store) =>
-        new Proxy(store, {
-          get(target, prop, receiver) {
-            const v = Reflect.get(target, prop, receiver);
-            if (prop === 'putFile') {
-              return async (name: string, path: string) => {
-                if (failing && name.startsWith(`final/EndSong/${hourPath(H)}/`)) throw new Error('store down');
-                return target.putFile(name, path);
-              };
-            }
-            return typeof v === 'function' ? v.bind(target) : v;
+        overriding(store, {
+          putFile: async (name: string, path: string) => {
+            if (failing && name.startsWith(`final/EndSong/${hourPath(H)}/`)) throw new Error('store down');
+            return store.putFile(name, path);
           },
         }),
     });

@@ -12,6 +12,7 @@ import type { Manifest } from '../../etl/dedup.js';
 import type { EtlService } from '../../etl/service.js';
 import { type EtlHarness, startEtlHarness } from '../support/etl-harness.js';
 import { endSong, pageView, userCreate } from '../support/ingress-harness.js';
+import { overriding } from '../support/overriding.js';
 
 const H = Date.UTC(2026, 10, 22, 10);
 const cleanups: (() => Promise<void>)[] = [];
@@ -22,19 +23,13 @@ afterEach(async () => {
 /** The object store, with uploads of final files under `prefix` held until `held` resolves (`onHold` says when one is). */
 function holdUploads(prefix: string, held: Promise<void>, onHold: () => void = () => undefined) {
   return (inner: ObjectStore): ObjectStore =>
-    new Proxy(inner, {
-      get(target, prop, receiver) {
-        if (prop === 'putFile') {
-          return async (name: string, path: string) => {
-            if (name.startsWith(prefix)) {
-              onHold();
-              await held;
-            }
-            return target.putFile(name, path);
-          };
+    overriding(inner, {
+      putFile: async (name: string, path: string) => {
+        if (name.startsWith(prefix)) {
+          onHold();
+          await held;
         }
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        return inner.putFile(name, path);
       },
     });
 }
@@ -131,12 +126,8 @@ describe('batch jobs', () => {
       entered = true;
     });
     const hangRenewals = (inner: StateStore): StateStore =>
-      new Proxy(inner, {
-        get(target, prop, receiver) {
-          if (prop === 'renewJob' && entered) return () => new Promise(() => undefined);
-          const v = Reflect.get(target, prop, receiver) as unknown;
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
+      overriding(inner, {
+        renewJob: (lease, leaseMs) => (entered ? new Promise(() => undefined) : inner.renewJob(lease, leaseMs)),
       });
     const lease = 400;
     const a = await x.worker({ etl: { jobLeaseRealMs: lease }, wrapObjects: stallUploads, wrapState: hangRenewals });

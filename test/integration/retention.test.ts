@@ -13,6 +13,7 @@ import { FsObjectStore } from '../../infra/store/fs/fs-object-store.js';
 import { applyPlan, planTypes } from '../../orchestrator/plan.js';
 import { partitionEnd, RetentionSweeper } from '../../orchestrator/retention.js';
 import { SCHEMAS_DIR } from '../support/ingress-harness.js';
+import { overriding } from '../support/overriding.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -64,16 +65,10 @@ describe('retention sweeper', () => {
     }
     await objects.put(`${hourPrefix('raw', 'EndSong', old)}a.avro`, Buffer.from('r')); // EndSong keeps 90 days
     const deleted: string[] = [];
-    const watched = new Proxy(objects, {
-      get(target, prop, receiver) {
-        if (prop === 'delete') {
-          return async (name: string) => {
-            deleted.push(name);
-            return target.delete(name);
-          };
-        }
-        const v = Reflect.get(target, prop, receiver);
-        return typeof v === 'function' ? v.bind(target) : v;
+    const watched = overriding(objects, {
+      delete: async (name: string) => {
+        deleted.push(name);
+        return objects.delete(name);
       },
     });
     const sweeper = new RetentionSweeper({

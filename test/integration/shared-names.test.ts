@@ -31,6 +31,7 @@ import { FsObjectStore } from '../../infra/store/fs/fs-object-store.js';
 import { awaitLine, stopChild } from '../fixtures/child.js';
 import { type EtlHarness, startEtlHarness } from '../support/etl-harness.js';
 import { endSong, pageView } from '../support/ingress-harness.js';
+import { overriding } from '../support/overriding.js';
 import { SwitchableBus } from '../support/switchable-bus.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -244,20 +245,14 @@ describe('ETL: raw files and dedup scratch space of several types in one process
       const all = new Promise<void>((r) => {
         open = r;
       });
-      const objects = new Proxy(x.objects, {
-        get(target, prop, receiver) {
-          if (prop === 'putFile') {
-            return async (name: string, path: string) => {
-              dirs.add(dirname(path));
-              if (dirs.size >= jobs) open();
-              await Promise.race([all, sleep(10_000)]);
-              return target.putFile(name, path);
-            };
-          }
-          const v = Reflect.get(target, prop, receiver);
-          return typeof v === 'function' ? v.bind(target) : v;
+      const objects = overriding(x.objects, {
+        putFile: async (name: string, path: string) => {
+          dirs.add(dirname(path));
+          if (dirs.size >= jobs) open();
+          await Promise.race([all, sleep(10_000)]);
+          return x.objects.putFile(name, path);
         },
-      }) as ObjectStore;
+      });
       return { dirs, objects };
     };
     const dedup = async (type: string, objects: ObjectStore): Promise<DedupResult> =>

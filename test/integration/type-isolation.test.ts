@@ -35,6 +35,7 @@ import { jsonApi } from '../../services/http/json-api.js';
 import { captureIo } from '../support/cli-io.js';
 import { type EtlHarness, startEtlHarness } from '../support/etl-harness.js';
 import { endSong, pageView, SCHEMAS_DIR } from '../support/ingress-harness.js';
+import { overriding } from '../support/overriding.js';
 
 const H = Date.UTC(2026, 10, 22, 10);
 const cleanups: (() => Promise<void>)[] = [];
@@ -166,17 +167,14 @@ describe('a type whose dedup keeps failing', () => {
     const fault = () =>
       new ObjectStoreFailed({ operation: 'put', name: 'final/PageView/…' }, { cause: new Error('ENOSPC') });
     const wrap = (inner: ObjectStore): ObjectStore =>
-      new Proxy(inner, {
-        get(target, prop, receiver) {
-          if (prop === 'put' || prop === 'putFile') {
-            const f = Reflect.get(target, prop, receiver) as (name: string, ...rest: unknown[]) => Promise<unknown>;
-            return async (name: string, ...rest: unknown[]) => {
-              if (failPageView && name.startsWith('final/PageView/')) throw fault();
-              return f.call(target, name, ...rest);
-            };
-          }
-          const v = Reflect.get(target, prop, receiver) as unknown;
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      overriding(inner, {
+        put: async (name, body) => {
+          if (failPageView && name.startsWith('final/PageView/')) throw fault();
+          return inner.put(name, body);
+        },
+        putFile: async (name, path) => {
+          if (failPageView && name.startsWith('final/PageView/')) throw fault();
+          return inner.putFile(name, path);
         },
       });
     const clock = new ManualClock(H + 10 * 60_000);
