@@ -21,8 +21,12 @@
  *    then every such event is in a raw file. That needs exact backlog figures (the embedded bus).
  *    A bus without them (Pub/Sub, Kafka) states within how long a dead consumer's messages are
  *    delivered again; the hour then waits until the death bound plus that time plus
- *    `vanishAfterRealMs` have passed. An event still undelivered by then (a consumer lagging by
- *    more than that) arrives after the hour closed and is late (kept under `late/` and counted).
+ *    `vanishAfterRealMs` have passed. Where the type's consumer runs in the closer's process, that
+ *    time counts from its start too (a process restarted whole delivers nothing before it runs)
+ *    and from the last message of the hour it received (a lagging consumer still takes them), and
+ *    it must hold no message of the hour unstored. An event still undelivered by then (a consumer
+ *    elsewhere lagging by more than that) arrives after the hour closed and is late (kept under
+ *    `late/` and counted).
  *
  * **Loss is never silent.** An hour whose instances have all finished with it but whose ledgers
  * name sequence numbers no registered raw file holds is marked `failed` (closed, so no file can
@@ -319,9 +323,14 @@ export class Closer {
         }
       } else if (this.d.redeliveryWithinRealMs !== undefined) {
         // no exact backlog: wait until messages held by a consumer that died with the instance
-        // are delivered again, and the consumer had as long again to take them
-        const settled = bound + this.d.redeliveryWithinRealMs * this.d.clock.scale + vanishMs;
-        if (now < settled) {
+        // are delivered again, and the consumer had as long again to take them. A consumer of the
+        // type here counts from its start (the dead one's messages reach it only once it runs: a
+        // whole process restarted slowly) and from the last message of the hour it received (it
+        // lags, still taking them), and must hold none of the hour unstored
+        const view = this.d.consumer?.(type, hour) ?? null;
+        const from = Math.max(bound, view?.steadySince ?? 0, view?.lastReceivedAt ?? 0);
+        const settled = from + this.d.redeliveryWithinRealMs * this.d.clock.scale + vanishMs;
+        if (now < settled || view?.holding === true) {
           return {
             type,
             hour,

@@ -149,6 +149,55 @@ describe('closer', () => {
     expect((await closer.run())[0]?.waitingFor).toBeNull();
     expect(await state.listHours()).toMatchObject([{ closedBy: 'vanished', vanishedInstances: ['slow'] }]);
   });
+
+  it('vanished instance without exact backlog: waits the redelivery bound, from a consumer start or its last receipt of the hour too', async () => {
+    // the whole process died 10 s before the hour's end (clock scale 1): its ledger of the hour is
+    // persisted, but it may have published events its saved ledger does not list
+    const death = H + HOUR_MS - 10_000;
+    const clock = new ManualClock(H + HOUR_MS + 1000);
+    let view: ConsumerView | null = null;
+    const { state, closer } = await stateOnly(clock, { redeliveryWithinRealMs: 60_000, consumer: () => view });
+    await state.upsertInstance(instance('gone', H - HOUR_MS, death));
+    await state.saveLedgers([
+      { instanceId: 'gone', type: 'EndSong', hour: H, ranges: [[1, 3]], count: 3, sealed: false, updatedAt: death },
+    ]);
+    await state.registerFile(file('a', { gone: [[1, 3]] }));
+    const waiting = async () =>
+      expect((await closer.run())[0]?.waitingFor).toBe(
+        'bus messages a vanished instance may have published to be delivered again',
+      );
+    // from the death bound (last heartbeat + 30 s vanish): + 60 s redelivery + 30 s vanish
+    clock.set(death + 120_000);
+    // … but the process restarted slowly: its consumer of the type runs from 30 s after the hour
+    view = { steadySince: H + HOUR_MS + 30_000, lastReceivedAt: null, holding: false };
+    await waiting();
+    clock.set(H + HOUR_MS + 119_999);
+    await waiting();
+    // it lags, still receiving messages of the hour, and holds some not stored yet
+    view = { ...view, lastReceivedAt: H + HOUR_MS + 60_000 };
+    clock.set(H + HOUR_MS + 149_999);
+    await waiting();
+    clock.set(H + HOUR_MS + 150_000);
+    view = { ...view, holding: true };
+    await waiting();
+    view = { ...view, holding: false };
+    expect((await closer.run())[0]?.waitingFor).toBeNull();
+    expect(await state.listHours()).toMatchObject([{ closedBy: 'vanished', vanishedInstances: ['gone'] }]);
+  });
+
+  it('vanished instance without exact backlog and no consumer of the type here: the redelivery bound from the death', async () => {
+    const death = H + HOUR_MS - 10_000;
+    const clock = new ManualClock(death + 120_000 - 1);
+    const { state, closer } = await stateOnly(clock, { redeliveryWithinRealMs: 60_000 });
+    await state.upsertInstance(instance('gone', H - HOUR_MS, death));
+    await state.saveLedgers([
+      { instanceId: 'gone', type: 'EndSong', hour: H, ranges: [[1, 3]], count: 3, sealed: false, updatedAt: death },
+    ]);
+    await state.registerFile(file('a', { gone: [[1, 3]] }));
+    expect((await closer.run())[0]?.waitingFor).toMatch(/to be delivered again$/);
+    clock.advance(1);
+    expect((await closer.run())[0]?.waitingFor).toBeNull();
+  });
 });
 
 /** A logger whose records the test reads. */
