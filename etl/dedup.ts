@@ -748,23 +748,33 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
 
     // publish: data first, manifest last
     const prefix = finalPrefix(type.name, job.start, job.daily);
-    const published: { name: string; bytes: number; rows: number; sha256: string }[] = [];
-    for (const o of outputs) {
-      d.signal?.throwIfAborted();
-      if (o.rows === 0) continue;
-      const name = `${prefix}${o.path.slice(o.path.lastIndexOf('/') + 1)}`;
-      const sha256 = await fileSha256(o.path);
-      const info = await d.objects.putFile(name, o.path);
-      uploaded.push(name);
-      published.push({ name, bytes: info.size, rows: o.rows, sha256 });
-    }
-    const eventsOut = published.reduce((n, f) => n + f.rows, 0);
-    const indexFile = await ids.finish();
-    if (indexFile.ids !== eventsOut) throw new Error(`indexed ${indexFile.ids} ids, expected ${eventsOut}`);
+    // the data files and the id index go up side by side; every upload is waited for, so that a
+    // failure leaves no upload running behind the cleanup
     const indexName = `${prefix}ids-${attempt}.idx`;
-    d.signal?.throwIfAborted();
-    await d.objects.putFile(indexName, indexFile.path);
-    uploaded.push(indexName);
+    const indexUpload = (async () => {
+      const indexFile = await ids.finish();
+      d.signal?.throwIfAborted();
+      await d.objects.putFile(indexName, indexFile.path);
+      uploaded.push(indexName);
+      return indexFile;
+    })();
+    const dataUploads = outputs
+      .filter((o) => o.rows > 0)
+      .map(async (o) => {
+        d.signal?.throwIfAborted();
+        const name = `${prefix}${o.path.slice(o.path.lastIndexOf('/') + 1)}`;
+        const sha256 = await fileSha256(o.path);
+        const info = await d.objects.putFile(name, o.path);
+        uploaded.push(name);
+        return { name, bytes: info.size, rows: o.rows, sha256 };
+      });
+    for (const u of await Promise.allSettled([indexUpload, ...dataUploads])) {
+      if (u.status === 'rejected') throw u.reason;
+    }
+    const indexFile = await indexUpload;
+    const published = await Promise.all(dataUploads);
+    const eventsOut = published.reduce((n, f) => n + f.rows, 0);
+    if (indexFile.ids !== eventsOut) throw new Error(`indexed ${indexFile.ids} ids, expected ${eventsOut}`);
     const idIndex: IdIndexRef = {
       name: indexName,
       ids: indexFile.ids,

@@ -26,7 +26,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import type { ObjectStore } from '../core/ports/object-store.js';
 
 export const HASH_WORDS = 4;
@@ -196,7 +196,8 @@ export class IdIndexWriter {
   private count = 0;
   private last = new Uint32Array(4);
   private handle: import('node:fs/promises').FileHandle | null = null;
-  private readonly bodyPath: string;
+  /** Where the hashes start: after the header and the fan-out table, written last. */
+  private readonly bodyStart: number;
 
   constructor(
     private readonly path: string,
@@ -205,7 +206,12 @@ export class IdIndexWriter {
   ) {
     this.fanoutBits = fanoutBitsFor(expectedIds);
     this.counts = new Float64Array((1 << this.fanoutBits) + 1);
-    this.bodyPath = `${path}.body`;
+    this.bodyStart = HEADER_BYTES + 8 * this.counts.length;
+  }
+
+  private async file(): Promise<import('node:fs/promises').FileHandle> {
+    this.handle ??= await open(this.path, 'w', 0o600);
+    return this.handle;
   }
 
   /** Appends the first `n` hashes of `sorted` (ascending, each above every hash appended before). */
@@ -214,12 +220,12 @@ export class IdIndexWriter {
     if (this.count > 0 && compareHashes(this.last, 0, sorted, 0) >= 0) {
       throw new Error('id index hashes must be appended in ascending order');
     }
-    this.handle ??= await open(this.bodyPath, 'w', 0o600);
+    const handle = await this.file();
     const shift = 32 - this.fanoutBits;
     const bucket = (w0: number) => (this.fanoutBits === 0 ? 0 : w0 >>> shift);
     for (let i = 0; i < n; i++) (this.counts[bucket(sorted[4 * i] as number) + 1] as number)++;
     const bytes = Buffer.from(sorted.buffer, sorted.byteOffset, n * HASH_BYTES);
-    await this.handle.write(bytes, 0, bytes.length);
+    await handle.write(bytes, 0, bytes.length, this.bodyStart + this.count * HASH_BYTES);
     this.last = sorted.slice(4 * (n - 1), 4 * n);
     this.count += n;
   }
@@ -230,9 +236,8 @@ export class IdIndexWriter {
     this.handle = null;
   }
 
+  /** Writes the header and the fan-out table before the hashes, and closes the file. */
   async finish(): Promise<{ path: string; ids: number; bytes: number; sha256: string; fanoutBits: number }> {
-    await this.handle?.close();
-    this.handle = null;
     const fanout = Buffer.alloc(8 * this.counts.length);
     let sum = 0;
     for (let b = 0; b < this.counts.length; b++) {
@@ -245,26 +250,21 @@ export class IdIndexWriter {
     header.writeUInt32LE(this.fanoutBits, 12);
     header.writeBigUInt64LE(BigInt(this.count), 16);
     Buffer.from(this.keyId, 'hex').copy(header, 24);
-    const hash = createHash('sha256');
-    const out = await open(this.path, 'w', 0o600);
-    let bytes = 0;
+    const handle = await this.file();
     try {
-      for (const part of [header, fanout]) {
-        hash.update(part);
-        await out.write(part);
-        bytes += part.length;
-      }
-      if (this.count > 0) {
-        for await (const chunk of createReadStream(this.bodyPath, { highWaterMark: 1 << 20 })) {
-          hash.update(chunk as Buffer);
-          await out.write(chunk as Buffer);
-          bytes += (chunk as Buffer).length;
-        }
-      }
+      await handle.write(Buffer.concat([header, fanout]), 0, this.bodyStart, 0);
     } finally {
-      await out.close();
-      await rm(this.bodyPath, { force: true });
+      await this.abort();
     }
+    // the digest reads the file back in order (just written: from the page cache)
+    const hash = createHash('sha256');
+    let bytes = 0;
+    for await (const chunk of createReadStream(this.path, { highWaterMark: 1 << 20 })) {
+      hash.update(chunk as Buffer);
+      bytes += (chunk as Buffer).length;
+    }
+    const expected = this.bodyStart + this.count * HASH_BYTES;
+    if (bytes !== expected) throw new Error(`id index ${this.path} has ${bytes} bytes, expected ${expected}`);
     return { path: this.path, ids: this.count, bytes, sha256: hash.digest('hex'), fanoutBits: this.fanoutBits };
   }
 }

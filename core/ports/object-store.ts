@@ -33,7 +33,10 @@ export interface ObjectStore {
   readonly backend: string;
   /** Creates `name` with `body` if absent; throws ObjectExists if the name exists. */
   put(name: string, body: Uint8Array): Promise<ObjectInfo>;
-  /** Creates `name` from a local file if absent (large objects); throws ObjectExists. */
+  /**
+   * Creates `name` from a local file if absent (large objects); throws ObjectExists. The caller
+   * must not change the file afterwards (a store may keep it as the object); it may remove it.
+   */
   putFile(name: string, path: string): Promise<ObjectInfo>;
   /** The object's bytes; throws ObjectNotFound. */
   get(name: string): Promise<Buffer>;

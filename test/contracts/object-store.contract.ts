@@ -52,6 +52,9 @@ export function objectStoreContract(
         expect(info.size).toBe(3 * 1024 * 1024);
         expect((await store.get('big/file.bin')).equals(Buffer.alloc(3 * 1024 * 1024, 7))).toBe(true);
         await expect(store.putFile('big/file.bin', path)).rejects.toMatchObject({ code: 'object_exists' });
+        // the caller may remove its file: the object stays
+        await rm(path, { force: true });
+        expect((await store.get('big/file.bin')).equals(Buffer.alloc(3 * 1024 * 1024, 7))).toBe(true);
       } finally {
         await rm(path, { force: true });
       }

@@ -58,12 +58,21 @@ export class FsObjectStore implements ObjectStore {
     });
   }
 
+  /**
+   * The file itself becomes the object where it is on the store's filesystem (a hard link: no
+   * copy), so the caller must not change it afterwards; elsewhere it is copied.
+   */
   async putFile(name: string, path: string): Promise<ObjectInfo> {
     return this.create(name, async (staging) => {
-      await copyFile(path, staging);
+      try {
+        await link(path, staging);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+        await copyFile(path, staging);
+      }
       const handle = await open(staging, 'r+');
       try {
-        await handle.chmod(0o600); // copyFile gives the copy the source's mode
+        await handle.chmod(0o600); // a copy has the source's mode, a link is the source
         await handle.sync();
       } finally {
         await handle.close();
