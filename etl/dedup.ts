@@ -13,11 +13,11 @@
  *    are the producers' own, so one producer's id never removes another producer's event; events
  *    without a producer (no key, raw files or partitions from before producers) are one producer.
  *    A copy whose payload bytes differ from the copy kept is still removed, and counted as an id
- *    conflict: a payload digest (MurmurHash3, 32 bits) is kept with each key, so the check costs a
- *    hash of each payload and 4 bytes per key, and misses a conflict with probability 2^-32.
- *    Copies of a (producer, id) of the window are not checked for conflicts (their payloads are
- *    not read). Within the partition, keys are compared whole; against the window, by their
- *    128-bit keyed hash (SipHash-2-4-128: etl/id-index.ts states the collision bound), reading
+ *    conflict: a payload digest (30 bits of MurmurHash3) is kept with each key, so the check costs
+ *    a hash of each payload, and misses a conflict with probability 2^-30. Copies of a
+ *    (producer, id) of the window are not checked for conflicts (their payloads are not read).
+ *    Keys are compared by their 128-bit keyed hash (SipHash-2-4-128: etl/id-index.ts states the
+ *    collision bound), within the partition (etl/key-set.ts) as against the window, reading
  *    only the part of each window partition's id index that the split covers: when the window's
  *    hashes fit the id budget they are loaded and each key looked up as it is read; otherwise
  *    the split's key hashes are sorted and merged with each index part first (the records are
@@ -66,8 +66,9 @@ import {
   splitOfHash,
   splitRange,
 } from './id-index.js';
-import { Added, digest32, IdSet } from './id-set.js';
+import { Found, KeySet } from './key-set.js';
 import { finalPrefix, MANIFEST, uniquePart } from './names.js';
+import { digest32 } from './payload-digest.js';
 import { RawParquetTranscoder } from './raw-parquet.js';
 import { rawSchemaFor, rawTypeFor } from './raw-record.js';
 import { openShredder, type Shredder } from './shred-pool.js';
@@ -468,6 +469,8 @@ export function splitsFor(events: number, maxIdsInMemory: number): number {
 
 /** Scratch folders of dedup attempts are named `dedup-<pid>-…` (see {@link removeDeadWorkDirs}). */
 const WORK_DIR_PREFIX = 'dedup-';
+/** Int32 slots per record in a batch's spans: start, payload start, end. */
+const SPAN = 3;
 
 /**
  * Removes the scratch folders that processes no longer running left in `workDir` (a worker killed
@@ -570,23 +573,32 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       lastYield = performance.now();
     };
     const hash = new Uint32Array(HASH_WORDS);
+    // per record of a batch: start, payload start, end (SPAN); and its key's hash
+    let spans = new Int32Array(0);
+    let hashes = new Uint32Array(0);
+    // what the touch loops read (kept, so that they are not optimised away)
+    let touches = 0;
     /**
      * Dedups the records of `reader.buf` from `reader.pos` (`count` of them, or one at each of
      * `starts`, each after its 4-byte length and its key's 16-byte hash) and hands those kept to the
-     * workers; the hashes of the keys kept go to `kept`. `hits`: sorted hashes of keys in the
-     * window (all of the split's, or those of the split's keys).
+     * workers; every key goes to `seen`, flagged kept unless the window holds it. `hits`: sorted
+     * hashes of keys in the window (all of the split's, or those of the split's keys).
      */
     const dedupRecords = async (
-      seen: IdSet,
+      seen: KeySet,
       hits: Uint32Array,
-      kept: HashList,
       count: number,
       starts: Int32Array | null,
       markSequences: boolean,
     ): Promise<void> => {
       const buf = reader.buf;
       const keptAt = new Int32Array(count);
-      let n = 0;
+      if (spans.length < SPAN * count) spans = new Int32Array(2 * SPAN * count);
+      if (hashes.length < HASH_WORDS * count) hashes = new Uint32Array(2 * HASH_WORDS * count);
+      // first the keys and their hashes, and each key's slot of the key set touched: the loads of
+      // the touch loop are independent, so the CPU has many of the set's cache misses in flight
+      // at once, instead of one at a time in the loop that adds them
+      let touched = 0;
       for (let i = 0; i < count; i++) {
         if (starts !== null) reader.pos = starts[i] as number;
         const start = reader.pos;
@@ -595,34 +607,40 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
           stats.in++;
           check.markBytes(buf, k.instanceStart, k.instanceEnd, k.sequence);
         }
-        const end = starts === null ? skipPayload(buf, reader.pos) : start + buf.readUInt32LE(start - 20);
-        // the keyed hash (needed for the id index) also places the key in the id set
-        if (starts === null) siphash128(sip, buf, k.keyStart, k.keyEnd, hash, 0);
-        else for (let w = 0; w < HASH_WORDS; w++) hash[w] = buf.readUInt32LE(start - 16 + 4 * w);
-        const added = seen.addTaggedHashed(
-          buf,
-          k.keyStart,
-          k.keyEnd,
-          hash[HASH_WORDS - 1] as number,
-          digest32(buf, reader.pos, end),
-        );
-        if (added !== Added.NEW) {
-          stats.duplicates++;
-          if (added === Added.OTHER_TAG) stats.conflicts++;
-        } else {
-          if (hits.length > 0 && hasHash(hits, hash, 0)) stats.earlier++;
-          else {
-            keptAt[n++] = start;
-            kept.push(hash, 0);
-          }
-        }
+        const payload = reader.pos;
+        const end = starts === null ? skipPayload(buf, payload) : start + buf.readUInt32LE(start - 20);
+        // the keyed hash (needed for the id index) is also the key in the key set
+        if (starts === null) siphash128(sip, buf, k.keyStart, k.keyEnd, hashes, HASH_WORDS * i);
+        else for (let w = 0; w < HASH_WORDS; w++) hashes[HASH_WORDS * i + w] = buf.readUInt32LE(start - 16 + 4 * w);
+        spans[SPAN * i] = start;
+        spans[SPAN * i + 1] = payload;
+        spans[SPAN * i + 2] = end;
         if (starts === null) reader.pos = end;
+      }
+      for (let i = 0; i < count; i++) touched ^= seen.touch(hashes[HASH_WORDS * i] as number);
+      touches ^= touched;
+      let n = 0;
+      for (let i = 0; i < count; i++) {
+        const at = HASH_WORDS * i;
+        // a key the window holds is not kept: neither in the data nor in the partition's index
+        const inWindow = hits.length > 0 && hasHash(hits, hashes, i);
+        const added = seen.add(
+          hashes,
+          at,
+          digest32(buf, spans[SPAN * i + 1] as number, spans[SPAN * i + 2] as number),
+          !inWindow,
+        );
+        if (added !== Found.NEW) {
+          stats.duplicates++;
+          if (added === Found.OTHER_TAG) stats.conflicts++;
+        } else if (inWindow) stats.earlier++;
+        else keptAt[n++] = spans[SPAN * i] as number;
       }
       await shredders.submit(buf, keptAt, n, starts === null);
     };
 
     if (splits === 1) {
-      const seen = new IdSet(totalEvents, { tagged: true });
+      const seen = new KeySet(totalEvents);
       let hits: Uint32Array = new Uint32Array(0);
       if (windowCheck.fits(1, d.config.maxIdsInMemory)) {
         const checkStarted = performance.now();
@@ -646,14 +664,13 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
         hits = await windowCheck.hits(all.sorted(), 0, 1);
         windowSeconds += (performance.now() - checkStarted) / 1000;
       }
-      const kept = new HashList(totalEvents);
       for await (const block of recordBlocks(files, type, skipPayload, d)) {
         reader.buf = block.data;
         reader.pos = 0;
-        await dedupRecords(seen, hits, kept, block.count, null, true);
+        await dedupRecords(seen, hits, block.count, null, true);
         await breathe();
       }
-      const sorted = kept.sorted();
+      const sorted = seen.sortedKept();
       await ids.append(sorted, sorted.length / HASH_WORDS);
     } else {
       // spill: raw record bytes, each after its length and its key's hash, go to one file per
@@ -702,7 +719,8 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
         await Promise.all(handles.map((h) => h.close()));
       }
       for (const [split, s] of spills.entries()) {
-        const seen = new IdSet(Math.ceil(totalEvents / splits), { tagged: true });
+        const [lo, hi] = splitRange(split, splits);
+        const seen = new KeySet(Math.ceil(totalEvents / splits), lo, hi);
         let hits: Uint32Array = new Uint32Array(0);
         if (windowCheck.fits(splits, d.config.maxIdsInMemory)) {
           const checkStarted = performance.now();
@@ -720,16 +738,15 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
           hits = await windowCheck.hits(all.sorted(), split, splits);
           windowSeconds += (performance.now() - checkStarted) / 1000;
         }
-        const kept = new HashList(Math.ceil(totalEvents / splits));
         for await (const chunk of spillChunks(s.path)) {
           // records are framed; a chunk holds whole records only
           const starts: number[] = [];
           for (let pos = 0; pos < chunk.length; pos += 20 + chunk.readUInt32LE(pos)) starts.push(pos + 20);
           reader.buf = chunk;
-          await dedupRecords(seen, hits, kept, starts.length, Int32Array.from(starts), false);
+          await dedupRecords(seen, hits, starts.length, Int32Array.from(starts), false);
           await breathe();
         }
-        const sorted = kept.sorted();
+        const sorted = seen.sortedKept();
         await ids.append(sorted, sorted.length / HASH_WORDS);
         await rm(s.path, { force: true });
       }

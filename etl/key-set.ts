@@ -1,0 +1,213 @@
+/**
+ * The dedup step's set of a partition's keys, held as their 128-bit keyed hashes (SipHash-2-4-128,
+ * the hashes of the id index: etl/id-index.ts) in one typed array outside the JavaScript heap.
+ *
+ * - **Keys by hash.** Two distinct keys of a partition share a hash with probability 2^-128 per
+ *   pair: about 5e-26 for a partition of 6 M keys. The hash key is a secret of the deployment, so
+ *   producers cannot search for collisions. The window already drops an event on the same
+ *   evidence, so no key bytes are kept: 20 bytes a slot, where bytes and offsets took about 42.
+ * - **A tag per key**: a 30-bit digest of the first copy's payload, so another copy tells whether
+ *   it came with the same payload (a retry) or another one (an id conflict, counted), and a flag
+ *   saying whether the key is kept in the partition's id index (a key the window already holds is
+ *   not).
+ * - **Slots in hash order.** A key's first slot is its hash's top word scaled to the table
+ *   (`floor((w0 − lo) × slots / (hi − lo))` for the keys of one split, `[lo, hi)`), and a taken slot
+ *   sends it to the next one (linear probing, at most 70% full). So the keys lie in the table in
+ *   nearly ascending order, and the sorted list the id index needs is the kept keys moved to the
+ *   front of the same array, then an insertion sort that only swaps within the few runs of probing:
+ *   no second array and no scatter. The last slots are an overflow area (no wrap-around); a run
+ *   reaching its end grows the table.
+ * - **Misses in flight.** {@link KeySet.touch} reads a key's first slot: called for a batch of keys
+ *   before they are added, the CPU waits for many cache misses at once rather than one by one.
+ */
+import { HASH_WORDS } from './id-index.js';
+
+/** What {@link KeySet.add} found. */
+export const Found = { NEW: 0, SAME_TAG: 1, OTHER_TAG: 2 } as const;
+export type FoundResult = (typeof Found)[keyof typeof Found];
+
+/** Words per slot: the hash's four, then the tag word. */
+const SLOT = 5;
+const TAKEN = 0x80000000;
+const KEPT = 0x40000000;
+const DIGEST = 0x3fffffff;
+const MAX_LOAD = 0.7;
+const OVERFLOW_SLOTS = 1024;
+const TWO_32 = 4294967296;
+/** The largest table (typed arrays stop short of 2^32 bytes in some engines). */
+const MAX_BYTES = 2 ** 31;
+
+export class KeySet {
+  private table: Uint32Array;
+  /** Slots addressed by hash (the overflow area follows). */
+  private slots: number;
+  private count = 0;
+  private keptCount = 0;
+  /** Slots per unit of top word: `slots / (hi − lo)`. */
+  private scale: number;
+
+  /** A set for about `expected` keys whose top words are in `[lo, hi)` (one split's range). */
+  constructor(
+    expected: number,
+    private readonly lo = 0,
+    private readonly hi = TWO_32,
+  ) {
+    if (!(hi > lo)) throw new RangeError(`empty key range [${lo}, ${hi})`);
+    this.slots = Math.max(64, Math.ceil(expected / MAX_LOAD));
+    this.scale = this.slots / (hi - lo);
+    this.table = new Uint32Array(SLOT * (this.slots + OVERFLOW_SLOTS));
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Keys kept for the id index. */
+  get kept(): number {
+    return this.keptCount;
+  }
+
+  /** Bytes held. */
+  get bytes(): number {
+    return this.table.byteLength;
+  }
+
+  private home(w0: number): number {
+    return Math.floor(((w0 >>> 0) - this.lo) * this.scale);
+  }
+
+  /** Reads the first slot of a key whose top word is `w0`; returns the word (see the module doc). */
+  touch(w0: number): number {
+    return this.table[SLOT * this.home(w0) + SLOT - 1] as number;
+  }
+
+  /**
+   * Adds the key whose hash is `words[at, at + 4)` with the payload digest `digest` (its low 30
+   * bits are kept), kept in the id index or not; or tells that it is there, with the digest it was
+   * first added with or another. The top word must be in the set's range.
+   */
+  add(words: Uint32Array, at: number, digest: number, kept: boolean): FoundResult {
+    const w0 = words[at] as number;
+    const w1 = words[at + 1] as number;
+    const w2 = words[at + 2] as number;
+    const w3 = words[at + 3] as number;
+    if (w0 < this.lo || w0 >= this.hi) throw new RangeError(`hash ${w0} outside the set's range`);
+    const table = this.table;
+    const end = table.length;
+    for (let o = SLOT * this.home(w0); o < end; o += SLOT) {
+      const tag = table[o + 4] as number;
+      if (tag === 0) {
+        table[o] = w0;
+        table[o + 1] = w1;
+        table[o + 2] = w2;
+        table[o + 3] = w3;
+        table[o + 4] = (TAKEN | (kept ? KEPT : 0) | (digest & DIGEST)) >>> 0;
+        this.count++;
+        if (kept) this.keptCount++;
+        if (this.count > MAX_LOAD * this.slots) this.grow(2);
+        return Found.NEW;
+      }
+      if (table[o] === w0 && table[o + 1] === w1 && table[o + 2] === w2 && table[o + 3] === w3) {
+        return (tag & DIGEST) === (digest & DIGEST) ? Found.SAME_TAG : Found.OTHER_TAG;
+      }
+    }
+    // a run of taken slots reached the end of the overflow area: grow, and add it again
+    this.grow(2);
+    return this.add(words, at, digest, kept);
+  }
+
+  /** Whether the key whose hash is `words[at, at + 4)` is in the set. */
+  has(words: Uint32Array, at: number): boolean {
+    const w0 = words[at] as number;
+    if (w0 < this.lo || w0 >= this.hi) return false;
+    const table = this.table;
+    for (let o = SLOT * this.home(w0); o < table.length; o += SLOT) {
+      if (table[o + 4] === 0) return false;
+      if (
+        table[o] === w0 &&
+        table[o + 1] === words[at + 1] &&
+        table[o + 2] === words[at + 2] &&
+        table[o + 3] === words[at + 3]
+      ) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private grow(factor: number): void {
+    const old = this.table;
+    // only a run of keys with equal top words could keep growing it (not for a keyed hash)
+    if (SLOT * 4 * (this.slots * factor + OVERFLOW_SLOTS) > MAX_BYTES) throw new RangeError('key set is full');
+    this.slots *= factor;
+    this.scale = this.slots / (this.hi - this.lo);
+    this.table = new Uint32Array(SLOT * (this.slots + OVERFLOW_SLOTS));
+    const table = this.table;
+    const end = table.length;
+    // in slot order, which is nearly hash order: each key lands at or after the one before
+    for (let i = 0; i < old.length; i += SLOT) {
+      if (old[i + 4] === 0) continue;
+      let o = SLOT * this.home(old[i] as number);
+      while (o < end && table[o + 4] !== 0) o += SLOT;
+      if (o >= end) {
+        // cannot happen at half the load, but never lose a key: grow further
+        this.table = old;
+        this.slots /= factor;
+        this.grow(factor * 2);
+        return;
+      }
+      for (let w = 0; w < SLOT; w++) table[o + w] = old[i + w] as number;
+    }
+  }
+
+  /**
+   * The kept keys' hashes in ascending order, four words each (for the id index), moved to the
+   * front of the set's own array: the set cannot be used afterwards.
+   */
+  sortedKept(): Uint32Array {
+    const t = this.table;
+    let n = 0;
+    for (let i = 0; i < t.length; i += SLOT) {
+      if (((t[i + 4] as number) & KEPT) === 0) continue;
+      const o = HASH_WORDS * n++;
+      // o <= i: the front never overtakes the slot being read
+      t[o] = t[i] as number;
+      t[o + 1] = t[i + 1] as number;
+      t[o + 2] = t[i + 2] as number;
+      t[o + 3] = t[i + 3] as number;
+    }
+    // nearly sorted already: an insertion sort moves each key back past the few it was placed after
+    for (let i = 1; i < n; i++) {
+      const a0 = t[4 * i] as number;
+      const a1 = t[4 * i + 1] as number;
+      const a2 = t[4 * i + 2] as number;
+      const a3 = t[4 * i + 3] as number;
+      let j = i - 1;
+      for (; j >= 0; j--) {
+        const o = 4 * j;
+        const b0 = t[o] as number;
+        if (b0 < a0) break;
+        if (b0 === a0) {
+          const b1 = t[o + 1] as number;
+          if (b1 < a1) break;
+          if (b1 === a1) {
+            const b2 = t[o + 2] as number;
+            if (b2 < a2 || (b2 === a2 && (t[o + 3] as number) < a3)) break;
+          }
+        }
+        t[o + 4] = b0;
+        t[o + 5] = t[o + 1] as number;
+        t[o + 6] = t[o + 2] as number;
+        t[o + 7] = t[o + 3] as number;
+      }
+      const o = 4 * (j + 1);
+      t[o] = a0;
+      t[o + 1] = a1;
+      t[o + 2] = a2;
+      t[o + 3] = a3;
+    }
+    this.count = 0;
+    this.keptCount = 0;
+    return t.subarray(0, HASH_WORDS * n);
+  }
+}
