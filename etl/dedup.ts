@@ -73,6 +73,7 @@ import { RawParquetTranscoder } from './raw-parquet.js';
 import { rawSchemaFor, rawTypeFor } from './raw-record.js';
 import { openShredder, type Shredder } from './shred-pool.js';
 import { SipKey, siphash128 } from './siphash.js';
+import { WasmSipHasher } from './siphash-wasm.js';
 
 /** Partitions with fewer raw events are shredded in the calling thread. */
 export const WORKERS_FROM_EVENTS = 250_000;
@@ -536,9 +537,10 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       ? windowOfFiles(job.earlier as readonly string[], job.start, job.daily)
       : (job.earlier as DedupWindow);
     const secret = await idIndexKey(d.state, d.clock.now());
-    const sip = new SipKey(secret);
+    const sip = new WasmSipHasher(secret);
+    const sipKey = new SipKey(secret);
     const keyId = keyIdOf(secret);
-    const windowCheck = await WindowCheck.open(window, sip, keyId, work, d);
+    const windowCheck = await WindowCheck.open(window, sipKey, keyId, work, d);
     const splits = splitsFor(totalEvents, d.config.maxIdsInMemory);
     const ids = new IdIndexWriter(join(work, `ids-${attempt}.idx`), totalEvents, keyId);
     index = ids;
@@ -576,6 +578,12 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     // per record of a batch: start, payload start, end (SPAN); and its key's hash
     let spans = new Int32Array(0);
     let hashes = new Uint32Array(0);
+    /** The hashes of the block `sip` holds, in `hashes` (grown as needed). */
+    const batchHashes = (count: number): Uint32Array => {
+      if (hashes.length < HASH_WORDS * count) hashes = new Uint32Array(2 * HASH_WORDS * count);
+      sip.copyOut(count, hashes, 0);
+      return hashes;
+    };
     // what the touch loops read (kept, so that they are not optimised away)
     let touches = 0;
     /**
@@ -599,6 +607,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       // the touch loop are independent, so the CPU has many of the set's cache misses in flight
       // at once, instead of one at a time in the loop that adds them
       let touched = 0;
+      if (starts === null) sip.load(buf, count);
       for (let i = 0; i < count; i++) {
         if (starts !== null) reader.pos = starts[i] as number;
         const start = reader.pos;
@@ -610,13 +619,14 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
         const payload = reader.pos;
         const end = starts === null ? skipPayload(buf, payload) : start + buf.readUInt32LE(start - 20);
         // the keyed hash (needed for the id index) is also the key in the key set
-        if (starts === null) siphash128(sip, buf, k.keyStart, k.keyEnd, hashes, HASH_WORDS * i);
+        if (starts === null) sip.hash(k.keyStart, k.keyEnd, i);
         else for (let w = 0; w < HASH_WORDS; w++) hashes[HASH_WORDS * i + w] = buf.readUInt32LE(start - 16 + 4 * w);
         spans[SPAN * i] = start;
         spans[SPAN * i + 1] = payload;
         spans[SPAN * i + 2] = end;
         if (starts === null) reader.pos = end;
       }
+      if (starts === null) sip.copyOut(count, hashes, 0);
       for (let i = 0; i < count; i++) touched ^= seen.touch(hashes[HASH_WORDS * i] as number);
       touches ^= touched;
       let n = 0;
@@ -653,12 +663,14 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
         for await (const block of recordBlocks(files, type, skipPayload, d)) {
           reader.buf = block.data;
           reader.pos = 0;
+          sip.load(block.data, block.count);
           for (let i = 0; i < block.count; i++) {
             const k = transcoder.envelope(reader);
             reader.pos = skipPayload(reader.buf, reader.pos);
-            siphash128(sip, reader.buf, k.keyStart, k.keyEnd, hash, 0);
-            all.push(hash, 0);
+            sip.hash(k.keyStart, k.keyEnd, i);
           }
+          const blockHashes = batchHashes(block.count);
+          for (let i = 0; i < block.count; i++) all.push(blockHashes, HASH_WORDS * i);
           await breathe();
         }
         hits = await windowCheck.hits(all.sorted(), 0, 1);
@@ -688,20 +700,31 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
         for await (const block of recordBlocks(files, type, skipPayload, d)) {
           reader.buf = block.data;
           reader.pos = 0;
+          sip.load(block.data, block.count);
+          const bounds = new Int32Array(block.count + 1);
           for (let i = 0; i < block.count; i++) {
-            const start = reader.pos;
+            bounds[i] = reader.pos;
             const k = transcoder.envelope(reader);
             reader.pos = skipPayload(reader.buf, reader.pos);
             stats.in++;
             check.markBytes(reader.buf, k.instanceStart, k.instanceEnd, k.sequence);
-            siphash128(sip, reader.buf, k.keyStart, k.keyEnd, hash, 0);
-            const s = spills[splitOfHash(hash[0] as number, splits)] as (typeof spills)[number];
-            s.sink.ensure(reader.pos - start + 24);
-            s.sink.buf.writeUInt32LE(reader.pos - start, s.sink.pos);
-            for (let w = 0; w < HASH_WORDS; w++) s.sink.buf.writeUInt32LE(hash[w] as number, s.sink.pos + 4 + 4 * w);
+            sip.hash(k.keyStart, k.keyEnd, i);
+          }
+          bounds[block.count] = reader.pos;
+          const blockHashes = batchHashes(block.count);
+          for (let i = 0; i < block.count; i++) {
+            const start = bounds[i] as number;
+            const end = bounds[i + 1] as number;
+            const at = HASH_WORDS * i;
+            const s = spills[splitOfHash(blockHashes[at] as number, splits)] as (typeof spills)[number];
+            s.sink.ensure(end - start + 24);
+            s.sink.buf.writeUInt32LE(end - start, s.sink.pos);
+            for (let w = 0; w < HASH_WORDS; w++) {
+              s.sink.buf.writeUInt32LE(blockHashes[at + w] as number, s.sink.pos + 4 + 4 * w);
+            }
             s.sink.pos += 20;
-            reader.buf.copy(s.sink.buf, s.sink.pos, start, reader.pos);
-            s.sink.pos += reader.pos - start;
+            reader.buf.copy(s.sink.buf, s.sink.pos, start, end);
+            s.sink.pos += end - start;
           }
           await breathe();
           for (const [i, s] of spills.entries()) {

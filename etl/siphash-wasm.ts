@@ -1,0 +1,297 @@
+/**
+ * SipHash-2-4-128 (the same function as `siphash128` in siphash.ts) in WebAssembly, whose 64-bit
+ * integers the algorithm is made of: in JavaScript each 64-bit add, rotate and xor is several
+ * 32-bit operations. The dedup step hashes every key of a partition; it copies a record block into
+ * the module's memory once, then hashes each key of it in place.
+ *
+ * The module is built here from its instructions (no compiler or generated file in the
+ * repository): one exported function `sip(start, end, out)` hashing memory `[start, end)` with the
+ * key at bytes 0–15 and writing the hash at `out` as the four words siphash.ts gives (most
+ * significant first). The memory is the module's own; hashed bytes must be followed by 8 readable
+ * bytes (the last block is read as one 64-bit load, then masked).
+ */
+import { SIPHASH_KEY_BYTES } from './siphash.js';
+
+// instructions (WebAssembly core specification, section 5.4)
+const I32 = 0x7f;
+const I64 = 0x7e;
+const OP = {
+  block: 0x02,
+  loop: 0x03,
+  end: 0x0b,
+  br: 0x0c,
+  brIf: 0x0d,
+  get: 0x20,
+  set: 0x21,
+  i64Load: 0x29,
+  i64Store: 0x37,
+  i32Const: 0x41,
+  i64Const: 0x42,
+  i32GeU: 0x4f,
+  i32Add: 0x6a,
+  i32Sub: 0x6b,
+  i32Mul: 0x6c,
+  i32And: 0x71,
+  i64Add: 0x7c,
+  i64And: 0x83,
+  i64Or: 0x84,
+  i64Xor: 0x85,
+  i64Shl: 0x86,
+  i64Rotl: 0x89,
+  i64Sub: 0x7d,
+  i64ExtendI32U: 0xad,
+} as const;
+
+/** Unsigned LEB128. */
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+
+/** Signed LEB128 of a 64-bit constant. */
+function sleb64(v: bigint): number[] {
+  const out: number[] = [];
+  let n = BigInt.asIntN(64, v);
+  for (;;) {
+    const b = Number(n & 0x7fn);
+    n >>= 7n;
+    if ((n === 0n && (b & 0x40) === 0) || (n === -1n && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+// parameters and locals
+const START = 0;
+const END = 1;
+const OUT = 2;
+const V0 = 3;
+const V1 = 4;
+const V2 = 5;
+const V3 = 6;
+const M = 7;
+const P = 8;
+const LAST = 9;
+const LEN = 10;
+
+const get = (i: number) => [OP.get, i];
+const set = (i: number) => [OP.set, i];
+const i64 = (v: bigint) => [OP.i64Const, ...sleb64(v)];
+const i32 = (v: number) => [OP.i32Const, ...sleb64(BigInt(v))];
+/** A 64-bit load or store at the address on the stack (alignment hint 1 byte: keys are unaligned). */
+const mem = (op: number) => [op, 0, 0];
+
+/** `a = rotl(a, r)`. */
+const rotl = (a: number, r: number) => [...get(a), ...i64(BigInt(r)), OP.i64Rotl, ...set(a)];
+/** `a += b`. */
+const add = (a: number, b: number) => [...get(a), ...get(b), OP.i64Add, ...set(a)];
+/** `a ^= b`. */
+const xor = (a: number, b: number) => [...get(a), ...get(b), OP.i64Xor, ...set(a)];
+
+const ROUND = [
+  ...add(V0, V1),
+  ...rotl(V1, 13),
+  ...xor(V1, V0),
+  ...rotl(V0, 32),
+  ...add(V2, V3),
+  ...rotl(V3, 16),
+  ...xor(V3, V2),
+  ...add(V0, V3),
+  ...rotl(V3, 21),
+  ...xor(V3, V0),
+  ...add(V2, V1),
+  ...rotl(V1, 17),
+  ...xor(V1, V2),
+  ...rotl(V2, 32),
+];
+const rounds = (n: number) => Array.from({ length: n }, () => ROUND).flat();
+/** v3 ^= m; rounds; v0 ^= m. */
+const compress = [...xor(V3, M), ...rounds(2), ...xor(V0, M)];
+/** The state's xor, rotated so that its high word is stored first, at `out + offset`. */
+const emit = (offset: number) => [
+  ...get(OUT),
+  ...(offset === 0 ? [] : [...i32(offset), OP.i32Add]),
+  ...get(V0),
+  ...get(V1),
+  OP.i64Xor,
+  ...get(V2),
+  OP.i64Xor,
+  ...get(V3),
+  OP.i64Xor,
+  ...i64(32n),
+  OP.i64Rotl,
+  ...mem(OP.i64Store),
+];
+/** `v = k ^ c` for a key half at memory `at`. */
+const init = (v: number, at: number, c: bigint) => [...i32(at), ...mem(OP.i64Load), ...i64(c), OP.i64Xor, ...set(v)];
+
+const BODY = [
+  ...init(V0, 0, 0x736f6d6570736575n),
+  ...init(V1, 8, 0x646f72616e646f6dn ^ 0xeen),
+  ...init(V2, 0, 0x6c7967656e657261n),
+  ...init(V3, 8, 0x7465646279746573n),
+  // len = end - start; last = start + (len & ~7); p = start
+  ...get(END),
+  ...get(START),
+  OP.i32Sub,
+  ...set(LEN),
+  ...get(START),
+  ...get(LEN),
+  ...i32(-8),
+  OP.i32And,
+  OP.i32Add,
+  ...set(LAST),
+  ...get(START),
+  ...set(P),
+  // the whole 8-byte blocks
+  OP.block,
+  0x40,
+  OP.loop,
+  0x40,
+  ...get(P),
+  ...get(LAST),
+  OP.i32GeU,
+  OP.brIf,
+  1,
+  ...get(P),
+  ...mem(OP.i64Load),
+  ...set(M),
+  ...compress,
+  ...get(P),
+  ...i32(8),
+  OP.i32Add,
+  ...set(P),
+  OP.br,
+  0,
+  OP.end,
+  OP.end,
+  // the last block: the remaining bytes (a load masked to them), the length's low byte on top
+  ...get(P),
+  ...mem(OP.i64Load),
+  ...i64(1n),
+  ...get(LEN),
+  ...i32(7),
+  OP.i32And,
+  ...i32(8),
+  OP.i32Mul,
+  OP.i64ExtendI32U,
+  OP.i64Shl,
+  ...i64(1n),
+  OP.i64Sub,
+  OP.i64And,
+  ...get(LEN),
+  OP.i64ExtendI32U,
+  ...i64(56n),
+  OP.i64Shl,
+  OP.i64Or,
+  ...set(M),
+  ...compress,
+  // finalisation: two halves of four rounds each
+  ...get(V2),
+  ...i64(0xeen),
+  OP.i64Xor,
+  ...set(V2),
+  ...rounds(4),
+  ...emit(0),
+  ...get(V1),
+  ...i64(0xddn),
+  OP.i64Xor,
+  ...set(V1),
+  ...rounds(4),
+  ...emit(8),
+  OP.end,
+];
+
+function section(id: number, content: number[]): number[] {
+  return [id, ...uleb(content.length), ...content];
+}
+
+function moduleBytes(): Uint8Array {
+  const name = [...Buffer.from('sip')];
+  const memName = [...Buffer.from('memory')];
+  const locals = [2, 5, I64, 3, I32]; // two runs: v0–v3 and m are i64; p, last and len i32
+  const code = [...locals, ...BODY];
+  return Uint8Array.from([
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
+    ...section(1, [1, 0x60, 3, I32, I32, I32, 0]), // type: (i32, i32, i32) -> ()
+    ...section(3, [1, 0]), // function 0 has type 0
+    ...section(5, [1, 0x00, 1]), // one memory, at least 1 page
+    ...section(7, [2, name.length, ...name, 0x00, 0, memName.length, ...memName, 0x02, 0]),
+    ...section(10, [1, ...uleb(code.length), ...code]),
+  ]);
+}
+
+/**
+ * The part of the WebAssembly JavaScript API used here: its types come with TypeScript's DOM
+ * library, which this Node.js project does not load.
+ */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { readonly exports: Record<string, unknown> };
+}
+const Wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+let compiled: object | null = null;
+
+const PAGE = 65536;
+/** Where a copied block starts in the module's memory (the key is at 0). */
+const BLOCK_AT = 64;
+
+/** SipHash-2-4-128 of keys of one record block at a time, under one key. */
+export class WasmSipHasher {
+  private readonly memory: WasmMemory;
+  private readonly sip: (start: number, end: number, out: number) => void;
+  private words: Uint32Array;
+  /** Where the hashes of the current block go (after the block and its 8 bytes of margin). */
+  private outAt = 0;
+
+  constructor(key: Uint8Array) {
+    if (key.length !== SIPHASH_KEY_BYTES) throw new RangeError(`a SipHash key is ${SIPHASH_KEY_BYTES} bytes`);
+    compiled ??= new Wasm.Module(moduleBytes());
+    const instance = new Wasm.Instance(compiled);
+    this.memory = instance.exports.memory as WasmMemory;
+    this.sip = instance.exports.sip as (start: number, end: number, out: number) => void;
+    new Uint8Array(this.memory.buffer).set(key, 0);
+    this.words = new Uint32Array(this.memory.buffer);
+  }
+
+  /** Copies `block` into the module, with room for `count` hashes; keys are then hashed by offset in it. */
+  load(block: Uint8Array, count: number): void {
+    this.outAt = (BLOCK_AT + block.length + 8 + 15) & ~15;
+    const need = this.outAt + 16 * count;
+    if (need > this.memory.buffer.byteLength) {
+      this.memory.grow(Math.ceil((need - this.memory.buffer.byteLength) / PAGE));
+      this.words = new Uint32Array(this.memory.buffer);
+    }
+    new Uint8Array(this.memory.buffer).set(block, BLOCK_AT);
+  }
+
+  /** Hashes bytes `[start, end)` of the loaded block as the `i`-th hash of the block. */
+  hash(start: number, end: number, i: number): void {
+    this.sip(BLOCK_AT + start, BLOCK_AT + end, this.outAt + 16 * i);
+  }
+
+  /** Copies the first `count` hashes of the block into `out` from word `at` (four words each). */
+  copyOut(count: number, out: Uint32Array, at: number): void {
+    out.set(this.words.subarray(this.outAt >>> 2, (this.outAt >>> 2) + 4 * count), at);
+  }
+}
