@@ -119,16 +119,16 @@ class Dictionary {
   }
 
   /**
-   * The index of `src[start, start+n)` (`view` over the same bytes), added if new. Words are read
-   * through a DataView: several times faster than putting bytes together.
+   * The index of bytes `[start, start+n)` of `view`, added if new. Words are read through the
+   * DataView: several times faster than putting bytes together.
    */
-  add(src: Uint8Array, view: DataView, start: number, n: number): number {
+  add(view: DataView, start: number, n: number): number {
     // a multiplicative hash, four bytes a step (entries are compared whole: it only spreads them)
     let h = n;
     const body = start + (n & ~3);
     let i = start;
     for (; i < body; i += 4) h = Math.imul(h ^ view.getInt32(i, true), 0x9e3779b1) ^ (h >>> 15);
-    for (; i < start + n; i++) h = Math.imul(h ^ (src[i] as number), 0x01000193);
+    for (; i < start + n; i++) h = Math.imul(h ^ view.getUint8(i), 0x01000193);
     h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
     h ^= h >>> 13;
     const table = this.table;
@@ -142,15 +142,15 @@ class Dictionary {
         const at = (starts[e - 1] as number) - start;
         let k = start;
         while (k < body && plain.getInt32(at + k, true) === view.getInt32(k, true)) k += 4;
-        if (k === body) while (k < start + n && plain.getUint8(at + k) === src[k]) k++;
+        if (k === body) while (k < start + n && plain.getUint8(at + k) === view.getUint8(k)) k++;
         if (k === start + n) return e - 1;
       }
       slot = (slot + 1) & mask;
     }
-    return this.insert(slot, h, src, start, n);
+    return this.insert(slot, h, view, start, n);
   }
 
-  private insert(slot: number, h: number, src: Uint8Array, start: number, n: number): number {
+  private insert(slot: number, h: number, view: DataView, start: number, n: number): number {
     const plain = this.plain;
     if (this.bytes + 4 + n > plain.length) {
       const next = Buffer.allocUnsafe(Math.max(plain.length * 2, this.bytes + 4 + n));
@@ -160,7 +160,7 @@ class Dictionary {
     }
     const b = this.plain;
     b.writeUInt32LE(n, this.bytes);
-    b.set(src.subarray(start, start + n), this.bytes + 4);
+    b.set(new Uint8Array(view.buffer, view.byteOffset + start, n), this.bytes + 4);
     const index = this.count++;
     if (index === this.starts.length) {
       const grown = (a: Int32Array) => {
@@ -294,6 +294,17 @@ export class ParquetColumn {
   private dictState = DICT_UNDECIDED;
   private dict: Dictionary | null = null;
   private indices = new Int32Array(0);
+  /**
+   * Values of the open page given as dictionary indices as they arrived (the chunk's dictionary
+   * was decided on by its first page), and the PLAIN bytes they stand for (the page's size).
+   */
+  private arrived = 0;
+  private arrivedBytes = 0;
+  /** The dictionary's size when the first of them arrived. */
+  private arrivalEntries = 0;
+  /** A DataView over the bytes values last came from (a column reads one buffer at a time). */
+  private src: Uint8Array | null = null;
+  private srcView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
   private dictPages = 0;
   private plainPages = 0;
 
@@ -352,9 +363,27 @@ export class ParquetColumn {
     this.pos = p;
   }
 
-  /** A BYTE_ARRAY value: 4-byte length, then the bytes. */
+  /**
+   * A BYTE_ARRAY value: 4-byte length, then the bytes; or, once the chunk's dictionary is on, its
+   * index in the dictionary (the bytes are not copied).
+   */
   byteArray(src: Uint8Array, start: number, end: number): void {
     const n = end - start;
+    if (this.dictState === DICT_ON) {
+      if (src !== this.src) {
+        this.src = src;
+        this.srcView = new DataView(src.buffer, src.byteOffset, src.byteLength);
+      }
+      if (this.arrived === 0) this.arrivalEntries = (this.dict as Dictionary).count;
+      if (this.arrived === this.indices.length) {
+        const next = new Int32Array(Math.max(1024, this.arrived * 2));
+        next.set(this.indices);
+        this.indices = next;
+      }
+      this.indices[this.arrived++] = (this.dict as Dictionary).add(this.srcView, start, n);
+      this.arrivedBytes += n + 4;
+      return;
+    }
     this.ensure(n + 4);
     const b = this.values;
     let p = this.pos;
@@ -376,7 +405,7 @@ export class ParquetColumn {
 
   /** Bytes buffered in the open page. */
   get pageBytes(): number {
-    return this.pos + this.slots;
+    return this.pos + this.arrivedBytes + this.slots;
   }
 
   /**
@@ -394,7 +423,8 @@ export class ParquetColumn {
     }
     const b = this.values;
     const end = this.pos;
-    if (end === 0) return;
+    // a page of dictionary indices given as values arrived has no bytes here: its new entries do
+    if (end === 0 && newEntries < 0) return;
     let lo = this.minNum;
     let hi = this.maxNum;
     switch (this.physical) {
@@ -599,15 +629,19 @@ export class ParquetColumn {
     if (end === 0 && this.dictState === DICT_UNDECIDED) return null;
     this.dict ??= new Dictionary();
     const d = this.dict;
-    if (this.indices.length < this.slots) this.indices = new Int32Array(Math.max(this.slots, this.indices.length * 2));
-    const idx = this.indices;
-    let n = 0;
-    const view = new DataView(b.buffer, b.byteOffset, end);
-    for (let p = 0; p < end; ) {
-      const len = view.getUint32(p, true);
-      idx[n++] = d.add(b, view, p + 4, len);
-      p += 4 + len;
+    let n = this.arrived;
+    if (this.dictState !== DICT_ON) {
+      // the chunk's first page: its values were copied; looked up now, to decide
+      if (this.indices.length < this.slots)
+        this.indices = new Int32Array(Math.max(this.slots, this.indices.length * 2));
+      const view = new DataView(b.buffer, b.byteOffset, end);
+      for (let p = 0; p < end; ) {
+        const len = view.getUint32(p, true);
+        this.indices[n++] = d.add(view, p + 4, len);
+        p += 4 + len;
+      }
     }
+    const idx = this.indices;
     if (this.dictState === DICT_UNDECIDED) {
       if (d.count * 4 > n || d.bytes > DICTIONARY_MAX_BYTES) {
         d.reset();
@@ -622,7 +656,9 @@ export class ParquetColumn {
   /** Cuts the open page: levels and values, compressed, behind a page header. */
   cutPage(): void {
     if (this.slots === 0) return;
-    const entries = this.dictState === DICT_ON && this.dict !== null ? this.dict.count : 0;
+    // the dictionary's size before this page's values (added as they arrived, or just below)
+    const entries =
+      this.arrived > 0 ? this.arrivalEntries : this.dictState === DICT_ON && this.dict !== null ? this.dict.count : 0;
     const indices = this.dictionaryValues();
     this.pageStats(indices !== null ? entries : -1);
     const parts: Buffer[] = [];
@@ -656,6 +692,8 @@ export class ParquetColumn {
     this.chunkStored += header.length + stored.length;
     this.pos = 0;
     this.slots = 0;
+    this.arrived = 0;
+    this.arrivedBytes = 0;
   }
 
   /**
