@@ -89,6 +89,42 @@ export function compareHashes(a: Uint32Array, i: number, b: Uint32Array, j: numb
 const SORT_MAX_BITS = 20;
 
 /**
+ * Sorts hashes `[from, to)` of `t` in place by insertion: fast where each hash is near its
+ * place (a bucket of a few, a table in nearly hash order).
+ */
+export function insertionSortHashes(t: Uint32Array, from: number, to: number): void {
+  for (let i = from + 1; i < to; i++) {
+    const a0 = t[4 * i] as number;
+    const a1 = t[4 * i + 1] as number;
+    const a2 = t[4 * i + 2] as number;
+    const a3 = t[4 * i + 3] as number;
+    let j = i - 1;
+    for (; j >= from; j--) {
+      const o = 4 * j;
+      const b0 = t[o] as number;
+      if (b0 < a0) break;
+      if (b0 === a0) {
+        const b1 = t[o + 1] as number;
+        if (b1 < a1) break;
+        if (b1 === a1) {
+          const b2 = t[o + 2] as number;
+          if (b2 < a2 || (b2 === a2 && (t[o + 3] as number) <= a3)) break;
+        }
+      }
+      t[o + 4] = b0;
+      t[o + 5] = t[o + 1] as number;
+      t[o + 6] = t[o + 2] as number;
+      t[o + 7] = t[o + 3] as number;
+    }
+    const o = 4 * (j + 1);
+    t[o] = a0;
+    t[o + 1] = a1;
+    t[o + 2] = a2;
+    t[o + 3] = a3;
+  }
+}
+
+/**
  * The first `n` hashes of `words` sorted ascending, duplicates removed: a counting sort on the top
  * bits of the first word (keyed hashes are uniform: a few hashes a bucket), then an insertion
  * sort of each bucket. Hashes are moved as four words, never through views.
@@ -114,39 +150,7 @@ export function sortHashes(words: Uint32Array, n: number): Uint32Array {
       out[o + 3] = words[4 * i + 3] as number;
     }
   }
-  for (let b = 0; b < buckets; b++) {
-    const from = starts[b] as number;
-    const to = starts[b + 1] as number;
-    for (let i = from + 1; i < to; i++) {
-      const a0 = out[4 * i] as number;
-      const a1 = out[4 * i + 1] as number;
-      const a2 = out[4 * i + 2] as number;
-      const a3 = out[4 * i + 3] as number;
-      let j = i - 1;
-      for (; j >= from; j--) {
-        const o = 4 * j;
-        const b0 = out[o] as number;
-        if (b0 < a0) break;
-        if (b0 === a0) {
-          const b1 = out[o + 1] as number;
-          if (b1 < a1) break;
-          if (b1 === a1) {
-            const b2 = out[o + 2] as number;
-            if (b2 < a2 || (b2 === a2 && (out[o + 3] as number) <= a3)) break;
-          }
-        }
-        out[o + 4] = b0;
-        out[o + 5] = out[o + 1] as number;
-        out[o + 6] = out[o + 2] as number;
-        out[o + 7] = out[o + 3] as number;
-      }
-      const o = 4 * (j + 1);
-      out[o] = a0;
-      out[o + 1] = a1;
-      out[o + 2] = a2;
-      out[o + 3] = a3;
-    }
-  }
+  for (let b = 0; b < buckets; b++) insertionSortHashes(out, starts[b] as number, starts[b + 1] as number);
   let m = 0;
   for (let i = 0; i < n; i++) {
     const o = 4 * i;

@@ -20,7 +20,7 @@
  * - **Misses in flight.** {@link KeySet.touch} reads a key's first slot: called for a batch of keys
  *   before they are added, the CPU waits for many cache misses at once rather than one by one.
  */
-import { HASH_WORDS } from './id-index.js';
+import { HASH_WORDS, insertionSortHashes } from './id-index.js';
 
 /** What {@link KeySet.add} found. */
 export const Found = { NEW: 0, SAME_TAG: 1, OTHER_TAG: 2 } as const;
@@ -177,35 +177,7 @@ export class KeySet {
       t[o + 3] = t[i + 3] as number;
     }
     // nearly sorted already: an insertion sort moves each key back past the few it was placed after
-    for (let i = 1; i < n; i++) {
-      const a0 = t[4 * i] as number;
-      const a1 = t[4 * i + 1] as number;
-      const a2 = t[4 * i + 2] as number;
-      const a3 = t[4 * i + 3] as number;
-      let j = i - 1;
-      for (; j >= 0; j--) {
-        const o = 4 * j;
-        const b0 = t[o] as number;
-        if (b0 < a0) break;
-        if (b0 === a0) {
-          const b1 = t[o + 1] as number;
-          if (b1 < a1) break;
-          if (b1 === a1) {
-            const b2 = t[o + 2] as number;
-            if (b2 < a2 || (b2 === a2 && (t[o + 3] as number) < a3)) break;
-          }
-        }
-        t[o + 4] = b0;
-        t[o + 5] = t[o + 1] as number;
-        t[o + 6] = t[o + 2] as number;
-        t[o + 7] = t[o + 3] as number;
-      }
-      const o = 4 * (j + 1);
-      t[o] = a0;
-      t[o + 1] = a1;
-      t[o + 2] = a2;
-      t[o + 3] = a3;
-    }
+    insertionSortHashes(t, 0, n);
     this.count = 0;
     this.keptCount = 0;
     return t.subarray(0, HASH_WORDS * n);
