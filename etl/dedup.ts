@@ -584,8 +584,6 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       sip.copyOut(count, hashes, 0);
       return hashes;
     };
-    // what the touch loops read (kept, so that they are not optimised away)
-    let touches = 0;
     /**
      * Dedups the records of `reader.buf` from `reader.pos` (`count` of them, or one at each of
      * `starts`, each after its 4-byte length and its key's 16-byte hash) and hands those kept to the
@@ -606,7 +604,6 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       // first the keys and their hashes, and each key's slot of the key set touched: the loads of
       // the touch loop are independent, so the CPU has many of the set's cache misses in flight
       // at once, instead of one at a time in the loop that adds them
-      let touched = 0;
       if (starts === null) sip.load(buf, count);
       for (let i = 0; i < count; i++) {
         if (starts !== null) reader.pos = starts[i] as number;
@@ -627,8 +624,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
         if (starts === null) reader.pos = end;
       }
       if (starts === null) sip.copyOut(count, hashes, 0);
-      for (let i = 0; i < count; i++) touched ^= seen.touch(hashes[HASH_WORDS * i] as number);
-      touches ^= touched;
+      seen.touch(hashes, count);
       let n = 0;
       for (let i = 0; i < count; i++) {
         const at = HASH_WORDS * i;

@@ -76,7 +76,7 @@ describe('KeySet', () => {
           kept.sort((x, y) => compareHashes(x, 0, y, 0));
           const sorted = set.sortedKept();
           expect(sorted.length).toBe(4 * kept.length);
-          kept.forEach((h, i) => expect(keyOf(sorted, 4 * i)).toBe(keyOf(h)));
+          for (const [i, h] of kept.entries()) expect(keyOf(sorted, 4 * i)).toBe(keyOf(h));
         },
       ),
       { numRuns: 300 },

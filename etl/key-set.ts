@@ -17,8 +17,8 @@
  *   front of the same array, then an insertion sort that only swaps within the few runs of probing:
  *   no second array and no scatter. The last slots are an overflow area (no wrap-around); a run
  *   reaching its end grows the table.
- * - **Misses in flight.** {@link KeySet.touch} reads a key's first slot: called for a batch of keys
- *   before they are added, the CPU waits for many cache misses at once rather than one by one.
+ * - **Misses in flight.** {@link KeySet.touch} reads the first slots of a batch of keys before they
+ *   are added: the CPU waits for many cache misses at once rather than one by one.
  */
 import { HASH_WORDS, insertionSortHashes } from './id-index.js';
 
@@ -45,6 +45,8 @@ export class KeySet {
   private keptCount = 0;
   /** Slots per unit of top word: `slots / (hi − lo)`. */
   private scale: number;
+  /** What {@link KeySet.touch} read. */
+  private touched = 0;
 
   /** A set for about `expected` keys whose top words are in `[lo, hi)` (one split's range). */
   constructor(
@@ -76,9 +78,16 @@ export class KeySet {
     return Math.floor(((w0 >>> 0) - this.lo) * this.scale);
   }
 
-  /** Reads the first slot of a key whose top word is `w0`; returns the word (see the module doc). */
-  touch(w0: number): number {
-    return this.table[SLOT * this.home(w0) + SLOT - 1] as number;
+  /**
+   * Reads the first slot of each of the first `count` keys of `words` (four words each), before
+   * they are added (see the module doc). What it read is kept, so the loads are not optimised away.
+   */
+  touch(words: Uint32Array, count: number): void {
+    const table = this.table;
+    let read = this.touched;
+    for (let i = 0; i < count; i++)
+      read ^= table[SLOT * this.home(words[HASH_WORDS * i] as number) + SLOT - 1] as number;
+    this.touched = read;
   }
 
   /**
