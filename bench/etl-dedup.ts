@@ -13,84 +13,31 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SystemClock } from '../core/clock.js';
 import { DEFAULTS } from '../core/defaults.js';
-import { hourPath, hourStart } from '../core/hours.js';
+import { hourStart } from '../core/hours.js';
 import { silentLogger } from '../core/logger.js';
-import { ContainerWriter } from '../etl/avro-container.js';
 import { runDedup, splitsFor } from '../etl/dedup.js';
-import { rawSchemaFor, writeEnvelope } from '../etl/raw-record.js';
 import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
-import { defaultDedupConfig, endSongType, payloads } from './etl-data.js';
+import { closeRawHour, defaultDedupConfig, endSongType, payloads, registerRawHour, writeRawHour } from './etl-data.js';
 import { runBenchScript } from './processes.js';
 
 const HOUR = hourStart(Date.UTC(2026, 0, 1, 12));
-const PER_FILE = 500_000;
-const INSTANCE = 'ingress-bench';
 
 async function generate(dir: string, events: number): Promise<void> {
   const type = await endSongType();
-  const bodies = payloads(type);
-  const objects = new FsObjectStore(join(dir, 'objects'));
   const state = new SqliteStateStore(join(dir, 'state.sqlite'));
-  const schema = rawSchemaFor(type);
-  for (let start = 0, n = 0; start < events; start += PER_FILE, n++) {
-    const w = new ContainerWriter(schema, { codec: 'snappy', blockBytes: 256 * 1024 });
-    const end = Math.min(events, start + PER_FILE);
-    for (let i = start; i < end; i++) {
-      const t = w.target;
-      const before = t.pos;
-      // every 100th event repeats the id of an event 50 earlier (a producer retry, same payload);
-      // events come from four producers
-      const n = i % 100 === 99 ? i - 50 : i;
-      writeEnvelope(t, {
-        id: `e-${n}`,
-        producer: `producer-${n % 4}`,
-        arrivalTime: HOUR + Math.floor((i / events) * 3_599_000),
-        ingressInstance: INSTANCE,
-        sequence: i + 1,
-        clientTime: null,
-        writerVersion: 2,
-      });
-      t.writeBytes(bodies[n % bodies.length] as Buffer);
-      w.commitRecord(t.pos - before);
-    }
-    const name = `raw/EndSong/${hourPath(HOUR)}/etl-bench-${String(n).padStart(4, '0')}.avro`;
-    const body = await w.finish();
-    await objects.put(name, body);
-    await state.registerFile({
-      type: 'EndSong',
-      hour: HOUR,
-      kind: 'raw',
-      name,
-      events: end - start,
-      bytes: body.length,
-      ranges: { [INSTANCE]: [[start + 1, end]] },
-      consumer: 'etl-bench',
-      committedAt: Date.now(),
+  try {
+    // every 100th event repeats the id of an event 50 earlier (a producer retry, same payload);
+    // events come from four producers
+    const hour = await writeRawHour(new FsObjectStore(join(dir, 'objects')), type, HOUR, events, {
+      idPrefix: 'e-',
+      bodies: payloads(type),
     });
+    await registerRawHour(state, hour);
+    await closeRawHour(state, hour);
+  } finally {
+    await state.close();
   }
-  const now = Date.now();
-  await state.upsertInstance({ id: INSTANCE, host: 'bench', pid: 1, startedAt: HOUR, lastSeenAt: now, stoppedAt: now });
-  await state.saveLedgers([
-    {
-      instanceId: INSTANCE,
-      type: 'EndSong',
-      hour: HOUR,
-      ranges: [[1, events]],
-      count: events,
-      sealed: true,
-      updatedAt: now,
-    },
-  ]);
-  await state.closeHour({
-    type: 'EndSong',
-    hour: HOUR,
-    closedAt: now,
-    closedBy: 'sealed',
-    vanishedInstances: [],
-    ledgerTotal: events,
-  });
-  await state.close();
 }
 
 export interface DedupResult {
