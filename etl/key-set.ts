@@ -42,7 +42,6 @@ export class KeySet {
   /** Slots addressed by hash (the overflow area follows). */
   private slots: number;
   private count = 0;
-  private keptCount = 0;
   /** Slots per unit of top word: `slots / (hi − lo)`. */
   private scale: number;
   /** What {@link KeySet.touch} read. */
@@ -62,16 +61,6 @@ export class KeySet {
 
   get size(): number {
     return this.count;
-  }
-
-  /** Keys kept for the id index. */
-  get kept(): number {
-    return this.keptCount;
-  }
-
-  /** Bytes held. */
-  get bytes(): number {
-    return this.table.byteLength;
   }
 
   private home(w0: number): number {
@@ -112,7 +101,6 @@ export class KeySet {
         table[o + 3] = w3;
         table[o + 4] = (TAKEN | (kept ? KEPT : 0) | (digest & DIGEST)) >>> 0;
         this.count++;
-        if (kept) this.keptCount++;
         if (this.count > MAX_LOAD * this.slots) this.grow(2);
         return Found.NEW;
       }
@@ -123,25 +111,6 @@ export class KeySet {
     // a run of taken slots reached the end of the overflow area: grow, and add it again
     this.grow(2);
     return this.add(words, at, digest, kept);
-  }
-
-  /** Whether the key whose hash is `words[at, at + 4)` is in the set. */
-  has(words: Uint32Array, at: number): boolean {
-    const w0 = words[at] as number;
-    if (w0 < this.lo || w0 >= this.hi) return false;
-    const table = this.table;
-    for (let o = SLOT * this.home(w0); o < table.length; o += SLOT) {
-      if (table[o + 4] === 0) return false;
-      if (
-        table[o] === w0 &&
-        table[o + 1] === words[at + 1] &&
-        table[o + 2] === words[at + 2] &&
-        table[o + 3] === words[at + 3]
-      ) {
-        return true;
-      }
-    }
-    return false;
   }
 
   private grow(factor: number): void {
@@ -188,7 +157,6 @@ export class KeySet {
     // nearly sorted already: an insertion sort moves each key back past the few it was placed after
     insertionSortHashes(t, 0, n);
     this.count = 0;
-    this.keptCount = 0;
     return t.subarray(0, HASH_WORDS * n);
   }
 }
