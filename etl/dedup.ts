@@ -53,6 +53,7 @@ import { openContainer } from './avro-container.js';
 import { Reader, TextSink } from './avro-text.js';
 import { type DedupWindow, windowOfFiles } from './dedup-window.js';
 import {
+  HASH_BYTES,
   HASH_WORDS,
   hasHash,
   type IdIndexRef,
@@ -459,9 +460,9 @@ function sqlString(s: string): string {
 
 /**
  * Parts a partition of `events` is deduped in: one while its ids fit `maxIdsInMemory`; beyond, parts
- * of at most two thirds of it, since the spill path also holds the spill files' buffers and the
- * part's id-index hashes (measured: 20 M events in parts of 5 M peaked at 1,044 MB, in parts of 4 M
- * at 937 MB).
+ * of at most two thirds of it, since the spill path also holds the spill files' buffers (measured
+ * when keys were held with their bytes: 20 M events in parts of 5 M peaked at 1,044 MB, in parts
+ * of 4 M at 937 MB; with the key set of 20-byte slots, parts of 4 M peak at 773–791 MB).
  */
 export function splitsFor(events: number, maxIdsInMemory: number): number {
   if (events <= maxIdsInMemory) return 1;
@@ -472,6 +473,8 @@ export function splitsFor(events: number, maxIdsInMemory: number): number {
 const WORK_DIR_PREFIX = 'dedup-';
 /** Int32 slots per record in a batch's spans: start, payload start, end. */
 const SPAN = 3;
+/** Before each record in a spill file: its length (u32), then its key's hash. */
+const SPILL_HEADER = 4 + HASH_BYTES;
 
 /**
  * Removes the scratch folders that processes no longer running left in `workDir` (a worker killed
@@ -614,10 +617,12 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
           check.markBytes(buf, k.instanceStart, k.instanceEnd, k.sequence);
         }
         const payload = reader.pos;
-        const end = starts === null ? skipPayload(buf, payload) : start + buf.readUInt32LE(start - 20);
+        const end = starts === null ? skipPayload(buf, payload) : start + buf.readUInt32LE(start - SPILL_HEADER);
         // the keyed hash (needed for the id index) is also the key in the key set
         if (starts === null) sip.hash(k.keyStart, k.keyEnd, i);
-        else for (let w = 0; w < HASH_WORDS; w++) hashes[HASH_WORDS * i + w] = buf.readUInt32LE(start - 16 + 4 * w);
+        else
+          for (let w = 0; w < HASH_WORDS; w++)
+            hashes[HASH_WORDS * i + w] = buf.readUInt32LE(start - HASH_BYTES + 4 * w);
         spans[SPAN * i] = start;
         spans[SPAN * i + 1] = payload;
         spans[SPAN * i + 2] = end;
@@ -713,12 +718,12 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
             const end = bounds[i + 1] as number;
             const at = HASH_WORDS * i;
             const s = spills[splitOfHash(blockHashes[at] as number, splits)] as (typeof spills)[number];
-            s.sink.ensure(end - start + 24);
+            s.sink.ensure(SPILL_HEADER + end - start);
             s.sink.buf.writeUInt32LE(end - start, s.sink.pos);
             for (let w = 0; w < HASH_WORDS; w++) {
               s.sink.buf.writeUInt32LE(blockHashes[at + w] as number, s.sink.pos + 4 + 4 * w);
             }
-            s.sink.pos += 20;
+            s.sink.pos += SPILL_HEADER;
             reader.buf.copy(s.sink.buf, s.sink.pos, start, end);
             s.sink.pos += end - start;
           }
@@ -749,7 +754,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
           const checkStarted = performance.now();
           const all = new HashList(Math.ceil(totalEvents / splits));
           for await (const chunk of spillChunks(s.path)) {
-            for (let pos = 0; pos < chunk.length; pos += 20 + chunk.readUInt32LE(pos)) {
+            for (let pos = 0; pos < chunk.length; pos += SPILL_HEADER + chunk.readUInt32LE(pos)) {
               for (let w = 0; w < HASH_WORDS; w++) hash[w] = chunk.readUInt32LE(pos + 4 + 4 * w);
               all.push(hash, 0);
             }
@@ -760,7 +765,9 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
         for await (const chunk of spillChunks(s.path)) {
           // records are framed; a chunk holds whole records only
           const starts: number[] = [];
-          for (let pos = 0; pos < chunk.length; pos += 20 + chunk.readUInt32LE(pos)) starts.push(pos + 20);
+          for (let pos = 0; pos < chunk.length; pos += SPILL_HEADER + chunk.readUInt32LE(pos)) {
+            starts.push(pos + SPILL_HEADER);
+          }
           reader.buf = chunk;
           await dedupRecords(seen, hits, starts.length, Int32Array.from(starts), false);
           await breathe();
@@ -983,7 +990,9 @@ async function* spillChunks(path: string): AsyncGenerator<Buffer> {
   for await (const data of createReadStream(path, { highWaterMark: 8 << 20 })) {
     const buf = carry.length > 0 ? Buffer.concat([carry, data as Buffer]) : (data as Buffer);
     let pos = 0;
-    while (pos + 20 <= buf.length && pos + 20 + buf.readUInt32LE(pos) <= buf.length) pos += 20 + buf.readUInt32LE(pos);
+    while (pos + SPILL_HEADER <= buf.length && pos + SPILL_HEADER + buf.readUInt32LE(pos) <= buf.length) {
+      pos += SPILL_HEADER + buf.readUInt32LE(pos);
+    }
     if (pos > 0) yield buf.subarray(0, pos);
     carry = Buffer.from(buf.subarray(pos));
   }
