@@ -35,7 +35,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import avro from 'avsc';
@@ -926,10 +926,13 @@ async function* recordBlocks(
   // the same layout without `producer`, as raw files were written before it
   const withoutProducer = JSON.stringify({ ...schema, fields: schema.fields.filter((f) => f.name !== 'producer') });
   const currentType = rawTypeFor(type);
+  const scratch = { buf: Buffer.alloc(0) };
   for (const f of files) {
     const path = d.objects.localPath(f.name);
-    const bytes = path !== null ? await readFile(path) : await d.objects.get(f.name);
-    const contents = openContainer(bytes);
+    const bytes = path !== null ? await readWhole(path, scratch) : await d.objects.get(f.name);
+    let contents = openContainer(bytes);
+    // uncompressed blocks are views of the file's bytes: those must outlive the next file's read
+    if (contents.codec === 'null' && bytes.buffer === scratch.buf.buffer) contents = openContainer(Buffer.from(bytes));
     const written = JSON.stringify(contents.schema);
     if (written === current) {
       yield* contents.blocks;
@@ -952,6 +955,29 @@ async function* recordBlocks(
       }
       yield { count: block.count, data: Buffer.concat(out) };
     }
+  }
+}
+
+/**
+ * The bytes of the local file at `path`, read into `scratch.buf` (grown when too small): every
+ * file of a partition is read into the same memory, whose pages are then mapped once, where a
+ * buffer per file faulted each of its pages in again (about 100,000 faults for a 5 M-event hour).
+ */
+async function readWhole(path: string, scratch: { buf: Buffer }): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const { size } = await handle.stat();
+    // with room to spare: the files of an hour differ in size by a little
+    if (scratch.buf.length < size) scratch.buf = Buffer.allocUnsafe(Math.ceil(size * 1.25));
+    let got = 0;
+    while (got < size) {
+      const { bytesRead } = await handle.read(scratch.buf, got, size - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return scratch.buf.subarray(0, got);
+  } finally {
+    await handle.close();
   }
 }
 

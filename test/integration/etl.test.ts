@@ -75,6 +75,45 @@ describe('ETL', () => {
     expect(raw.every((o) => o.name.endsWith('.avro') && o.name.includes(x.etl.id))).toBe(true);
   });
 
+  it.each(['null', 'deflate', 'snappy'])(
+    'reads every raw file of an hour into one buffer, whatever the codec (%s): files of growing size, a retry across files',
+    async (codec) => {
+      const clock = new ManualClock(H + 10 * 60_000);
+      const x = await start(clock, { etl: { codec } });
+      const rawFiles = async () => (await listAll(x.objects, `raw/EndSong/${hourPath(H)}/`)).length;
+      // one raw file per request (files are committed after 50 ms), each bigger than the one before
+      let id = 0;
+      const sent: { type: string; id: string; payload: unknown }[] = [];
+      for (const n of [5, 40, 200]) {
+        const before = await rawFiles();
+        const batch = Array.from({ length: n }, () => ({
+          type: 'EndSong',
+          id: `f-${id}`,
+          payload: endSong({ durationMs: id++ }),
+        }));
+        // the first event of the file before comes again: a retry that lands in another file
+        const retry = sent.length > 0 ? [sent[sent.length - 1] as (typeof sent)[number]] : [];
+        expect((await x.post([...retry, ...batch])).body.accepted).toBe(n + retry.length);
+        sent.push(...batch);
+        await x.until(async () => (await rawFiles()) > before);
+      }
+      clock.set(H + HOUR_MS + 1);
+      await x.until(published(x, 'EndSong', H));
+      expect(await manifest(x, 'EndSong', H)).toMatchObject({
+        rawFiles: 3,
+        rawEventsIn: 247,
+        duplicatesRemoved: 2,
+        eventsOut: 245,
+      });
+      // every row has its own payload: no record was read from another file's bytes
+      expect(
+        await x.query(
+          "SELECT count(*) n, count(*) FILTER (event_id = 'f-' || durationMs::VARCHAR) own, sum(durationMs)::BIGINT s FROM EndSong",
+        ),
+      ).toEqual([{ n: 245, own: 245, s: (244 * 245) / 2 }]);
+    },
+  );
+
   it('drops retries that crossed the hour boundary: ids already in the previous partition', async () => {
     const clock = new ManualClock(H + 59 * 60_000);
     const x = await start(clock);
