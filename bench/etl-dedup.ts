@@ -3,7 +3,9 @@
  * retries: same producer, id and payload): raw Avro files (snappy) as
  * the consumer writes them → checked against the ledger → deduplicated → Parquet (snappy) →
  * published. Each size runs in a child process of its own (generation in another), so the peak
- * RSS reported is the dedup step's alone.
+ * RSS reported is the dedup step's alone. The run starts after `sync`: the hour's raw files were
+ * just written, and their writeback is the generator's cost, not the step's (it took 0.4–0.5 s of
+ * a 5 M-event run when the run started right away).
  *
  *   tsx bench/etl-dedup.ts generate <dir> <events>   writes raw files, ledger and a closed hour
  *   tsx bench/etl-dedup.ts run <dir> [maxIdsInMemory] dedups it; prints one JSON line
@@ -19,7 +21,7 @@ import { runDedup, splitsFor } from '../etl/dedup.js';
 import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
 import { closeRawHour, defaultDedupConfig, endSongType, payloads, registerRawHour, writeRawHour } from './etl-data.js';
-import { runBenchScript } from './processes.js';
+import { runBenchScript, settleDisk } from './processes.js';
 
 const HOUR = hourStart(Date.UTC(2026, 0, 1, 12));
 
@@ -102,6 +104,7 @@ export async function measureDedup(
   const dir = await mkdtemp(join(tmpdir(), 'hourglass-bench-dedup-'));
   try {
     await child(['generate', dir, String(events)]);
+    await settleDisk();
     const out = await child(['run', dir, String(maxIds)]);
     const result = JSON.parse(out.trim().split('\n').pop() as string) as DedupResult;
     await then?.(dir, result);

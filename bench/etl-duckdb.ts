@@ -9,7 +9,8 @@
  *
  * once partitioned by `event_id` alone and once by (`event_producer`, `event_id`) keeping the
  * first copy in file order (the dedup step's semantics), each in a child process of its own, so
- * the peak RSS reported is DuckDB's alone (with Node's).
+ * the peak RSS reported is DuckDB's alone (with Node's). Each run starts after `sync`, so that it
+ * does not pay for writing back the files written before it (as the dedup step's run does).
  *
  *   tsx bench/etl-duckdb.ts generate-parquet <dir>    writes <dir>/duckdb/in.parquet from the raw files
  *   tsx bench/etl-duckdb.ts run <dir> <id|producer-id> dedups it; prints one JSON line
@@ -30,7 +31,7 @@ import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
 import { endSongType } from './etl-data.js';
 import { type DedupResult, measureDedup } from './etl-dedup.js';
-import { runBenchScript } from './processes.js';
+import { runBenchScript, settleDisk } from './processes.js';
 
 const HOUR = hourStart(Date.UTC(2026, 0, 1, 12));
 /** DuckDB's memory limit: the dedup step's peak-RSS bound (1 GiB). */
@@ -149,7 +150,9 @@ export async function measureDuckdbDedup(dir: string, hourglass: DedupResult): P
   await child(['generate-parquet', dir]);
   const generateSeconds = Math.round((performance.now() - t) / 10) / 100;
   const last = (out: string) => JSON.parse(out.trim().split('\n').pop() as string) as DuckdbRun & { events: number };
+  await settleDisk();
   const byId = last(await child(['run', dir, 'id']));
+  await settleDisk();
   const byKey = last(await child(['run', dir, 'producer-id']));
   const { events, ...figures } = byKey;
   const { events: _, ...idFigures } = byId;

@@ -267,3 +267,15 @@ export function runBenchScript(script: string, args: string[]): Promise<string> 
     );
   });
 }
+
+/**
+ * Writes every dirty page of the file system back (`sync`), so that a timed step that follows does
+ * not pay for the writeback of the files the step before it generated.
+ */
+export function settleDisk(): Promise<void> {
+  return new Promise((resolveDone, reject) => {
+    const p = spawn('sync', [], { stdio: 'ignore' });
+    p.once('error', reject);
+    p.once('exit', (code) => (code === 0 ? resolveDone() : reject(new Error(`sync exited with ${code}`))));
+  });
+}
