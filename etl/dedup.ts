@@ -69,7 +69,6 @@ import {
 } from './id-index.js';
 import { Found, KeySet } from './key-set.js';
 import { finalPrefix, MANIFEST, uniquePart } from './names.js';
-import { digest32 } from './payload-digest.js';
 import { RawParquetTranscoder } from './raw-parquet.js';
 import { rawSchemaFor, rawTypeFor } from './raw-record.js';
 import { openShredder, type Shredder } from './shred-pool.js';
@@ -471,8 +470,6 @@ export function splitsFor(events: number, maxIdsInMemory: number): number {
 
 /** Scratch folders of dedup attempts are named `dedup-<pid>-…` (see {@link removeDeadWorkDirs}). */
 const WORK_DIR_PREFIX = 'dedup-';
-/** Int32 slots per record in a batch's spans: start, payload start, end. */
-const SPAN = 3;
 /** Before each record in a spill file: its length (u32), then its key's hash. */
 const SPILL_HEADER = 4 + HASH_BYTES;
 
@@ -578,9 +575,10 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       lastYield = performance.now();
     };
     const hash = new Uint32Array(HASH_WORDS);
-    // per record of a batch: start, payload start, end (SPAN); and its key's hash
-    let spans = new Int32Array(0);
+    // per record of a batch: where it starts, its key's hash and its payload's digest
+    let recordStarts = new Int32Array(0);
     let hashes = new Uint32Array(0);
+    let digests = new Uint32Array(0);
     /** The hashes of the block `sip` holds, in `hashes` (grown as needed). */
     const batchHashes = (count: number): Uint32Array => {
       if (hashes.length < HASH_WORDS * count) hashes = new Uint32Array(2 * HASH_WORDS * count);
@@ -602,12 +600,14 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     ): Promise<void> => {
       const buf = reader.buf;
       const keptAt = new Int32Array(count);
-      if (spans.length < SPAN * count) spans = new Int32Array(2 * SPAN * count);
+      if (recordStarts.length < count) recordStarts = new Int32Array(2 * count);
       if (hashes.length < HASH_WORDS * count) hashes = new Uint32Array(2 * HASH_WORDS * count);
+      if (digests.length < count) digests = new Uint32Array(2 * count);
       // first the keys and their hashes, and each key's slot of the key set touched: the loads of
       // the touch loop are independent, so the CPU has many of the set's cache misses in flight
-      // at once, instead of one at a time in the loop that adds them
-      if (starts === null) sip.load(buf, count);
+      // at once, instead of one at a time in the loop that adds them. The block goes into the
+      // hasher's memory for the payload digests (and the keys' hashes, unless spilled with them).
+      sip.load(buf, starts === null ? count : 0);
       for (let i = 0; i < count; i++) {
         if (starts !== null) reader.pos = starts[i] as number;
         const start = reader.pos;
@@ -623,9 +623,8 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
         else
           for (let w = 0; w < HASH_WORDS; w++)
             hashes[HASH_WORDS * i + w] = buf.readUInt32LE(start - HASH_BYTES + 4 * w);
-        spans[SPAN * i] = start;
-        spans[SPAN * i + 1] = payload;
-        spans[SPAN * i + 2] = end;
+        recordStarts[i] = start;
+        digests[i] = sip.digest(payload, end);
         if (starts === null) reader.pos = end;
       }
       if (starts === null) sip.copyOut(count, hashes, 0);
@@ -635,17 +634,12 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
         const at = HASH_WORDS * i;
         // a key the window holds is not kept: neither in the data nor in the partition's index
         const inWindow = hits.length > 0 && hasHash(hits, hashes, i);
-        const added = seen.add(
-          hashes,
-          at,
-          digest32(buf, spans[SPAN * i + 1] as number, spans[SPAN * i + 2] as number),
-          !inWindow,
-        );
+        const added = seen.add(hashes, at, digests[i] as number, !inWindow);
         if (added !== Found.NEW) {
           stats.duplicates++;
           if (added === Found.OTHER_TAG) stats.conflicts++;
         } else if (inWindow) stats.earlier++;
-        else keptAt[n++] = spans[SPAN * i] as number;
+        else keptAt[n++] = recordStarts[i] as number;
       }
       await shredders.submit(buf, keptAt, n, starts === null);
     };

@@ -27,11 +27,16 @@ const OP = {
   i64Store: 0x37,
   i32Const: 0x41,
   i64Const: 0x42,
+  i32Load: 0x28,
   i32GeU: 0x4f,
   i32Add: 0x6a,
   i32Sub: 0x6b,
   i32Mul: 0x6c,
   i32And: 0x71,
+  i32Xor: 0x73,
+  i32Shl: 0x74,
+  i32ShrU: 0x76,
+  i32Rotl: 0x77,
   i64Add: 0x7c,
   i64And: 0x83,
   i64Or: 0x84,
@@ -210,15 +215,119 @@ const BODY = [
   OP.end,
 ];
 
+// the payload digest: parameters and locals (all i32)
+const D_START = 0;
+const D_END = 1;
+const D_H = 2;
+const D_K = 3;
+const D_P = 4;
+const D_BODY = 5;
+
+/** A 32-bit multiply by a constant given unsigned. */
+const mulBy = (c: number) => [...i32(c | 0), OP.i32Mul];
+/** MurmurHash3's mixing of the block on the stack, left on the stack. */
+const mixK = [...mulBy(0xcc9e2d51), ...i32(15), OP.i32Rotl, ...mulBy(0x1b873593)];
+/** `h ^= h >>> r`. */
+const shiftXor = (r: number) => [...get(D_H), ...get(D_H), ...i32(r), OP.i32ShrU, OP.i32Xor, ...set(D_H)];
+
+/**
+ * MurmurHash3 x86_32 of memory `[start, end)` with seed 0x9747b28c (payload-digest.ts: the same
+ * function), returned. Like `sip`, it reads up to 3 bytes past `end` (masked away).
+ */
+const DIGEST_BODY = [
+  ...i32(0x9747b28c | 0),
+  ...set(D_H),
+  // body = start + (len & ~3)
+  ...get(D_START),
+  ...get(D_END),
+  ...get(D_START),
+  OP.i32Sub,
+  ...i32(-4),
+  OP.i32And,
+  OP.i32Add,
+  ...set(D_BODY),
+  ...get(D_START),
+  ...set(D_P),
+  OP.block,
+  0x40,
+  OP.loop,
+  0x40,
+  ...get(D_P),
+  ...get(D_BODY),
+  OP.i32GeU,
+  OP.brIf,
+  1,
+  ...get(D_H),
+  ...get(D_P),
+  OP.i32Load,
+  0,
+  0,
+  ...mixK,
+  OP.i32Xor,
+  ...i32(13),
+  OP.i32Rotl,
+  ...i32(5),
+  OP.i32Mul,
+  ...i32(0xe6546b64 | 0),
+  OP.i32Add,
+  ...set(D_H),
+  ...get(D_P),
+  ...i32(4),
+  OP.i32Add,
+  ...set(D_P),
+  OP.br,
+  0,
+  OP.end,
+  OP.end,
+  // the 0–3 bytes left, as one load masked to them (none left: k = 0, which leaves h as it is)
+  ...get(D_P),
+  OP.i32Load,
+  0,
+  0,
+  ...i32(1),
+  ...get(D_END),
+  ...get(D_P),
+  OP.i32Sub,
+  ...i32(3),
+  OP.i32Shl,
+  OP.i32Shl,
+  ...i32(1),
+  OP.i32Sub,
+  OP.i32And,
+  ...mixK,
+  ...set(D_K),
+  ...get(D_H),
+  ...get(D_K),
+  OP.i32Xor,
+  ...get(D_END),
+  ...get(D_START),
+  OP.i32Sub,
+  OP.i32Xor,
+  ...set(D_H),
+  ...shiftXor(16),
+  ...get(D_H),
+  ...mulBy(0x85ebca6b),
+  ...set(D_H),
+  ...shiftXor(13),
+  ...get(D_H),
+  ...mulBy(0xc2b2ae35),
+  ...set(D_H),
+  ...shiftXor(16),
+  ...get(D_H),
+  OP.end,
+];
+
 function section(id: number, content: number[]): number[] {
   return [id, ...uleb(content.length), ...content];
 }
 
 function moduleBytes(): Uint8Array {
   const name = [...Buffer.from('sip')];
+  const digestName = [...Buffer.from('digest')];
   const memName = [...Buffer.from('memory')];
   const locals = [2, 5, I64, 3, I32]; // two runs: v0–v3 and m are i64; p, last and len i32
   const code = [...locals, ...BODY];
+  const digestCode = [1, 4, I32, ...DIGEST_BODY]; // h, k, p and body
   return Uint8Array.from([
     0x00,
     0x61,
@@ -228,11 +337,26 @@ function moduleBytes(): Uint8Array {
     0x00,
     0x00,
     0x00,
-    ...section(1, [1, 0x60, 3, I32, I32, I32, 0]), // type: (i32, i32, i32) -> ()
-    ...section(3, [1, 0]), // function 0 has type 0
+    // types: (i32, i32, i32) -> () and (i32, i32) -> i32
+    ...section(1, [2, 0x60, 3, I32, I32, I32, 0, 0x60, 2, I32, I32, 1, I32]),
+    ...section(3, [2, 0, 1]), // function 0 (sip) has type 0, function 1 (digest) type 1
     ...section(5, [1, 0x00, 1]), // one memory, at least 1 page
-    ...section(7, [2, name.length, ...name, 0x00, 0, memName.length, ...memName, 0x02, 0]),
-    ...section(10, [1, ...uleb(code.length), ...code]),
+    ...section(7, [
+      3,
+      name.length,
+      ...name,
+      0x00,
+      0,
+      digestName.length,
+      ...digestName,
+      0x00,
+      1,
+      memName.length,
+      ...memName,
+      0x02,
+      0,
+    ]),
+    ...section(10, [2, ...uleb(code.length), ...code, ...uleb(digestCode.length), ...digestCode]),
   ]);
 }
 
@@ -260,6 +384,7 @@ const BLOCK_AT = 64;
 export class WasmSipHasher {
   private readonly memory: WasmMemory;
   private readonly sip: (start: number, end: number, out: number) => void;
+  private readonly murmur: (start: number, end: number) => number;
   private words: Uint32Array;
   /** Where the hashes of the current block go (after the block and its 8 bytes of margin). */
   private outAt = 0;
@@ -270,6 +395,7 @@ export class WasmSipHasher {
     const instance = new Wasm.Instance(compiled);
     this.memory = instance.exports.memory as WasmMemory;
     this.sip = instance.exports.sip as (start: number, end: number, out: number) => void;
+    this.murmur = instance.exports.digest as (start: number, end: number) => number;
     new Uint8Array(this.memory.buffer).set(key, 0);
     this.words = new Uint32Array(this.memory.buffer);
   }
@@ -288,6 +414,11 @@ export class WasmSipHasher {
   /** Hashes bytes `[start, end)` of the loaded block as the `i`-th hash of the block. */
   hash(start: number, end: number, i: number): void {
     this.sip(BLOCK_AT + start, BLOCK_AT + end, this.outAt + 16 * i);
+  }
+
+  /** The payload digest (`digest32` of payload-digest.ts) of bytes `[start, end)` of the loaded block. */
+  digest(start: number, end: number): number {
+    return this.murmur(BLOCK_AT + start, BLOCK_AT + end) >>> 0;
   }
 
   /** Copies the first `count` hashes of the block into `out` from word `at` (four words each). */

@@ -282,16 +282,22 @@ describe('ETL', () => {
   it('bounds dedup memory by splitting big partitions, with the same result', async () => {
     const clock = new ManualClock(H + 10 * 60_000);
     const x = await start(clock, { etl: { dedupMaxIdsInMemory: 37 } });
+    // ids 0–99 come twice: 0–49 as retries (the same payload), 50–99 with another payload (conflicts)
     const events = Array.from({ length: 400 }, (_, i) => ({
       type: 'EndSong',
       id: `s-${i % 300}`,
-      payload: endSong({ durationMs: i }),
+      payload: endSong({ durationMs: i < 350 ? i % 300 : i }),
     }));
     await x.post(events.slice(0, 200));
     await x.post(events.slice(200));
     clock.set(H + HOUR_MS + 1);
     await x.until(published(x, 'EndSong', H));
-    expect(await manifest(x, 'EndSong', H)).toMatchObject({ rawEventsIn: 400, duplicatesRemoved: 100, eventsOut: 300 });
+    expect(await manifest(x, 'EndSong', H)).toMatchObject({
+      rawEventsIn: 400,
+      duplicatesRemoved: 100,
+      idConflicts: 50,
+      eventsOut: 300,
+    });
     expect(await x.query('SELECT count(DISTINCT event_id) d, count(*) n, min(durationMs) lo FROM EndSong')).toEqual([
       { d: 300, n: 300, lo: 0 },
     ]);
