@@ -105,17 +105,23 @@ class Dictionary {
   /** PLAIN bytes (also: byte size of the dictionary page's values). */
   bytes = 0;
   count = 0;
-  /** Start of each entry's bytes in `plain` (after its length), and its hash. */
-  starts = new Int32Array(1024);
-  private hashes = new Int32Array(1024);
-  private lengths = new Int32Array(1024);
-  /** Open addressing: entry index + 1, 0 for a free slot; at most half full. */
-  private table = new Int32Array(2048);
+  /** Per entry: the start of its bytes in `plain` (after its length), then its length. */
+  spans = new Int32Array(2048);
+  /**
+   * Open addressing, at most half full: per slot, an entry's hash and its index + 1 (0 for a free
+   * slot), side by side, so that a probe reads one place until the hash matches.
+   */
+  private table = new Int32Array(2 * 2048);
 
   reset(): void {
     this.bytes = 0;
     this.count = 0;
     this.table.fill(0);
+  }
+
+  /** The start of entry `e`'s bytes in `plain`. */
+  start(e: number): number {
+    return this.spans[2 * e] as number;
   }
 
   /**
@@ -132,14 +138,13 @@ class Dictionary {
     h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
     h ^= h >>> 13;
     const table = this.table;
-    const mask = table.length - 1;
+    const mask = (table.length >> 1) - 1;
     const plain = this.plainView;
-    const starts = this.starts;
-    const lengths = this.lengths;
+    const spans = this.spans;
     let slot = h & mask;
-    for (let e = table[slot] as number; e !== 0; e = table[slot] as number) {
-      if (this.hashes[e - 1] === h && lengths[e - 1] === n) {
-        const at = (starts[e - 1] as number) - start;
+    for (let e = table[2 * slot + 1] as number; e !== 0; e = table[2 * slot + 1] as number) {
+      if (table[2 * slot] === h && spans[2 * e - 1] === n) {
+        const at = (spans[2 * e - 2] as number) - start;
         let k = start;
         while (k < body && plain.getInt32(at + k, true) === view.getInt32(k, true)) k += 4;
         if (k === body) while (k < start + n && plain.getUint8(at + k) === view.getUint8(k)) k++;
@@ -162,32 +167,30 @@ class Dictionary {
     b.writeUInt32LE(n, this.bytes);
     b.set(new Uint8Array(view.buffer, view.byteOffset + start, n), this.bytes + 4);
     const index = this.count++;
-    if (index === this.starts.length) {
-      const grown = (a: Int32Array) => {
-        const next = new Int32Array(index * 2);
-        next.set(a);
-        return next;
-      };
-      this.starts = grown(this.starts);
-      this.hashes = grown(this.hashes);
-      this.lengths = grown(this.lengths);
+    if (2 * index === this.spans.length) {
+      const next = new Int32Array(this.spans.length * 2);
+      next.set(this.spans);
+      this.spans = next;
     }
-    this.starts[index] = this.bytes + 4;
-    this.hashes[index] = h;
-    this.lengths[index] = n;
+    this.spans[2 * index] = this.bytes + 4;
+    this.spans[2 * index + 1] = n;
     this.bytes += 4 + n;
-    this.table[slot] = index + 1;
-    if (this.count * 2 > this.table.length) this.grow();
+    this.table[2 * slot] = h;
+    this.table[2 * slot + 1] = index + 1;
+    if (this.count * 4 > this.table.length) this.grow();
     return index;
   }
 
   private grow(): void {
-    const table = new Int32Array(this.table.length * 2);
-    const mask = table.length - 1;
-    for (let e = 0; e < this.count; e++) {
-      let slot = (this.hashes[e] as number) & mask;
-      while (table[slot] !== 0) slot = (slot + 1) & mask;
-      table[slot] = e + 1;
+    const old = this.table;
+    const table = new Int32Array(old.length * 2);
+    const mask = (table.length >> 1) - 1;
+    for (let o = 0; o < old.length; o += 2) {
+      if (old[o + 1] === 0) continue;
+      let slot = (old[o] as number) & mask;
+      while (table[2 * slot + 1] !== 0) slot = (slot + 1) & mask;
+      table[2 * slot] = old[o] as number;
+      table[2 * slot + 1] = old[o + 1] as number;
     }
     this.table = table;
   }
@@ -438,7 +441,7 @@ export class ParquetColumn {
         if (newEntries >= 0 && d !== null) {
           const plain = d.plain;
           for (let e = newEntries; e < d.count; e++) {
-            const p = d.starts[e] as number;
+            const p = d.start(e);
             const n = plain.readUInt32LE(p - 4);
             if (minAt < 0) {
               minAt = maxAt = p;
