@@ -8,7 +8,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Reader } from './avro-text.js';
-import { PartitionFiles } from './partition-files.js';
+import { PartitionFiles, type WrittenFile } from './partition-files.js';
 import { shred, transcoderFor } from './shred-pool.js';
 
 export interface WorkerInit {
@@ -25,7 +25,7 @@ export type ToWorker = { kind: 'rows'; data: Uint8Array; offsets: Int32Array; co
 
 export type FromWorker =
   | { kind: 'done'; rows: number }
-  | { kind: 'finished'; outputs: { path: string; rows: number }[] }
+  | { kind: 'finished'; outputs: WrittenFile[] }
   | { kind: 'error'; message: string; stack?: string };
 
 const port = parentPort;

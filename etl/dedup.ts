@@ -33,7 +33,7 @@
  *    it was written is recognised on the retry). Readers only see files a manifest lists; files
  *    of an attempt that crashed are deleted.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -69,6 +69,7 @@ import {
 } from './id-index.js';
 import { Found, KeySet } from './key-set.js';
 import { finalPrefix, MANIFEST, uniquePart } from './names.js';
+import type { WrittenFile } from './partition-files.js';
 import { RawParquetTranscoder } from './raw-parquet.js';
 import { rawSchemaFor, rawTypeFor } from './raw-record.js';
 import { openShredder, type Shredder } from './shred-pool.js';
@@ -563,6 +564,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     pool = shredders;
     const stats = { in: 0, duplicates: 0, earlier: 0, conflicts: 0 };
     let windowSeconds = 0;
+    let finishing: Promise<WrittenFile[]> | null = null;
 
     const reader = new Reader();
     // the loops below are CPU-bound: let other work of the process (the ingress in `hourglass dev`,
@@ -677,6 +679,9 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
         await dedupRecords(seen, hits, block.count, null, true);
         await breathe();
       }
+      // the workers write their last batches and close their files while the kept keys are sorted
+      finishing = shredders.finish();
+      finishing.catch(() => undefined); // awaited below; a failure in the meantime is not unhandled
       const sorted = seen.sortedKept();
       await ids.append(sorted, sorted.length / HASH_WORDS);
     } else {
@@ -771,7 +776,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
         await rm(s.path, { force: true });
       }
     }
-    const outputs = await shredders.finish();
+    const outputs = await (finishing ?? shredders.finish());
 
     const missing = check.missing();
     if (missing.size > 0) {
@@ -800,10 +805,9 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       .map(async (o) => {
         d.signal?.throwIfAborted();
         const name = `${prefix}${o.path.slice(o.path.lastIndexOf('/') + 1)}`;
-        const sha256 = await fileSha256(o.path);
         const info = await d.objects.putFile(name, o.path);
         uploaded.push(name);
-        return { name, bytes: info.size, rows: o.rows, sha256 };
+        return { name, bytes: info.size, rows: o.rows, sha256: o.sha256 };
       });
     for (const u of await Promise.allSettled([indexUpload, ...dataUploads])) {
       if (u.status === 'rejected') throw u.reason;
@@ -1017,10 +1021,4 @@ async function* spillChunks(path: string): AsyncGenerator<Buffer> {
     carry = Buffer.from(buf.subarray(pos));
   }
   if (carry.length > 0) throw new Error(`truncated spill file ${path}`);
-}
-
-async function fileSha256(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -330,6 +331,12 @@ describe('ParquetFile dictionary encoding', () => {
       if (i === 2999) await file.flushRowGroup(); // a second chunk starts with its own dictionary
     }
     await file.close();
+    // its SHA-256, taken as it was written, is the one of its bytes
+    expect(file.sha256).toBe(
+      createHash('sha256')
+        .update(await readFile(path))
+        .digest('hex'),
+    );
     const db = await duck();
     try {
       const got = await db.all(`SELECT v FROM read_parquet('${path}')`);

@@ -10,6 +10,7 @@
  * rest of the chunk once the dictionary passes `DICTIONARY_MAX_BYTES`.
  * Format: https://parquet.apache.org/docs/file-format/ (parquet.thrift for the metadata).
  */
+import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import snappy from 'snappy';
@@ -834,6 +835,10 @@ export class ParquetFile {
   private rowGroupRows = 0;
   private readonly rowGroups: ThriftStruct[] = [];
   rows = 0;
+  /** SHA-256 of the file's bytes, taken as they are written (the file is written in order). */
+  private readonly hash = createHash('sha256');
+  /** The file's SHA-256 (hex), once it is closed. */
+  sha256: string | null = null;
 
   private constructor(
     private readonly fh: FileHandle,
@@ -857,6 +862,7 @@ export class ParquetFile {
 
   private async write(buffers: Buffer[]): Promise<void> {
     for (const data of buffers) {
+      this.hash.update(data);
       for (let done = 0; done < data.length; ) {
         const { bytesWritten } = await this.fh.write(data, done, data.length - done, this.offset + done);
         done += bytesWritten;
@@ -926,6 +932,7 @@ export class ParquetFile {
       length.writeUInt32LE(footer.length, 0);
       await this.write([footer, length, MAGIC]);
       await this.fh.sync();
+      this.sha256 = this.hash.digest('hex');
     } finally {
       await this.fh.close();
     }

@@ -2,6 +2,13 @@ import { join } from 'node:path';
 import { ParquetFile } from './parquet-writer.js';
 import type { RawParquetTranscoder } from './raw-parquet.js';
 
+/** A Parquet file written: its path, rows, and SHA-256 (hex, taken as it was written). */
+export interface WrittenFile {
+  readonly path: string;
+  readonly rows: number;
+  readonly sha256: string;
+}
+
 /** Rows go into numbered Parquet files in the work directory, a new one every few row groups. */
 export class PartitionFiles {
   private static readonly ROW_GROUPS_PER_FILE = 8;
@@ -9,7 +16,7 @@ export class PartitionFiles {
   private path = '';
   private groups = 0;
   private n = 0;
-  private readonly outputs: { path: string; rows: number }[] = [];
+  private readonly outputs: WrittenFile[] = [];
 
   constructor(
     private readonly transcoder: RawParquetTranscoder,
@@ -49,10 +56,10 @@ export class PartitionFiles {
     this.file = null;
     this.groups = 0;
     await f.close();
-    this.outputs.push({ path: this.path, rows: f.rows });
+    this.outputs.push({ path: this.path, rows: f.rows, sha256: f.sha256 as string });
   }
 
-  async finish(): Promise<{ path: string; rows: number }[]> {
+  async finish(): Promise<WrittenFile[]> {
     await this.closeFile();
     return this.outputs;
   }

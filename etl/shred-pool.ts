@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import avro from 'avsc';
 import { Reader } from './avro-text.js';
 import type { FromWorker, ToWorker, WorkerInit } from './dedup-worker.js';
-import { PartitionFiles } from './partition-files.js';
+import { PartitionFiles, type WrittenFile } from './partition-files.js';
 import { RawParquetTranscoder } from './raw-parquet.js';
 
 export interface Shredder {
@@ -17,7 +17,7 @@ export interface Shredder {
    */
   submit(data: Buffer, offsets: Int32Array, count: number, giveAway: boolean): Promise<void>;
   /** Closes the files and returns them with their row counts. */
-  finish(): Promise<{ path: string; rows: number }[]>;
+  finish(): Promise<WrittenFile[]>;
   /** Releases everything (after `finish`, or to abandon the step). */
   close(): Promise<void>;
 }
@@ -46,7 +46,7 @@ export class InThreadShredder implements Shredder {
     await shred(this.transcoder, this.files, this.reader, data, offsets, count);
   }
 
-  finish(): Promise<{ path: string; rows: number }[]> {
+  finish(): Promise<WrittenFile[]> {
     return this.files.finish();
   }
 
@@ -87,7 +87,7 @@ interface Slot {
    * thread, busy reading, sees it without waiting for the worker's messages.
    */
   readonly written: Int32Array;
-  finished: { resolve: (outputs: { path: string; rows: number }[]) => void; reject: (err: Error) => void } | null;
+  finished: { resolve: (outputs: WrittenFile[]) => void; reject: (err: Error) => void } | null;
 }
 
 /**
@@ -182,11 +182,11 @@ export class ShredPool implements Shredder {
   }
 
   /** Waits for every batch, closes the workers' files and returns them all. */
-  async finish(): Promise<{ path: string; rows: number }[]> {
+  async finish(): Promise<WrittenFile[]> {
     const outputs = await Promise.all(
       this.slots.map(
         (slot) =>
-          new Promise<{ path: string; rows: number }[]>((resolve, reject) => {
+          new Promise<WrittenFile[]>((resolve, reject) => {
             if (this.failure) reject(this.failure);
             slot.finished = { resolve, reject };
             slot.worker.postMessage({ kind: 'finish' } satisfies ToWorker);
