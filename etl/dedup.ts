@@ -776,6 +776,9 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
         await rm(s.path, { force: true });
       }
     }
+    // the index's header goes in (and the file is digested) while the workers finish
+    const indexFinishing = ids.finish();
+    indexFinishing.catch(() => undefined); // awaited below; a failure in the meantime is not unhandled
     const outputs = await (finishing ?? shredders.finish());
 
     const missing = check.missing();
@@ -794,7 +797,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
     // failure leaves no upload running behind the cleanup
     const indexName = `${prefix}ids-${attempt}.idx`;
     const indexUpload = (async () => {
-      const indexFile = await ids.finish();
+      const indexFile = await indexFinishing;
       d.signal?.throwIfAborted();
       await d.objects.putFile(indexName, indexFile.path);
       uploaded.push(indexName);
