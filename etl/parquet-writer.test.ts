@@ -271,6 +271,21 @@ describe('ParquetFile statistics', () => {
 });
 
 describe('ParquetFile dictionary encoding', () => {
+  it('reads back every string and enum value as written, chunk after chunk (each with its own dictionary)', async () => {
+    const { path, rows } = await writeRows(450);
+    const db = await duck();
+    try {
+      const got = await db.all(`SELECT s, e, ns FROM read_parquet('${path}') ORDER BY event_sequence`);
+      expect(got).toEqual(rows.map((r) => ({ s: r.s, e: r.e, ns: r.ns })));
+      const [chunks] = await db.all(
+        `SELECT count(DISTINCT row_group_id)::INT AS n FROM parquet_metadata('${path}') WHERE path_in_schema = 'e' AND dictionary_page_offset IS NOT NULL`,
+      );
+      expect(chunks?.n).toBe(5);
+    } finally {
+      db.close();
+    }
+  });
+
   it('dictionary-encodes low-cardinality string chunks only', async () => {
     const { path } = await writeRows(300);
     const db = await duck();
