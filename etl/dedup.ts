@@ -741,9 +741,11 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
       } finally {
         await Promise.all(handles.map((h) => h.close()));
       }
+      let seen: KeySet | null = null;
       for (const [split, s] of spills.entries()) {
         const [lo, hi] = splitRange(split, splits);
-        const seen = new KeySet(Math.ceil(totalEvents / splits), lo, hi);
+        if (seen === null) seen = new KeySet(Math.ceil(totalEvents / splits), lo, hi);
+        else seen.reset(lo, hi);
         let hits: Uint32Array = new Uint32Array(0);
         if (windowCheck.fits(splits, d.config.maxIdsInMemory)) {
           const checkStarted = performance.now();

@@ -36,6 +36,21 @@ describe('KeySet', () => {
     expect(Array.from(set.sortedKept())).toEqual(Array.from(expected));
   });
 
+  it('is emptied for the next split: the same memory, only the new range, nothing of the split before', () => {
+    const [lo0, hi0] = splitRange(0, 2);
+    const [lo1, hi1] = splitRange(1, 2);
+    const set = new KeySet(50, lo0, hi0);
+    for (let i = 0; i < 40; i++) expect(set.add(hashOf([lo0 + i * 7919, i, 0, 0]), 0, i, true)).toBe(Found.NEW);
+    expect(set.sortedKept().length).toBe(4 * 40);
+    set.reset(lo1, hi1);
+    expect(set.size).toBe(0);
+    expect(() => set.add(hashOf([lo0, 0, 0, 0]), 0, 0, true)).toThrow(/outside/);
+    const keys = [hi1 - 1, lo1, lo1 + 5].map((w0, i) => hashOf([w0, i, 1, 1]));
+    for (const k of keys) expect(set.add(k, 0, 3, true)).toBe(Found.NEW);
+    expect(set.add(keys[1] as Uint32Array, 0, 3, true)).toBe(Found.SAME_TAG);
+    expect(Array.from(set.sortedKept())).toEqual([lo1, 1, 1, 1, lo1 + 5, 2, 1, 1, hi1 - 1, 0, 1, 1]);
+  });
+
   it('refuses a key outside its split, and keeps a split in order', () => {
     const [lo, hi] = splitRange(1, 3);
     const set = new KeySet(100, lo, hi);
