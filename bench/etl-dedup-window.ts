@@ -24,7 +24,7 @@ import { SipKey, siphash128 } from '../etl/siphash.js';
 import { SqliteStateStore } from '../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../infra/store/fs/fs-object-store.js';
 import { defaultDedupConfig, endSongType } from './etl-data.js';
-import { runBenchScript } from './processes.js';
+import { runBenchScript, settleDisk } from './processes.js';
 
 /** The hour bench/etl-dedup.ts generates. */
 const HOUR = hourStart(Date.UTC(2026, 0, 1, 12));
@@ -161,9 +161,11 @@ export async function measureDedupWindow(
   try {
     await child('etl-dedup.ts', ['generate', dir, String(events)]);
     await child('etl-dedup-window.ts', ['indexes', dir, String(hours), String(idsPerHour), String(events)]);
+    await settleDisk();
     const oneHour = lastJson<DedupWindowRun>(await child('etl-dedup-window.ts', ['run', dir, '1']));
     // the hour was published by the first run: publish the second under a fresh store copy of it
     await rm(join(dir, 'objects', 'final', 'EndSong', hourPath(HOUR)), { recursive: true, force: true });
+    await settleDisk();
     const week = lastJson<DedupWindowRun>(await child('etl-dedup-window.ts', ['run', dir, String(hours)]));
     const expected = injected(events).length;
     if (week.duplicatesOfWindow !== expected) {
