@@ -17,7 +17,7 @@
 
 import type { Type } from 'avsc';
 import { ENVELOPE_COLUMN_NAMES } from '../core/schema-limits.js';
-import { type AvroTypeLike, blockItems, jsonEmitter, nullBranch, type Reader, TextSink } from './avro-text.js';
+import { type AvroTypeLike, jsonEmitter, nullBranch, type Reader, TextSink } from './avro-text.js';
 import {
   Converted,
   Logical,
@@ -273,18 +273,26 @@ function build(
         columns,
         duckType: isMap ? `MAP(VARCHAR, ${item.duckType})` : `${item.duckType}[]`,
         shred: (r, rep, d) => {
-          let first = true;
-          blockItems(r, () => {
-            const at = first ? rep : itemRep;
-            first = false;
-            if (key) {
-              key.level(at, d + 1);
-              const s = r.span();
-              key.byteArray(r.buf, s, r.pos);
+          // the items' blocks (as blockItems reads them), without a callback made per value
+          let at = rep;
+          let items = 0;
+          for (let n = r.long(); n !== 0; n = r.long()) {
+            if (n < 0) {
+              n = -n;
+              r.long(); // the block's size in bytes
             }
-            itemShred(r, at, d + 1);
-          });
-          if (first) empty(rep, d);
+            for (let i = 0; i < n; i++) {
+              if (key) {
+                key.level(at, d + 1);
+                const s = r.span();
+                key.byteArray(r.buf, s, r.pos);
+              }
+              itemShred(r, at, d + 1);
+              at = itemRep;
+              items++;
+            }
+          }
+          if (items === 0) empty(rep, d);
         },
       };
     }
