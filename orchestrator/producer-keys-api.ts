@@ -94,7 +94,7 @@ export function registerProducerKeysApi(app: FastifyInstance, store: StateStore)
   const now = (): number => Date.now();
 
   app.post('/v1/producer-keys', async (request, reply) => {
-    const reader = await readerOf(store, request.headers.authorization, 'write');
+    const reader = await readerOf(store, request, 'write');
     const spec = keySpecFromBody(request.body, `token owner ${reader.owner}${reader.admin ? ' (admin)' : ''}`, now());
     if (!reader.admin) {
       if (spec.types === null) {
@@ -117,7 +117,7 @@ export function registerProducerKeysApi(app: FastifyInstance, store: StateStore)
   });
 
   app.get('/v1/producer-keys', async (request) => {
-    const reader = await readerOf(store, request.headers.authorization);
+    const reader = await readerOf(store, request);
     const owners = await ownersOf(store);
     const t = now();
     return {
@@ -128,7 +128,7 @@ export function registerProducerKeysApi(app: FastifyInstance, store: StateStore)
   });
 
   app.post<{ Params: { id: string } }>('/v1/producer-keys/:id/revoke', async (request) => {
-    const reader = await readerOf(store, request.headers.authorization, 'write');
+    const reader = await readerOf(store, request, 'write');
     const id = request.params.id;
     const key = await store.getProducerKey(id);
     // a key the token may not manage is not found for it (ids of other teams' keys are not told)

@@ -6,7 +6,7 @@
  */
 import { Forbidden } from '../core/errors.js';
 import type { StateStore } from '../core/ports/state-store.js';
-import { authenticate, type TokenAccess } from './tokens.js';
+import { authenticate, type Credentials, type TokenAccess } from './tokens.js';
 
 export interface Reader {
   readonly owner: string;
@@ -17,12 +17,8 @@ export interface Reader {
  * The reader of a request's `Authorization` header; throws Unauthorized. A route that changes
  * something asks for `write` access: a read-only token then gets Forbidden.
  */
-export async function readerOf(
-  store: StateStore,
-  header: string | undefined,
-  access: TokenAccess = 'read',
-): Promise<Reader> {
-  const token = await authenticate(store, header, access);
+export async function readerOf(store: StateStore, request: Credentials, access: TokenAccess = 'read'): Promise<Reader> {
+  const token = await authenticate(store, request, access);
   return { owner: token.owner, admin: token.role === 'admin' };
 }
 

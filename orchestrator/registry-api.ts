@@ -56,16 +56,16 @@ function objectBody(request: FastifyRequest): Record<string, unknown> {
 export function registerRegistryApi(app: FastifyInstance, deps: RegistryApiDeps): void {
   const { store, clock } = deps;
   // every POST changes something: a read-only token is refused there
-  const auth = (request: FastifyRequest) => authenticate(store, request.headers.authorization, 'write');
+  const auth = (request: FastifyRequest) => authenticate(store, request, 'write');
   const limits = deps.limits ?? DEFAULT_REGISTRY_LIMITS;
 
   app.get('/v1/event-types', async (request) => {
-    const reader = await readerOf(store, request.headers.authorization);
+    const reader = await readerOf(store, request);
     return { eventTypes: (await store.listTypes()).filter((t) => canRead(reader, t)).map(typeSummary) };
   });
 
   app.get<{ Params: { name: string } }>('/v1/event-types/:name', async (request) => {
-    const reader = await readerOf(store, request.headers.authorization);
+    const reader = await readerOf(store, request);
     const t = await store.getType(request.params.name);
     if (t === null) throw new TypeNotFound({ type: request.params.name });
     assertCanRead(reader, t);

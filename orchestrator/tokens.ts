@@ -19,6 +19,15 @@ export const TOKEN_USE_INTERVAL_MS = 60_000;
 /** What a request does with its token: only read, or change something. */
 export type TokenAccess = 'read' | 'write';
 
+/**
+ * What authentication reads of a request: its `Authorization` header, and where to log what
+ * does not fail the request (a Fastify request has both).
+ */
+export interface Credentials {
+  readonly headers: { readonly authorization?: string | undefined };
+  readonly log: { warn(obj: object, msg: string): void };
+}
+
 function digest(secret: string): Buffer {
   return createHash('sha256').update(secret).digest();
 }
@@ -66,14 +75,17 @@ export function tokenStatus(token: ApiToken, now: number): 'active' | 'expired' 
 }
 
 /**
- * The token an `Authorization: Bearer …` header carries. Throws Unauthorized (none, unknown,
- * revoked, expired) and, for `write` access with a read-only token, Forbidden. Records the use.
+ * The token the request's `Authorization: Bearer …` header carries. Throws Unauthorized (none,
+ * unknown, revoked, expired) and, for `write` access with a read-only token, Forbidden. Records
+ * the use; a failure to record it is logged (as a warning on the request's log), and the request
+ * goes on.
  */
 export async function authenticate(
   store: StateStore,
-  header: string | undefined,
+  request: Credentials,
   access: TokenAccess = 'write',
 ): Promise<ApiToken> {
+  const header = request.headers.authorization;
   if (header === undefined || header === '') throw new Unauthorized({ reason: 'no Authorization header' });
   const m = /^Bearer (\S+)$/i.exec(header);
   const parts = m ? TOKEN.exec(m[1] as string) : null;
@@ -90,7 +102,11 @@ export async function authenticate(
   if (status === 'expired') throw new Unauthorized({ reason: 'the token has expired' });
   if (token.lastUsedAt === null || token.lastUsedAt <= now - TOKEN_USE_INTERVAL_MS) {
     // bookkeeping: a failure to record it does not fail the request
-    await store.touchToken(token.id, now, TOKEN_USE_INTERVAL_MS).catch(() => false);
+    try {
+      await store.touchToken(token.id, now, TOKEN_USE_INTERVAL_MS);
+    } catch (err) {
+      request.log.warn({ err, token: token.id }, "recording the token's last use failed");
+    }
   }
   if (access === 'write' && token.scope === 'read') {
     throw new Forbidden({

@@ -93,7 +93,7 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDeps): vo
     if (allowed.size > 0 && !allowed.has(hostName(request.headers.host))) {
       throw new HostNotAllowed({ host: request.headers.host ?? '' });
     }
-    return readerOf(deps.store, request.headers.authorization);
+    return readerOf(deps.store, request);
   };
   const readable = async (request: FastifyRequest, name: string): Promise<EventType> => {
     const r = await reader(request);

@@ -200,7 +200,7 @@ export function buildApp(deps: IngressAppDeps): IngressApp {
     target.get<{ Params: { type: string }; Querystring: { limit?: string } }>(
       '/v1/dead-letters/:type',
       async (request) => {
-        const reader = await readerOf(deps.store, request.headers.authorization);
+        const reader = await readerOf(deps.store, request);
         const name = request.params.type;
         const known = deps.catalog.get(name);
         if (known !== undefined) assertCanRead(reader, known);
