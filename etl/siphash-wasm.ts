@@ -5,10 +5,12 @@
  * the module's memory once, then hashes each key of it in place.
  *
  * The module is built here from its instructions (no compiler or generated file in the
- * repository): one exported function `sip(start, end, out)` hashing memory `[start, end)` with the
+ * repository): an exported function `sip(start, end, out)` hashing memory `[start, end)` with the
  * key at bytes 0–15 and writing the hash at `out` as the four words siphash.ts gives (most
- * significant first). The memory is the module's own; hashed bytes must be followed by 8 readable
- * bytes (the last block is read as one 64-bit load, then masked).
+ * significant first), and `digest(start, end)`, the payload digest of the same block (MurmurHash3,
+ * as `digest32` of payload-digest.ts, whose 32-bit steps cost fewer calls here than in JavaScript).
+ * The memory is the module's own; hashed bytes must be followed by 8 readable bytes (the last
+ * block is read as one 64-bit load, then masked).
  */
 import { SIPHASH_KEY_BYTES } from './siphash.js';
 
