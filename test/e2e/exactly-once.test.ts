@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
 import { EventCatalog, loadEventTypes } from '../../core/event-types.js';
 import type { ObjectStore } from '../../core/ports/object-store.js';
@@ -23,6 +23,7 @@ import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js
 import { FsObjectStore } from '../../infra/store/fs/fs-object-store.js';
 import { GcsObjectStore } from '../../infra/store/gcs/gcs-object-store.js';
 import { type GcsDouble, startGcsDouble } from '../fixtures/gcs-double.js';
+import { useFixture } from '../fixtures/use-fixture.js';
 import { type DevProcess, startDev, startEtl } from '../support/dev-process.js';
 import { endSong, pageView, SCHEMAS_DIR } from '../support/ingress-harness.js';
 
@@ -47,7 +48,8 @@ const BUCKET = 'hourglass-events';
 interface Backends {
   readonly name: string;
   /** Environment of the `hourglass` processes. */
-  env(prefix: string): NodeJS.ProcessEnv;
+  /** The processes' environment (starts the fixture the backend needs). */
+  env(prefix: string): Promise<NodeJS.ProcessEnv>;
   objects(dir: string, prefix: string): ObjectStore;
   /** Pub/Sub's ack deadline is 10 s at least: a killed consumer's messages come back after it. */
   readonly ackDeadlineRealMs: number;
@@ -66,7 +68,7 @@ const BACKENDS: Backends[] = [
     name: 'embedded bus and files',
     // segments small enough that every topic rolls many times, swept often (retention must never
     // delete a segment another topic's writer rolled away from)
-    env: () => ({ HOURGLASS_SEGMENT_BYTES: '16384' }),
+    env: async () => ({ HOURGLASS_SEGMENT_BYTES: '16384' }),
     busConfig: { retentionSweepRealMs: 200 },
     objects: (dir) => new FsObjectStore(join(dir, 'objects')),
     ackDeadlineRealMs: 60_000,
@@ -74,11 +76,11 @@ const BACKENDS: Backends[] = [
   },
   {
     name: 'Pub/Sub and Cloud Storage',
-    env: (prefix) => ({
+    env: async (prefix) => ({
       HOURGLASS_BUS: 'pubsub',
       HOURGLASS_STORE: 'gcs',
       GOOGLE_CLOUD_PROJECT: PROJECT,
-      PUBSUB_EMULATOR_HOST: inject('pubsubHost'),
+      PUBSUB_EMULATOR_HOST: await useFixture('pubsubHost'),
       HOURGLASS_TOPIC_PREFIX: prefix,
       // the fake delivers about one message per stream every 10 ms
       HOURGLASS_PULL_STREAMS: '32',
@@ -96,12 +98,15 @@ const BACKENDS: Backends[] = [
     // a killed ETL stays in its consumer groups until the session timeout: its restart joins a
     // rebalance, and the next kill often lands in the middle of one
     name: 'Kafka and files',
-    env: (prefix) => ({
-      HOURGLASS_BUS: 'kafka',
-      KAFKA_BROKERS: inject('kafka').brokers.join(','),
-      HOURGLASS_KAFKA_IDEMPOTENT: String(inject('kafka').idempotence),
-      HOURGLASS_TOPIC_PREFIX: `${prefix}-`,
-    }),
+    env: async (prefix) => {
+      const kafka = await useFixture('kafka');
+      return {
+        HOURGLASS_BUS: 'kafka',
+        KAFKA_BROKERS: kafka.brokers.join(','),
+        HOURGLASS_KAFKA_IDEMPOTENT: String(kafka.idempotence),
+        HOURGLASS_TOPIC_PREFIX: `${prefix}-`,
+      };
+    },
     objects: (dir) => new FsObjectStore(join(dir, 'objects')),
     ackDeadlineRealMs: 30_000,
     publishWithinMs: 150_000,
@@ -252,7 +257,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe.each(BACKENDS)('exactly-once in final partitions: $name', (b) => {
   it('survives SIGKILLs of the ETL process at random moments', async () => {
     const { dir, config, prefix } = await dataDir(b);
-    const env = b.env(prefix);
+    const env = await b.env(prefix);
     const common = ['--data-dir', dir, '--time-scale', String(SCALE), '--config', config];
     const ingress = await startDev([...common, '--no-etl'], 30_000, env);
     const producer = new Producer(b.producerPauseMs);
@@ -283,7 +288,7 @@ describe.each(BACKENDS)('exactly-once in final partitions: $name', (b) => {
 
   it('survives SIGKILLs of the whole hourglass dev process', async () => {
     const { dir, config, prefix } = await dataDir(b);
-    const env = b.env(prefix);
+    const env = await b.env(prefix);
     const common = ['--data-dir', dir, '--time-scale', String(SCALE), '--config', config];
     const producer = new Producer(b.producerPauseMs);
     let dev = await startDev(common, 30_000, env);
@@ -310,7 +315,7 @@ describe('restart at any moment (embedded bus)', () => {
   it('20 SIGKILLs of hourglass dev under traffic, each restarted after 0–500 ms: every accepted id once', async () => {
     const b = BACKENDS[0] as Backends;
     const { dir, config, prefix } = await dataDir(b);
-    const env = b.env(prefix);
+    const env = await b.env(prefix);
     const common = ['--data-dir', dir, '--time-scale', String(SCALE), '--config', config];
     const producer = new Producer();
     let dev = await startDev(common, 30_000, env);

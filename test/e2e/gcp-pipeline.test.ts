@@ -9,11 +9,12 @@ import { randomBytes } from 'node:crypto';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
 import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js';
 import { type BigQueryDouble, startBigQueryDouble } from '../fixtures/bigquery-double.js';
 import { type GcsDouble, startGcsDouble } from '../fixtures/gcs-double.js';
+import { useFixture } from '../fixtures/use-fixture.js';
 import { hourglass, REPO_ROOT, startDev } from '../support/dev-process.js';
 
 const BUCKET = 'hourglass-gcp-e2e';
@@ -53,7 +54,7 @@ describe('the pipeline on Google Cloud backends (fakes and doubles)', () => {
     );
     const prefix = `g${randomBytes(4).toString('hex')}`;
     const env = {
-      PUBSUB_EMULATOR_HOST: inject('pubsubHost'),
+      PUBSUB_EMULATOR_HOST: await useFixture('pubsubHost'),
       GOOGLE_CLOUD_PROJECT: PROJECT,
       HOURGLASS_TOPIC_PREFIX: prefix,
       HOURGLASS_PULL_STREAMS: '32',

@@ -8,9 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { hourPath } from '../../core/hours.js';
 import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js';
+import { useFixture } from '../fixtures/use-fixture.js';
 import { hourglass, sendSummary, startDev } from '../support/dev-process.js';
 
 const dirs: string[] = [];
@@ -18,7 +19,7 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-const kafka = inject('kafka');
+const kafka = await useFixture('kafka');
 
 async function publishedHours(path: string): Promise<Map<string, number>> {
   const store = new SqliteStateStore(path);

@@ -8,10 +8,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { useFixture } from '../fixtures/use-fixture.js';
 import { hourglass as cli, startDev } from '../support/dev-process.js';
 
-const url = inject('databaseUrl');
+const url = await useFixture('databaseUrl');
 const schema = `e2e_${randomBytes(5).toString('hex')}`;
 const env = { HOURGLASS_STATE: 'postgres', HOURGLASS_STATE_URL: url, HOURGLASS_STATE_SCHEMA: schema };
 const dirs: string[] = [];

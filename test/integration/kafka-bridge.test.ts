@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { SystemClock } from '../../core/clock.js';
 import { latestVersion, subscriptionFor } from '../../core/event-types.js';
 import { silentLogger } from '../../core/logger.js';
@@ -14,10 +14,11 @@ import type { Bus, DeliveredMessage } from '../../core/ports/bus.js';
 import { KafkaBridge } from '../../services/bridge/kafka-bridge.js';
 import type { LegacyFormat } from '../../services/bridge/legacy-message.js';
 import { createIngressMetrics } from '../../services/ingress/metrics.js';
+import { useFixture } from '../fixtures/use-fixture.js';
 import { endSong, type Harness, startHarness } from '../support/ingress-harness.js';
 import { SwitchableBus } from '../support/switchable-bus.js';
 
-const cluster = inject('kafka');
+const cluster = await useFixture('kafka');
 const kafka = new Kafka({ clientId: 'bridge-test', brokers: cluster.brokers, logLevel: logLevel.NOTHING });
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {

@@ -4,14 +4,15 @@
  * resuming after a crash without redelivering acked messages, a rebalance between two consumers.
  */
 import { randomBytes } from 'node:crypto';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SystemClock } from '../../core/clock.js';
 import type { DeliveredMessage, OutgoingMessage } from '../../core/ports/bus.js';
 import { KafkaBus } from '../../infra/bus/kafka/kafka-bus.js';
 import { busContract } from '../contracts/bus.contract.js';
+import { useFixture } from '../fixtures/use-fixture.js';
 
 // started once per test run by the global setup (test/fixtures/global-setup.ts)
-const cluster = inject('kafka');
+const cluster = await useFixture('kafka');
 
 function kafkaBus(topicPrefix: string): KafkaBus {
   return new KafkaBus({

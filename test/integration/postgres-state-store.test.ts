@@ -5,12 +5,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { POSTGRES_MIGRATIONS } from '../../infra/state/postgres/migrations.js';
 import { PostgresStateStore } from '../../infra/state/postgres/postgres-state-store.js';
 import { stateStoreContract } from '../contracts/state-store.contract.js';
+import { useFixture } from '../fixtures/use-fixture.js';
 
-const url = inject('databaseUrl');
+const url = await useFixture('databaseUrl');
 const H = Date.UTC(2026, 10, 22, 10);
 
 /** A store in a schema of its own, dropped afterwards. */

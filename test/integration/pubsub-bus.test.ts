@@ -4,15 +4,16 @@
  * publish throughput figure.
  */
 import { randomBytes } from 'node:crypto';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SystemClock } from '../../core/clock.js';
 import type { OutgoingMessage } from '../../core/ports/bus.js';
 import { PubSubBus } from '../../infra/bus/pubsub/pubsub-bus.js';
 import { busContract } from '../contracts/bus.contract.js';
+import { useFixture } from '../fixtures/use-fixture.js';
 
 const PROJECT = 'hourglass-test';
 // started once per test run by the global setup (test/fixtures/global-setup.ts)
-const fake = { host: inject('pubsubHost') };
+const fake = { host: await useFixture('pubsubHost') };
 
 function busWithPrefix(topicPrefix: string): PubSubBus {
   return new PubSubBus({

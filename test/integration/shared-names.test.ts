@@ -9,7 +9,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pipelineStateStore, publishingBuses } from '../../cli/parallel.js';
 import { objectStoreFor } from '../../cli/pipeline.js';
 import { ManualClock, SystemClock } from '../../core/clock.js';
@@ -29,6 +29,8 @@ import { PostgresStateStore } from '../../infra/state/postgres/postgres-state-st
 import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js';
 import { FsObjectStore } from '../../infra/store/fs/fs-object-store.js';
 import { awaitLine, stopChild } from '../fixtures/child.js';
+import type { Fixtures } from '../fixtures/global-setup.js';
+import { useFixture } from '../fixtures/use-fixture.js';
 import { type EtlHarness, startEtlHarness } from '../support/etl-harness.js';
 import { endSong, pageView } from '../support/ingress-harness.js';
 import { overriding } from '../support/overriding.js';
@@ -368,7 +370,10 @@ describe('parallel run: the two pipelines keep their data apart', () => {
 });
 
 describe('kafka: two deployments on one cluster', () => {
-  const cluster = inject('kafka');
+  let cluster: Fixtures['kafka'];
+  beforeAll(async () => {
+    cluster = await useFixture('kafka');
+  });
   const kafka = (topicPrefix: string) => {
     const bus = new KafkaBus({
       brokers: cluster.brokers,
@@ -434,7 +439,7 @@ describe('object store and state store: concurrent writers, several pipelines', 
   });
 
   it("postgres: the main and the second pipeline's stores (two schemas, one database) close and register the same hour on their own", async () => {
-    const url = inject('databaseUrl');
+    const url = await useFixture('databaseUrl');
     const schema = `t_${Math.random().toString(36).slice(2, 10)}`;
     const config = loadConfig({
       overrides: {
