@@ -93,7 +93,7 @@ const get = (i: number) => [OP.get, i];
 const set = (i: number) => [OP.set, i];
 const i64 = (v: bigint) => [OP.i64Const, ...sleb64(v)];
 const i32 = (v: number) => [OP.i32Const, ...sleb64(BigInt(v))];
-/** A 64-bit load or store at the address on the stack (alignment hint 1 byte: keys are unaligned). */
+/** A load or store at the address on the stack (alignment hint 1 byte: keys and payloads are unaligned). */
 const mem = (op: number) => [op, 0, 0];
 
 /** `a = rotl(a, r)`. */
@@ -102,6 +102,27 @@ const rotl = (a: number, r: number) => [...get(a), ...i64(BigInt(r)), OP.i64Rotl
 const add = (a: number, b: number) => [...get(a), ...get(b), OP.i64Add, ...set(a)];
 /** `a ^= b`. */
 const xor = (a: number, b: number) => [...get(a), ...get(b), OP.i64Xor, ...set(a)];
+/** `while (p < limit) { body; p += step; }` over i32 locals `p` and `limit` (unsigned). */
+const whileBelow = (p: number, limit: number, step: number, body: number[]) => [
+  OP.block,
+  0x40,
+  OP.loop,
+  0x40,
+  ...get(p),
+  ...get(limit),
+  OP.i32GeU,
+  OP.brIf,
+  1,
+  ...body,
+  ...get(p),
+  ...i32(step),
+  OP.i32Add,
+  ...set(p),
+  OP.br,
+  0,
+  OP.end,
+  OP.end,
+];
 
 const ROUND = [
   ...add(V0, V1),
@@ -159,27 +180,7 @@ const BODY = [
   ...get(START),
   ...set(P),
   // the whole 8-byte blocks
-  OP.block,
-  0x40,
-  OP.loop,
-  0x40,
-  ...get(P),
-  ...get(LAST),
-  OP.i32GeU,
-  OP.brIf,
-  1,
-  ...get(P),
-  ...mem(OP.i64Load),
-  ...set(M),
-  ...compress,
-  ...get(P),
-  ...i32(8),
-  OP.i32Add,
-  ...set(P),
-  OP.br,
-  0,
-  OP.end,
-  OP.end,
+  ...whileBelow(P, LAST, 8, [...get(P), ...mem(OP.i64Load), ...set(M), ...compress]),
   // the last block: the remaining bytes (a load masked to them), the length's low byte on top
   ...get(P),
   ...mem(OP.i64Load),
@@ -221,9 +222,8 @@ const BODY = [
 const D_START = 0;
 const D_END = 1;
 const D_H = 2;
-const D_K = 3;
-const D_P = 4;
-const D_BODY = 5;
+const D_P = 3;
+const D_BODY = 4;
 
 /** A 32-bit multiply by a constant given unsigned. */
 const mulBy = (c: number) => [...i32(c | 0), OP.i32Mul];
@@ -250,42 +250,25 @@ const DIGEST_BODY = [
   ...set(D_BODY),
   ...get(D_START),
   ...set(D_P),
-  OP.block,
-  0x40,
-  OP.loop,
-  0x40,
-  ...get(D_P),
-  ...get(D_BODY),
-  OP.i32GeU,
-  OP.brIf,
-  1,
+  // h = rotl(h ^ mix(k), 13) * 5 + 0xe6546b64 for each 4-byte block k
+  ...whileBelow(D_P, D_BODY, 4, [
+    ...get(D_H),
+    ...get(D_P),
+    ...mem(OP.i32Load),
+    ...mixK,
+    OP.i32Xor,
+    ...i32(13),
+    OP.i32Rotl,
+    ...i32(5),
+    OP.i32Mul,
+    ...i32(0xe6546b64 | 0),
+    OP.i32Add,
+    ...set(D_H),
+  ]),
+  // h ^= mix(k) ^ len, k the 0–3 bytes left as one load masked to them (none: k = 0, mix(0) = 0)
   ...get(D_H),
   ...get(D_P),
-  OP.i32Load,
-  0,
-  0,
-  ...mixK,
-  OP.i32Xor,
-  ...i32(13),
-  OP.i32Rotl,
-  ...i32(5),
-  OP.i32Mul,
-  ...i32(0xe6546b64 | 0),
-  OP.i32Add,
-  ...set(D_H),
-  ...get(D_P),
-  ...i32(4),
-  OP.i32Add,
-  ...set(D_P),
-  OP.br,
-  0,
-  OP.end,
-  OP.end,
-  // the 0–3 bytes left, as one load masked to them (none left: k = 0, which leaves h as it is)
-  ...get(D_P),
-  OP.i32Load,
-  0,
-  0,
+  ...mem(OP.i32Load),
   ...i32(1),
   ...get(D_END),
   ...get(D_P),
@@ -297,9 +280,6 @@ const DIGEST_BODY = [
   OP.i32Sub,
   OP.i32And,
   ...mixK,
-  ...set(D_K),
-  ...get(D_H),
-  ...get(D_K),
   OP.i32Xor,
   ...get(D_END),
   ...get(D_START),
@@ -329,7 +309,7 @@ function moduleBytes(): Uint8Array {
   const memName = [...Buffer.from('memory')];
   const locals = [2, 5, I64, 3, I32]; // two runs: v0–v3 and m are i64; p, last and len i32
   const code = [...locals, ...BODY];
-  const digestCode = [1, 4, I32, ...DIGEST_BODY]; // h, k, p and body
+  const digestCode = [1, 3, I32, ...DIGEST_BODY]; // h, p and body
   return Uint8Array.from([
     0x00,
     0x61,
