@@ -837,8 +837,6 @@ export class ParquetFile {
   rows = 0;
   /** SHA-256 of the file's bytes, taken as they are written (the file is written in order). */
   private readonly hash = createHash('sha256');
-  /** The file's SHA-256 (hex), once it is closed. */
-  sha256: string | null = null;
 
   private constructor(
     private readonly fh: FileHandle,
@@ -910,8 +908,8 @@ export class ParquetFile {
     this.rowGroupRows = 0;
   }
 
-  /** Writes the footer, syncs and closes the file. */
-  async close(): Promise<void> {
+  /** Writes the footer, syncs and closes the file; returns its SHA-256 (hex). */
+  async close(): Promise<string> {
     try {
       await this.flushRowGroup();
       const schema: ThriftStruct[] = [];
@@ -932,7 +930,7 @@ export class ParquetFile {
       length.writeUInt32LE(footer.length, 0);
       await this.write([footer, length, MAGIC]);
       await this.fh.sync();
-      this.sha256 = this.hash.digest('hex');
+      return this.hash.digest('hex');
     } finally {
       await this.fh.close();
     }

@@ -55,8 +55,8 @@ export class PartitionFiles {
     if (f === null) return;
     this.file = null;
     this.groups = 0;
-    await f.close();
-    this.outputs.push({ path: this.path, rows: f.rows, sha256: f.sha256 as string });
+    const sha256 = await f.close();
+    this.outputs.push({ path: this.path, rows: f.rows, sha256 });
   }
 
   async finish(): Promise<WrittenFile[]> {
