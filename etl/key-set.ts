@@ -44,7 +44,7 @@ export class KeySet {
   private slots: number;
   private count = 0;
   /** Slots per unit of top word: `slots / (hi − lo)`. */
-  private scale: number;
+  private scale = 0;
   /** What {@link KeySet.touch} read. */
   private touched = 0;
 
@@ -54,10 +54,17 @@ export class KeySet {
     private lo = 0,
     private hi = TWO_32,
   ) {
-    if (!(hi > lo)) throw new RangeError(`empty key range [${lo}, ${hi})`);
     this.slots = Math.max(64, Math.ceil(expected / MAX_LOAD));
-    this.scale = this.slots / (hi - lo);
+    this.setRange(lo, hi);
     this.table = mappedTable(this.slots);
+  }
+
+  /** Takes the keys of `[lo, hi)` from now on (the table scaled to it). */
+  private setRange(lo: number, hi: number): void {
+    if (!(hi > lo)) throw new RangeError(`empty key range [${lo}, ${hi})`);
+    this.lo = lo;
+    this.hi = hi;
+    this.scale = this.slots / (hi - lo);
   }
 
   /**
@@ -67,12 +74,9 @@ export class KeySet {
    * peak, in parts of 4 M keys).
    */
   reset(lo: number, hi: number): void {
-    if (!(hi > lo)) throw new RangeError(`empty key range [${lo}, ${hi})`);
+    this.setRange(lo, hi);
     this.table.fill(0);
     this.count = 0;
-    this.lo = lo;
-    this.hi = hi;
-    this.scale = this.slots / (hi - lo);
   }
 
   get size(): number {
