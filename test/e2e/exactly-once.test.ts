@@ -47,8 +47,7 @@ const BUCKET = 'hourglass-events';
 /** Where a pipeline's pieces live: the embedded default, or Pub/Sub + Cloud Storage. */
 interface Backends {
   readonly name: string;
-  /** Environment of the `hourglass` processes. */
-  /** The processes' environment (starts the fixture the backend needs). */
+  /** Environment of the `hourglass` processes (starts the fixture the backend needs). */
   env(prefix: string): Promise<NodeJS.ProcessEnv>;
   objects(dir: string, prefix: string): ObjectStore;
   /** Pub/Sub's ack deadline is 10 s at least: a killed consumer's messages come back after it. */

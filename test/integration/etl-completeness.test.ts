@@ -14,7 +14,7 @@ import { HOUR_MS, hourPath } from '../../core/hours.js';
 import { silentLogger } from '../../core/logger.js';
 import type { Backlog } from '../../core/ports/bus.js';
 import { listAll, type ObjectStore } from '../../core/ports/object-store.js';
-import type { RawFile } from '../../core/ports/state-store.js';
+import type { RawFile, StateStore } from '../../core/ports/state-store.js';
 import { ContainerWriter } from '../../etl/avro-container.js';
 import { Closer, type ConsumerView } from '../../etl/closer.js';
 import { type Manifest, runDedup } from '../../etl/dedup.js';
@@ -157,11 +157,7 @@ describe('closer', () => {
     const clock = new ManualClock(H + HOUR_MS + 1000);
     let view: ConsumerView | null = null;
     const { state, closer } = await stateOnly(clock, { redeliveryWithinRealMs: 60_000, consumer: () => view });
-    await state.upsertInstance(instance('gone', H - HOUR_MS, death));
-    await state.saveLedgers([
-      { instanceId: 'gone', type: 'EndSong', hour: H, ranges: [[1, 3]], count: 3, sealed: false, updatedAt: death },
-    ]);
-    await state.registerFile(file('a', { gone: [[1, 3]] }));
+    await goneWithItsLedger(state, death);
     const waiting = async () =>
       expect((await closer.run())[0]?.waitingFor).toBe(
         'bus messages a vanished instance may have published to be delivered again',
@@ -189,16 +185,24 @@ describe('closer', () => {
     const death = H + HOUR_MS - 10_000;
     const clock = new ManualClock(death + 120_000 - 1);
     const { state, closer } = await stateOnly(clock, { redeliveryWithinRealMs: 60_000 });
-    await state.upsertInstance(instance('gone', H - HOUR_MS, death));
-    await state.saveLedgers([
-      { instanceId: 'gone', type: 'EndSong', hour: H, ranges: [[1, 3]], count: 3, sealed: false, updatedAt: death },
-    ]);
-    await state.registerFile(file('a', { gone: [[1, 3]] }));
+    await goneWithItsLedger(state, death);
     expect((await closer.run())[0]?.waitingFor).toMatch(/to be delivered again$/);
     clock.advance(1);
     expect((await closer.run())[0]?.waitingFor).toBeNull();
   });
 });
+
+/**
+ * An instance `gone` that died at `death` with an unsealed ledger of events 1–3 of hour H, all in
+ * a registered raw file (what it may have published after its last saved ledger is unknown).
+ */
+async function goneWithItsLedger(state: StateStore, death: number): Promise<void> {
+  await state.upsertInstance(instance('gone', H - HOUR_MS, death));
+  await state.saveLedgers([
+    { instanceId: 'gone', type: 'EndSong', hour: H, ranges: [[1, 3]], count: 3, sealed: false, updatedAt: death },
+  ]);
+  await state.registerFile(file('a', { gone: [[1, 3]] }));
+}
 
 /** A logger whose records the test reads. */
 function capturingLogger() {
