@@ -629,7 +629,7 @@ export async function runDedup(job: PartitionJob, d: DedupDeps): Promise<DedupRe
         digests[i] = sip.digest(payload, end);
         if (starts === null) reader.pos = end;
       }
-      if (starts === null) sip.copyOut(count, hashes, 0);
+      if (starts === null) batchHashes(count);
       seen.touch(hashes, count);
       let n = 0;
       for (let i = 0; i < count; i++) {
