@@ -3,7 +3,7 @@
  * It asserts only what `core/ports/bus.ts` promises.
  */
 import { randomBytes } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { it as base, describe } from 'vitest';
 import type { Bus, DeliveredMessage, OutgoingMessage, Subscriber } from '../../core/ports/bus.js';
 
 export interface BusUnderTest {
@@ -28,40 +28,60 @@ function messages(n: number, tag: string): OutgoingMessage[] {
   }));
 }
 
-export function busContract(name: string, make: () => Promise<BusUnderTest>): void {
-  describe(`bus contract: ${name}`, () => {
-    let t: BusUnderTest;
-    let bus: Bus;
-    const subscribers: Subscriber[] = [];
-    const uid = () => `c${randomBytes(4).toString('hex')}`;
+/** A test's own bus, and a way to collect what a subscription delivers (closed after the test). */
+interface BusFixture {
+  readonly bus: Bus;
+  readonly subscribers: Subscriber[];
+  collect(
+    sub: string,
+    ack?: boolean,
+    options?: Parameters<Bus['subscribe']>[2],
+  ): Promise<{ got: DeliveredMessage[]; subscriber: Subscriber }>;
+}
 
-    beforeEach(async () => {
-      t = await make();
-      bus = t.bus;
-    });
-    afterEach(async () => {
-      for (const s of subscribers.splice(0)) await s.close();
-      await bus.close();
-      await t.cleanup();
-    });
-
-    async function collect(sub: string, ack = true, options?: Parameters<Bus['subscribe']>[2]) {
-      const got: DeliveredMessage[] = [];
-      const s = await bus.subscribe(
-        sub,
-        (ms) => {
-          for (const m of ms) {
-            got.push(m);
-            if (ack) m.ack();
-          }
-        },
-        options,
-      );
-      subscribers.push(s);
-      return { got, subscriber: s };
-    }
-
-    it('creates topics and subscriptions idempotently and lists topics', async () => {
+/**
+ * Runs the contract against the buses `make` returns, one per test. With `concurrent`, the tests
+ * run at once (each has its own bus and names): for a backend whose waits are mostly the broker's
+ * (the Kafka mock cluster holds every new consumer group's first join for 3 s).
+ */
+export function busContract(
+  name: string,
+  make: () => Promise<BusUnderTest>,
+  options: { concurrent?: boolean } = {},
+): void {
+  const uid = () => `c${randomBytes(4).toString('hex')}`;
+  const it = base.extend<{ b: BusFixture }>({
+    // biome-ignore lint/correctness/noEmptyPattern: vitest reads a fixture's dependencies from its first parameter
+    b: async ({}, use) => {
+      const t = await make();
+      const subscribers: Subscriber[] = [];
+      const collect: BusFixture['collect'] = async (sub, ack = true, subscribeOptions) => {
+        const got: DeliveredMessage[] = [];
+        const subscriber = await t.bus.subscribe(
+          sub,
+          (ms) => {
+            for (const m of ms) {
+              got.push(m);
+              if (ack) m.ack();
+            }
+          },
+          subscribeOptions,
+        );
+        subscribers.push(subscriber);
+        return { got, subscriber };
+      };
+      try {
+        await use({ bus: t.bus, subscribers, collect });
+      } finally {
+        for (const s of subscribers.splice(0)) await s.close();
+        await t.bus.close();
+        await t.cleanup();
+      }
+    },
+  });
+  const suite = options.concurrent ? describe.concurrent : describe;
+  suite(`bus contract: ${name}`, () => {
+    it('creates topics and subscriptions idempotently and lists topics', async ({ b: { bus }, expect }) => {
       const topic = `t.${uid()}`;
       await bus.createTopic(topic);
       await bus.createTopic(topic);
@@ -70,7 +90,10 @@ export function busContract(name: string, make: () => Promise<BusUnderTest>): vo
       expect(await bus.listTopics()).toContain(topic);
     });
 
-    it('refuses invalid names, unknown topics and unknown subscriptions with typed errors', async () => {
+    it('refuses invalid names, unknown topics and unknown subscriptions with typed errors', async ({
+      b: { bus },
+      expect,
+    }) => {
       await expect(bus.createTopic('a b')).rejects.toMatchObject({ code: 'invalid_name' });
       await expect(bus.createTopic('x')).rejects.toMatchObject({ code: 'invalid_name' });
       await expect(bus.publish(`t.${uid()}`, messages(1, 'x'))).rejects.toMatchObject({ code: 'topic_not_found' });
@@ -83,7 +106,7 @@ export function busContract(name: string, make: () => Promise<BusUnderTest>): vo
       await expect(bus.backlog(`s.${uid()}`)).rejects.toMatchObject({ code: 'subscription_not_found' });
     });
 
-    it('delivers every published message with data and attributes intact', async () => {
+    it('delivers every published message with data and attributes intact', async ({ b: { bus, collect }, expect }) => {
       const topic = `t.${uid()}`;
       await bus.createTopic(topic);
       await bus.createSubscription(`${topic}.s`, topic);
@@ -101,7 +124,10 @@ export function busContract(name: string, make: () => Promise<BusUnderTest>): vo
       expect(m7.deliveryAttempt).toBeGreaterThanOrEqual(1);
     });
 
-    it('a subscription gets only messages published after it was created; each subscription gets all', async () => {
+    it('a subscription gets only messages published after it was created; each subscription gets all', async ({
+      b: { bus, collect },
+      expect,
+    }) => {
       const topic = `t.${uid()}`;
       await bus.createTopic(topic);
       await bus.createSubscription(`${topic}.a`, topic);
@@ -120,7 +146,10 @@ export function busContract(name: string, make: () => Promise<BusUnderTest>): vo
       );
     });
 
-    it('backlog counts unacked messages and the oldest publish time; acks empty it', async () => {
+    it('backlog counts unacked messages and the oldest publish time; acks empty it', async ({
+      b: { bus, collect },
+      expect,
+    }) => {
       const topic = `t.${uid()}`;
       await bus.createTopic(topic);
       await bus.createSubscription(`${topic}.s`, topic);
@@ -135,7 +164,7 @@ export function busContract(name: string, make: () => Promise<BusUnderTest>): vo
       expect((await bus.backlog(`${topic}.s`)).oldestUnackedPublishTime).toBeNull();
     });
 
-    it('redelivers after nack', async () => {
+    it('redelivers after nack', async ({ b: { bus, subscribers }, expect }) => {
       const topic = `t.${uid()}`;
       await bus.createTopic(topic);
       await bus.createSubscription(`${topic}.s`, topic);
@@ -153,7 +182,7 @@ export function busContract(name: string, make: () => Promise<BusUnderTest>): vo
       expect(new Set(seen).size).toBe(3);
     });
 
-    it('redelivers a message not acked within the ack deadline', async () => {
+    it('redelivers a message not acked within the ack deadline', async ({ b: { bus, subscribers }, expect }) => {
       const topic = `t.${uid()}`;
       await bus.createTopic(topic);
       await bus.createSubscription(`${topic}.s`, topic, { ackDeadlineMs: 300 });
@@ -170,7 +199,10 @@ export function busContract(name: string, make: () => Promise<BusUnderTest>): vo
       expect((times[1] as number) - (times[0] as number)).toBeGreaterThanOrEqual(250);
     });
 
-    it('after a consumer closes without acking, the next one gets the unacked messages (and not the acked)', async () => {
+    it('after a consumer closes without acking, the next one gets the unacked messages (and not the acked)', async ({
+      b: { bus, collect },
+      expect,
+    }) => {
       const topic = `t.${uid()}`;
       await bus.createTopic(topic);
       await bus.createSubscription(`${topic}.s`, topic);
@@ -192,7 +224,10 @@ export function busContract(name: string, make: () => Promise<BusUnderTest>): vo
       expect(ids).toEqual([1, 3, 5, 7, 9, 11, 13, 15, 17, 19]);
     });
 
-    it('many concurrent publishes are each delivered once when acked promptly', async () => {
+    it('many concurrent publishes are each delivered once when acked promptly', async ({
+      b: { bus, collect },
+      expect,
+    }) => {
       const topic = `t.${uid()}`;
       await bus.createTopic(topic);
       await bus.createSubscription(`${topic}.s`, topic);
@@ -204,7 +239,7 @@ export function busContract(name: string, make: () => Promise<BusUnderTest>): vo
       expect(new Set(got.map((m) => m.attributes.id)).size).toBe(10_000);
     });
 
-    it('respects maxOutstandingMessages (flow control)', async () => {
+    it('respects maxOutstandingMessages (flow control)', async ({ b: { bus, subscribers }, expect }) => {
       const topic = `t.${uid()}`;
       await bus.createTopic(topic);
       await bus.createSubscription(`${topic}.s`, topic);
@@ -227,7 +262,7 @@ export function busContract(name: string, make: () => Promise<BusUnderTest>): vo
       expect(held.length).toBe(50);
     });
 
-    it('deletes subscriptions and topics idempotently', async () => {
+    it('deletes subscriptions and topics idempotently', async ({ b: { bus }, expect }) => {
       const topic = `t.${uid()}`;
       await bus.createTopic(topic);
       await bus.createSubscription(`${topic}.s`, topic);
@@ -244,7 +279,7 @@ export function busContract(name: string, make: () => Promise<BusUnderTest>): vo
       await expect(bus.backlog(`${topic}.s2`)).rejects.toMatchObject({ code: 'subscription_not_found' });
     });
 
-    it('refuses to publish after close', async () => {
+    it('refuses to publish after close', async ({ b: { bus }, expect }) => {
       const topic = `t.${uid()}`;
       await bus.createTopic(topic);
       await bus.close();
