@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { createLogger } from '../core/logger.js';
 import { tightenDataDir } from '../core/private-files.js';
-import { KafkaBridge } from '../services/bridge/kafka-bridge.js';
+import { bridgeGroup, earlierBridgeGroup, KafkaBridge } from '../services/bridge/kafka-bridge.js';
 import type { LegacyFormat } from '../services/bridge/legacy-message.js';
 import { createIngressMetrics } from '../services/ingress/metrics.js';
 import { IngressService } from '../services/ingress/server.js';
@@ -28,7 +28,8 @@ validation are dead-lettered, counted, and passed.
   --id-field F       the payload field holding the event id (default: the envelope's id, the
                      record key, or <topic>:<partition>:<offset>)
   --version N        avro: the schema version the values are written with (default the latest)
-  --group G          consumer group (default hourglass-bridge.<topic>)
+  --group G          consumer group (default hourglass-bridge.<topic>.<type>; a bridge whose
+                     offsets are in hourglass-bridge.<topic>, the earlier default, keeps it)
   --from-beginning   a new group starts at the topic's start (default: its end)
   --port P           port of /healthz, /readyz, /metrics (and POST /v1/events) (default 8083)
 ${LOG_USAGE}
@@ -93,7 +94,8 @@ export async function runBridge(argv: string[], io: CliIo): Promise<number> {
   const bridge = new KafkaBridge({
     kafka: config.kafka,
     mapping: { topic: values.topic, type: values.type, format, idField: values['id-field'] ?? null, version },
-    groupId: values.group ?? `hourglass-bridge.${values.topic}`,
+    groupId: values.group ?? bridgeGroup(values.topic, values.type),
+    ...(values.group === undefined ? { earlierGroupId: earlierBridgeGroup(values.topic) } : {}),
     fromBeginning: values['from-beginning'] === true,
     catalog: catalog.catalog,
     target: ingress,
@@ -108,7 +110,7 @@ export async function runBridge(argv: string[], io: CliIo): Promise<number> {
     const url = await ingress.start();
     await bridge.start();
     io.stdout.write(
-      `hourglass bridge: ${values.topic} → ${values.type} (${format}), ingress instance ${ingress.instanceId} on ${url}\n`,
+      `hourglass bridge: ${values.topic} → ${values.type} (${format}) in group ${bridge.groupId}, ingress instance ${ingress.instanceId} on ${url}\n`,
     );
     await untilSignal(logger);
   } finally {

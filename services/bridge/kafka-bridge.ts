@@ -9,6 +9,12 @@
  * (`undecodable_message`) and one that fails validation is dead-lettered by the ingress path; both
  * are counted, and the offset moves past them. While the bus refuses a publish the batch is
  * retried with backoff and nothing is committed.
+ *
+ * The default consumer group names the topic and the type (`hourglass-bridge.<topic>.<type>`):
+ * replicas of one mapping share it and split the partitions, while two mappings of one topic (to
+ * two types) each read all of it. A mapping that ran under the earlier default, which named the
+ * topic alone, keeps that group while the new one has no offsets, so a restart after an upgrade
+ * neither reads the topic again nor skips what was not committed yet.
  */
 import { type Consumer, type EachBatchPayload, Kafka, logLevel, type SASLOptions } from 'kafkajs';
 import type { Logger } from 'pino';
@@ -33,8 +39,13 @@ export interface KafkaBridgeOptions {
     'brokers' | 'clientId' | 'ssl' | 'sasl' | 'sessionTimeoutRealMs' | 'rebalanceTimeoutRealMs'
   >;
   readonly mapping: LegacyMapping;
-  /** Consumer group of the bridge (default `hourglass-bridge.<topic>`). */
+  /** Consumer group of the bridge (default {@link bridgeGroup}). */
   readonly groupId: string;
+  /**
+   * The group a default-grouped bridge used before ({@link earlierBridgeGroup}): taken instead of
+   * `groupId` when it has offsets committed on the topic and `groupId` has none.
+   */
+  readonly earlierGroupId?: string;
   readonly fromBeginning: boolean;
   readonly catalog: EventCatalog;
   readonly target: BridgeTarget;
@@ -48,29 +59,35 @@ export interface KafkaBridgeOptions {
 
 const MAX_BACKOFF_MS = 30_000;
 
+/** A bridge's default consumer group: one per mapping of a topic to a type. */
+export function bridgeGroup(topic: string, type: string): string {
+  return `hourglass-bridge.${topic}.${type}`;
+}
+
+/** The default group before it named the type (kept where a bridge's offsets are). */
+export function earlierBridgeGroup(topic: string): string {
+  return `hourglass-bridge.${topic}`;
+}
+
 export class KafkaBridge {
-  private readonly consumer: Consumer;
+  private readonly kafka: Kafka;
+  private consumer: Consumer | null = null;
+  /** The group the bridge reads in (known once started). */
+  private group: string;
   private readonly messages: Counter<'topic' | 'outcome'>;
   private stopping = false;
   private readonly log: Logger;
 
   constructor(private readonly o: KafkaBridgeOptions) {
     this.log = o.logger.child({ component: 'bridge', topic: o.mapping.topic, type: o.mapping.type });
-    const kafka = new Kafka({
+    this.group = o.groupId;
+    this.kafka = new Kafka({
       clientId: `${o.kafka.clientId}-bridge`,
       brokers: [...o.kafka.brokers],
       ssl: o.kafka.ssl,
       logLevel: logLevel.NOTHING,
       retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 5_000 },
       ...(o.kafka.sasl ? { sasl: o.kafka.sasl as SASLOptions } : {}),
-    });
-    this.consumer = kafka.consumer({
-      groupId: o.groupId,
-      allowAutoTopicCreation: false,
-      sessionTimeout: o.kafka.sessionTimeoutRealMs,
-      rebalanceTimeout: o.kafka.rebalanceTimeoutRealMs,
-      heartbeatInterval: Math.max(100, Math.floor(o.kafka.sessionTimeoutRealMs / 5)),
-      maxWaitTimeInMs: 250,
     });
     this.messages =
       (o.registry.getSingleMetric('hourglass_bridge_messages_total') as Counter<'topic' | 'outcome'> | undefined) ??
@@ -82,18 +99,59 @@ export class KafkaBridge {
       });
   }
 
-  async start(): Promise<void> {
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [this.o.mapping.topic], fromBeginning: this.o.fromBeginning });
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      eachBatch: (p) => this.onBatch(p),
-    });
-    this.log.info({ group: this.o.groupId }, 'bridge consuming');
+  /** The consumer group the bridge reads in: `groupId`, or the earlier group it kept (once started). */
+  get groupId(): string {
+    return this.group;
   }
 
-  private async onBatch(p: EachBatchPayload): Promise<void> {
+  async start(): Promise<void> {
+    this.group = await this.chooseGroup();
+    const o = this.o;
+    const consumer = this.kafka.consumer({
+      groupId: this.group,
+      allowAutoTopicCreation: false,
+      sessionTimeout: o.kafka.sessionTimeoutRealMs,
+      rebalanceTimeout: o.kafka.rebalanceTimeoutRealMs,
+      heartbeatInterval: Math.max(100, Math.floor(o.kafka.sessionTimeoutRealMs / 5)),
+      maxWaitTimeInMs: 250,
+    });
+    this.consumer = consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topics: [o.mapping.topic], fromBeginning: o.fromBeginning });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (p) => this.onBatch(consumer, p),
+    });
+    this.log.info({ group: this.group }, 'bridge consuming');
+  }
+
+  /** `groupId`, unless the earlier default group holds the offsets on the topic and it holds none. */
+  private async chooseGroup(): Promise<string> {
+    const earlier = this.o.earlierGroupId;
+    if (earlier === undefined || earlier === this.o.groupId) return this.o.groupId;
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const topic = this.o.mapping.topic;
+      const committed = async (groupId: string) => {
+        const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+        return (offsets?.partitions ?? []).some((p) => Number(p.offset) >= 0);
+      };
+      if ((await committed(this.o.groupId)) || !(await committed(earlier))) return this.o.groupId;
+      this.log.warn(
+        { group: earlier, defaultGroup: this.o.groupId },
+        `the bridge keeps the consumer group ${earlier}, where its offsets are; the default is now ${this.o.groupId}, ` +
+          'one per mapping: two mappings of this topic that both ran under the earlier default share it ' +
+          '(and split the partitions) until one is started with --group',
+      );
+      return earlier;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  private async onBatch(consumer: Consumer, p: EachBatchPayload): Promise<void> {
     const { batch } = p;
     const type = this.o.catalog.get(this.o.mapping.type);
     if (type === undefined) throw new Error(`event type ${this.o.mapping.type} is not registered`);
@@ -133,9 +191,7 @@ export class KafkaBridge {
       if (last === undefined) continue;
       p.resolveOffset(last.offset);
       // durable on the bus (or dead-lettered): the offset may pass these messages now
-      await this.consumer.commitOffsets([
-        { topic, partition: batch.partition, offset: String(BigInt(last.offset) + 1n) },
-      ]);
+      await consumer.commitOffsets([{ topic, partition: batch.partition, offset: String(BigInt(last.offset) + 1n) }]);
       await p.heartbeat();
     }
   }
@@ -164,6 +220,6 @@ export class KafkaBridge {
 
   async close(): Promise<void> {
     this.stopping = true;
-    await this.consumer.disconnect();
+    await this.consumer?.disconnect();
   }
 }

@@ -11,7 +11,7 @@ import { SystemClock } from '../../core/clock.js';
 import { latestVersion, subscriptionFor } from '../../core/event-types.js';
 import { silentLogger } from '../../core/logger.js';
 import type { Bus, DeliveredMessage } from '../../core/ports/bus.js';
-import { KafkaBridge } from '../../services/bridge/kafka-bridge.js';
+import { bridgeGroup, earlierBridgeGroup, KafkaBridge } from '../../services/bridge/kafka-bridge.js';
 import type { LegacyFormat } from '../../services/bridge/legacy-message.js';
 import { createIngressMetrics } from '../../services/ingress/metrics.js';
 import { useFixture } from '../fixtures/use-fixture.js';
@@ -59,9 +59,14 @@ async function until(cond: () => Promise<boolean> | boolean, timeoutMs = 30_000)
   }
 }
 
-async function bridge(h: Harness, topic: string, format: LegacyFormat, idField: string | null = null) {
+async function bridge(
+  h: Harness,
+  topic: string,
+  format: LegacyFormat,
+  idField: string | null = null,
+  groups: { groupId: string; earlierGroupId?: string } = { groupId: `bridge-${randomBytes(4).toString('hex')}` },
+) {
   const metrics = createIngressMetrics({ defaultMetrics: false });
-  const group = `bridge-${randomBytes(4).toString('hex')}`;
   const b = new KafkaBridge({
     kafka: {
       brokers: cluster.brokers,
@@ -72,7 +77,7 @@ async function bridge(h: Harness, topic: string, format: LegacyFormat, idField: 
       rebalanceTimeoutRealMs: 2_000,
     },
     mapping: { topic, type: 'EndSong', format, idField, version: null },
-    groupId: group,
+    ...groups,
     fromBeginning: true,
     catalog: h.catalog,
     target: h.ingress,
@@ -84,7 +89,7 @@ async function bridge(h: Harness, topic: string, format: LegacyFormat, idField: 
   });
   await b.start();
   cleanups.push(() => b.close());
-  return { group, metrics };
+  return { group: b.groupId, metrics, bridge: b };
 }
 
 async function idsOn(bus: Bus, expected: number): Promise<string[]> {
@@ -178,5 +183,42 @@ describe('kafka bridge', () => {
     s.down = false;
     await until(() => caughtUp(group, topic), 40_000);
     expect(await idsOn(h.bus, 30)).toEqual(Array.from({ length: 30 }, (_, i) => `d-${i}`).sort());
+  }, 90_000);
+
+  it('a default-grouped bridge keeps the earlier default group where its offsets are; a new mapping gets a group of its own', async () => {
+    const h = await startHarness();
+    cleanups.push(() => h.close());
+    const topic = `legacy-${randomBytes(4).toString('hex')}`;
+    await produce(
+      topic,
+      Array.from({ length: 10 }, (_, i) => ({ key: `old-${i}`, value: JSON.stringify(endSong()) })),
+    );
+    // a bridge that ran under the earlier default (the topic's name alone), then stopped
+    const earlier = await bridge(h, topic, 'json', null, { groupId: earlierBridgeGroup(topic) });
+    await until(() => caughtUp(earlier.group, topic));
+    expect(await idsOn(h.bus, 10)).toEqual(Array.from({ length: 10 }, (_, i) => `old-${i}`).sort());
+    await earlier.bridge.close();
+    await produce(
+      topic,
+      Array.from({ length: 5 }, (_, i) => ({ key: `new-${i}`, value: JSON.stringify(endSong()) })),
+    );
+
+    const defaults = { groupId: bridgeGroup(topic, 'EndSong'), earlierGroupId: earlierBridgeGroup(topic) };
+    expect(defaults.groupId).toBe(`hourglass-bridge.${topic}.EndSong`);
+    const { group } = await bridge(h, topic, 'json', null, defaults);
+    expect(group).toBe(earlierBridgeGroup(topic));
+    await until(() => caughtUp(group, topic));
+    // from its committed offsets: neither the topic read again from the start, nor a gap
+    expect(await idsOn(h.bus, 5)).toEqual(Array.from({ length: 5 }, (_, i) => `new-${i}`));
+
+    // a topic no bridge read before: the mapping's own group
+    const fresh = `legacy-${randomBytes(4).toString('hex')}`;
+    await produce(fresh, [{ key: 'f-0', value: JSON.stringify(endSong()) }]);
+    const second = await bridge(h, fresh, 'json', null, {
+      groupId: bridgeGroup(fresh, 'EndSong'),
+      earlierGroupId: earlierBridgeGroup(fresh),
+    });
+    expect(second.group).toBe(`hourglass-bridge.${fresh}.EndSong`);
+    await until(() => caughtUp(second.group, fresh));
   }, 90_000);
 });
