@@ -48,10 +48,14 @@ busContract(
 );
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+async function until(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+  state: () => string = () => '',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
+    if (Date.now() > deadline) throw new Error(`condition not met in time ${state()}`.trim());
     await sleep(20);
   }
 }
@@ -93,17 +97,19 @@ describe('kafka bus beyond the contract', () => {
           m.ack();
         }
       });
-      await until(() => acked.size > 0 && heldByA.length > 0, 30_000);
+      const state = () => `(acked by B: ${acked.size}, held by A: ${heldByA.length})`;
+      // both in the group: the mock cluster holds a join into a formed group for up to the session
+      // timeout, and more than once when a member is slow to rejoin (a run beside another Kafka
+      // suite once took over 30 s)
+      await until(() => acked.size > 0 && heldByA.length > 0, 60_000, state);
       await a.close();
-      await until(() => acked.size === 400, 30_000);
+      await until(() => acked.size === 400, 30_000, state);
       await b.close();
       await until(async () => (await bus.backlog('t.events.etl')).messages === 0);
     } finally {
       await bus.close();
     }
-    // two rebalances of the group, each up to the session timeout: a run beside another suite once
-    // took longer than the default 30 s
-  }, 90_000);
+  }, 120_000);
 
   it('a consumer that resumes after a crash skips messages acked above the committed offset', async () => {
     const prefix = `hg-${randomBytes(4).toString('hex')}-`;
