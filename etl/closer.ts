@@ -93,8 +93,15 @@ export interface WaitLogTimes {
 
 export const WAIT_LOG_TIMES: WaitLogTimes = { infoAfterRealMs: 30_000, everyRealMs: 5 * 60_000 };
 
-/** Judges without changing anything: `explain` instead of closing or failing hours. */
-type Mode = 'close' | 'explain';
+/**
+ * How a check acts on its verdict: `close` closes (or fails) the hour; `probe` judges as `close`
+ * does (and remembers what it saw) but only says it would act ({@link WOULD_ACT}); `explain`
+ * judges without changing or remembering anything, and says in words what would happen.
+ */
+type Mode = 'close' | 'probe' | 'explain';
+
+/** What a `probe` says of an hour the closer would close or fail now. */
+const WOULD_ACT = "the closer's claim on the hour";
 
 /** What a type's consumer knows of an hour (see TypeConsumer). */
 export interface ConsumerView {
@@ -151,8 +158,9 @@ export class Closer {
       /** When waits are logged (default {@link WAIT_LOG_TIMES}). */
       readonly waitLog?: WaitLogTimes;
       /**
-       * Claims the hour's `close` job before it is checked (null: another closer checks it now, so
-       * this one skips it); without, every hour is checked.
+       * Claims the hour's `close` job once a check finds it ready to close or fail, before it is
+       * checked again and acted on (null: another closer acts on it now, so this one skips it).
+       * An hour that still waits is never claimed. Without, every hour is checked and acted on.
        */
       readonly claim?: (type: string, hour: number) => Promise<Claim | null>;
     },
@@ -214,11 +222,16 @@ export class Closer {
       let c: HourCheck;
       let claim: Claim | null = null;
       try {
-        if (this.d.claim !== undefined) {
-          claim = await this.d.claim(type, hour);
-          if (claim === null) continue; // another closer checks it now
+        if (this.d.claim === undefined) c = await this.check(type, hour, entries, instances, finished, now, 'close');
+        else {
+          // judged first without the claim: an hour that still waits costs the state store no write
+          c = await this.check(type, hour, entries, instances, finished, now, 'probe');
+          if (c.waitingFor === WOULD_ACT) {
+            claim = await this.d.claim(type, hour);
+            if (claim === null) continue; // another closer acts on it now
+            c = await this.check(type, hour, entries, instances, finished, now, 'close');
+          }
         }
-        c = await this.check(type, hour, entries, instances, finished, now, 'close');
       } catch (err) {
         // this hour's check failed (its files could not be listed, its bus figures not read):
         // it is retried next pass, and the other hours are checked meanwhile
@@ -344,7 +357,7 @@ export class Closer {
     if (tally.missing > 0) {
       const key = hourKey(type, hour);
       const seen = this.missingSince.get(key) ?? now;
-      if (mode === 'close') this.missingSince.set(key, seen);
+      if (mode !== 'explain') this.missingSince.set(key, seen);
       const verdict = await this.verdict(type, hour, entries, tally, seen, now);
       if (!verdict.lost) {
         const detail = describeRanges(tally.ranges);
@@ -354,6 +367,7 @@ export class Closer {
       // list the files again, after the backlog was read: a file registered meanwhile counts
       tally = await this.tally(type, hour, entries);
       if (tally.missing > 0) {
+        if (mode === 'probe') return { type, hour, waitingFor: WOULD_ACT };
         if (mode === 'explain') {
           return {
             type,
@@ -364,6 +378,7 @@ export class Closer {
         return this.fail(type, hour, tally, vanished, verdict, now);
       }
     }
+    if (mode === 'probe') return { type, hour, waitingFor: WOULD_ACT };
     if (mode === 'explain') {
       return {
         type,

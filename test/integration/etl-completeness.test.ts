@@ -18,6 +18,7 @@ import type { RawFile, StateStore } from '../../core/ports/state-store.js';
 import { ContainerWriter } from '../../etl/avro-container.js';
 import { Closer, type ConsumerView } from '../../etl/closer.js';
 import { type Manifest, runDedup } from '../../etl/dedup.js';
+import { JobClaims } from '../../etl/job-claims.js';
 import { createEtlMetrics } from '../../etl/metrics.js';
 import { rawSchemaFor, writeEnvelope } from '../../etl/raw-record.js';
 import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js';
@@ -257,6 +258,55 @@ describe('closer: loss is never silent', () => {
     const errors = log.records.filter((r) => r.level === 50);
     expect(errors).toMatchObject([
       { type: 'EndSong', hour: new Date(H).toISOString(), missing: 2, ranges: 'i: 8-9', rule: 'exact_backlog' },
+    ]);
+  });
+
+  it('claims an hour only once it would close or fail it: an hour that waits costs the state store no write', async () => {
+    const clock = new ManualClock(H + HOUR_MS + 1000);
+    let jobs: JobClaims | null = null;
+    let claims = 0;
+    let backlog: Backlog = { messages: 3, oldestUnackedPublishTime: H + HOUR_MS - 1 };
+    const { state, closer } = await sealedWithGap(clock, {
+      claim: (type, hour) => {
+        claims++;
+        return (jobs as JobClaims).claim({ kind: 'close', type, partition: hour });
+      },
+      backlog: async () => backlog,
+      exactBacklog: true,
+      redeliveryWithinRealMs: 60_000,
+    });
+    jobs = new JobClaims({
+      state,
+      holder: 'closer-a',
+      leaseMs: 30_000,
+      logger: silentLogger(),
+      metrics: createEtlMetrics(new Registry()),
+    });
+    // the next hour: sealed, and every ledgered event in a file
+    const next = H + HOUR_MS;
+    await state.saveLedgers([
+      { instanceId: 'i', type: 'EndSong', hour: next, ranges: [[1, 3]], count: 3, sealed: true, updatedAt: next },
+    ]);
+    await state.registerFile({ ...file('n', { i: [[1, 3]] }), hour: next });
+    for (let i = 0; i < 3; i++) expect((await closer.run())[0]?.waitingFor).toMatch(/to be persisted/);
+    expect(claims).toBe(0);
+    expect(await state.listJobs({ kind: 'close' })).toEqual([]);
+
+    // the bus is empty: the hour fails under one claim; once ended, the next hour closes under one
+    backlog = { messages: 0, oldestUnackedPublishTime: null };
+    clock.advance(HOUR_MS);
+    expect(await closer.run()).toEqual([
+      { type: 'EndSong', hour: H, waitingFor: null, failed: ERROR },
+      { type: 'EndSong', hour: next, waitingFor: null },
+    ]);
+    expect(claims).toBe(2);
+    expect(await state.listJobs({ kind: 'close' })).toMatchObject([
+      { type: 'EndSong', partition: H, state: 'done', holder: 'closer-a', error: ERROR },
+      { type: 'EndSong', partition: next, state: 'done', holder: 'closer-a', error: null },
+    ]);
+    expect(await state.listHours()).toMatchObject([
+      { hour: H, state: 'failed', error: ERROR },
+      { hour: next, state: 'closed' },
     ]);
   });
 
