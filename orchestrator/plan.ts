@@ -29,14 +29,17 @@ import { basename, join } from 'node:path';
 import { EventTypeInvalid, type Refusal } from '../core/errors.js';
 import {
   compatibilityOf,
+  dedupWindowMs,
   dedupWindowOf,
   type EventType,
   type EventTypeDefinition,
   loadEventTypeDir,
   nameConflict,
 } from '../core/event-types.js';
+import { HOUR_MS } from '../core/hours.js';
 import type { RegisteredType, StateStore } from '../core/ports/state-store.js';
 import { schemaChanges } from '../core/schema-diff.js';
+import { HASH_BYTES } from '../etl/id-index.js';
 import { type RegistryLimits, withQuota } from './registry-policy.js';
 
 export type PlanAction = 'create' | 'new_version' | 'update' | 'retire' | 'refused' | 'unchanged';
@@ -181,7 +184,43 @@ async function planOne(folder: string, folderName: string, store: StateStore): P
       write: { definition, newVersions: schemas, expectedRevision: 0 },
     };
   }
-  return diff(registered, definition, schemas, declared.status);
+  const planned = diff(registered, definition, schemas, declared.status);
+  const cost = await windowCost(store, definition, registered);
+  if (cost === null || planned.action === 'refused') return planned;
+  return { ...planned, warnings: [...(planned.warnings ?? []), cost] };
+}
+
+/** Id-index bytes one partition's dedup may read for its window before the plan warns. */
+export const WINDOW_READ_WARN_BYTES = 1e9;
+
+/** Hours looked at for a type's volume: its last week's. */
+const RECENT_HOURS = 168;
+
+/**
+ * A warning when a longer dedup window makes each partition's dedup read much of the id indexes:
+ * it reads the index of every published partition in the window (16 bytes an id), so the cost
+ * is the window's hours × the ids of the type's hours, estimated from its largest recent hour.
+ */
+async function windowCost(
+  store: StateStore,
+  definition: EventTypeDefinition,
+  registered: RegisteredType,
+): Promise<string | null> {
+  const windowMs = dedupWindowMs(definition);
+  if (windowMs <= dedupWindowMs(registered)) return null;
+  const hours = (await store.listHours({ type: definition.name }))
+    .sort((a, b) => b.hour - a.hour)
+    .slice(0, RECENT_HOURS);
+  const largest = Math.max(0, ...hours.map((h) => h.eventsOut ?? h.ledgerTotal));
+  const windowHours = Math.round(windowMs / HOUR_MS);
+  const bytes = windowHours * largest * HASH_BYTES;
+  if (bytes < WINDOW_READ_WARN_BYTES) return null;
+  return (
+    `dedupWindow ${dedupWindowOf(definition)}: each partition's dedup reads the id indexes of the ${windowHours} ` +
+    `hours before it, about ${(bytes / 1e9).toFixed(1)} GB at the type's largest recent hour ` +
+    `(${largest.toLocaleString('en-US')} events); the dedup of every hour takes that much longer ` +
+    '(README, "The dedup window")'
+  );
 }
 
 function diff(

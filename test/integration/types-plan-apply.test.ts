@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.js';
+import { HOUR_MS } from '../../core/hours.js';
+import { SqliteStateStore } from '../../infra/state/sqlite/sqlite-state-store.js';
 import { captureIo } from '../support/cli-io.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -274,6 +276,54 @@ describe('hourglass types', () => {
       action: 'refused',
       refusals: [{ path: 'dedupWindow', rule: 'dedup_window_beyond_retention' }],
     });
+  });
+
+  it('warns when a longer dedup window would make each partition read 1 GB or more of id indexes', async () => {
+    await run('types', 'apply', ...flags);
+    // a big hour of PageView, published (events out) and one still closing (its ledger)
+    const state = new SqliteStateStore(join(dir, 'data', 'state.sqlite'));
+    const h = Date.UTC(2026, 10, 22, 10);
+    try {
+      for (const [hour, events] of [
+        [h, 2_000_000],
+        [h + HOUR_MS, 1_000_000],
+      ] as const) {
+        await state.closeHour({
+          type: 'PageView',
+          hour,
+          closedAt: hour + HOUR_MS,
+          closedBy: 'sealed',
+          vanishedInstances: [],
+          ledgerTotal: events + 5,
+        });
+      }
+      await state.updateHour('PageView', h, { state: 'published', eventsOut: 2_000_000 }, h + 2 * HOUR_MS);
+    } finally {
+      await state.close();
+    }
+    const defFile = join(schemas, 'PageView', 'type.json');
+    const def = JSON.parse(await readFile(defFile, 'utf8')) as Record<string, unknown>;
+    const planned = async (window: string) => {
+      await writeFile(defFile, JSON.stringify({ ...def, dedupWindow: window }));
+      return (await plan()).find((x) => x.type === 'PageView') as { action: string; warnings?: string[] };
+    };
+    // 168 hours × 2,000,000 ids × 16 bytes
+    expect(await planned('7d')).toMatchObject({
+      action: 'update',
+      warnings: [
+        "dedupWindow 7d: each partition's dedup reads the id indexes of the 168 hours before it, about 5.4 GB at " +
+          "the type's largest recent hour (2,000,000 events); the dedup of every hour takes that much longer " +
+          '(README, "The dedup window")',
+      ],
+    });
+    const text = await run('types', 'plan', ...flags);
+    expect(text.err).toMatch(/warning: PageView: dedupWindow 7d: .* about 5\.4 GB/);
+    // 24 × 2,000,000 × 16 = 0.77 GB: no warning; nor for a window that does not grow
+    expect((await planned('1d')).warnings).toBeUndefined();
+    expect((await planned('1h')).warnings).toBeUndefined();
+    await writeFile(defFile, JSON.stringify({ ...def, dedupWindow: '7d' }));
+    expect((await run('types', 'apply', ...flags)).code).toBe(0);
+    expect((await planned('7d')).warnings).toBeUndefined();
   });
 
   it('retires a type from its folder or the command, and never brings it back', async () => {
