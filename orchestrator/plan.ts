@@ -216,10 +216,9 @@ async function windowCost(
   const bytes = windowHours * largest * HASH_BYTES;
   if (bytes < WINDOW_READ_WARN_BYTES) return null;
   return (
-    `dedupWindow ${dedupWindowOf(definition)}: each partition's dedup reads the id indexes of the ${windowHours} ` +
-    `hours before it, about ${(bytes / 1e9).toFixed(1)} GB at the type's largest recent hour ` +
-    `(${largest.toLocaleString('en-US')} events); the dedup of every hour takes that much longer ` +
-    '(README, "The dedup window")'
+    `dedupWindow ${dedupWindowOf(definition)}: each partition's dedup would read the id indexes of the ` +
+    `${windowHours} hours before it: about ${(bytes / 1e9).toFixed(1)} GB at the type's largest recent hour ` +
+    `(${largest.toLocaleString('en-US')} events), read again for every partition (README, "The dedup window")`
   );
 }
 

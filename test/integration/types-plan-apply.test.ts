@@ -311,8 +311,8 @@ describe('hourglass types', () => {
     expect(await planned('7d')).toMatchObject({
       action: 'update',
       warnings: [
-        "dedupWindow 7d: each partition's dedup reads the id indexes of the 168 hours before it, about 5.4 GB at " +
-          "the type's largest recent hour (2,000,000 events); the dedup of every hour takes that much longer " +
+        "dedupWindow 7d: each partition's dedup would read the id indexes of the 168 hours before it: about " +
+          "5.4 GB at the type's largest recent hour (2,000,000 events), read again for every partition " +
           '(README, "The dedup window")',
       ],
     });
