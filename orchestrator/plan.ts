@@ -185,13 +185,13 @@ async function planOne(folder: string, folderName: string, store: StateStore): P
     };
   }
   const planned = diff(registered, definition, schemas, declared.status);
+  if (planned.action === 'refused') return planned;
   const cost = await windowCost(store, definition, registered);
-  if (cost === null || planned.action === 'refused') return planned;
-  return { ...planned, warnings: [...(planned.warnings ?? []), cost] };
+  return cost === null ? planned : { ...planned, warnings: [...(planned.warnings ?? []), cost] };
 }
 
 /** Id-index bytes one partition's dedup may read for its window before the plan warns. */
-export const WINDOW_READ_WARN_BYTES = 1e9;
+const WINDOW_READ_WARN_BYTES = 1e9;
 
 /** Hours looked at for a type's volume: its last week's. */
 const RECENT_HOURS = 168;
