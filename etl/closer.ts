@@ -95,13 +95,11 @@ export const WAIT_LOG_TIMES: WaitLogTimes = { infoAfterRealMs: 30_000, everyReal
 
 /**
  * How a check acts on its verdict: `close` closes (or fails) the hour; `probe` judges as `close`
- * does (and remembers what it saw) but only says it would act ({@link WOULD_ACT}); `explain`
- * judges without changing or remembering anything, and says in words what would happen.
+ * does (and remembers what it saw) but changes nothing: where `close` would act, it says the hour
+ * waits for nothing (`waitingFor` null); `explain` judges without changing or remembering
+ * anything, and says in words what would happen.
  */
 type Mode = 'close' | 'probe' | 'explain';
-
-/** What a `probe` says of an hour the closer would close or fail now. */
-const WOULD_ACT = "the closer's claim on the hour";
 
 /** What a type's consumer knows of an hour (see TypeConsumer). */
 export interface ConsumerView {
@@ -226,7 +224,7 @@ export class Closer {
         else {
           // judged first without the claim: an hour that still waits costs the state store no write
           c = await this.check(type, hour, entries, instances, finished, now, 'probe');
-          if (c.waitingFor === WOULD_ACT) {
+          if (c.waitingFor === null) {
             claim = await this.d.claim(type, hour);
             if (claim === null) continue; // another closer acts on it now
             c = await this.check(type, hour, entries, instances, finished, now, 'close');
@@ -367,7 +365,7 @@ export class Closer {
       // list the files again, after the backlog was read: a file registered meanwhile counts
       tally = await this.tally(type, hour, entries);
       if (tally.missing > 0) {
-        if (mode === 'probe') return { type, hour, waitingFor: WOULD_ACT };
+        if (mode === 'probe') return { type, hour, waitingFor: null };
         if (mode === 'explain') {
           return {
             type,
@@ -378,7 +376,7 @@ export class Closer {
         return this.fail(type, hour, tally, vanished, verdict, now);
       }
     }
-    if (mode === 'probe') return { type, hour, waitingFor: WOULD_ACT };
+    if (mode === 'probe') return { type, hour, waitingFor: null };
     if (mode === 'explain') {
       return {
         type,
